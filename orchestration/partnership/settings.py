@@ -68,3 +68,14 @@ def get_settings() -> Settings:
     """The data folder is `PARTNERSHIP_DATA_DIR`, else `data/` in the project."""
     data_dir = Path(os.environ.get("PARTNERSHIP_DATA_DIR") or PROJECT_ROOT / "data")
     return Settings(data_dir=data_dir.resolve())
+
+
+def run_date():
+    """The date a night runs for: `PARTNERSHIP_RUN_DATE` (replays, tests), else today in Europe/London."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    value = os.environ.get("PARTNERSHIP_RUN_DATE")
+    if value:
+        return date.fromisoformat(value)
+    return datetime.now(ZoneInfo("Europe/London")).date()

@@ -1,0 +1,82 @@
+-- Complete calendar months and quarters covered by the admissions data, each with the
+-- population year it is measured against and the share of a year it spans (person-years).
+
+with
+
+admissions as (
+
+    select * from {{ ref('stg_riverside_acute__emergency_admissions') }}
+
+),
+
+population_years as (
+
+    select distinct year from {{ ref('population_estimates') }}
+
+),
+
+coverage as (
+
+    select min(admission_date) as first_date, max(admission_date) as last_date from admissions
+
+),
+
+months as (
+
+    select
+        cast({{ dbt.dateadd('month', 'generated_number - 1', "cast('2000-01-01' as date)") }} as date) as month_start
+    from ({{ dbt.generate_series(720) }}) as series
+
+),
+
+periods as (
+
+    select
+        'month' as period_type,
+        month_start as period_start,
+        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'month_start')) }} as date) as period_end
+    from months
+
+    union all
+
+    select
+        'quarter' as period_type,
+        month_start as period_start,
+        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 3, 'month_start')) }} as date) as period_end
+    from months
+    where extract(month from month_start) in (1, 4, 7, 10)
+
+),
+
+complete as (
+
+    select periods.*
+    from periods
+    cross join coverage
+    where periods.period_start >= coverage.first_date
+      and periods.period_end <= coverage.last_date
+
+),
+
+final as (
+
+    select
+        complete.period_type,
+        complete.period_start,
+        complete.period_end,
+        -- The latest mid-year estimate not after the period's year (the newest is used
+        -- until the next is published).
+        coalesce(
+            (select max(year) from population_years where year <= extract(year from complete.period_start)),
+            (select min(year) from population_years)
+        ) as population_year,
+        cast({{ dbt.datediff('complete.period_start', 'complete.period_end', 'day') }} + 1 as {{ dbt.type_float() }})
+            / {{ dbt.datediff(
+                "cast(" ~ dbt.date_trunc('year', 'complete.period_start') ~ " as date)",
+                "cast(" ~ dbt.dateadd('year', 1, dbt.date_trunc('year', 'complete.period_start')) ~ " as date)",
+                'day') }} as year_fraction
+    from complete
+
+)
+
+select * from final

@@ -1,0 +1,15 @@
+"""The Dagster code location: gathers each concern's definitions."""
+
+import dagster as dg
+
+from orchestration.defs.dbt.assets import dbt_resource, partnership_dbt_models
+from orchestration.defs.ingestion.assets import build_ingestion_assets
+from orchestration.defs.jobs import nightly_job, nightly_schedule
+from orchestration.defs.releases.assets import build_release_assets
+
+defs = dg.Definitions(
+    assets=[*build_ingestion_assets(), partnership_dbt_models, *build_release_assets()],
+    jobs=[nightly_job],
+    schedules=[nightly_schedule],
+    resources={"dbt": dbt_resource},
+)

@@ -1,0 +1,228 @@
+"""Deliveries: register each landed file once, archive it unchanged, load and validate it.
+
+Per delivery, in one transaction: its rows as delivered go to `raw`, rows that break the
+contract to `quarantine` (with every rule broken), the rest, typed and with direct
+identifiers pseudonymised, to `valid`; identifying values to `identity`. Either all of it
+lands with the delivery's final status, or none of it does and the delivery stays
+`registered`, to be processed again by the next run.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from . import pseudonymise as ps
+from .contracts import Contract
+from .readers import ROW_NUMBER, DeliveryRejected, read_delivery
+from .validation import RULES, null_rate_breaches, validate_rows
+
+DELIVERY_ID = "_delivery_id"
+_IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
+_DUCK_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "integer": "bigint", "number": "double", "boolean": "boolean"}
+
+
+@dataclass(frozen=True)
+class Landed:
+    path: Path
+    agency: str | None
+    extract: str | None
+    problem: tuple[str, str] | None  # (reason_code, reason) when it can't be a delivery
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def scan_landing(landing: Path, contracts: dict[str, Contract]) -> list[Landed]:
+    """Every file in the landing area, with what it claims to be and whether it can be one."""
+    found: list[Landed] = []
+    if not landing.exists():
+        return found
+    for dirpath, dirnames, filenames in os.walk(landing, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
+                continue  # hidden or still being written
+            path = Path(dirpath) / name
+            rel = path.relative_to(landing).parts
+            agency, extract = (rel[0], rel[1]) if len(rel) == 3 else (None, None)
+            problem = None
+            if path.is_symlink():
+                problem = ("symlink", f"{'/'.join(rel)}: a symbolic link, not a delivered file; links are never followed")
+            elif len(rel) != 3:
+                problem = ("location", f"{'/'.join(rel)}: deliveries go in landing/<agency>/<extract>/<file>")
+            elif f"{agency}__{extract}" not in contracts:
+                problem = ("unknown_extract", f"{'/'.join(rel)}: no contract for agency {agency!r}, extract {extract!r}")
+            elif not fnmatch.fnmatch(name, contracts[f"{agency}__{extract}"].delivery.file_pattern):
+                pattern = contracts[f"{agency}__{extract}"].delivery.file_pattern
+                problem = ("file_name", f"{'/'.join(rel)}: file name does not match the contract's pattern {pattern!r}")
+            found.append(Landed(path, agency, extract, problem))
+    return found
+
+
+def register(con: duckdb.DuckDBPyConnection, landing: Path, contracts: dict[str, Contract], now: datetime) -> list[int]:
+    """Record each file not seen before (by path and content hash). Returns the new delivery ids."""
+    new_ids = []
+    for item in scan_landing(landing, contracts):
+        rel = str(item.path.relative_to(landing))
+        st = item.path.lstat()
+        digest = "" if item.path.is_symlink() else sha256_file(item.path)
+        seen = con.execute(
+            "select count(*) from ops.deliveries where landing_path = ? and sha256 = ?", [rel, digest]
+        ).fetchall()[0][0]
+        if seen:
+            continue
+        contract_id = f"{item.agency}__{item.extract}" if item.agency else None
+        did = con.execute("select nextval('ops.delivery_id_seq')").fetchall()[0][0]
+        status, code, reason = ("rejected", *item.problem) if item.problem else ("registered", None, None)
+        con.execute(
+            """insert into ops.deliveries (delivery_id, contract_id, agency, extract, file_name, landing_path, sha256,
+                   size_bytes, arrived_at, registered_at, status, reason_code, reason, processed_at)
+               values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [did, contract_id if not item.problem or item.problem[0] not in ("unknown_extract", "location") else None,
+             item.agency, item.extract, item.path.name, rel, digest, st.st_size,
+             datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None), now, status, code, reason,
+             now if item.problem else None],
+        )
+        new_ids.append(did)
+    return new_ids
+
+
+def archive(path: Path, archive_dir: Path, contract: Contract, digest: str) -> Path:
+    """Keep the delivered bytes, unchanged, by hash. Written aside then renamed: never half a file."""
+    dest = archive_dir / contract.agency / contract.extract / f"{digest}{''.join(path.suffixes[-1:])}"
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.copyfile(path, tmp)
+        if sha256_file(tmp) != digest:
+            tmp.unlink()
+            raise DeliveryRejected("changed", f"{path.name}: the file changed while it was being archived; it will be retried")
+        os.replace(tmp, dest)
+    return dest
+
+
+def _ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    t = contract.table
+    text_cols = ", ".join(f'"{c.name}" varchar' for c in contract.columns)
+    con.execute(f'create table if not exists raw."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {text_cols})')
+    con.execute(f'create table if not exists quarantine."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {RULES} varchar[], {text_cols})')
+    typed = []
+    for c in contract.columns:
+        if c.classification == "direct_identifier":
+            typed.append(f'"{c.name}_pseudo" varchar')
+        else:
+            typed.append(f'"{c.name}" {_DUCK_TYPES[c.logical_type]}')
+    con.execute(f'create table if not exists valid."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {", ".join(typed)})')
+    direct = [c.name for c in contract.columns if c.classification == "direct_identifier"]
+    if direct:
+        idcols = ", ".join(f'"{c}" varchar, "{c}_pseudo" varchar' for c in direct)
+        con.execute(f'create table if not exists identity."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {idcols})')
+
+
+def _write_rows(con, contract: Contract, delivery_id: int, text: pl.DataFrame, valid: pl.DataFrame,
+                quarantine: pl.DataFrame, pads: tuple[bytes, bytes]) -> None:
+    t = contract.table
+    cols = ", ".join(f'"{c}"' for c in contract.column_names)
+    params = {"d": delivery_id}
+    con.register("_text", text)
+    con.execute(f'insert into raw."{t}" select $d, {ROW_NUMBER}, {cols} from _text', params)
+    con.register("_quarantine", quarantine)
+    con.execute(f'insert into quarantine."{t}" select $d, {ROW_NUMBER}, {RULES}, {cols} from _quarantine', params)
+    con.register("_valid", valid)
+    select = []
+    direct = []
+    for c in contract.columns:
+        if c.classification == "direct_identifier":
+            norm = ps.normalise_sql(c.name, ps.identifier_kind(c.name))
+            select.append(f"case when {norm} is null then null else {ps.hmac_sql(norm)} end")
+            direct.append(c)
+        else:
+            select.append(f'"{c.name}"')
+    pad_params = {**params, "ipad": pads[0], "opad": pads[1]}
+    con.execute(f'insert into valid."{t}" select $d, {ROW_NUMBER}, {", ".join(select)} from _valid', pad_params)
+    if direct:
+        pairs = []
+        for c in direct:
+            norm = ps.normalise_sql(c.name, ps.identifier_kind(c.name))
+            pairs += [f'"{c.name}"', f"case when {norm} is null then null else {ps.hmac_sql(norm)} end"]
+        con.execute(f'insert into identity."{t}" select $d, {ROW_NUMBER}, {", ".join(pairs)} from _valid', pad_params)
+    for view in ("_text", "_quarantine", "_valid"):
+        con.unregister(view)
+
+
+def _finish(con, delivery_id: int, **fields) -> None:
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    con.execute(f"update ops.deliveries set {sets} where delivery_id = ?", [*fields.values(), delivery_id])
+
+
+def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir: Path, contract: Contract,
+                     delivery: dict, pads: tuple[bytes, bytes], now: datetime) -> str:
+    """Validate and load one registered delivery, atomically. Returns its final status."""
+    did = delivery["delivery_id"]
+    path = landing / delivery["landing_path"]
+    archived: Path | None = None
+    con.execute("begin transaction")
+    try:
+        dup = con.execute(
+            """select min(delivery_id) from ops.deliveries where contract_id = ? and sha256 = ?
+               and delivery_id <> ? and status = 'accepted'""",
+            [contract.id, delivery["sha256"], did],
+        ).fetchall()[0][0]
+        try:
+            if not path.exists():
+                raise DeliveryRejected("missing", f"{delivery['file_name']}: the file was removed from landing before it could be read")
+            archived = archive(path, archive_dir, contract, delivery["sha256"])
+            text = read_delivery(archived, contract, delivery["file_name"])
+            n = text.height
+            if dup is not None and n > 0:  # two empty days have the same bytes, and are not duplicates
+                raise DeliveryRejected("duplicate", f"{delivery['file_name']}: identical to delivery {dup}, already loaded")
+            if contract.row_count_min is not None and not (contract.row_count_min <= n <= contract.row_count_max):
+                raise DeliveryRejected(
+                    "row_count", f"{delivery['file_name']}: {n} rows; the contract expects {contract.row_count_min} to {contract.row_count_max}"
+                )
+            result = validate_rows(text, contract, as_of=delivery["arrived_at"].date())
+        except DeliveryRejected as rej:
+            _finish(con, did, status="rejected", reason_code=rej.code, reason=rej.message, contract_version=contract.version,
+                    processed_at=now, archive_path=str(archived) if archived else None)
+            con.execute("commit")
+            return "rejected"
+        _ensure_tables(con, contract)
+        _write_rows(con, contract, did, text, result.valid, result.quarantine, pads)
+        assert result.rows_read == n, "conservation: rows read must equal valid + quarantined"
+        warnings = null_rate_breaches(result.valid, result.quarantine, contract)
+        if n and result.quarantine.height / n > contract.quarantine_tolerance:
+            warnings.append(f"quarantine_rate ({result.quarantine.height / n:.1%} of rows; tolerance {contract.quarantine_tolerance:.0%})")
+        _finish(con, did, status="accepted", contract_version=contract.version, rows_read=n,
+                rows_valid=result.valid.height, rows_quarantined=result.quarantine.height,
+                rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(warnings),
+                archive_path=str(archived), processed_at=now)
+        con.execute("commit")
+        return "accepted"
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def pending(con: duckdb.DuckDBPyConnection, contract_id: str) -> list[dict]:
+    cur = con.execute(
+        """select delivery_id, file_name, landing_path, sha256, arrived_at from ops.deliveries
+           where contract_id = ? and status = 'registered' order by arrived_at, file_name, delivery_id""",
+        [contract_id],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]

@@ -1,0 +1,99 @@
+"""The steps of a night, as plain functions: the Dagster assets call these, so does the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from . import pseudonymise as ps
+from .contracts import Contract
+from .ingest import _ensure_tables, pending, process_delivery, register
+from .settings import Settings
+from .warehouse import connect, ensure_schemas
+
+
+@dataclass
+class ExtractOutcome:
+    contract_id: str
+    accepted: int = 0
+    rejected: int = 0
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    rejections: list[str] | None = None
+    warnings: list[str] | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def check_key(settings: Settings) -> tuple[bytes, bytes]:
+    """The pseudonymisation pads, after checking the key is the one this warehouse was built with."""
+    key = ps.load_key()
+    fp = ps.fingerprint(key)
+    with connect(settings.warehouse_path) as con:
+        ensure_schemas(con)
+        row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
+        if not row:
+            con.execute("insert into ops.settings values ('key_fingerprint', ?)", [fp])
+        elif row[0][0] != fp:
+            raise ps.PseudonymKeyError(
+                "the pseudonymisation key differs from the one this warehouse was built with "
+                f"(fingerprint {fp}, expected {row[0][0]}); pseudonyms would no longer link. "
+                "Restore the key, or rotate it deliberately (docs/linkage.md)."
+            )
+    return ps.hmac_pads(key)
+
+
+def register_deliveries(settings: Settings, contracts: dict[str, Contract]) -> list[int]:
+    with connect(settings.warehouse_path) as con:
+        ensure_schemas(con)
+        for contract in contracts.values():
+            _ensure_tables(con, contract)  # every source exists for dbt, even before a first delivery
+        return register(con, settings.landing_dir, contracts, _now())
+
+
+def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, bytes]) -> ExtractOutcome:
+    """Validate and load every registered delivery of one extract, oldest first."""
+    outcome = ExtractOutcome(contract.id, rejections=[], warnings=[])
+    with connect(settings.warehouse_path) as con:
+        ensure_schemas(con)
+        todo = pending(con, contract.id)
+        for delivery in todo:
+            process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now())
+        ids = [d["delivery_id"] for d in todo] or [-1]
+        rows = con.execute(
+            f"""select status, reason, coalesce(rows_read, 0), coalesce(rows_valid, 0), coalesce(rows_quarantined, 0), warnings
+                from ops.deliveries where delivery_id in ({",".join("?" for _ in ids)}) order by delivery_id""",
+            ids,
+        ).fetchall()
+    for status, reason, read, valid, quarantined, warnings in rows:
+        if status == "accepted":
+            outcome.accepted += 1
+        else:
+            outcome.rejected += 1
+            outcome.rejections.append(reason)
+        outcome.rows_read += read
+        outcome.rows_valid += valid
+        outcome.rows_quarantined += quarantined
+        outcome.warnings += json.loads(warnings or "[]")
+    return outcome
+
+
+def blocking_rejections(settings: Settings, contract_id: str) -> list[str]:
+    """Rejected deliveries of an extract not yet followed by an accepted one.
+
+    While any stands, everything downstream of the extract is held back: the last good data
+    stays in use, and no release is built on an extract whose latest delivery failed."""
+    with connect(settings.warehouse_path, read_only=True) as con:
+        rows = con.execute(
+            """select file_name, reason from ops.deliveries d
+               where contract_id = ? and status = 'rejected' and reason_code <> 'duplicate'
+                 and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
+                                 and a.status = 'accepted' and a.arrived_at > d.arrived_at)
+               order by arrived_at""",
+            [contract_id],
+        ).fetchall()
+    return [reason for _, reason in rows]

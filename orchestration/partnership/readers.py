@@ -1,0 +1,185 @@
+"""Read a delivered file, as its contract says it is written, into rows of text.
+
+Every value is kept as text here: typing is a contract rule, checked row by row later, so
+a bad value quarantines its row instead of failing the file. What fails here fails the
+whole delivery, with a reason a data owner can act on (and no row values in it).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from .contracts import Contract
+
+ROW_NUMBER = "_row_number"
+BOM = b"\xef\xbb\xbf"
+MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024  # a zip bomb is refused before it is opened
+
+
+class DeliveryRejected(Exception):
+    """The whole delivery fails its contract. `code` is the rule kind; the message is safe to show."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _decode(data: bytes, contract: Contract, name: str) -> str:
+    encoding = contract.format.encoding
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DeliveryRejected("encoding", f"{name}: the file is UTF-16; the contract says {encoding}")
+    has_bom = data.startswith(BOM)
+    if encoding == "utf-8-sig" and not has_bom:
+        raise DeliveryRejected("encoding", f"{name}: the file has no UTF-8 byte-order mark; the contract says UTF-8 with BOM")
+    if encoding != "utf-8-sig" and has_bom:
+        raise DeliveryRejected("encoding", f"{name}: the file starts with a UTF-8 byte-order mark; the contract says {encoding} without one")
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        raise DeliveryRejected("encoding", f"{name}: the file contains NUL bytes (first at byte {offset}); it is not a {encoding} text file")
+    codec = "utf-8" if encoding.startswith("utf-8") else encoding
+    try:
+        text = data[len(BOM) if has_bom else 0:].decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DeliveryRejected("encoding", f"{name}: line {line} is not valid {encoding} (byte {exc.start})") from None
+    return text
+
+
+def _header_check(columns: list[str], contract: Contract, name: str) -> None:
+    seen: set[str] = set()
+    dupes = sorted({c for c in columns if c in seen or seen.add(c)})
+    if dupes:
+        raise DeliveryRejected("header", f"{name}: duplicated column names {dupes}")
+    expected = contract.column_names
+    missing_required = [c.name for c in contract.columns if c.required and c.name not in columns]
+    missing = [c for c in expected if c not in columns]
+    extra = [c for c in columns if c not in expected]
+    if missing_required:
+        hint = f"; unexpected columns {extra} (renamed?)" if extra else ""
+        raise DeliveryRejected("missing_columns", f"{name}: required columns missing: {missing_required}{hint}")
+    if extra and contract.format.extra_columns == "reject":
+        raise DeliveryRejected("extra_columns", f"{name}: columns not in the contract: {extra}")
+    if missing:
+        raise DeliveryRejected("missing_columns", f"{name}: columns missing: {missing}")
+
+
+def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
+    fmt = contract.format
+    text = _decode(path.read_bytes(), contract, name)
+    if not text.strip():
+        raise DeliveryRejected("empty", f"{name}: the file is empty")
+    try:
+        df = pl.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            separator=fmt.delimiter,
+            quote_char=fmt.quote,
+            skip_rows=fmt.header_row - 1,
+            infer_schema=False,
+            has_header=True,
+            raise_if_empty=True,
+        )
+    except pl.exceptions.NoDataError:
+        raise DeliveryRejected("empty", f"{name}: the file is empty") from None
+    except Exception as exc:  # polars parse errors: report the kind, never the values
+        kind = type(exc).__name__
+        raise DeliveryRejected("unparseable", f"{name}: cannot be read as {fmt.delimiter!r}-delimited CSV ({kind})") from None
+    df = df.rename({c: c.strip() for c in df.columns})
+    if len(df.columns) == 1 and fmt.delimiter not in df.columns[0] and len(contract.columns) > 1:
+        for other in (",", "|", ";", "\t"):
+            if other != fmt.delimiter and other in df.columns[0]:
+                raise DeliveryRejected("delimiter", f"{name}: the header is {other!r}-delimited; the contract says {fmt.delimiter!r}")
+    return df
+
+
+def _excel_value(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _read_xlsx(path: Path, contract: Contract, name: str) -> pl.DataFrame:
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(i.file_size for i in zf.infolist())
+    except zipfile.BadZipFile:
+        head = path.read_bytes()[:8]
+        if head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise DeliveryRejected("unreadable", f"{name}: the workbook is password-protected or in the old .xls format") from None
+        raise DeliveryRejected("unreadable", f"{name}: not a valid .xlsx file (corrupt or not a workbook)") from None
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise DeliveryRejected("unreadable", f"{name}: the workbook expands to {total // 2**20} MiB, over the {MAX_XLSX_UNCOMPRESSED // 2**20} MiB limit")
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise DeliveryRejected("unreadable", f"{name}: the workbook cannot be opened ({type(exc).__name__})") from None
+    try:
+        if contract.format.sheet:
+            if contract.format.sheet not in wb.sheetnames:
+                raise DeliveryRejected("sheet", f"{name}: no sheet named {contract.format.sheet!r} (found {wb.sheetnames})")
+            ws = wb[contract.format.sheet]
+        else:
+            if len(wb.sheetnames) != 1:
+                raise DeliveryRejected("sheet", f"{name}: {len(wb.sheetnames)} sheets; the contract expects one (or names the sheet)")
+            ws = wb[wb.sheetnames[0]]
+        rows = ws.iter_rows(min_row=contract.format.header_row, values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise DeliveryRejected("empty", f"{name}: no header on row {contract.format.header_row}")
+        columns = [str(h).strip() if h is not None else "" for h in header]
+        while columns and columns[-1] == "":
+            columns.pop()
+        if "" in columns:
+            raise DeliveryRejected("header", f"{name}: blank column name on row {contract.format.header_row} (merged or missing header cells)")
+        data = [[_excel_value(v) for v in r[: len(columns)]] for r in rows]
+    finally:
+        wb.close()
+    while data and all(v is None for v in data[-1]):
+        data.pop()
+    return pl.DataFrame(data, schema={c: pl.Utf8 for c in columns}, orient="row") if data else pl.DataFrame(schema={c: pl.Utf8 for c in columns})
+
+
+def _read_parquet(path: Path, contract: Contract, name: str) -> pl.DataFrame:
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:
+        raise DeliveryRejected("unreadable", f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
+    casts = []
+    for col, dtype in df.schema.items():
+        if dtype == pl.Boolean:
+            casts.append(pl.when(pl.col(col)).then(pl.lit("true")).when(~pl.col(col)).then(pl.lit("false")).alias(col))
+        elif dtype.is_temporal():
+            casts.append(pl.col(col).dt.to_string("%Y-%m-%d" if dtype == pl.Date else "%Y-%m-%d %H:%M:%S").alias(col))
+        else:
+            casts.append(pl.col(col).cast(pl.Utf8).alias(col))
+    return df.select(casts)
+
+
+READERS = {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}
+
+
+def read_delivery(path: Path, contract: Contract, name: str | None = None) -> pl.DataFrame:
+    """Rows of the file as text, in contract column order, numbered from 1 (data rows, after the header).
+
+    `name` is the file's name as delivered, for messages (the file read may be its archived copy).
+    A header with no rows is a valid file; whether zero rows is acceptable is the contract's row-count rule."""
+    name = name or Path(path).name
+    df = READERS[contract.format.type](Path(path), contract, name)
+    _header_check(df.columns, contract, name)
+    # Blank means missing, whatever the format: trimmed empty strings become nulls.
+    df = df.select([pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract.column_names])
+    return df.with_row_index(ROW_NUMBER, offset=1).with_columns(pl.col(ROW_NUMBER).cast(pl.Int64))
