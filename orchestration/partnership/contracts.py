@@ -35,6 +35,7 @@ class Column:
     required: bool = False
     unique: bool = False
     primary_key: bool = False
+    primary_key_position: int = -1
     classification: str = "other"
     pattern: str | None = None
     date_format: str | None = None  # ODCS/JDK style, e.g. dd/MM/yyyy
@@ -102,7 +103,7 @@ class Contract:
 
     @property
     def key_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.primary_key]
+        return [c.name for c in sorted((c for c in self.columns if c.primary_key), key=lambda c: c.primary_key_position)]
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -185,6 +186,7 @@ def _column(path: Path, raw: dict) -> Column:
         required=bool(raw.get("required", False)),
         unique=bool(raw.get("unique", False)),
         primary_key=bool(raw.get("primaryKey", False)),
+        primary_key_position=int(raw.get("primaryKeyPosition", -1)),
         classification=classification,
         pattern=pattern,
         date_format=date_format,

@@ -131,7 +131,17 @@ def _cross_field_check(contract: Contract, rule) -> pa.Check:
         # Rows where either side is missing or unparseable are judged by the other rules.
         return data.lazyframe.select(cmp.fill_null(True).alias("ok"))
 
-    return pa.Check(fn, name=f"cross_field:{rule.name}")
+    return pa.Check(fn, name=f"{rule.name}:cross_field")
+
+
+def _composite_key_check(contract: Contract) -> pa.Check:
+    key = contract.key_columns
+
+    def fn(data: PolarsData) -> pl.LazyFrame:
+        dup = pl.struct(key).is_duplicated() & pl.all_horizontal([pl.col(k).is_not_null() for k in key])
+        return data.lazyframe.select((~dup).alias("ok"))
+
+    return pa.Check(fn, name=f"{'+'.join(key)}:unique")
 
 
 def build_schema(contract: Contract, as_of: date) -> pa.DataFrameSchema:
@@ -140,9 +150,10 @@ def build_schema(contract: Contract, as_of: date) -> pa.DataFrameSchema:
         for col in contract.columns
     }
     columns[ROW_NUMBER] = pa.Column(pl.Int64)
-    return pa.DataFrameSchema(
-        columns, checks=[_cross_field_check(contract, r) for r in contract.cross_field_rules], strict=True, coerce=False
-    )
+    frame_checks = [_cross_field_check(contract, r) for r in contract.cross_field_rules]
+    if len(contract.key_columns) > 1:  # a composite primary key is unique within the delivery
+        frame_checks.append(_composite_key_check(contract))
+    return pa.DataFrameSchema(columns, checks=frame_checks, strict=True, coerce=False)
 
 
 @dataclass
@@ -157,7 +168,7 @@ class RowValidation:
 
 
 def _rule_name(column: str | None, check: str) -> str:
-    if check.startswith("cross_field:"):
+    if column is None:  # a rule over the whole row (cross-field, composite key)
         return check
     kind = {"not_nullable": "required"}.get(check, check)
     return f"{column}:{kind}"

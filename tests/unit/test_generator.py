@@ -477,3 +477,21 @@ def test_households_and_addresses_consistent(gen):
     norm = [r["postcode"].upper().replace(" ", "") for r in rows if r["postcode"] and r["postcode"].upper().startswith("RV")]
     canon = {p.replace(" ", "") for p in pcs}
     assert norm and sum(p in canon for p in norm) / len(norm) > 0.97
+
+
+def test_clean_rows_have_dob_before_event(gen):
+    root, _ = gen
+    key = ("riverside_acute", "ae_attendances")
+    recs = pl.read_parquet(root / "demo_truth/records.parquet")
+    for f in files_of(root, key):
+        _, rows = read_rows(f, key)
+        tags = recs.filter((pl.col("agency") == key[0]) & (pl.col("file_name") == f.name)).sort("row_number")["violations"].to_list()
+        for r, t in zip(rows, tags):
+            if not t:
+                assert r["date_of_birth"] <= r["arrival_datetime"][:10], r
+
+
+def test_none_means_default(tmp_path):
+    s = generate(tmp_path / "d", preset="small", seed=1, as_of=None, violation_rate=None, nightly_days=None)
+    assert s["as_of"] == "2026-11-27"
+    assert (tmp_path / "d/landing/riverside_acute/emergency_admissions/emergency_admissions_20261126.csv").exists()

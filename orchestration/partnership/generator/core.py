@@ -73,12 +73,21 @@ def _finish_identifiers(f: pl.DataFrame, spec: dict) -> pl.DataFrame:
 
 # ----------------------------------------------------------------------------- generate
 
-def generate(data_dir: Path, preset: str = "small", seed: int = 42, as_of: date = date(2026, 11, 27),
-             violation_rate: float = 0.02, nightly_days: int = 2) -> dict:
+DEFAULT_AS_OF = date(2026, 11, 27)
+
+
+def generate(data_dir: Path, preset: str = "small", seed: int = 42, as_of: date | None = DEFAULT_AS_OF,
+             violation_rate: float | None = 0.02, nightly_days: int | None = 2) -> dict:
     """Simulate the partnership and write reference data, agency deliveries and ground truth.
 
     Deterministic for (preset, seed, as_of, violation_rate, nightly_days). Returns a summary.
+    None for as_of / violation_rate / nightly_days means the default.
     """
+    as_of = DEFAULT_AS_OF if as_of is None else as_of
+    violation_rate = 0.02 if violation_rate is None else float(violation_rate)
+    nightly_days = 2 if nightly_days is None else int(nightly_days)
+    if not 0.0 <= violation_rate <= 0.5:
+        raise ValueError("violation_rate must be between 0 and 0.5")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     if nightly_days < 1:

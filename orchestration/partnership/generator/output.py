@@ -56,6 +56,11 @@ def apply_mess(rng: np.random.Generator, df: pl.DataFrame, nhs_missing: float) -
     mon = dob.dt.month().to_numpy()
     yr = dob.dt.year().to_numpy()
     sw = (rng.random(n) < 0.01) & (day <= 12) & (day != mon)
+    if "_day" in df.columns:  # never garble a DOB into a date after the event itself
+        ev = df["_day"].to_numpy().astype("int64")
+        for i in np.nonzero(sw)[0]:
+            if date(int(yr[i]), int(day[i]), int(mon[i])).toordinal() - 719163 >= ev[i]:
+                sw[i] = False
     y2, m2, d2 = yr.copy(), np.where(sw, day, mon), np.where(sw, mon, day)
     w_dob = pl.DataFrame({"y": y2, "m": m2, "d": d2}).select(pl.date("y", "m", "d"))["date"]
     # postcodes: spacing / case
@@ -211,6 +216,9 @@ def plant_violations(rng: np.random.Generator, s: pl.DataFrame, typed: pl.DataFr
             ev = typed[early][i]
             if ev is None:
                 return None
+            if types.get(late) == "int":  # e.g. attended_sessions above possible_sessions
+                cols[late][i] = str(int(ev) + int(rng.integers(1, 30)))
+                return [late, early]
             if types.get(late) == "datetime":
                 nv = ev - timedelta(hours=int(rng.integers(2, 96)))
             else:

@@ -117,7 +117,8 @@ EXTRACTS: dict[tuple[str, str], dict] = {
         key=["upn", "academic_year", "term"], sort=["_key"], event_date="_term_end",
         viol=dict(required=["upn", "term"], pattern=[("upn", "X1234"), ("postcode", PC_BAD)],
                   allowed_values=[("term", "WINTER"), ("sex", "U")], date_parse=["date_of_birth"],
-                  range=[("future_dob", "date_of_birth"), ("attended_gt_possible", "attended_sessions")],
+                  range=[("future_dob", "date_of_birth")],
+                  cross_field=[("possible_sessions", "attended_sessions")],
                   unique=["upn", "academic_year", "term"])),
     ("county_police", "incidents"): dict(
         fmt="csv", sep=",", encoding="cp1252", bom=False, eol="\n", date="%d/%m/%Y", dt="%d/%m/%Y %H:%M",

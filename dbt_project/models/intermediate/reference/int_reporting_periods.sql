@@ -70,7 +70,7 @@ final as (
             (select max(year) from population_years where year <= extract(year from complete.period_start)),
             (select min(year) from population_years)
         ) as population_year,
-        cast({{ dbt.datediff('complete.period_start', 'complete.period_end', 'day') }} + 1 as {{ dbt.type_float() }})
+        {{ stat_float(dbt.datediff('complete.period_start', 'complete.period_end', 'day') ~ ' + 1') }}
             / {{ dbt.datediff(
                 "cast(" ~ dbt.date_trunc('year', 'complete.period_start') ~ " as date)",
                 "cast(" ~ dbt.dateadd('year', 1, dbt.date_trunc('year', 'complete.period_start')) ~ " as date)",
