@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install bench lock dev clean
+.PHONY: demo test install system-deps bench lock dev clean
+
+# Debian packages the product and its tests use: headless Chromium (board pack PDFs, page
+# tests) and poppler (PDF to PNG in tests).
+SYSTEM_COMMANDS := chromium:chromium pdftoppm:poppler-utils
 
 install: $(STAMP)
 
@@ -16,10 +20,20 @@ $(STAMP): pyproject.toml requirements.lock
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-demo: $(STAMP)
+system-deps:
+	@missing=""; for pair in $(SYSTEM_COMMANDS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "please install these Debian packages first:$$missing"; exit 1; fi; \
+	fi
+
+demo: $(STAMP) system-deps
 	$(BIN)/partnership demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

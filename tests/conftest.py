@@ -48,5 +48,22 @@ def demo_night(tmp_path_factory, saved_environment):
     data_dir = tmp_path_factory.mktemp("night")
     settings = use_data_dir(data_dir)
     generate(data_dir, preset="small", seed=42, as_of=DEMO_AS_OF)
+    plant_bad_deliveries(settings.landing_dir)
     result = run_night(settings, quiet=True)
     return settings, result
+
+
+UNKNOWN_FILE = "unknown_agency/things/things_20261126.csv"
+RESENT_FILE = "riverside_acute/emergency_admissions/emergency_admissions_20261126_resent.csv"
+
+
+def plant_bad_deliveries(landing: Path) -> None:
+    """Beside the demo's deliveries: a file no contract knows, and a file sent twice."""
+    unknown = landing / UNKNOWN_FILE
+    unknown.parent.mkdir(parents=True)
+    unknown.write_text("a,b\n1,2\n")
+    original = landing / "riverside_acute/emergency_admissions/emergency_admissions_20261126.csv"
+    resent = landing / RESENT_FILE
+    resent.write_bytes(original.read_bytes())
+    st = original.stat()
+    os.utime(resent, (st.st_atime, st.st_mtime + 3600))

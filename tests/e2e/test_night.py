@@ -264,3 +264,39 @@ def test_the_release_manifest_names_every_file_by_its_hash(demo_night):
         assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest, rel
     assert manifest["row_counts"]["indicator_values"] == pl.read_parquet(folder / "parquet" / "indicator_values.parquet").height
     assert manifest["lineage"]["deliveries"], "lineage names the deliveries by hash"
+
+
+# --- bad input on a real night ----------------------------------------------------------
+
+def test_a_file_no_contract_knows_is_rejected_with_a_reason_naming_it(demo_night):
+    from tests.conftest import UNKNOWN_FILE
+
+    settings, _ = demo_night
+    with _warehouse(settings) as con:
+        rows = con.execute("select status, reason_code, reason from ops.deliveries where landing_path = ?",
+                           [UNKNOWN_FILE]).fetchall()
+    assert rows == [("rejected", "unknown_extract", f"{UNKNOWN_FILE}: no contract for agency 'unknown_agency', extract 'things'")]
+
+
+def test_a_file_sent_twice_is_rejected_as_a_duplicate_and_loads_nothing(demo_night):
+    from tests.conftest import RESENT_FILE
+
+    settings, _ = demo_night
+    with _warehouse(settings) as con:
+        status, code, reason, did = con.execute(
+            "select status, reason_code, reason, delivery_id from ops.deliveries where landing_path = ?", [RESENT_FILE]).fetchall()[0]
+        loaded = con.execute('select count(*) from raw.riverside_acute__emergency_admissions where _delivery_id = ?', [did]).fetchall()[0][0]
+    assert (status, code) == ("rejected", "duplicate")
+    assert "identical to delivery" in reason and RESENT_FILE.rsplit("/", 1)[1] in reason
+    assert loaded == 0
+
+
+def test_the_original_files_are_archived_unchanged_by_hash(demo_night):
+    import hashlib
+
+    settings, _ = demo_night
+    with _warehouse(settings) as con:
+        rows = con.execute("select sha256, archive_path from ops.deliveries where status = 'accepted'").fetchall()
+    assert rows
+    for digest, path in rows:
+        assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest

@@ -4,7 +4,6 @@ Dagster does not stop Python assets downstream of a failed dbt test on its own
 (dagster issue 25112), so each release checks, before building, that no extract of its
 controllers stands rejected; the release engine then audits its output before publishing."""
 
-
 import dagster as dg
 
 from orchestration.defs.catalogue import contracts, protocols

@@ -1,0 +1,36 @@
+"""Invariant 2: running the same night again changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+
+from orchestration.partnership.cli import run_night
+
+
+def _marts(settings):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute("select * from marts.fct_indicator_values order by all").fetchall()
+
+
+def _deliveries(settings):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute("select delivery_id, status, rows_read, rows_valid, rows_quarantined from ops.deliveries order by 1").fetchall()
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_running_the_same_night_again_changes_no_mart_delivery_or_release(demo_night):
+    settings, _ = demo_night
+    before = (_marts(settings), _deliveries(settings), _files(settings.releases_dir))
+    result = run_night(settings, quiet=True)
+    assert result.success
+    after = (_marts(settings), _deliveries(settings), _files(settings.releases_dir))
+    assert after == before
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        last = con.execute("select status from ops.release_log where protocol_id = 'falls-board' order by seq desc limit 1").fetchall()
+    assert last == [("unchanged",)]
