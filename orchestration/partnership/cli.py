@@ -5,7 +5,10 @@
     partnership run                        run the nightly job now (the job the schedule runs)
     partnership releases                   list published releases
     partnership contracts sources          rewrite the dbt sources from the contracts
+    partnership contracts lint|diff        check contracts; breaking changes between two versions
+    partnership check FILE --contract ID   check a file against its contract before sending it
     partnership dev                        the Dagster UI on this data folder
+    partnership board-pack --protocol ID [--date D] [--send]   rebuild a board pack from a release
 """
 
 from __future__ import annotations
@@ -81,7 +84,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def run_night(settings: Settings, quiet: bool = False):
-    """Execute the nightly job in this process, on the persistent Dagster instance."""
+    """Execute the nightly job in this process, on the persistent Dagster instance.
+
+    dbt's and Dagster's own output goes to a log file under <data>/logs/; the console shows
+    the step being run and, at the end, a summary."""
+    import contextlib
+    from datetime import datetime
+
     import dagster as dg
 
     from .pseudonymise import load_key
@@ -94,10 +103,15 @@ def run_night(settings: Settings, quiet: bool = False):
 
     job = defs.resolve_job_def("nightly")
     instance = dg.DagsterInstance.get()
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"night-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
     status = console.status("Running the night…", spinner="dots") if not quiet else _null()
-    with status as st, _StepProgress(st):
+    with open(log_path, "w") as log, status as st, _StepProgress(st), \
+            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
+    result.log_path = log_path
     return result
 
 
@@ -171,6 +185,7 @@ def _summary(settings: Settings, result) -> None:
     console.print(f"  releases:          {settings.releases_dir}")
     console.print(f"  contract reports:  {settings.reports_dir / 'contracts'}")
     console.print(f"  warehouse:         {settings.warehouse_path}  (secure zone: ops, raw, quarantine, valid, marts)")
+    console.print(f"  this night's log:  {getattr(result, 'log_path', '')}")
     console.print(f"  run history (UI):  make dev  → http://127.0.0.1:3000")
 
 
@@ -214,6 +229,141 @@ def cmd_contracts_sources(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_board_pack(args: argparse.Namespace) -> int:
+    from .boardpack.build import build_pack, release_dir_for
+    from .boardpack.model import PackError
+    from .mail import MailNotConfigured, send_pack
+    from .notify import smtp_settings
+    from .protocols import load_protocols
+
+    settings = get_settings()
+    protocols = load_protocols(settings.protocols_dir)
+    if args.protocol not in protocols:
+        raise CliError(f"no protocol {args.protocol!r}; known: {', '.join(sorted(protocols))}")
+    protocol = protocols[args.protocol]
+    if args.send and smtp_settings() is None:
+        raise CliError("--send: PARTNERSHIP_SMTP_HOST is not set, so no e-mail can be sent; nothing was built")
+    try:
+        folder = release_dir_for(settings.releases_dir, protocol.id, date.fromisoformat(args.date) if args.date else None)
+        with console.status(f"Building the board pack from {folder}…"):
+            result = build_pack(folder, protocol, force=True)
+    except PackError as exc:
+        raise CliError(str(exc)) from None
+    console.print(f"board pack {protocol.id} {result.release_date}:")
+    console.print(f"  html: {result.html}", soft_wrap=True)
+    console.print(f"  pdf:  {result.pdf}", soft_wrap=True)
+    if args.send:
+        try:
+            sent = send_pack(result, protocol, settings.reports_dir, force=True, required=True)
+        except MailNotConfigured as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"e-mail: {sent.detail}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 only if the file would be accepted; 1 if it would be rejected; 2 on a usage error."""
+    from datetime import datetime
+
+    from .check import as_json, check_file
+    from .contracts import load_contracts
+
+    settings = get_settings()
+    contracts = load_contracts(settings.contracts_dir)
+    if args.contract not in contracts:
+        raise CliError(f"no contract {args.contract!r}; known: {', '.join(sorted(contracts))}")
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    arrived = datetime.fromisoformat(args.arrived_at) if args.arrived_at else None
+    a = check_file(path, contracts[args.contract], settings, arrived)
+    if args.json:
+        print(as_json(a))
+        return 0 if a.accepted else 1
+    colour = "green" if a.accepted else "red"
+    console.print(f"[bold]{a.file_name}[/] against [bold]{a.contract_id}[/] v{a.contract_version}: "
+                  f"[{colour}]{'would be accepted' if a.accepted else 'would be rejected'}[/]")
+    if a.reason:
+        console.print(f"  reason: {a.reason}")
+    console.print(f"  rows read {a.rows_read} = valid {a.rows_valid} + quarantined {a.rows_quarantined}")
+    table = Table(show_lines=False)
+    for col in ("rule", "level", "result", "failing rows", "observed", "expected", "examples (masked)"):
+        table.add_column(col)
+    for r in a.rules:
+        result = "pass" if r.passed else ("rows quarantined" if r.level == "row" else "FAIL" if r.severity == "error" else "warn")
+        style = "green" if r.passed else ("red" if r.severity == "error" and r.level != "row" else "yellow")
+        examples = "; ".join(f"row {x['row']}: " + ", ".join(f"{k}={v}" for k, v in x["values"].items()) for x in r.examples)
+        table.add_row(r.rule, r.level, f"[{style}]{result}[/]", "" if r.failing_rows is None else str(r.failing_rows),
+                      r.observed or "", r.expected or "", examples)
+    console.print(table)
+    for w in a.warnings:
+        console.print(f"  [yellow]warning:[/] {w}")
+    return 0 if a.accepted else 1
+
+
+def cmd_contracts_lint(args: argparse.Namespace) -> int:
+    from .contracts import ContractError, load_contract, load_contracts
+
+    settings = get_settings()
+    paths = [Path(p) for p in args.paths] or sorted(settings.contracts_dir.glob("*/*.odcs.yaml"))
+    failed = 0
+    if not args.paths:
+        try:
+            load_contracts(settings.contracts_dir)
+        except ContractError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            failed += 1
+    datacontract = Path(sys.executable).with_name("datacontract")
+    for path in paths:
+        try:
+            load_contract(path)
+        except ContractError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            failed += 1
+            continue
+        proc = subprocess.run([str(datacontract), "lint", str(path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            err.print(f"[red]error:[/] {path}: datacontract lint failed\n{proc.stdout[-2000:]}")
+            failed += 1
+        else:
+            console.print(f"[green]ok[/] {path}")
+    return 1 if failed else 0
+
+
+def cmd_contracts_diff(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .contract_diff import compare, version_problem
+    from .contracts import load_contract
+
+    new_path = Path(args.new)
+    if args.old:
+        old = load_contract(Path(args.old))
+    else:
+        settings = get_settings()
+        rel = new_path.resolve().relative_to(settings.project_root)
+        proc = subprocess.run(["git", "show", f"{args.against}:{rel}"], cwd=settings.project_root, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CliError(f"{rel}: not found at {args.against} ({proc.stderr.strip()})")
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / new_path.name
+            p.write_text(proc.stdout, encoding="utf-8")
+            old = load_contract(p)
+    new = load_contract(new_path)
+    changes = compare(old, new)
+    table = Table(title=f"{new.id}: {old.version} → {new.version}")
+    for col in ("severity", "where", "change"):
+        table.add_column(col)
+    for c in changes:
+        table.add_row(f"[{'red' if c.severity == 'breaking' else 'green'}]{c.severity}[/]", c.where, c.what)
+    console.print(table if changes else "no changes to rules, columns, format or delivery")
+    problem = version_problem(old, new, changes)
+    if problem:
+        err.print(f"[red]error:[/] {problem}")
+        return 1
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     settings = get_settings()
     _environment(settings)
@@ -247,8 +397,27 @@ def build_parser() -> argparse.ArgumentParser:
     csub = c.add_subparsers(dest="contracts_command", required=True)
     cs = csub.add_parser("sources", help="rewrite dbt sources from the contracts")
     cs.set_defaults(func=cmd_contracts_sources)
+    cl = csub.add_parser("lint", help="check contracts: the project's extension schema and `datacontract lint`")
+    cl.add_argument("paths", nargs="*", help="contract files (default: every contract)")
+    cl.set_defaults(func=cmd_contracts_lint)
+    cd = csub.add_parser("diff", help="breaking changes between two versions of a contract")
+    cd.add_argument("new", help="the changed contract file")
+    cd.add_argument("old", nargs="?", help="the previous version (default: the file as committed at --against)")
+    cd.add_argument("--against", default="HEAD", help="git revision holding the previous version")
+    cd.set_defaults(func=cmd_contracts_diff)
+    ck = sub.add_parser("check", help="check a file against its contract before sending it (exit 0: would be accepted)")
+    ck.add_argument("file")
+    ck.add_argument("--contract", required=True, help="contract id, <agency>__<extract>")
+    ck.add_argument("--json", action="store_true", help="machine-readable result")
+    ck.add_argument("--arrived-at", default=None, help="judge timeliness as if it arrived then (UTC, YYYY-MM-DDTHH:MM)")
+    ck.set_defaults(func=cmd_check)
     dv = sub.add_parser("dev", help="the Dagster UI on this data folder")
     dv.set_defaults(func=cmd_dev)
+    bp = sub.add_parser("board-pack", help="rebuild a board pack (HTML and PDF) from a published release")
+    bp.add_argument("--protocol", required=True, help="an aggregate protocol id, e.g. falls-board")
+    bp.add_argument("--date", default=None, help="the release date (YYYY-MM-DD); default: the latest release")
+    bp.add_argument("--send", action="store_true", help="e-mail the PDF to the protocol's distribution list")
+    bp.set_defaults(func=cmd_board_pack)
     return p
 
 
