@@ -3,7 +3,9 @@
     partnership demo                       the whole demo: key, deliveries, a night, where outputs are
     partnership generate [--preset small]  write the demo partnership's deliveries into landing/
     partnership run                        run the nightly job now (the job the schedule runs)
-    partnership releases                   list published releases
+    partnership releases                   list published releases and the latest log entry per protocol
+    partnership audit verify               check the release log's hash chain
+    partnership query --protocol ID "SQL"  read-only SQL on that protocol's latest release only
     partnership contracts sources          rewrite the dbt sources from the contracts
     partnership contracts lint|diff        check contracts; breaking changes between two versions
     partnership check FILE --contract ID   check a file against its contract before sending it
@@ -184,6 +186,7 @@ def _summary(settings: Settings, result) -> None:
     console.print("[bold]Where things are[/]")
     console.print(f"  releases:          {settings.releases_dir}")
     console.print(f"  contract reports:  {settings.reports_dir / 'contracts'}")
+    console.print(f"  dbt docs:          {settings.reports_dir / 'dbt_docs' / 'static_index.html'}  (models, columns, tests, lineage)")
     console.print(f"  warehouse:         {settings.warehouse_path}  (secure zone: ops, raw, quarantine, valid, marts)")
     console.print(f"  this night's log:  {getattr(result, 'log_path', '')}")
     console.print(f"  run history (UI):  make dev  → http://127.0.0.1:3000")
@@ -207,14 +210,86 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
+    from .warehouse import connect
+
     settings = get_settings()
     table = Table(title="Releases")
-    for col in ("protocol", "date", "rows", "content sha256", "path"):
+    for col in ("protocol", "date", "level", "rows", "content sha256", "path"):
         table.add_column(col)
     for manifest in sorted(settings.releases_dir.glob("*/*/manifest.json")):
         m = json.loads(manifest.read_text())
-        table.add_row(m["protocol"]["id"], m["release_date"], str(sum(m["row_counts"].values())),
-                      m["content_sha256"][:16], str(manifest.parent))
+        table.add_row(m["protocol"]["id"], m["release_date"], m["protocol"].get("level", ""),
+                      str(sum(m["row_counts"].values())), m["content_sha256"][:16], str(manifest.parent))
+    console.print(table)
+    if settings.warehouse_path.exists():
+        with connect(settings.warehouse_path, read_only=True) as con:
+            has_log = con.execute("select count(*) from information_schema.tables where table_schema = 'ops' "
+                                  "and table_name = 'release_log'").fetchall()[0][0]
+            latest = con.execute(
+                """select protocol_id, release_date, status, coalesce(reason, '') from ops.release_log
+                   where seq in (select max(seq) from ops.release_log group by protocol_id) order by protocol_id"""
+            ).fetchall() if has_log else []
+        if latest:
+            log = Table(title="Latest release log entry per protocol")
+            for col in ("protocol", "date", "status", "reason"):
+                log.add_column(col)
+            for pid, day, status, reason in latest:
+                log.add_row(pid, str(day), status, reason)
+            console.print(log)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every ops.release_log entry is intact and none is missing; 1 otherwise."""
+    from .audit import verify_log
+    from .warehouse import connect
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        raise CliError(f"no warehouse at {settings.warehouse_path}")
+    with connect(settings.warehouse_path, read_only=True) as con:
+        n, problems = verify_log(con)
+    for problem in problems:
+        err.print(f"[red]release log:[/] {problem}")
+    if problems:
+        return 1
+    console.print(f"[green]ok[/] ops.release_log: {n} entries, hash chain intact, none missing")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """SQL on the protocol's latest release only: read-only, no file access, configuration locked."""
+    import duckdb
+
+    settings = get_settings()
+    dated = sorted(d for d in (settings.releases_dir / args.protocol).glob("*")
+                   if d.is_dir() and not d.name.startswith(".") and (d / f"{args.protocol}.duckdb").exists())
+    if not dated:
+        raise CliError(f"no published release of {args.protocol!r} in {settings.releases_dir}")
+    db = dated[-1] / f"{args.protocol}.duckdb"
+    con = duckdb.connect(str(db), read_only=True, config={
+        "enable_external_access": False, "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False, "lock_configuration": True})
+    try:
+        cur = con.execute(args.sql)
+        columns = [d[0] for d in cur.description or []]
+        rows = cur.fetchall()
+    except duckdb.Error as exc:
+        raise CliError(f"{args.protocol} {dated[-1].name}: {exc}") from None
+    finally:
+        con.close()
+    if args.csv:
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows(rows)
+        return 0
+    table = Table(title=f"{args.protocol} release {dated[-1].name}")
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
     console.print(table)
     return 0
 
@@ -393,6 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
     rel = sub.add_parser("releases", help="list published releases")
     rel.set_defaults(func=cmd_releases)
+    au = sub.add_parser("audit", help="audit tools")
+    ausub = au.add_subparsers(dest="audit_command", required=True)
+    av = ausub.add_parser("verify", help="check the hash chain of ops.release_log (exit 1 on an edited or removed entry)")
+    av.set_defaults(func=cmd_audit_verify)
+    q = sub.add_parser("query", help="run read-only SQL on a protocol's latest release, and nothing else")
+    q.add_argument("--protocol", required=True)
+    q.add_argument("sql")
+    q.add_argument("--csv", action="store_true", help="CSV on standard output")
+    q.set_defaults(func=cmd_query)
     c = sub.add_parser("contracts", help="contract tools")
     csub = c.add_subparsers(dest="contracts_command", required=True)
     cs = csub.add_parser("sources", help="rewrite dbt sources from the contracts")

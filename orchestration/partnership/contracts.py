@@ -47,6 +47,7 @@ class Column:
     checks: tuple[str, ...] = ()  # named checks, e.g. nhs_number_mod11
     not_in_future: bool = False
     max_null_percent: float | None = None  # batch rule
+    null_severity: str = "warning"  # error rejects the delivery, warning warns
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,16 @@ class Delivery:
     due_by: str  # local time of day the delivery is due, HH:MM
     file_pattern: str
     timezone: str = "Europe/London"
+    file_date: str | None = None  # the file name carries the date it covers up to (snapshots: the snapshot date)
+    due_after_days: int = 1  # due by `due_by` local time this many days after the file date
+    late: str = "reject"  # reject | warn: what a delivery arriving after its due time does
+
+
+@dataclass(frozen=True)
+class Freshness:
+    column: str  # a date or timestamp column
+    max_age_days: int  # the newest value is at most this many days before the delivery arrived
+    severity: str = "warning"
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,8 @@ class Contract:
     cross_field_rules: tuple[CrossFieldRule, ...] = ()
     row_count_min: int | None = None
     row_count_max: int | None = None
+    row_count_severity: str = "error"
+    freshness: Freshness | None = None
     quarantine_tolerance: float = 0.05
     retention_days: int | None = None
     path: Path | None = field(default=None, compare=False)
@@ -143,6 +156,13 @@ def _library_quality(quality: list[dict] | None, metric: str) -> dict | None:
     return None
 
 
+def _severity(path: Path, where: str, quality: dict | None, default: str) -> str:
+    value = (quality or {}).get("severity", default)
+    if value not in ("error", "warning"):
+        raise ContractError(f"{path}: {where}.quality.severity: {value!r} is not one of ['error', 'warning']")
+    return value
+
+
 def _column(path: Path, raw: dict) -> Column:
     name = raw.get("name")
     if not name:
@@ -176,6 +196,7 @@ def _column(path: Path, raw: dict) -> Column:
         if nulls.get("unit") != "percent" or "mustBeLessThan" not in nulls:
             raise ContractError(f"{path}: {where}.quality.nullValues: use unit: percent with mustBeLessThan")
         max_null = float(nulls["mustBeLessThan"])
+    null_severity = _severity(path, where, nulls, "warning")
     date_format = opts.get("format") if logical in ("date", "timestamp") else None
     if logical in ("date", "timestamp") and not date_format:
         raise ContractError(f"{path}: {where}.logicalTypeOptions.format: dates and timestamps need a format")
@@ -198,6 +219,7 @@ def _column(path: Path, raw: dict) -> Column:
         checks=tuple(custom.get("checks", ())),
         not_in_future=bool(custom.get("notInFuture", False)),
         max_null_percent=max_null,
+        null_severity=null_severity,
     )
 
 
@@ -237,7 +259,19 @@ def load_contract(path: Path) -> Contract:
     row_count = _library_quality(obj.get("quality"), "rowCount")
     rc_min = rc_max = None
     if row_count is not None:
-        rc_min, rc_max = row_count["mustBeBetween"]
+        between = row_count.get("mustBeBetween")
+        if not (isinstance(between, list) and len(between) == 2 and all(isinstance(v, int) for v in between) and between[0] <= between[1]):
+            raise ContractError(f"{path}: schema[{obj.get('name')}].quality.rowCount.mustBeBetween: two whole numbers, low then high")
+        rc_min, rc_max = between
+    rc_severity = _severity(path, f"schema[{obj.get('name')}].rowCount", row_count, "error")
+    freshness = None
+    if "freshness" in obj_custom:
+        f = obj_custom["freshness"]
+        if f["column"] not in names:
+            raise ContractError(f"{path}: schema[{obj.get('name')}].customProperties.freshness.column: unknown column {f['column']!r}")
+        if next(c for c in columns if c.name == f["column"]).logical_type not in ("date", "timestamp"):
+            raise ContractError(f"{path}: schema[{obj.get('name')}].customProperties.freshness.column: {f['column']!r} is not a date or timestamp")
+        freshness = Freshness(f["column"], int(f["maxAgeDays"]), f.get("severity", "warning"))
     owner = next((m for m in (doc.get("team") or {}).get("members", []) if m.get("role") == "owner"), None)
     if owner is None:
         raise ContractError(f"{path}: team.members: a member with role 'owner' (the data owner) is required")
@@ -258,6 +292,7 @@ def load_contract(path: Path) -> Contract:
         delivery=Delivery(
             cadence=dlv["cadence"], mode=dlv["mode"], due_by=dlv["dueBy"],
             file_pattern=dlv["filePattern"], timezone=dlv.get("timezone", "Europe/London"),
+            file_date=dlv.get("fileDate"), due_after_days=int(dlv.get("dueAfterDays", 1)), late=dlv.get("late", "reject"),
         ),
         format=FileFormat(
             type=fmt["type"], delimiter=fmt.get("delimiter", ","), encoding=fmt.get("encoding", "utf-8"),
@@ -268,6 +303,8 @@ def load_contract(path: Path) -> Contract:
         cross_field_rules=tuple(rules),
         row_count_min=rc_min,
         row_count_max=rc_max,
+        row_count_severity=rc_severity,
+        freshness=freshness,
         quarantine_tolerance=float(custom.get("quarantineTolerance", 0.05)),
         retention_days=custom.get("retentionDays"),
         path=path,

@@ -23,8 +23,9 @@ import polars as pl
 
 from . import pseudonymise as ps
 from .contracts import Contract
-from .readers import ROW_NUMBER, DeliveryRejected, read_delivery
-from .validation import RULES, null_rate_breaches, validate_rows
+from .engine import Assessment, _reject, assess
+from .readers import ROW_NUMBER, DeliveryRejected
+from .validation import RULES
 
 DELIVERY_ID = "_delivery_id"
 _IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
@@ -171,8 +172,8 @@ def _finish(con, delivery_id: int, **fields) -> None:
 
 
 def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir: Path, contract: Contract,
-                     delivery: dict, pads: tuple[bytes, bytes], now: datetime) -> str:
-    """Validate and load one registered delivery, atomically. Returns its final status."""
+                     delivery: dict, pads: tuple[bytes, bytes], now: datetime, docs_dir: Path | None = None) -> Assessment:
+    """Validate and load one registered delivery, atomically. Returns the engine's assessment of it."""
     did = delivery["delivery_id"]
     path = landing / delivery["landing_path"]
     archived: Path | None = None
@@ -187,32 +188,30 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
             if not path.exists():
                 raise DeliveryRejected("missing", f"{delivery['file_name']}: the file was removed from landing before it could be read")
             archived = archive(path, archive_dir, contract, delivery["sha256"])
-            text = read_delivery(archived, contract, delivery["file_name"])
-            n = text.height
-            if dup is not None and n > 0:  # two empty days have the same bytes, and are not duplicates
-                raise DeliveryRejected("duplicate", f"{delivery['file_name']}: identical to delivery {dup}, already loaded")
-            if contract.row_count_min is not None and not (contract.row_count_min <= n <= contract.row_count_max):
-                raise DeliveryRejected(
-                    "row_count", f"{delivery['file_name']}: {n} rows; the contract expects {contract.row_count_min} to {contract.row_count_max}"
-                )
-            result = validate_rows(text, contract, as_of=delivery["arrived_at"].date())
         except DeliveryRejected as rej:
-            _finish(con, did, status="rejected", reason_code=rej.code, reason=rej.message, contract_version=contract.version,
-                    processed_at=now, archive_path=str(archived) if archived else None)
+            result = Assessment(contract.id, contract.version, contract.agency, delivery["file_name"], delivery["sha256"],
+                                delivery["arrived_at"], None)
+            _reject(result, rej.code, rej.message)
+        else:
+            result = assess(archived, contract, file_name=delivery["file_name"], sha256=delivery["sha256"],
+                            arrived_at=delivery["arrived_at"], duplicate_of=dup, docs_dir=docs_dir,
+                            label=f"delivery {did}: {delivery['file_name']}")
+        if not result.accepted:
+            _finish(con, did, status="rejected", reason_code=result.reason_code, reason=result.reason,
+                    contract_version=contract.version, processed_at=now, warnings=json.dumps(result.warnings),
+                    archive_path=str(archived) if archived else None)
             con.execute("commit")
-            return "rejected"
+            return result
+        rows = result.rows
         _ensure_tables(con, contract)
-        _write_rows(con, contract, did, text, result.valid, result.quarantine, pads)
-        assert result.rows_read == n, "conservation: rows read must equal valid + quarantined"
-        warnings = null_rate_breaches(result.valid, result.quarantine, contract)
-        if n and result.quarantine.height / n > contract.quarantine_tolerance:
-            warnings.append(f"quarantine_rate ({result.quarantine.height / n:.1%} of rows; tolerance {contract.quarantine_tolerance:.0%})")
-        _finish(con, did, status="accepted", contract_version=contract.version, rows_read=n,
-                rows_valid=result.valid.height, rows_quarantined=result.quarantine.height,
-                rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(warnings),
+        _write_rows(con, contract, did, result.text, rows.valid, rows.quarantine, pads)
+        assert rows.rows_read == result.rows_read, "conservation: rows read must equal valid + quarantined"
+        _finish(con, did, status="accepted", contract_version=contract.version, rows_read=result.rows_read,
+                rows_valid=result.rows_valid, rows_quarantined=result.rows_quarantined,
+                rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(result.warnings),
                 archive_path=str(archived), processed_at=now)
         con.execute("commit")
-        return "accepted"
+        return result
     except BaseException:
         con.execute("rollback")
         raise

@@ -8,7 +8,10 @@ from datetime import datetime, timezone
 
 from . import pseudonymise as ps
 from .contracts import Contract
+from .gx_batch import build_docs
 from .ingest import _ensure_tables, pending, process_delivery, register
+from .notify import notify_owner
+from .reports import report_stem, write_agency_index, write_delivery_report
 from .settings import Settings
 from .warehouse import connect, ensure_schemas
 
@@ -23,6 +26,7 @@ class ExtractOutcome:
     rows_quarantined: int = 0
     rejections: list[str] | None = None
     warnings: list[str] | None = None
+    notices: list[str] | None = None
 
 
 def _now() -> datetime:
@@ -61,8 +65,19 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     with connect(settings.warehouse_path) as con:
         ensure_schemas(con)
         todo = pending(con, contract.id)
+        outcome.notices = []
         for delivery in todo:
-            process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now())
+            a = process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now(),
+                                 docs_dir=gx_dir(settings))
+            did = delivery["delivery_id"]
+            report = settings.reports_dir / "contracts" / contract.agency / f"{report_stem(did, a.file_name)}.html"
+            a.notification = notify_owner(contract, a, did, report)
+            write_delivery_report(settings.reports_dir, a, contract, did)
+            if a.notification != "not needed":
+                outcome.notices.append(f"{a.file_name}: notice {a.notification}")
+        if todo:
+            build_docs(gx_dir(settings))
+        write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency))
         ids = [d["delivery_id"] for d in todo] or [-1]
         rows = con.execute(
             f"""select status, reason, coalesce(rows_read, 0), coalesce(rows_valid, 0), coalesce(rows_quarantined, 0), warnings
@@ -80,6 +95,23 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
         outcome.rows_quarantined += quarantined
         outcome.warnings += json.loads(warnings or "[]")
     return outcome
+
+
+def gx_dir(settings: Settings):
+    """The Great Expectations project holding every batch validation result and its Data Docs site."""
+    return settings.reports_dir / "gx"
+
+
+def agency_deliveries(con, agency: str) -> list[dict]:
+    """One agency's deliveries (and only that agency's), for its report index."""
+    cur = con.execute(
+        """select delivery_id, agency, extract, file_name, sha256, arrived_at, status, reason_code, reason,
+                  rows_read, rows_valid, rows_quarantined, rule_counts, warnings
+           from ops.deliveries where agency = ? and contract_id is not null order by arrived_at, delivery_id""",
+        [agency],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def blocking_rejections(settings: Settings, contract_id: str) -> list[str]:

@@ -45,6 +45,19 @@ class Protocol:
         return self.doc.get("disclosure_control")
 
     @property
+    def recipient_id(self) -> str:
+        return self.doc["recipient"]["id"]
+
+    @property
+    def pseudonym_context(self) -> str:
+        """The context the environment key is derived with for this recipient's pseudonyms."""
+        return f"release-recipient:{self.recipient_id}"
+
+    @property
+    def margins(self) -> list[dict]:
+        return ((self.disclosure or {}).get("secondary_suppression") or {}).get("margins", [])
+
+    @property
     def valid_from(self) -> date:
         return date.fromisoformat(self.doc["valid_from"])
 
@@ -86,11 +99,50 @@ def load_protocol(path: Path) -> Protocol:
     if doc["level"] == "aggregate" and "disclosure_control" not in doc:
         raise ProtocolError(f"{path}: disclosure_control: required for aggregate protocols")
     for i, out in enumerate(doc["outputs"]):
-        for key in ("counts", "derived_from_counts"):
-            unknown = set(out.get(key, [])) - set(out["columns"])
-            if unknown:
-                raise ProtocolError(f"{path}: outputs.{i}.{key}: {sorted(unknown)} not in columns")
+        _check_output(path, doc, i, out)
     return Protocol(doc, path)
+
+
+# Column names that are direct identifiers wherever they appear; only an identifiable
+# protocol may release them, and only through its `identifiers` block.
+DIRECT_IDENTIFIER_COLUMNS = frozenset({"nhs_number", "forename", "surname", "postcode", "uprn", "upn", "date_of_birth",
+                                       "person_id", "household_id", "child_id", "nominal_id", "address"})
+
+
+def _check_output(path: Path, doc: dict, i: int, out: dict) -> None:
+    where = f"{path}: outputs.{i}"
+    cols = set(out["columns"])
+    for key in ("counts", "derived_from_counts"):
+        unknown = set(out.get(key, [])) - cols
+        if unknown:
+            raise ProtocolError(f"{where}.{key}: {sorted(unknown)} not in columns")
+    for key in ("pseudonyms", "generalisation"):
+        unknown = set(out.get(key, {})) - cols
+        if unknown:
+            raise ProtocolError(f"{where}.{key}: {sorted(unknown)} not in columns")
+    level = doc["level"]
+    if level != "aggregate" and (out.get("counts") or out.get("derived_from_counts")):
+        raise ProtocolError(f"{where}.counts: disclosure-controlled counts belong to aggregate protocols only")
+    if level == "aggregate" and (out.get("pseudonyms") or out.get("identifiers")):
+        raise ProtocolError(f"{where}: an aggregate protocol releases no pseudonyms or identifiers")
+    if level == "pseudonymised" and out.get("identifiers"):
+        raise ProtocolError(f"{where}.identifiers: only an identifiable protocol may release direct identifiers")
+    ids = out.get("identifiers") or {}
+    unknown = set(ids.get("columns", {})) - cols
+    if unknown:
+        raise ProtocolError(f"{where}.identifiers.columns: {sorted(unknown)} not in columns")
+    exposed = (cols & DIRECT_IDENTIFIER_COLUMNS) - set(ids.get("columns", {}))
+    if exposed:
+        raise ProtocolError(f"{where}.columns: {sorted(exposed)} are direct identifiers; release them as pseudonyms "
+                            "(pseudonymised) or through `identifiers` (identifiable) only")
+    if level == "pseudonymised" and not out.get("pseudonyms"):
+        raise ProtocolError(f"{where}.pseudonyms: a pseudonymised output names the column its pseudonym replaces")
+    if (doc.get("disclosure_control") or {}).get("secondary_suppression") and out.get("counts"):
+        for j, m in enumerate(doc["disclosure_control"]["secondary_suppression"]["margins"]):
+            unknown = (set(m["by"]) | {m["column"]}) - cols
+            if unknown:
+                raise ProtocolError(f"{path}: disclosure_control.secondary_suppression.margins.{j}: {sorted(unknown)} "
+                                    f"not in the columns of outputs.{i}")
 
 
 def load_protocols(protocols_dir: Path) -> dict[str, Protocol]:

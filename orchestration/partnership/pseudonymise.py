@@ -89,7 +89,23 @@ def normalise_sql(column: str, kind: str) -> str:
         return f"nullif(regexp_replace({col}, '[^0-9]', '', 'g'), '')"
     if kind == "postcode":
         return f"nullif(upper(regexp_replace({col}, '\\s', '', 'g')), '')"
-    return f"nullif(lower(trim(regexp_replace({col}, '\\s+', ' ', 'g'))), '')"
+    return f"nullif(lower(trim(regexp_replace(nfc_normalize({col}), '\\s+', ' ', 'g'))), '')"
+
+
+def normalise(value: str | None, kind: str) -> str | None:
+    """The same normalisation as `normalise_sql`, in Python (CLI look-ups, tests)."""
+    import re
+    import unicodedata
+
+    if value is None:
+        return None
+    if kind == "nhs_number":
+        out = re.sub(r"[^0-9]", "", value)
+    elif kind == "postcode":
+        out = re.sub(r"\s", "", value).upper()
+    else:
+        out = re.sub(r"\s+", " ", unicodedata.normalize("NFC", value)).strip().lower()
+    return out or None
 
 
 def identifier_kind(column: str) -> str:

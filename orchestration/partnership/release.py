@@ -12,13 +12,15 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from . import disclosure
+from . import pseudonymise as ps
+from .boardpack import quality as data_quality
 from .protocols import Protocol
 from .warehouse import connect
 
@@ -39,10 +41,15 @@ create table if not exists ops.release_log (
 );
 """
 GENESIS = "0" * 64
+BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")  # written into the folder after publication
 
 
 class ReleaseBlocked(RuntimeError):
     """The audit found the built output breaks its protocol. Nothing was published."""
+
+
+class SourceMissing(ReleaseBlocked):
+    """A table the protocol reads from is not in the warehouse (not built yet). Nothing was published."""
 
 
 @dataclass
@@ -62,99 +69,221 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _where(filters: dict) -> tuple[str, list]:
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".", 1)
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                            [schema, table]).fetchall()[0][0])
+
+
+def _where(out: dict) -> tuple[list[str], list]:
+    """SQL conditions (on alias `s`) for the output's row filters, consent and opt-out rules."""
     clauses, params = [], []
-    for key, allowed in (filters or {}).items():
+    for key, allowed in (out.get("row_filters") or {}).items():
         if key == "cells":
             ors = []
             for cell in allowed:
-                ors.append("(" + " and ".join(f'"{k}" = ?' for k in cell) + ")")
+                ors.append("(" + " and ".join(f"s.{_q(k)} = ?" for k in cell) + ")")
                 params += list(cell.values())
             clauses.append("(" + " or ".join(ors) + ")")
+        elif key == "geography":
+            col, within = f"s.{_q(allowed['column'])}", list(allowed["within"])
+            marks = ", ".join("?" for _ in within)
+            if allowed["level"] == "district":
+                clauses.append(f"{col} in ({marks})")
+                params += within
+            elif allowed["level"] == "ward":
+                clauses.append(f"{col} in (select ward_code from reference.geography_wards "
+                               f"where district_code in ({marks}) or ward_code in ({marks}))")
+                params += within * 2
+            else:
+                clauses.append(f"{col} in (select l.lsoa_code from reference.geography_lsoas l "
+                               f"join reference.geography_wards w on l.ward_code = w.ward_code "
+                               f"where w.district_code in ({marks}) or w.ward_code in ({marks}) or l.lsoa_code in ({marks}))")
+                params += within * 3
+        elif key == "age":
+            clauses.append(f"s.{_q(allowed['column'])} in (" + ", ".join("?" for _ in allowed["values"]) + ")")
+            params += list(allowed["values"])
+        elif key == "cohort":
+            clauses.append(f"s.{_q(allowed['column'])} = ?")
+            params.append(allowed.get("equals", True))
         else:
-            clauses.append(f'"{key}" in (' + ", ".join("?" for _ in allowed) + ")")
+            clauses.append(f"s.{_q(key)} in (" + ", ".join("?" for _ in allowed) + ")")
             params += list(allowed)
-    return (" where " + " and ".join(clauses)) if clauses else "", params
+    for rule in out.get("consent") or []:
+        agencies = rule["agencies"]
+        clauses.append(f"(s.{_q(rule.get('agency_column', 'agency'))} not in ({', '.join('?' for _ in agencies)}) "
+                       f"or s.{_q(rule['column'])} is true)")
+        params += agencies
+    oo = out.get("opt_out")
+    if oo:
+        person = f"s.{_q(oo['person_column'])}"
+        agencies = oo["health_derived_agencies"]
+        health = [f"s.{_q(oo.get('agency_column', 'agency'))} in ({', '.join('?' for _ in agencies)})"]
+        params += agencies
+        if oo.get("health_derived_column"):
+            health.append(f"coalesce(s.{_q(oo['health_derived_column'])}, true)")
+        scope = "true" if oo.get("applies_to_all_rows") else "(" + " or ".join(health) + ")"
+        # An unknown person might be opted out: their health-derived rows do not leave either.
+        clauses.append(f"not ({scope} and ({person} is null or exists "
+                       f"(select 1 from linkage.persons p where p.person_id = {person} and p.opted_out)))")
+    return clauses, params
 
 
-def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol) -> dict[str, pl.DataFrame]:
-    """The protocol's outputs, read from the warehouse and disclosure-controlled."""
+_GENERALISE_SQL = {"month": "cast(date_trunc('month', {c}) as date)", "quarter": "cast(date_trunc('quarter', {c}) as date)"}
+
+
+def _identity_sql(con: duckdb.DuckDBPyConnection, ids: dict) -> str:
+    """The latest identity of each person, from the listed sources only (identity schema, else valid)."""
+    parts = []
+    for src in ids["sources"]:
+        c = src["contract"]
+        if not (_table_exists(con, f"valid.{c}") and _table_exists(con, f"identity.{c}")):
+            raise SourceMissing(f"identity source {c} is not in the warehouse")
+        id_cols = {r[0] for r in con.execute("select column_name from information_schema.columns "
+                                              "where table_schema = 'identity' and table_name = ?", [c]).fetchall()}
+        valid_cols = {r[0] for r in con.execute("select column_name from information_schema.columns "
+                                                 "where table_schema = 'valid' and table_name = ?", [c]).fetchall()}
+        fields = []
+        for field in sorted(set(ids["columns"].values())):
+            if field in id_cols:
+                fields.append(f"cast(i.{_q(field)} as varchar) as {_q(field)}")
+            elif field in valid_cols:
+                fields.append(f"cast(v.{_q(field)} as varchar) as {_q(field)}")
+            else:
+                fields.append(f"cast(null as varchar) as {_q(field)}")
+        parts.append(f"""select r.person_id, r.delivery_id, r.row_number, '{c}' as contract_id, {", ".join(fields)}
+            from linkage.person_records r
+            join identity.{_q(c)} i on i._delivery_id = r.delivery_id and i._row_number = r.row_number
+            join valid.{_q(c)} v on v._delivery_id = r.delivery_id and v._row_number = r.row_number
+            where r.contract_id = '{c}'""")
+    return f"""select * exclude (rn) from (
+        select *, row_number() over (partition by person_id order by delivery_id desc, row_number desc, contract_id) as rn
+        from ({" union all ".join(parts)})) where rn = 1"""
+
+
+def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None = None) -> dict[str, pl.DataFrame]:
+    """The protocol's outputs, read from the warehouse: allowed rows and columns only, generalised,
+    pseudonymised per recipient, identified only as the protocol names, disclosure-controlled."""
     tables = {}
     for out in protocol.outputs:
-        cols = ", ".join(f'"{c}"' for c in out["columns"])
-        where, params = _where(out.get("row_filters"))
-        df = con.sql(f"select {cols} from {out['source']}{where} order by all", params=params).pl()
+        if not _table_exists(con, out["source"]):
+            raise SourceMissing(f"{out['source']} is not in the warehouse (not built yet)")
+        pseudonyms = out.get("pseudonyms") or {}
+        ids = out.get("identifiers")
+        id_cols = (ids or {}).get("columns", {})
+        if (pseudonyms or ids) and key is None:
+            raise ReleaseBlocked(f"{protocol.id}: person-level release without a pseudonymisation key")
+        if out.get("opt_out") and not _table_exists(con, "linkage.persons"):
+            raise SourceMissing("linkage.persons (the opt-out status of each person) is not in the warehouse")
+        gen = out.get("generalisation") or {}
+        select, params = [], {}
+        if pseudonyms:
+            ipad, opad = ps.hmac_pads(key, protocol.pseudonym_context)
+            params = {"ipad": ipad, "opad": opad}
+        for c in out["columns"]:
+            if c in pseudonyms:
+                value = f"cast(s.{_q(pseudonyms[c])} as varchar)"
+                select.append(f"case when {value} is null then null else {ps.hmac_sql(value)} end as {_q(c)}")
+            elif c in id_cols:
+                select.append(f"ident.{_q(id_cols[c])} as {_q(c)}")
+            elif gen.get(c) in _GENERALISE_SQL:
+                select.append(_GENERALISE_SQL[gen[c]].format(c=f"s.{_q(c)}") + f" as {_q(c)}")
+            else:
+                select.append(f"s.{_q(c)}")
+        join = ""
+        if ids:
+            join = f" left join ({_identity_sql(con, ids)}) ident on ident.person_id = s.{_q(ids['person_column'])}"
+        clauses, wparams = _where(out)
+        # positional filter parameters after the named pads are not allowed: inline them as named ones
+        named = dict(params)
+        sql_clauses = []
+        k = 0
+        for clause in clauses:
+            while "?" in clause:
+                clause = clause.replace("?", f"$p{k}", 1)
+                k += 1
+            sql_clauses.append(clause)
+        named.update({f"p{i}": v for i, v in enumerate(wparams)})
+        where = (" where " + " and ".join(sql_clauses)) if sql_clauses else ""
+        df = con.sql(f"select {', '.join(select)} from {out['source']} s{join}{where} order by all", params=named).pl()
         counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
         if protocol.level == "aggregate" and (counts or derived):
             dc = protocol.disclosure
-            df = disclosure.apply(df, counts, derived, dc["suppress_counts_from"], dc["suppress_counts_to"], dc["rounding_base"])
+            df = disclosure.apply(df, counts, derived, dc["suppress_counts_from"], dc["suppress_counts_to"],
+                                  dc["rounding_base"], protocol.margins)
             df = df.select(disclosure.column_order(out["columns"], counts, derived))
         tables[out["table"]] = df
     return tables
 
 
-def audit(folder: Path, protocol: Protocol) -> list[str]:
-    """An independent reading of the built files against the protocol. Empty list: it may leave."""
-    problems = []
-    expected_files = {f"{protocol.id}.duckdb", "parquet", "manifest.json", "data_dictionary.md"}
-    present = {p.name for p in folder.iterdir()}
-    if present - expected_files:
-        problems.append(f"unexpected files {sorted(present - expected_files)}")
-    with duckdb.connect(str(folder / f"{protocol.id}.duckdb"), read_only=True) as con:
-        db_tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
-    allowed_tables = {o["table"] for o in protocol.outputs}
-    if db_tables != allowed_tables:
-        problems.append(f"database tables {sorted(db_tables)} differ from the protocol's {sorted(allowed_tables)}")
-    for out in protocol.outputs:
-        pq = folder / "parquet" / f"{out['table']}.parquet"
-        if not pq.exists():
-            problems.append(f"{pq.name} missing")
-            continue
-        df = pl.read_parquet(pq)
-        counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
-        allowed = set(out["columns"])
-        if protocol.level == "aggregate":
-            allowed |= {f"{c}_{s}" for c in counts for s in ("suppressed", "rounding_base")}
-            if derived:
-                allowed.add("derived_withheld")
-        if set(df.columns) != allowed:
-            problems.append(f"{out['table']}: columns {sorted(set(df.columns) ^ allowed)} differ from the protocol")
-            continue
-        if protocol.level == "aggregate" and counts:
-            dc = protocol.disclosure
-            for c in counts:
-                small = df.filter(pl.col(c).is_between(dc["suppress_counts_from"], dc["suppress_counts_to"])).height
-                if small:
-                    problems.append(f"{out['table']}.{c}: {small} cells between {dc['suppress_counts_from']} and {dc['suppress_counts_to']}")
-                unrounded = df.filter(pl.col(c).is_not_null() & (pl.col(c) % dc["rounding_base"] != 0)).height
-                if unrounded:
-                    problems.append(f"{out['table']}.{c}: {unrounded} values not rounded to {dc['rounding_base']}")
-            if derived:
-                leaked = df.filter(pl.any_horizontal([pl.col(f"{c}_suppressed") for c in counts])
-                                   & pl.any_horizontal([pl.col(d).is_not_null() for d in derived])).height
-                if leaked:
-                    problems.append(f"{out['table']}: {leaked} rows show rates derived from suppressed counts")
-        for flt, values in (out.get("row_filters") or {}).items():
-            if flt != "cells" and flt in df.columns:
-                outside = df.filter(~pl.col(flt).is_in(values)).height
-                if outside:
-                    problems.append(f"{out['table']}: {outside} rows outside the row filter on {flt}")
-    return problems
+def audit(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
+          key: bytes | None = None) -> list[str]:
+    """The independent check of a built folder (orchestration/partnership/audit.py). Empty list: it may leave."""
+    from .audit import audit_release
+
+    return audit_release(folder, protocol, warehouse=warehouse, releases_dir=releases_dir, key=key)
+
+
+def _dbt_descriptions(source: str) -> tuple[str, dict[str, str]]:
+    """The model's and its columns' descriptions from the dbt manifest, when it has been built."""
+    from .settings import PROJECT_ROOT
+
+    manifest = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
+    if not manifest.exists():
+        return "", {}
+    name = source.split(".", 1)[1]
+    try:
+        nodes = json.loads(manifest.read_text())["nodes"]
+    except (ValueError, KeyError):
+        return "", {}
+    for node in nodes.values():
+        if node.get("resource_type") in ("model", "seed") and node.get("name") == name:
+            return node.get("description", ""), {c: v.get("description", "") for c, v in node.get("columns", {}).items()}
+    return "", {}
 
 
 def _dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
-    lines = [f"# {protocol.doc['title']}", "", f"Protocol `{protocol.id}` v{protocol.version} — level: {protocol.level}.", "",
-             protocol.doc["purpose"].strip(), ""]
+    lines = [f"# {protocol.doc['title']}", "", f"Protocol `{protocol.id}` v{protocol.version} — level: {protocol.level}; "
+             f"recipient: {protocol.doc['recipient']['name']}.", "", protocol.doc["purpose"].strip(), "",
+             f"Keep this copy no longer than {protocol.doc['retention']['recipient_copy_days']} days."
+             + (f" {protocol.doc['retention']['on_expiry'].strip()}" if protocol.doc["retention"].get("on_expiry") else ""), ""]
     if protocol.disclosure:
         dc = protocol.disclosure
         lines += [f"Disclosure control: counts from {dc['suppress_counts_from']} to {dc['suppress_counts_to']} are suppressed "
                   f"(value empty, `<count>_suppressed` true); other counts are rounded to the nearest {dc['rounding_base']} "
                   f"(`<count>_rounding_base`); rates and intervals of a row with a suppressed count are withheld "
-                  f"(`derived_withheld` true).", ""]
+                  f"(`derived_withheld` true)."]
+        if protocol.margins:
+            lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out "
+                      "from these totals: " + "; ".join(m["name"] for m in protocol.margins) + "."]
+        lines.append("")
     for out in protocol.outputs:
         df = tables[out["table"]]
-        lines += [f"## {out['table']}", "", out.get("description", ""), "", "| column | type |", "|---|---|"]
-        lines += [f"| {c} | {t} |" for c, t in df.schema.items()]
+        model_doc, col_docs = _dbt_descriptions(out["source"])
+        pseudonyms, ids = out.get("pseudonyms") or {}, (out.get("identifiers") or {}).get("columns", {})
+        gen = out.get("generalisation") or {}
+        lines += [f"## {out['table']}", "", out.get("description", "").strip() or model_doc, "",
+                  "| column | type | description |", "|---|---|---|"]
+        for c, t in df.schema.items():
+            if c in pseudonyms:
+                d = f"Pseudonym of the {pseudonyms[c].replace('_', ' ')}, unique to this recipient: it cannot be joined to any other release's."
+            elif c in ids:
+                d = f"{ids[c].replace('_', ' ').capitalize()} as last recorded by a source this protocol names."
+            elif c.endswith("_suppressed"):
+                d = f"True when `{c[:-11]}` is suppressed (its value is empty)."
+            elif c.endswith("_rounding_base"):
+                d = f"`{c[:-14]}` is rounded to the nearest multiple of this."
+            elif c == "derived_withheld":
+                d = "True when the row's rates and intervals are withheld because a count is suppressed."
+            else:
+                d = col_docs.get(c, "")
+            if c in gen:
+                d = (d + f" Generalised: {gen[c].replace('_', ' ')}.").strip()
+            lines.append(f"| {c} | {t} | {' '.join(d.split())} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -168,6 +297,15 @@ def _lineage(con: duckdb.DuckDBPyConnection, protocol: Protocol) -> list[dict]:
         agencies,
     ).fetchall()
     return [{"contract": c, "file": f, "sha256": s} for c, f, s in rows]
+
+
+def _data_quality(con: duckdb.DuckDBPyConnection, protocol: Protocol, release_date: date) -> dict:
+    """Hook: the board pack's data-quality facts (agency-level counts from ops.deliveries)."""
+    from .contracts import load_contracts
+    from .settings import get_settings
+
+    contracts = {c.id: c for c in load_contracts(get_settings().contracts_dir).values()}
+    return data_quality.for_release(con, protocol.id, protocol.doc["controllers"], contracts, release_date)
 
 
 def _log(con: duckdb.DuckDBPyConnection, protocol: Protocol, release_date: date, status: str,
@@ -194,17 +332,47 @@ def _latest_content(con: duckdb.DuckDBPyConnection, protocol_id: str) -> str | N
     return row[0][0] if row else None
 
 
-def release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_date: date) -> ReleaseResult:
+def record_report(reports_dir: Path, release_date: date, result: ReleaseResult) -> Path:
+    """The night's release report: one entry per protocol (status, reason, path, rows), JSON."""
+    path = Path(reports_dir) / "releases" / f"{release_date.isoformat()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = json.loads(path.read_text()) if path.exists() else {"release_date": release_date.isoformat(), "protocols": {}}
+    report["protocols"][result.protocol_id] = {"status": result.status, "reason": result.reason,
+                                               "path": str(result.path) if result.path else None,
+                                               "row_counts": result.row_counts}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_date: date,
+            reports_dir: Path | None = None) -> ReleaseResult:
     """Build, audit and publish one protocol's release for `release_date`."""
+    result = _release(warehouse, releases_dir, protocol, release_date)
+    if reports_dir is not None:
+        record_report(reports_dir, release_date, result)
+    return result
+
+
+def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_date: date) -> ReleaseResult:
     ok, why = protocol.in_force(release_date)
     if not ok:
         with connect(warehouse) as con:
             _log(con, protocol, release_date, "not_in_force", None, None, why)
         return ReleaseResult(protocol.id, "not_in_force", reason=why)
 
-    with connect(warehouse, read_only=True) as con:
-        tables = build_tables(con, protocol)
-        lineage = _lineage(con, protocol)
+    person_level = any(o.get("pseudonyms") or o.get("identifiers") for o in protocol.outputs)
+    key = ps.load_key() if person_level else None
+    try:
+        with connect(warehouse, read_only=True) as con:
+            tables = build_tables(con, protocol, key)
+            lineage = _lineage(con, protocol)
+            quality = _data_quality(con, protocol, release_date) if protocol.level == "aggregate" else None
+    except SourceMissing as exc:
+        with connect(warehouse) as con:
+            _log(con, protocol, release_date, "blocked", None, None, str(exc))
+        return ReleaseResult(protocol.id, "blocked", reason=str(exc))
 
     final = releases_dir / protocol.id / release_date.isoformat()
     tmp = final.with_name(f".building-{final.name}-{os.getpid()}")
@@ -217,23 +385,31 @@ def release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_dat
                 out.execute(f'create table "{name}" as select * from _df')
                 out.unregister("_df")
         for name, df in tables.items():
-            df.write_parquet(tmp / "parquet" / f"{name}.parquet", statistics=False)
+            # uncompressed: what leaves can be read (and scanned for identifiers) byte for byte
+            df.write_parquet(tmp / "parquet" / f"{name}.parquet", statistics=False, compression="uncompressed")
         (tmp / "data_dictionary.md").write_text(_dictionary(protocol, tables))
+        extra_files = {}
+        if quality is not None:
+            (tmp / data_quality.DATA_QUALITY_FILE).write_text(json.dumps(quality, indent=2, sort_keys=True) + "\n")
+            extra_files[data_quality.DATA_QUALITY_FILE] = _sha256(tmp / data_quality.DATA_QUALITY_FILE)
         parquet_hashes = {f"parquet/{n}.parquet": _sha256(tmp / "parquet" / f"{n}.parquet") for n in sorted(tables)}
         content = hashlib.sha256(json.dumps(parquet_hashes, sort_keys=True).encode()).hexdigest()
         manifest = {
             "protocol": {"id": protocol.id, "version": protocol.version, "level": protocol.level,
-                         "recipient": protocol.doc["recipient"]["name"]},
+                         "recipient": protocol.doc["recipient"]["name"], "recipient_id": protocol.recipient_id},
             "release_date": release_date.isoformat(),
+            "period": _period(tables),
+            "retention": {"recipient_copy_days": protocol.doc["retention"]["recipient_copy_days"],
+                          "delete_by": (release_date + timedelta(days=protocol.doc["retention"]["recipient_copy_days"])).isoformat()},
             "content_sha256": content,
             "row_counts": {n: df.height for n, df in sorted(tables.items())},
             "files": {**parquet_hashes, f"{protocol.id}.duckdb": _sha256(tmp / f"{protocol.id}.duckdb"),
-                      "data_dictionary.md": _sha256(tmp / "data_dictionary.md")},
+                      "data_dictionary.md": _sha256(tmp / "data_dictionary.md"), **extra_files},
             "lineage": {"deliveries": lineage},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
-        problems = audit(tmp, protocol)
+        problems = audit(tmp, protocol, warehouse=warehouse, releases_dir=releases_dir, key=key)
         if problems:
             raise ReleaseBlocked("; ".join(problems))
 
@@ -259,3 +435,15 @@ def release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_dat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _period(tables: dict[str, pl.DataFrame]) -> dict:
+    """The first and last day the release's rows cover (from period or month columns)."""
+    lo, hi = [], []
+    for df in tables.values():
+        for start, end in (("period_start", "period_end"), ("event_month", "event_month"), ("month_start", "month_start")):
+            if start in df.columns and df.height:
+                lo.append(df[start].min())
+                hi.append(df[end].max() if end != start else df[start].max())
+    lo, hi = [x for x in lo if x is not None], [x for x in hi if x is not None]
+    return {"from": min(lo).isoformat() if lo else None, "to": max(hi).isoformat() if hi else None}

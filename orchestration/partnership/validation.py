@@ -201,19 +201,3 @@ def validate_rows(df: pl.DataFrame, contract: Contract, as_of: date) -> RowValid
     )
     counts = failures.group_by("rule").len().sort("rule")
     return RowValidation(valid, quarantine, dict(counts.iter_rows()))
-
-
-def null_rate_breaches(valid: pl.DataFrame, quarantine: pl.DataFrame, contract: Contract) -> list[str]:
-    """Batch rule: columns whose share of missing values exceeds the contract's limit."""
-    total = valid.height + quarantine.height
-    out = []
-    for col in contract.columns:
-        if col.max_null_percent is None or total == 0:
-            continue
-        nulls = valid[col.name].null_count() + quarantine[col.name].null_count()
-        pct = 100.0 * nulls / total
-        if pct >= col.max_null_percent:
-            out.append(f"{col.name}:null_rate ({pct:.1f}% missing; limit {col.max_null_percent:g}%)")
-    return out
-
-

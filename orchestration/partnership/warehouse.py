@@ -2,14 +2,26 @@
 
 Connections are opened per operation and closed at once, so that the next step (or dbt)
 can open the file: DuckDB allows one writing process per file.
+
+Across processes, one launch at a time writes: every writing connection, the dbt build and
+every run of the code location hold the *writer lock*, an advisory `fcntl` lock on
+`<warehouse>.writer.lock` beside the file. It is re-entrant within a process (a run holds it,
+its steps take it again for free), released by the kernel if the holder dies (a crash never
+leaves it stuck), and says who holds it: pid, what, since when.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import socket
+import threading
 import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import duckdb
 
@@ -43,32 +55,150 @@ create table if not exists ops.deliveries (
 create table if not exists ops.settings (name varchar primary key, value varchar not null);
 """
 
+LOCK_TIMEOUT_ENV = "PARTNERSHIP_LOCK_TIMEOUT_S"
+DEFAULT_LOCK_TIMEOUT_S = 3600.0
+
 
 class WarehouseLocked(RuntimeError):
     pass
 
 
+def lock_path(warehouse: Path) -> Path:
+    warehouse = Path(warehouse)
+    return warehouse.with_name(warehouse.name + ".writer.lock")
+
+
+_held: dict[str, list] = {}  # lock file -> [fd, depth] for locks this process holds
+_held_guard = threading.Lock()
+
+
+def lock_timeout() -> float:
+    return float(os.environ.get(LOCK_TIMEOUT_ENV) or DEFAULT_LOCK_TIMEOUT_S)
+
+
+def holder(warehouse: Path) -> dict | None:
+    """Who holds the writer lock now ({pid, host, purpose, since}), or None if nobody does."""
+    path = lock_path(warehouse)
+    key = str(path)
+    with _held_guard:
+        if key in _held:
+            return _read_holder(path)
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(path) or {"pid": None, "purpose": "unknown", "since": None, "host": None}
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_holder(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text() or "null")
+    except (OSError, ValueError):
+        return None
+
+
+def describe(info: dict | None) -> str:
+    if not info:
+        return "nobody"
+    return (f"pid {info.get('pid')} on {info.get('host')} ({info.get('purpose') or 'unknown'}), "
+            f"holding it since {info.get('since')}")
+
+
+@contextmanager
+def writer_lock(warehouse: Path, purpose: str = "", timeout: float | None = None,
+                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the warehouse's writer lock. Waits up to `timeout` seconds (default: the environment's
+    PARTNERSHIP_LOCK_TIMEOUT_S, else one hour), calling `on_wait` once with who holds it; then
+    raises WarehouseLocked naming the holder."""
+    path = lock_path(warehouse)
+    key = str(path)
+    with _held_guard:
+        if key in _held:
+            _held[key][1] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[key][1] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)  # not inherited by child processes
+    limit = lock_timeout() if timeout is None else timeout
+    deadline = time.monotonic() + limit
+    waited = False
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseLocked(
+                        f"the warehouse {warehouse} is being written by another launch: {describe(_read_holder(path))}. "
+                        f"Waited {limit:.0f}s ({LOCK_TIMEOUT_ENV}); nothing was done. Try again when it has finished.") from None
+                if not waited and on_wait is not None:
+                    on_wait(describe(_read_holder(path)))
+                waited = True
+                time.sleep(min(0.5, max(0.01, deadline - time.monotonic())))
+    except BaseException:
+        os.close(fd)
+        raise
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose,
+            "since": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    with _held_guard:
+        _held[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            del _held[key]
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False, retries: int = 20, wait_s: float = 0.5) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open, yield, close. Waits while another process holds the file, then fails clearly."""
+    """Open, yield, close. A writing connection holds the writer lock (waiting for another launch
+    to finish); any connection retries while DuckDB reports the file in use, then fails clearly."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    last: Exception | None = None
-    for _ in range(retries):
+    with (writer_lock(path, purpose="warehouse connection") if not read_only else _nothing()):
+        last: Exception | None = None
+        for _ in range(retries):
+            try:
+                con = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                last = exc
+                time.sleep(wait_s)
+        else:
+            raise WarehouseLocked(f"{path} is in use by another process (waited {retries * wait_s:.0f}s; "
+                                  f"writer lock: {describe(holder(path))}): {last}")
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            last = exc
-            time.sleep(wait_s)
-    else:
-        raise WarehouseLocked(f"{path} is in use by another process (waited {retries * wait_s:.0f}s): {last}")
-    try:
-        yield con
-    finally:
-        con.close()
+            yield con
+        finally:
+            con.close()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:

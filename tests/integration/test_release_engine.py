@@ -50,9 +50,12 @@ def test_a_release_holds_only_the_allowed_rows_and_columns_with_counts_controlle
     assert values.height == 3                                   # ward x month is not allowed
     south = values.filter(pl.col("geography_code") == "E05900002").row(0, named=True)
     north = values.filter(pl.col("geography_code") == "E05900001").row(0, named=True)
-    assert (south["numerator"], south["numerator_suppressed"], south["value"]) == (10, False, 1900.5)
+    district = values.filter(pl.col("geography_type") == "district").row(0, named=True)
     assert (north["numerator"], north["numerator_suppressed"], north["derived_withheld"]) == (None, True, True)
-    assert south["denominator"] == 1040 and north["denominator"] == 810
+    # North's 3 would be 15 - 12: South is suppressed too (secondary), the district total stays published
+    assert (south["numerator"], south["numerator_suppressed"], south["value"]) == (None, True, None)
+    assert (district["numerator"], district["numerator_suppressed"], district["value"]) == (15, False, 1500.0)
+    assert south["denominator"] == 1040 and north["denominator"] == 810 and district["denominator"] == 1850
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["row_counts"] == {"indicator_values": 3, "indicators": 1}
     assert manifest["lineage"]["deliveries"] == [{"contract": "riverside_acute__emergency_admissions", "file": "a.csv", "sha256": "abc"}]

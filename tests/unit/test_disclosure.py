@@ -36,3 +36,99 @@ def test_no_published_count_is_small_or_unrounded_and_nothing_is_invented(values
             assert published is None and suppressed
         else:
             assert published % 5 == 0 and abs(published - original) <= 2.5 and not suppressed
+
+
+# ---------------------------------------------------------------- secondary suppression
+
+from fractions import Fraction  # noqa: E402
+
+MARGINS = [
+    {"name": "wards within the district", "by": ["breakdown"], "column": "geo", "total": "district", "members": ["ward"]},
+    {"name": "sex within persons", "by": ["geo", "code"], "column": "breakdown", "total": "persons", "members_prefix": "sex:"},
+]
+
+
+def _table(cells: list[list[int]]) -> pl.DataFrame:
+    """Wards x (F, M) with their additive margins: ward totals, district by sex, district total."""
+    rows = []
+    for w, (f, m) in enumerate(cells):
+        code = f"E0590000{w}"
+        rows += [("ward", code, "sex:F", f), ("ward", code, "sex:M", m), ("ward", code, "persons", f + m)]
+    rows += [("district", "E07900001", "sex:F", sum(c[0] for c in cells)),
+             ("district", "E07900001", "sex:M", sum(c[1] for c in cells)),
+             ("district", "E07900001", "persons", sum(c[0] + c[1] for c in cells))]
+    return pl.DataFrame(rows, schema=["geo", "code", "breakdown", "n"], orient="row")
+
+
+def _attack(df: pl.DataFrame, published: list[int | None], suppressed: list[bool]) -> set[int]:
+    """An attacker who knows the table is additive: exact Gaussian elimination over the suppressed
+    cells (fractions, no floating point), reporting every cell it pins down."""
+    keys = list(zip(df["geo"], df["code"], df["breakdown"]))
+    where = {k: i for i, k in enumerate(keys)}
+    eqs = []
+    for g, code in {(g, c) for g, c, _ in keys}:
+        eqs.append((where[(g, code, "persons")], [where[(g, code, "sex:F")], where[(g, code, "sex:M")]]))
+    for b in ("sex:F", "sex:M", "persons"):
+        eqs.append((where[("district", "E07900001", b)], [i for (g, c, bb), i in where.items() if g == "ward" and bb == b]))
+    unknown = [i for i, s in enumerate(suppressed) if s]
+    col = {c: j for j, c in enumerate(unknown)}
+    rows = []
+    for t, ms in eqs:  # total - sum(members) = 0, knowns moved right
+        coef = [Fraction(0)] * len(unknown)
+        rhs = Fraction(0)
+        for i, sign in [(t, 1)] + [(m, -1) for m in ms]:
+            if suppressed[i]:
+                coef[col[i]] += sign
+            else:
+                rhs -= sign * (published[i] or 0)
+        rows.append(coef + [rhs])
+    # reduced row echelon form
+    r = 0
+    for c in range(len(unknown)):
+        pivot = next((k for k in range(r, len(rows)) if rows[k][c] != 0), None)
+        if pivot is None:
+            continue
+        rows[r], rows[pivot] = rows[pivot], rows[r]
+        rows[r] = [x / rows[r][c] for x in rows[r]]
+        for k in range(len(rows)):
+            if k != r and rows[k][c] != 0:
+                rows[k] = [a - rows[k][c] * b for a, b in zip(rows[k], rows[r])]
+        r += 1
+    recovered = set()
+    for row in rows[:r]:
+        nz = [j for j in range(len(unknown)) if row[j] != 0]
+        if len(nz) == 1:
+            recovered.add(unknown[nz[0]])
+    return recovered
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=2, max_size=8))
+def test_no_suppressed_cell_can_be_recovered_from_the_margins(cells):
+    df = _table([list(c) for c in cells])
+    # base 1: the published cells are exact, so the attacker's equations are exact too
+    out = disclosure.apply(df, counts=["n"], derived=[], low=1, high=7, base=1, margins=MARGINS)
+    published, suppressed = out["n"].to_list(), out["n_suppressed"].to_list()
+    truth = df["n"].to_list()
+    for v, s in zip(truth, suppressed):
+        if 1 <= v <= 7:
+            assert s, "every small count is suppressed"
+    for i, (v, p, s) in enumerate(zip(truth, published, suppressed)):
+        assert (p is None) == s and (s or p == v)
+    assert not _attack(df, published, suppressed), "a suppressed cell was recovered from the margins"
+
+
+def test_a_single_small_ward_forces_a_second_suppression_and_the_attack_without_it_succeeds():
+    df = _table([[3, 20], [30, 25], [40, 41]])
+    primary = disclosure.apply(df, counts=["n"], derived=[], low=1, high=7, base=1)
+    assert _attack(df, primary["n"].to_list(), primary["n_suppressed"].to_list()), "primary suppression alone leaks"
+    out = disclosure.apply(df, counts=["n"], derived=[], low=1, high=7, base=1, margins=MARGINS)
+    assert sum(out["n_suppressed"]) >= 4  # a rectangle: two wards x two columns
+    assert not _attack(df, out["n"].to_list(), out["n_suppressed"].to_list())
+
+
+def test_secondary_suppression_withholds_the_rates_of_the_rows_it_hides():
+    df = _table([[3, 20], [30, 25]]).with_columns((pl.col("n") * 1.5).alias("rate"))
+    out = disclosure.apply(df, counts=["n"], derived=["rate"], low=1, high=7, base=5, margins=MARGINS)
+    assert out.filter(pl.col("n_suppressed"))["rate"].null_count() == int(out["n_suppressed"].sum())
+    assert out["derived_withheld"].to_list() == out["n_suppressed"].to_list()

@@ -1,6 +1,8 @@
 """Every dbt model, seed and test, built with one `dbt build` a night."""
 
 import os
+import shutil
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -12,6 +14,7 @@ from orchestration.defs.ingestion.assets import POOL
 from orchestration.partnership.dbt_runner import dbt_env, dbt_executable, stage_place_seeds
 from orchestration.partnership.night import blocking_rejections
 from orchestration.partnership.settings import get_settings
+from orchestration.partnership.warehouse import writer_lock
 
 
 @dbt_assets(manifest=partnership_dbt.manifest_path, project=partnership_dbt,
@@ -27,8 +30,34 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
         # last good state, until an accepted delivery follows.
         context.log.warning(f"held back downstream of rejected deliveries: {', '.join(held)}")
         args += ["--exclude", *(f"source:valid.{cid}+" for cid in held)]
-    # A failing test fails this step, so nothing downstream of it (releases) runs.
-    yield from dbt.cli(args, context=context).stream()
+    # dbt writes the warehouse from its own process: it does so holding this launch's writer lock.
+    with writer_lock(settings.warehouse_path, purpose=f"dbt build, run {context.run_id}"):
+        # A failing test fails this step, so nothing downstream of it (releases) runs.
+        yield from dbt.cli(args, context=context).stream()
+        # The documentation site of what was just built, where the CLI summary points.
+        docs = dbt.cli(["docs", "generate", "--static"], manifest=partnership_dbt.manifest_path, raise_on_error=False)
+        docs.wait()
+    if docs.is_successful():
+        publish_dbt_docs(docs.target_path, settings.reports_dir / "dbt_docs")
+    else:
+        context.log.warning("dbt docs generate failed; the documentation site keeps its last version")
+
+
+def publish_dbt_docs(target_path: Path, dest: Path) -> None:
+    """Copy the generated docs site (static page plus the artefacts the page reads) into
+    `dest`, replacing the previous site in one rename."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        shutil.copyfile(target_path / name, tmp / name)
+    shutil.copyfile(target_path / "static_index.html", tmp / "static_index.html")
+    old = dest.with_name(dest.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 dbt_resource = DbtCliResource(project_dir=partnership_dbt, dbt_executable=dbt_executable())

@@ -19,8 +19,9 @@ def _layer(props: Mapping[str, Any]) -> str:
 
 class PartnershipTranslator(DagsterDbtTranslator):
     def __init__(self) -> None:
-        # dbt's tests of a source (written from its contract) become checks of the ingestion asset.
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True))
+        # dbt's tests of sources stay observations: as checks of the ingestion assets they would
+        # split the dbt build into several steps around the linkage asset.
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":

@@ -2,7 +2,9 @@
 
 Dagster does not stop Python assets downstream of a failed dbt test on its own
 (dagster issue 25112), so each release checks, before building, that no extract of its
-controllers stands rejected; the release engine then audits its output before publishing."""
+controllers stands rejected; the release engine then audits its output before publishing.
+A protocol out of force, or whose source mart is not built, produces nothing and says why
+(run log, ops.release_log, reports/releases/<date>.json); a failed audit fails the asset."""
 
 import dagster as dg
 
@@ -10,7 +12,7 @@ from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
 from orchestration.partnership.night import blocking_rejections
 from orchestration.partnership.protocols import Protocol
-from orchestration.partnership.release import release
+from orchestration.partnership.release import ReleaseBlocked, ReleaseResult, record_report, release
 from orchestration.partnership.settings import get_settings, run_date
 
 
@@ -35,8 +37,17 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
         if held:
             detail = "; ".join(f"{cid}: {r[0]}" for cid, r in sorted(held.items()))
             raise dg.Failure(f"release {protocol.id} held back: a source delivery stands rejected ({detail})")
-        result = release(settings.warehouse_path, settings.releases_dir, protocol, run_date())
-        context.log.info(f"release {protocol.id}: {result.status} {result.reason}".strip())
+        try:
+            result = release(settings.warehouse_path, settings.releases_dir, protocol, run_date(),
+                             reports_dir=settings.reports_dir)
+        except ReleaseBlocked as exc:
+            record_report(settings.reports_dir, run_date(), ReleaseResult(protocol.id, "blocked", reason=str(exc)))
+            raise dg.Failure(f"release {protocol.id} blocked by its audit; nothing was published: {exc}") from None
+        line = f"release {protocol.id}: {result.status} {result.reason or (result.path or '')}".strip()
+        if result.status in ("not_in_force", "blocked"):
+            context.log.warning(line)  # e.g. an expired protocol: nothing produced, and why
+        else:
+            context.log.info(line)
         return dg.MaterializeResult(metadata={
             "status": result.status, "reason": result.reason,
             "path": str(result.path) if result.path else "", **{f"rows_{k}": v for k, v in result.row_counts.items()},

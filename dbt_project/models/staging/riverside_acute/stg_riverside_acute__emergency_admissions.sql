@@ -9,12 +9,7 @@ source as (
 latest as (
 
     -- An episode sent again in a later delivery is a correction: the latest one stands.
-    select
-        *,
-        row_number() over (
-            partition by episode_id order by _delivery_id desc, _row_number desc
-        ) as recency
-    from source
+    {{ latest_record_per_key('source', ['episode_id']) }}
 
 ),
 
@@ -26,7 +21,7 @@ renamed as (
         episode_number,
         nhs_number_pseudo,
         date_of_birth,
-        case sex when '1' then 'M' when '2' then 'F' else 'U' end as sex,
+        {{ sex_from_nhs_code('sex') }} as sex,
         {{ postcode_key('postcode') }} as postcode_key,
         admission_date,
         episode_start_date,
@@ -37,9 +32,9 @@ renamed as (
         secondary_diagnosis_2,
         secondary_diagnosis_3,
         secondary_diagnosis_4,
-        _delivery_id as delivery_id
+        _delivery_id as delivery_id,
+        _row_number as row_number
     from latest
-    where recency = 1
 
 )
 

@@ -1,0 +1,63 @@
+"""Linkage at county scale: wall time and peak memory (not run by `make test`).
+
+    .venv/bin/python -m orchestration.partnership.generator DIR --preset county   # ~90 s, once
+    .venv/bin/python -m benchmarks.linkage DIR [--skip-night]
+
+Runs the ingestion part of a night (register, validate, pseudonymise every extract) unless
+--skip-night, then times `run_linkage` (training the model if DIR has none) in this process,
+reporting wall time, peak resident memory, and quality against the generator's truth.
+Targets: <= 5 minutes and <= 8 GiB on the 2-core reference machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--skip-night", action="store_true", help="the warehouse already holds the valid extracts")
+    ap.add_argument("--retrain", action="store_true", help="train the Splink model again")
+    args = ap.parse_args(argv)
+    data_dir = args.data_dir.resolve()
+    os.environ["PARTNERSHIP_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("PARTNERSHIP_PSEUDONYM_KEY", "benchmark-key-" + "0123456789abcdef" * 3)
+
+    from orchestration.partnership.contracts import load_contracts
+    from orchestration.partnership.linkage import run_linkage
+    from orchestration.partnership.linkage.quality import evaluate
+    from orchestration.partnership.night import check_key, process_extract, register_deliveries
+    from orchestration.partnership.settings import get_settings
+
+    settings = get_settings()
+    contracts = load_contracts(settings.contracts_dir)
+    if not args.skip_night:
+        t = time.perf_counter()
+        register_deliveries(settings, contracts)
+        pads = check_key(settings)
+        for c in contracts.values():
+            process_extract(settings, c, pads)
+        print(f"ingestion: {time.perf_counter() - t:.0f} s")
+    t = time.perf_counter()
+    summary = run_linkage(settings, contracts, retrain=args.retrain)
+    seconds = time.perf_counter() - t
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    result = {"records": summary.records, "profiles": summary.profiles, "persons": summary.persons,
+              "linkage_seconds": round(seconds, 1), "peak_rss_gib": round(peak_gib, 2),
+              "model_trained": summary.model_trained, "steps": summary.seconds}
+    if (settings.truth_dir / "records.parquet").exists():
+        q = evaluate(settings)
+        result["precision"], result["recall"] = q.overall.precision, q.overall.recall
+        print(q.table())
+    print(json.dumps(result, indent=2))
+    return 0 if seconds <= 300 and peak_gib <= 8 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

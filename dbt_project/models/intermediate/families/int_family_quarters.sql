@@ -1,0 +1,200 @@
+-- Supporting Families: households and the programme's headline criteria, per quarter.
+-- A family is a household (linkage: UPRN, else normalised address) with a dependent child
+-- (a member under 18 at the quarter's end). Evidence of a criterion counts when dated in the
+-- `sf_criteria_window_months` months up to the quarter's end:
+--   crime_asb          a member recorded as OFFENDER in an ASB occurrence (police)
+--   school_attendance  a pupil attending below 90% of possible sessions over the window's terms
+--   domestic_abuse     a member in a DOMESTIC_ABUSE occurrence, in any role (police)
+--   child_in_need      a children's social care referral of a member
+--   homelessness       a homelessness approach by a member
+--   adult_social_care  an adult social care referral of a member assessed as having needs
+-- Quarters lie wholly inside the police, children's and adults' social care and homelessness
+-- data, window included. One row per household and quarter with at least one criterion.
+
+with
+
+events as (
+
+    select * from {{ ref('int_person_events') }} where person_id is not null
+
+),
+
+attendance as (
+
+    select * from {{ ref('stg_county_council__school_attendance') }}
+
+),
+
+person_records as (
+
+    select * from {{ ref('stg_linkage__person_records') }}
+
+),
+
+coverage as (
+
+    select max(first_date) as first_date, min(last_date) as last_date
+    from {{ ref('int_source_coverage') }}
+    where contract_id in ('county_police__incidents', 'county_council__children_social_care_referrals',
+                          'county_council__adult_social_care_referrals', 'riverside_council__homelessness_cases')
+
+),
+
+quarters as (
+
+    select
+        periods.period_type,
+        periods.period_start,
+        periods.period_end,
+        cast({{ dbt.dateadd('month', -1 * var('sf_criteria_window_months'),
+                            dbt.dateadd('day', 1, 'periods.period_end')) }} as date) as window_start
+    from ({{ complete_periods('select first_date, last_date from coverage', period_types=['quarter']) }}) as periods
+
+),
+
+reported_quarters as (
+
+    select quarters.*
+    from quarters
+    cross join coverage
+    where quarters.window_start >= coverage.first_date
+
+),
+
+record_evidence as (
+
+    select
+        household_id,
+        person_id,
+        event_date,
+        case
+            when event_type = 'police_incident' and detail = 'ASB:OFFENDER' then 'crime_asb'
+            when event_type = 'police_incident' and detail like 'DOMESTIC_ABUSE:%' then 'domestic_abuse'
+            when event_type = 'children_social_care_referral' then 'child_in_need'
+            when event_type = 'homelessness_approach' then 'homelessness'
+            when event_type = 'adult_social_care_referral' and detail = 'ASSESSMENT' then 'adult_social_care'
+        end as criterion
+    from events
+
+),
+
+window_evidence as (
+
+    select
+        reported_quarters.period_start,
+        record_evidence.household_id,
+        record_evidence.criterion
+    from record_evidence
+    inner join reported_quarters
+        on record_evidence.event_date >= reported_quarters.window_start
+        and record_evidence.event_date <= reported_quarters.period_end
+    where record_evidence.criterion is not null
+
+    union all
+
+    -- Pupils attending below 90% over the terms ending in the window.
+    select
+        reported_quarters.period_start,
+        person_records.household_id,
+        'school_attendance' as criterion
+    from attendance
+    inner join person_records
+        on person_records.contract_id = 'county_council__school_attendance'
+        and attendance.delivery_id = person_records.delivery_id
+        and attendance.row_number = person_records.row_number
+    inner join reported_quarters
+        on attendance.term_end_date >= reported_quarters.window_start
+        and attendance.term_end_date <= reported_quarters.period_end
+    group by reported_quarters.period_start, person_records.household_id, person_records.person_id
+    having sum(attendance.attended_sessions) < 0.9 * sum(attendance.possible_sessions)
+
+),
+
+criteria as (
+
+    select
+        period_start,
+        household_id,
+        max(case when criterion = 'crime_asb' then 1 else 0 end) as crime_asb,
+        max(case when criterion = 'school_attendance' then 1 else 0 end) as school_attendance,
+        max(case when criterion = 'domestic_abuse' then 1 else 0 end) as domestic_abuse,
+        max(case when criterion = 'child_in_need' then 1 else 0 end) as child_in_need,
+        max(case when criterion = 'homelessness' then 1 else 0 end) as homelessness,
+        max(case when criterion = 'adult_social_care' then 1 else 0 end) as adult_social_care
+    from window_evidence
+    group by period_start, household_id
+
+),
+
+children as (
+
+    -- Households with a member under 18 at the quarter's end (born by then).
+    select distinct
+        reported_quarters.period_start,
+        events.household_id
+    from events
+    inner join reported_quarters
+        on events.date_of_birth <= reported_quarters.period_end
+    where {{ age_in_years('events.date_of_birth', 'reported_quarters.period_end') }} < 18
+
+),
+
+homes as (
+
+    -- Where the household lived: the ward of its latest record with a home in the district.
+    select period_start, household_id, ward_code, district_code
+    from (
+        select
+            reported_quarters.period_start,
+            events.household_id,
+            events.ward_code,
+            events.district_code,
+            row_number() over (
+                partition by reported_quarters.period_start, events.household_id
+                order by events.event_date desc, events.contract_id, events.record_id
+            ) as recency
+        from events
+        inner join reported_quarters
+            on events.event_date <= reported_quarters.period_end
+        where events.ward_code is not null
+    ) as latest
+    where recency = 1
+
+),
+
+final as (
+
+    select
+        reported_quarters.period_type,
+        reported_quarters.period_start,
+        reported_quarters.period_end,
+        reported_quarters.window_start,
+        criteria.household_id,
+        homes.ward_code,
+        homes.district_code,
+        children.household_id is not null as has_dependent_child,
+        criteria.crime_asb = 1 as crime_asb,
+        criteria.school_attendance = 1 as school_attendance,
+        criteria.domestic_abuse = 1 as domestic_abuse,
+        criteria.child_in_need = 1 as child_in_need,
+        criteria.homelessness = 1 as homelessness,
+        criteria.adult_social_care = 1 as adult_social_care,
+        criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
+            + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care as criteria_met,
+        children.household_id is not null
+            and criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
+                + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care
+                >= {{ var('sf_min_criteria') }} as meets_programme_criteria
+    from criteria
+    inner join reported_quarters
+        on criteria.period_start = reported_quarters.period_start
+    left join children
+        on criteria.period_start = children.period_start
+        and criteria.household_id = children.household_id
+    left join homes
+        on criteria.period_start = homes.period_start
+        and criteria.household_id = homes.household_id
+
+)
+
+select * from final

@@ -1,0 +1,171 @@
+-- Every person-level record the indicators use, as one event each, joined to the person it
+-- is about (linkage.person_records, by contract, delivery and row). One row per staged record:
+-- what happened, when, to whom, where they lived (postcode lookup, when the record has a
+-- postcode) and whether the record is a fall (FALLS-02/03: an emergency admission's first
+-- episode with a W00-W19 cause in any position, an A&E attendance with a W00-W19 code, an
+-- ambulance incident with chief complaint FALL).
+
+with
+
+admissions as (select * from {{ ref('stg_riverside_acute__emergency_admissions') }}),
+attendances as (select * from {{ ref('stg_riverside_acute__ae_attendances') }}),
+ambulance as (select * from {{ ref('stg_county_ambulance__incidents') }}),
+visits as (select * from {{ ref('stg_riverside_fire__safe_and_well_visits') }}),
+adaptations as (select * from {{ ref('stg_riverside_council__housing_adaptations') }}),
+homelessness as (select * from {{ ref('stg_riverside_council__homelessness_cases') }}),
+adult_referrals as (select * from {{ ref('stg_county_council__adult_social_care_referrals') }}),
+children_referrals as (select * from {{ ref('stg_county_council__children_social_care_referrals') }}),
+attendance as (select * from {{ ref('stg_county_council__school_attendance') }}),
+police as (select * from {{ ref('stg_county_police__incidents') }}),
+falls_classes as (select * from {{ ref('stg_riverside_agewell__falls_class_referrals') }}),
+person_records as (select * from {{ ref('stg_linkage__person_records') }}),
+postcodes as (select * from {{ ref('stg_reference__postcodes') }}),
+methods as (select * from {{ ref('admission_methods') }}),
+
+events as (
+
+    select
+        'riverside_acute__emergency_admissions' as contract_id, delivery_id, row_number,
+        episode_id as record_id, 'riverside_acute' as agency, 'emergency_admission' as event_type,
+        admission_date as event_date, date_of_birth, sex, postcode_key,
+        (admissions.episode_number = 1
+         and exists (select 1 from methods
+                     where methods.admission_method = admissions.admission_method and methods.is_emergency)
+         and ({{ icd10_in_list('admissions.primary_diagnosis', 'falls_W00_W19') }}
+              or {{ icd10_in_list('admissions.secondary_diagnosis_1', 'falls_W00_W19') }}
+              or {{ icd10_in_list('admissions.secondary_diagnosis_2', 'falls_W00_W19') }}
+              or {{ icd10_in_list('admissions.secondary_diagnosis_3', 'falls_W00_W19') }}
+              or {{ icd10_in_list('admissions.secondary_diagnosis_4', 'falls_W00_W19') }})) as is_fall,
+        true as is_health_derived, cast(null as boolean) as consent_to_share,
+        cast(null as varchar) as detail
+    from admissions
+
+    union all
+
+    select
+        'riverside_acute__ae_attendances', delivery_id, row_number,
+        attendance_id, 'riverside_acute', 'ae_attendance',
+        arrival_date, date_of_birth, sex, postcode_key,
+        ({{ icd10_in_list('attendances.primary_diagnosis', 'falls_W00_W19') }}
+         or {{ icd10_in_list('attendances.secondary_diagnosis', 'falls_W00_W19') }}),
+        true, cast(null as boolean), disposal
+    from attendances
+
+    union all
+
+    select
+        'county_ambulance__incidents', delivery_id, row_number,
+        incident_id, 'county_ambulance', 'ambulance_incident',
+        incident_date, date_of_birth, sex, postcode_key,
+        chief_complaint = 'FALL',
+        true, cast(null as boolean), chief_complaint
+    from ambulance
+
+    union all
+
+    select
+        'riverside_fire__safe_and_well_visits', delivery_id, row_number,
+        visit_id, 'riverside_fire', 'safe_and_well_visit',
+        visit_date, date_of_birth, 'U', cast(null as varchar),
+        false, false, cast(null as boolean), referral_source
+    from visits
+
+    union all
+
+    select
+        'riverside_council__housing_adaptations', delivery_id, row_number,
+        case_ref, 'riverside_council', 'housing_adaptation_referral',
+        referral_date, date_of_birth, 'U', postcode_key,
+        false, false, cast(null as boolean), adaptation_type
+    from adaptations
+
+    union all
+
+    select
+        'riverside_council__homelessness_cases', delivery_id, row_number,
+        case_ref, 'riverside_council', 'homelessness_approach',
+        approach_date, date_of_birth, 'U', postcode_key,
+        false, false, cast(null as boolean), duty_type
+    from homelessness
+
+    union all
+
+    select
+        'county_council__adult_social_care_referrals', delivery_id, row_number,
+        referral_id, 'county_council', 'adult_social_care_referral',
+        referral_date, date_of_birth, sex, postcode_key,
+        false, false, cast(null as boolean), outcome
+    from adult_referrals
+
+    union all
+
+    select
+        'county_council__children_social_care_referrals', delivery_id, row_number,
+        referral_id, 'county_council', 'children_social_care_referral',
+        referral_date, date_of_birth, sex, postcode_key,
+        false, false, cast(null as boolean), decision
+    from children_referrals
+
+    union all
+
+    select
+        'county_council__school_attendance', delivery_id, row_number,
+        {{ dbt.concat(['upn_pseudo', "'|'", 'academic_year', "'|'", 'term']) }}, 'county_council', 'school_attendance_term',
+        term_end_date, date_of_birth, sex, postcode_key,
+        false, false, cast(null as boolean), term
+    from attendance
+
+    union all
+
+    select
+        'county_police__incidents', delivery_id, row_number,
+        {{ dbt.concat(['occurrence_id', "'|'", 'nominal_id_pseudo']) }}, 'county_police', 'police_incident',
+        occurrence_date, date_of_birth, 'U', postcode_key,
+        false, false, cast(null as boolean), {{ dbt.concat(['occurrence_type', "':'", 'person_role']) }}
+    from police
+
+    union all
+
+    select
+        'riverside_agewell__falls_class_referrals', delivery_id, row_number,
+        referral_id, 'riverside_agewell', 'falls_class_referral',
+        referral_date, date_of_birth, 'U', postcode_key,
+        false, false, consent_to_share, referral_source
+    from falls_classes
+
+),
+
+final as (
+
+    select
+        events.contract_id,
+        events.delivery_id,
+        events.row_number,
+        events.record_id,
+        events.agency,
+        events.event_type,
+        events.event_date,
+        person_records.person_id,
+        person_records.household_id,
+        coalesce(person_records.opted_out, false) as opted_out,
+        events.date_of_birth,
+        {{ age_in_years('events.date_of_birth', 'events.event_date') }} as age_at_event,
+        events.sex,
+        postcodes.lsoa_code,
+        postcodes.ward_code,
+        postcodes.district_code,
+        events.is_fall,
+        events.is_health_derived,
+        events.consent_to_share,
+        events.detail
+    from events
+    left join person_records
+        on events.contract_id = person_records.contract_id
+        and events.delivery_id = person_records.delivery_id
+        and events.row_number = person_records.row_number
+    left join postcodes
+        on events.postcode_key = postcodes.postcode_key
+
+)
+
+select * from final

@@ -1,0 +1,36 @@
+with
+
+source as (
+
+    select * from {{ source('valid', 'county_council__adult_social_care_referrals') }}
+
+),
+
+latest as (
+
+    -- A referral sent again in a later delivery is a correction: the latest one stands.
+    {{ latest_record_per_key('source', ['referral_id']) }}
+
+),
+
+renamed as (
+
+    select
+        referral_id,
+        nhs_number_pseudo,
+        date_of_birth,
+        {{ sex_mfu('sex') }} as sex,
+        {{ postcode_key('postcode') }} as postcode_key,
+        referral_datetime,
+        cast(referral_datetime as date) as referral_date,
+        referral_source,
+        primary_support_reason,
+        decision_datetime,
+        outcome,
+        _delivery_id as delivery_id,
+        _row_number as row_number
+    from latest
+
+)
+
+select * from renamed

@@ -1,0 +1,38 @@
+with
+
+source as (
+
+    select * from {{ source('valid', 'county_council__children_social_care_referrals') }}
+
+),
+
+latest as (
+
+    -- A referral sent again in a later delivery is a correction: the latest one stands.
+    {{ latest_record_per_key('source', ['referral_id']) }}
+
+),
+
+renamed as (
+
+    select
+        referral_id,
+        child_id_pseudo,
+        upn_pseudo,
+        uprn_pseudo,
+        date_of_birth,
+        {{ sex_mfu('sex') }} as sex,
+        {{ postcode_key('postcode') }} as postcode_key,
+        referral_datetime,
+        cast(referral_datetime as date) as referral_date,
+        referral_source,
+        decision_datetime,
+        cast(decision_datetime as date) as decision_date,
+        decision,
+        _delivery_id as delivery_id,
+        _row_number as row_number
+    from latest
+
+)
+
+select * from renamed

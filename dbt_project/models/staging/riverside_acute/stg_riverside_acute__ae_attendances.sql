@@ -1,0 +1,36 @@
+with
+
+source as (
+
+    select * from {{ source('valid', 'riverside_acute__ae_attendances') }}
+
+),
+
+latest as (
+
+    -- An attendance sent again in a later delivery is a correction: the latest one stands.
+    {{ latest_record_per_key('source', ['attendance_id']) }}
+
+),
+
+renamed as (
+
+    select
+        attendance_id,
+        nhs_number_pseudo,
+        date_of_birth,
+        {{ sex_from_nhs_code('sex') }} as sex,
+        {{ postcode_key('postcode') }} as postcode_key,
+        arrival_datetime,
+        cast(arrival_datetime as date) as arrival_date,
+        departure_datetime,
+        primary_diagnosis,
+        secondary_diagnosis,
+        disposal,
+        _delivery_id as delivery_id,
+        _row_number as row_number
+    from latest
+
+)
+
+select * from renamed

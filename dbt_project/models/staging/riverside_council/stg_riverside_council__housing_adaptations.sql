@@ -1,0 +1,34 @@
+with
+
+source as (
+
+    select * from {{ source('valid', 'riverside_council__housing_adaptations') }}
+
+),
+
+latest as (
+
+    -- A weekly full snapshot: the latest delivery holds every case to date.
+    {{ latest_snapshot('source') }}
+
+),
+
+renamed as (
+
+    select
+        case_ref,
+        uprn_pseudo,
+        date_of_birth,
+        {{ postcode_key('postcode') }} as postcode_key,
+        referral_date,
+        approval_date,
+        completion_date,
+        {{ stat_float('grant_amount') }} as grant_amount,
+        adaptation_type,
+        _delivery_id as delivery_id,
+        _row_number as row_number
+    from latest
+
+)
+
+select * from renamed

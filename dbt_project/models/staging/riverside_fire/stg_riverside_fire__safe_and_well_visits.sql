@@ -1,0 +1,32 @@
+with
+
+source as (
+
+    select * from {{ source('valid', 'riverside_fire__safe_and_well_visits') }}
+
+),
+
+latest as (
+
+    -- A visit sent again in a later delivery is a correction: the latest one stands.
+    {{ latest_record_per_key('source', ['visit_id']) }}
+
+),
+
+renamed as (
+
+    select
+        visit_id,
+        uprn_pseudo,
+        date_of_birth,
+        visit_date,
+        referral_source,
+        {{ yes_no_flag('falls_risk_identified') }} as falls_risk_identified,
+        {{ yes_no_flag('smoke_alarm_fitted') }} as smoke_alarm_fitted,
+        _delivery_id as delivery_id,
+        _row_number as row_number
+    from latest
+
+)
+
+select * from renamed

@@ -1,0 +1,535 @@
+"""The independent audit of a built release, and the check of the release log. Fail closed.
+
+This module does not use the release builder's code: it reads the built files (Parquet,
+the DuckDB file, the text files) and the protocol file, and — read-only — the secure zone's
+reference, linkage and identity tables, and checks every rule of the protocol again its own
+way. Any finding means nothing is published; the findings are the reason reported. A finding
+never quotes a personal value: it names the table, the column and how many values broke the rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from .boardpack import quality as data_quality
+from .protocols import Protocol, load_protocols
+
+BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")
+TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_FILE)
+
+NHS_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![0-9A-Za-z])")
+POSTCODE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})(?![A-Za-z0-9])")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+FORMS = {
+    "lsoa": re.compile(r"^E01[0-9]{6}$"),
+    "ward": re.compile(r"^E05[0-9]{6}$"),
+    "age_band_5y": re.compile(r"^(?:([0-9]{1,2})-([0-9]{1,2})|90\+)$"),
+}
+WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def nhs_check_digit_ok(digits: str) -> bool:
+    """Modulus 11 over the first nine digits (weights 10..2); 10 is never valid, 11 means 0."""
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1)))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _pseudonym(key: bytes, context: str, value: str) -> str:
+    derived = hmac.new(key, context.encode(), hashlib.sha256).digest()
+    return hmac.new(derived, value.encode(), hashlib.sha256).hexdigest()
+
+
+def _allowed_columns(protocol: Protocol, out: dict) -> list[str]:
+    cols = []
+    counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+    for c in out["columns"]:
+        cols.append(c)
+        if protocol.level == "aggregate" and c in counts:
+            cols += [f"{c}_suppressed", f"{c}_rounding_base"]
+    if protocol.level == "aggregate" and derived:
+        cols.append("derived_withheld")
+    return cols
+
+
+# ---------------------------------------------------------------- secure-zone facts, read-only
+
+class _Zone:
+    """What the audit needs from the warehouse, read once, read-only."""
+
+    def __init__(self, warehouse: Path):
+        self.nhs_numbers: set[str] = set()
+        self.full_names: set[tuple[str, str]] = set()
+        self.names: set[str] = set()
+        self.lsoa_ward: dict[str, str] = {}
+        self.ward_district: dict[str, str] = {}
+        self.persons: dict[str, tuple[str, bool]] = {}
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            tables = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+            have = {f"{s}.{t}" for s, t in tables}
+            for schema, table in tables:
+                if schema != "identity":
+                    continue
+                cols = {r[0] for r in con.execute("select column_name from information_schema.columns "
+                                                   "where table_schema = 'identity' and table_name = ?", [table]).fetchall()}
+                for c in cols & {"nhs_number", "nhs_number_l", "nhs_number_r"}:
+                    self.nhs_numbers |= {re.sub(r"\D", "", v) for (v,) in con.execute(
+                        f'select distinct "{c}" from identity."{table}" where "{c}" is not null').fetchall()}
+                for f, s in (("forename", "surname"), ("forename_l", "surname_l"), ("forename_r", "surname_r")):
+                    if {f, s} <= cols:
+                        for fn, sn in con.execute(f'select distinct "{f}", "{s}" from identity."{table}"').fetchall():
+                            if fn and sn:
+                                self.full_names.add((fn.casefold().strip(), sn.casefold().strip()))
+                                self.names |= {fn.casefold().strip(), sn.casefold().strip()}
+            if "reference.geography_lsoas" in have:
+                self.lsoa_ward = dict(con.execute("select lsoa_code, ward_code from reference.geography_lsoas").fetchall())
+            if "reference.geography_wards" in have:
+                self.ward_district = dict(con.execute("select ward_code, district_code from reference.geography_wards").fetchall())
+            if "linkage.persons" in have:
+                self.persons = {p: (h, bool(o)) for p, h, o in con.execute(
+                    "select person_id, household_id, opted_out from linkage.persons").fetchall()}
+            self.have = have
+            self._con_path = warehouse
+
+    def source_rows(self, sql: str, params: list | None = None) -> list[tuple]:
+        with duckdb.connect(str(self._con_path), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+# ---------------------------------------------------------------- the checks
+
+def _check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict | None:
+    expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", "data_dictionary.md"}
+    if protocol.level == "aggregate":
+        expected |= {data_quality.DATA_QUALITY_FILE, *BOARD_PACK_FILES}
+    present = {p.name for p in folder.iterdir()}
+    if present - expected:
+        problems.append(f"unexpected files {sorted(present - expected)}")
+    parquet_present = {p.name for p in (folder / "parquet").iterdir()} if (folder / "parquet").is_dir() else set()
+    parquet_allowed = {f"{o['table']}.parquet" for o in protocol.outputs}
+    if parquet_present - parquet_allowed:
+        problems.append(f"unexpected parquet files {sorted(parquet_present - parquet_allowed)}")
+    if (folder / data_quality.DATA_QUALITY_FILE).exists():
+        problems += data_quality.check(json.loads((folder / data_quality.DATA_QUALITY_FILE).read_text()))
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        problems.append("manifest.json missing or unreadable")
+        return None
+    if manifest.get("protocol", {}).get("id") != protocol.id or manifest["protocol"].get("version") != protocol.version:
+        problems.append("manifest.json names another protocol or version")
+    for rel, digest in (manifest.get("files") or {}).items():
+        f = folder / rel
+        if not f.is_file() or _sha256(f) != digest:
+            problems.append(f"manifest.json: {rel} is missing or its sha256 differs")
+    listed = set(manifest.get("files") or {})
+    for f in folder.rglob("*"):
+        rel = f.relative_to(folder).as_posix()
+        if f.is_file() and rel not in listed and rel not in ("manifest.json", *BOARD_PACK_FILES):
+            problems.append(f"{rel} is not listed in manifest.json")
+    return manifest
+
+
+def _check_database(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFrame], problems: list[str]) -> None:
+    db = folder / f"{protocol.id}.duckdb"
+    if not db.exists():
+        problems.append(f"{db.name} missing")
+        return
+    with duckdb.connect(str(db), read_only=True) as con:
+        found = {(s, t) for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
+        views = con.execute("select count(*) from duckdb_views() where not internal").fetchall()[0][0]
+        allowed = {("main", o["table"]) for o in protocol.outputs}
+        if found != allowed:
+            problems.append(f"database tables {sorted(t for _, t in found)} differ from the protocol's {sorted(t for _, t in allowed)}")
+        if views:
+            problems.append(f"the database holds {views} views; a release holds tables only")
+        for out in protocol.outputs:
+            if ("main", out["table"]) not in found or out["table"] not in tables:
+                continue
+            cols = [r[0] for r in con.execute(f'describe "{out["table"]}"').fetchall()]
+            n = con.execute(f'select count(*) from "{out["table"]}"').fetchall()[0][0]
+            if cols != tables[out["table"]].columns or n != tables[out["table"]].height:
+                problems.append(f"{db.name}: table {out['table']} differs from its Parquet file (columns or rows)")
+
+
+def _check_columns_and_rows(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone | None, problems: list[str]) -> None:
+    t = out["table"]
+    for key, allowed in (out.get("row_filters") or {}).items():
+        if key == "cells":
+            ok = pl.lit(False)
+            for cell in allowed:
+                ok = ok | pl.all_horizontal([pl.col(k) == v for k, v in cell.items()])
+            bad = df.filter(~ok).height
+            if bad:
+                problems.append(f"{t}: {bad} rows outside the allowed cells")
+        elif key == "age":
+            if allowed["column"] not in df.columns:
+                problems.append(f"{t}: the age filter's column {allowed['column']} is not released, so it cannot be verified")
+            elif (bad := df.filter(~pl.col(allowed["column"]).is_in(allowed["values"])).height):
+                problems.append(f"{t}: {bad} rows outside the age filter on {allowed['column']}")
+        elif key == "cohort":
+            if allowed["column"] in df.columns:
+                bad = df.filter(pl.col(allowed["column"]) != allowed.get("equals", True)).height
+                if bad:
+                    problems.append(f"{t}: {bad} rows outside the cohort")
+        elif key == "geography":
+            col, within = allowed["column"], set(allowed["within"])
+            if col not in df.columns:
+                problems.append(f"{t}: the geography filter's column {col} is not released, so it cannot be verified")
+                continue
+            if zone is None or not zone.ward_district:
+                problems.append(f"{t}: the geography filter cannot be verified without the reference geography")
+                continue
+
+            def inside(code: str | None) -> bool:
+                if code is None:
+                    return False
+                chain = [code]
+                if allowed["level"] == "lsoa":
+                    chain.append(zone.lsoa_ward.get(code))
+                if allowed["level"] in ("lsoa", "ward"):
+                    chain.append(zone.ward_district.get(chain[-1]))
+                return any(c in within for c in chain if c)
+
+            bad = sum(not inside(v) for v in df[col].to_list())
+            if bad:
+                problems.append(f"{t}: {bad} rows outside the area {sorted(within)} on {col}")
+        else:
+            if key not in df.columns:
+                problems.append(f"{t}: the row filter's column {key} is not released, so it cannot be verified")
+            elif (bad := df.filter(~pl.col(key).is_in(allowed) | pl.col(key).is_null()).height):
+                problems.append(f"{t}: {bad} rows outside the row filter on {key}")
+    for col, form in (out.get("generalisation") or {}).items():
+        values = [v for v in df[col].to_list() if v is not None]
+        if form in ("month", "quarter"):
+            bad = sum(not isinstance(v, date) or isinstance(v, datetime) or v.day != 1
+                      or (form == "quarter" and v.month not in (1, 4, 7, 10)) for v in values)
+        elif form == "age_band_5y":
+            def band_ok(v) -> bool:
+                m = FORMS["age_band_5y"].match(str(v))
+                return bool(m) and (m.group(1) is None or int(m.group(2)) - int(m.group(1)) == 4)
+            bad = sum(not band_ok(v) for v in values)
+        else:
+            bad = sum(not FORMS[form].match(str(v)) for v in values)
+        if bad:
+            problems.append(f"{t}.{col}: {bad} values finer than {form}")
+    if protocol.level != "aggregate":
+        gen = out.get("generalisation") or {}
+        for col, dtype in df.schema.items():
+            if dtype == pl.Datetime or (dtype == pl.Date and col not in gen and col not in (out.get("identifiers") or {}).get("columns", {})):
+                problems.append(f"{t}.{col}: an exact date or time in person-level rows (not generalised by the protocol)")
+
+
+def _check_counts(protocol: Protocol, out: dict, df: pl.DataFrame, problems: list[str]) -> None:
+    t = out["table"]
+    counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+    dc = protocol.disclosure
+    low, high, base = dc["suppress_counts_from"], dc["suppress_counts_to"], dc["rounding_base"]
+    for c in counts:
+        if (small := df.filter(pl.col(c).is_between(low, high)).height):
+            problems.append(f"{t}.{c}: {small} cells between {low} and {high}")
+        if (unrounded := df.filter(pl.col(c).is_not_null() & (pl.col(c) % base != 0)).height):
+            problems.append(f"{t}.{c}: {unrounded} values not rounded to {base}")
+        if (shown := df.filter(pl.col(f"{c}_suppressed") & pl.col(c).is_not_null()).height):
+            problems.append(f"{t}.{c}: {shown} cells flagged suppressed still show a value")
+        if df.filter(pl.col(f"{c}_rounding_base") != base).height:
+            problems.append(f"{t}.{c}: rounding base differs from the protocol's {base}")
+    if derived and counts:
+        any_sup = pl.any_horizontal([pl.col(f"{c}_suppressed") for c in counts])
+        if (leaked := df.filter(any_sup & pl.any_horizontal([pl.col(d).is_not_null() for d in derived])).height):
+            problems.append(f"{t}: {leaked} rows show rates derived from suppressed counts")
+        if df.filter(any_sup != pl.col("derived_withheld")).height:
+            problems.append(f"{t}: derived_withheld does not match the suppressed counts")
+    if protocol.margins:
+        for c in counts:
+            n = recoverable_cells(df, c, protocol.margins)
+            if n:
+                problems.append(f"{t}.{c}: {n} suppressed cells can be recovered from the margins "
+                                f"({', '.join(m['name'] for m in protocol.margins)})")
+
+
+def recoverable_cells(df: pl.DataFrame, count: str, margins: list[dict]) -> int:
+    """Suppressed cells of `count` whose value follows from the published cells and the margins.
+
+    Built independently of the builder: each margin group is an equation total − Σ members = 0;
+    with the published cells moved to the right-hand side, a suppressed cell is determined exactly
+    when every vector of the null space of the unknowns' matrix is zero at that cell."""
+    rows = df.with_row_index("_i")
+    suppressed = set(rows.filter(pl.col(f"{count}_suppressed"))["_i"].to_list())
+    if not suppressed:
+        return 0
+    equations: list[dict[int, float]] = []
+    for m in margins:
+        member_ok = pl.col(m["column"]).is_in(m["members"]) if m.get("members") else pl.col(m["column"]).str.starts_with(m["members_prefix"])
+        tot = rows.filter(pl.col(m["column"]) == m["total"]).group_by(m["by"]).agg(pl.col("_i").alias("t"))
+        mem = rows.filter(member_ok & (pl.col(m["column"]) != m["total"])).group_by(m["by"]).agg(pl.col("_i").alias("m"))
+        for r in tot.join(mem, on=m["by"], how="inner", nulls_equal=True).iter_rows(named=True):
+            for t in r["t"]:
+                eq: dict[int, float] = defaultdict(float)
+                eq[t] += 1.0
+                for i in r["m"]:
+                    eq[i] -= 1.0
+                equations.append({i: v for i, v in eq.items() if i in suppressed})
+    equations = [e for e in equations if e]
+    if not equations:
+        return 0
+    # connected groups of unknowns, each solved on its own
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for e in equations:
+        cells = list(e)
+        for c in cells[1:]:
+            parent[find(c)] = find(cells[0])
+    groups: dict[int, list[dict[int, float]]] = defaultdict(list)
+    for e in equations:
+        groups[find(next(iter(e)))].append(e)
+    found = 0
+    for eqs in groups.values():
+        cells = sorted({c for e in eqs for c in e})
+        idx = {c: j for j, c in enumerate(cells)}
+        a = np.zeros((len(eqs), len(cells)))
+        for r, e in enumerate(eqs):
+            for c, v in e.items():
+                a[r, idx[c]] = v
+        _, sv, vt = np.linalg.svd(a)
+        rank = int((sv > 1e-9).sum())
+        null = vt[rank:]  # rows spanning the null space
+        for j in range(len(cells)):
+            if null.shape[0] == 0 or np.all(np.abs(null[:, j]) < 1e-9):
+                found += 1
+    return found
+
+
+def _strings(df: pl.DataFrame, skip: set[str]) -> list[tuple[str, list[str]]]:
+    """Text columns' values, and integers of NHS-number size as text (a number column can carry one too)."""
+    out = []
+    for c, dt in df.schema.items():
+        if c in skip:
+            continue
+        if dt in (pl.Utf8, pl.String, pl.Categorical):
+            out.append((c, [v for v in df[c].cast(pl.Utf8).to_list() if v is not None]))
+        elif dt.is_integer():
+            out.append((c, [str(v) for v in df[c].to_list() if v is not None and 10**9 <= v < 10**10]))
+    return out
+
+
+def _identifier_findings(where: str, values: list[str], zone: _Zone | None, exact_names: bool) -> list[str]:
+    nhs = postcodes = known_nhs = names = 0
+    for v in values:
+        for m in NHS_NUMBER.finditer(v):
+            digits = "".join(m.groups())
+            if nhs_check_digit_ok(digits):
+                nhs += 1
+            if zone and digits in zone.nhs_numbers:
+                known_nhs += 1
+        postcodes += len(POSTCODE.findall(v))
+        if zone:
+            if exact_names and v.casefold().strip() in zone.names:
+                names += 1
+            else:
+                words = [w.casefold() for w in WORD.findall(v)]
+                names += sum((a, b) in zone.full_names for a, b in zip(words, words[1:]))
+    out = []
+    if nhs:
+        out.append(f"{where}: {nhs} values shaped like NHS numbers (valid check digit)")
+    if known_nhs:
+        out.append(f"{where}: {known_nhs} NHS numbers from the identity schema")
+    if postcodes:
+        out.append(f"{where}: {postcodes} values shaped like postcodes")
+    if names:
+        out.append(f"{where}: {names} names from the identity schema")
+    return out
+
+
+def _check_identifiers(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFrame], zone: _Zone | None,
+                       problems: list[str]) -> None:
+    for out in protocol.outputs:
+        df = tables.get(out["table"])
+        if df is None:
+            continue
+        allowed_ids = set((out.get("identifiers") or {}).get("columns", {}))
+        for col, values in _strings(df, allowed_ids):
+            problems += _identifier_findings(f"{out['table']}.{col}", values, zone,
+                                             exact_names=protocol.level != "aggregate")
+    for name in TEXT_FILES:
+        f = folder / name
+        if f.exists():
+            problems += _identifier_findings(name, f.read_text(encoding="utf-8", errors="replace").splitlines(), zone,
+                                             exact_names=False)
+
+
+def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone | None, key: bytes | None,
+                  releases_dir: Path | None, problems: list[str]) -> None:
+    """Pseudonyms are this recipient's own, differ from every other recipient's, and exclude
+    opted-out people from health-derived rows; consent rules hold."""
+    t = out["table"]
+    pseudonyms = out.get("pseudonyms") or {}
+    for col in pseudonyms:
+        bad = df.filter(pl.col(col).is_not_null() & ~pl.col(col).str.contains(HEX64.pattern)).height
+        if bad:
+            problems.append(f"{t}.{col}: {bad} values are not pseudonyms")
+    if not pseudonyms and not out.get("opt_out") and not out.get("consent"):
+        return
+    if zone is None or key is None or not zone.persons:
+        problems.append(f"{t}: person-level rows cannot be verified without the warehouse, its person index and the key")
+        return
+    ctx = protocol.pseudonym_context
+    ids_by_source = {"person_id": list(zone.persons), "household_id": sorted({h for h, _ in zone.persons.values()})}
+    others = {p.pseudonym_context for p in load_protocols(protocol.path.parent).values()
+              if p.recipient_id != protocol.recipient_id and p.level != "aggregate"}
+    for col, src in pseudonyms.items():
+        released = {v for v in df[col].to_list() if v is not None}
+        ids = ids_by_source.get(src)
+        if ids is None:
+            ids = [r[0] for r in zone.source_rows(f'select distinct cast("{src}" as varchar) from {out["source"]} where "{src}" is not null')]
+        mine = {_pseudonym(key, ctx, i) for i in ids}
+        if released - mine:
+            problems.append(f"{t}.{col}: {len(released - mine)} values are not this recipient's pseudonyms")
+        if released & set(ids):
+            problems.append(f"{t}.{col}: internal ids released in place of pseudonyms")
+        for other in others:
+            clash = released & {_pseudonym(key, other, i) for i in ids}
+            if clash:
+                problems.append(f"{t}.{col}: {len(clash)} pseudonyms equal another recipient's")
+    if releases_dir is not None and pseudonyms:
+        released = set().union(*({v for v in df[c].to_list() if v is not None} for c in pseudonyms))
+        for other_manifest in Path(releases_dir).glob("*/*/manifest.json"):
+            m = json.loads(other_manifest.read_text())
+            if m["protocol"].get("recipient_id") == protocol.recipient_id or m["protocol"]["level"] == "aggregate":
+                continue
+            for pq in (other_manifest.parent / "parquet").glob("*.parquet"):
+                other = pl.read_parquet(pq)
+                for c, values in _strings(other, set()):
+                    if released & set(values):
+                        problems.append(f"{t}: pseudonyms also appear in {m['protocol']['id']}'s release "
+                                        f"{m['release_date']} ({pq.name}.{c})")
+    oo = out.get("opt_out")
+    if oo:
+        col = next((c for c, s in pseudonyms.items() if s == oo["person_column"]), None)
+        agency = oo.get("agency_column", "agency")
+        if col is None or (agency not in df.columns and not oo.get("applies_to_all_rows")):
+            problems.append(f"{t}: the opt-out rule cannot be verified (its person or agency column is not released)")
+        else:
+            opted = {_pseudonym(key, ctx, p) for p, (_, o) in zone.persons.items() if o}
+            scope = df if oo.get("applies_to_all_rows") else df.filter(pl.col(agency).is_in(oo["health_derived_agencies"]))
+            bad = scope.filter(pl.col(col).is_in(list(opted))).height
+            if bad:
+                problems.append(f"{t}: {bad} health-derived rows of people with a national data opt-out")
+    for rule in out.get("consent") or []:
+        agency = rule.get("agency_column", "agency")
+        person_src = (out.get("opt_out") or {}).get("person_column", "person_id")
+        col = next((c for c, s in pseudonyms.items() if s == person_src), None)
+        if col is None or agency not in df.columns:
+            problems.append(f"{t}: the consent rule cannot be verified (its person or agency column is not released)")
+            continue
+        marks = ", ".join("?" for _ in rule["agencies"])
+        consented = Counter({_pseudonym(key, ctx, p): n for p, n in zone.source_rows(
+            f'''select cast("{person_src}" as varchar), count(*) from {out["source"]}
+                where "{agency}" in ({marks}) and "{rule["column"]}" is true group by 1''', rule["agencies"])})
+        shown = Counter(df.filter(pl.col(agency).is_in(rule["agencies"]))[col].to_list())
+        bad = sum(max(0, n - consented.get(p, 0)) for p, n in shown.items())
+        if bad:
+            problems.append(f"{t}: {bad} rows from {', '.join(rule['agencies'])} without consent to share")
+
+
+def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
+                  key: bytes | None = None) -> list[str]:
+    """Every finding that stops `folder` from leaving; an empty list means it may be published.
+
+    Without `warehouse` only the checks that need nothing but the files run (used on published
+    folders, e.g. after a board pack is added); the release engine always passes it."""
+    folder = Path(folder)
+    problems: list[str] = []
+    ok, why = protocol.in_force(date.fromisoformat(json.loads((folder / "manifest.json").read_text())["release_date"])) \
+        if (folder / "manifest.json").exists() else (True, "")
+    if not ok:
+        problems.append(why)
+    _check_files(folder, protocol, problems)
+    zone = _Zone(Path(warehouse)) if warehouse is not None else None
+    tables: dict[str, pl.DataFrame] = {}
+    for out in protocol.outputs:
+        pq = folder / "parquet" / f"{out['table']}.parquet"
+        if not pq.exists():
+            problems.append(f"{pq.name} missing")
+            continue
+        df = pl.read_parquet(pq)
+        tables[out["table"]] = df
+        allowed = _allowed_columns(protocol, out)
+        if df.columns != allowed:
+            problems.append(f"{out['table']}: columns {df.columns} differ from the protocol's {allowed}")
+            continue
+        _check_columns_and_rows(protocol, out, df, zone, problems)
+        if protocol.level == "aggregate" and out.get("counts"):
+            _check_counts(protocol, out, df, problems)
+        if protocol.level != "aggregate":
+            _check_people(protocol, out, df, zone, key, releases_dir, problems)
+    _check_database(folder, protocol, tables, problems)
+    _check_identifiers(folder, protocol, tables, zone, problems)
+    return problems
+
+
+# ---------------------------------------------------------------- the release log
+
+def entry_hash(row: dict) -> str:
+    """The hash of one ops.release_log entry: sha256 of its fields (all but entry_hash) as sorted JSON."""
+    entry = {k: row[k] for k in ("seq", "protocol_id", "protocol_version", "status", "path", "content_sha256",
+                                 "reason", "prev_hash")}
+    entry["logged_at"] = row["logged_at"].isoformat()
+    entry["release_date"] = row["release_date"].isoformat()
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+
+
+def verify_log(con: duckdb.DuckDBPyConnection) -> tuple[int, list[str]]:
+    """(entries checked, problems) for ops.release_log: each entry's hash, the chain, and no gap
+    or missing tail (the log's sequence knows how many entries were written)."""
+    exists = con.execute("select count(*) from information_schema.tables where table_schema = 'ops' "
+                         "and table_name = 'release_log'").fetchall()[0][0]
+    if not exists:
+        return 0, []
+    cols = [r[0] for r in con.execute("describe ops.release_log").fetchall()]
+    rows = [dict(zip(cols, r)) for r in con.execute("select * from ops.release_log order by seq").fetchall()]
+    problems = []
+    prev = "0" * 64
+    expected_seq = 1
+    for r in rows:
+        if r["seq"] != expected_seq:
+            problems.append(f"entry {expected_seq}" + (f"..{r['seq'] - 1}" if r["seq"] - 1 > expected_seq else "")
+                            + " missing (removed)")
+        if r["prev_hash"] != prev:
+            problems.append(f"entry {r['seq']}: does not follow the entry before it (chain broken)")
+        if entry_hash(r) != r["entry_hash"]:
+            problems.append(f"entry {r['seq']}: its content does not match its hash (edited)")
+        prev = r["entry_hash"]
+        expected_seq = r["seq"] + 1
+    last = con.execute("select last_value from duckdb_sequences() where schema_name = 'ops' "
+                       "and sequence_name = 'release_log_seq'").fetchall()
+    written = last[0][0] if last and last[0][0] is not None else 0
+    if written >= expected_seq:
+        problems.append(f"entries {expected_seq}..{written} missing (removed from the end of the log)")
+    return len(rows), problems

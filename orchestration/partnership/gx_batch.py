@@ -1,0 +1,170 @@
+"""Batch-level contract rules as a Great Expectations 1.x suite, built from the contract.
+
+The suite holds the rules that judge a delivery as a whole: its row count, the share of
+missing values per column, and the freshness of its newest record. It runs once per
+delivery on a small frame (the row number, the columns with a null-rate limit, and the
+typed freshness column), never on the row path: which rows are bad is pandera's job
+(validation.py). Its verdicts are the batch rules' verdicts; nothing restates them.
+
+With a `docs_dir`, a file-backed GX project under it keeps every validation result and
+its Data Docs site (`<docs_dir>/data_docs/index.html`). Without one (`partnership check`),
+an ephemeral context is used and nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from .contracts import Contract
+from .readers import ROW_NUMBER
+
+SITE = "partnership"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    rule: str  # row_count | <column>:null_rate | <column>:freshness
+    severity: str  # error | warning
+    passed: bool
+    observed: str
+    expected: str
+
+
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx
+
+    return gx
+
+
+_CONTEXTS: dict[str, object] = {}
+
+
+def _context(docs_dir: Path | None):
+    gx = _gx()
+    key = str(docs_dir) if docs_dir else ""
+    if key in _CONTEXTS:
+        return _CONTEXTS[key]
+    if docs_dir is None:
+        ctx = gx.get_context(mode="ephemeral")
+    else:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        ctx = gx.get_context(mode="file", project_root_dir=str(docs_dir))
+        sites = ctx.list_data_docs_sites() or {}
+        if SITE not in sites:
+            ctx.add_data_docs_site(SITE, {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / "data_docs")},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            })
+        for other in [s for s in sites if s != SITE]:
+            ctx.delete_data_docs_site(other)
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # progress bars are cosmetic
+        pass
+    _CONTEXTS[key] = ctx
+    return ctx
+
+
+def build_suite(contract: Contract, arrived_at: datetime, rows: int):
+    """The contract's batch rules as GX expectations. `meta.rule` names the rule as reports do."""
+    gx = _gx()
+    import great_expectations.expectations as gxe
+
+    suite = gx.ExpectationSuite(name=contract.id, meta={"contract": contract.id, "version": contract.version})
+    if contract.row_count_min is not None:
+        suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(
+            min_value=contract.row_count_min, max_value=contract.row_count_max,
+            meta={"rule": "row_count", "severity": contract.row_count_severity}))
+    for col in contract.columns:
+        if col.max_null_percent is not None:
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(
+                column=col.name, mostly=round(1 - col.max_null_percent / 100.0, 6),
+                meta={"rule": f"{col.name}:null_rate", "severity": col.null_severity}))
+    f = contract.freshness
+    if f is not None and rows > 0:  # an empty delivery has no newest record; its row count rule judges it
+        import pandas as pd
+
+        oldest_allowed = pd.Timestamp(datetime.combine(arrived_at.date() - timedelta(days=f.max_age_days), datetime.min.time()))
+        suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(
+            column=f.column, min_value=oldest_allowed,
+            meta={"rule": f"{f.column}:freshness", "severity": f.severity, "max_age_days": f.max_age_days}))
+    return suite
+
+
+def batch_frame(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame):
+    """The few columns the suite reads, as pandas: null-rate columns as delivered, the freshness column typed."""
+    cols = [pl.col(ROW_NUMBER)] + [pl.col(c.name) for c in contract.columns if c.max_null_percent is not None]
+    frame = text.select(cols)
+    out = frame.to_pandas()
+    if contract.freshness is not None:
+        import pandas as pd
+
+        values = valid.get_column(contract.freshness.column).cast(pl.Datetime("us"))
+        series = pd.Series(values.to_list(), dtype="datetime64[us]")
+        # Only valid rows carry a trustworthy typed value; pad to the batch's length with missing values.
+        out[contract.freshness.column] = series.reindex(range(len(out))).to_numpy() if len(out) else series
+    return out
+
+
+def _describe(result) -> tuple[str, str]:
+    cfg = result.expectation_config
+    kw = cfg.kwargs
+    r = result.result or {}
+    kind = cfg.type
+    if kind == "expect_table_row_count_to_be_between":
+        return f"{r.get('observed_value')} rows", f"{kw.get('min_value')} to {kw.get('max_value')} rows"
+    if kind == "expect_column_values_to_not_be_null":
+        pct = r.get("unexpected_percent")
+        limit = 100 * (1 - (kw.get("mostly") or 1))
+        return (f"{pct:.1f}% missing" if pct is not None else "n/a"), f"at most {limit:g}% missing"
+    if kind == "expect_column_max_to_be_between":
+        obs = r.get("observed_value")
+        return (f"newest {str(obs)[:19]}" if obs is not None else "no valid value"), f"newest on or after {str(kw.get('min_value'))[:10]}"
+    return str(r.get("observed_value")), str(kw)
+
+
+def run_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arrived_at: datetime,
+              delivery_label: str, docs_dir: Path | None = None) -> list[BatchResult]:
+    """Run the contract's batch suite on one delivery; one result per rule, in suite order."""
+    gx = _gx()
+    ctx = _context(docs_dir)
+    suite = build_suite(contract, arrived_at, text.height)
+    if not suite.expectations:
+        return []
+    suite = ctx.suites.add_or_update(suite)
+    source = ctx.data_sources.add_or_update_pandas("deliveries")
+    names = [a.name for a in source.assets]
+    asset = source.get_asset(contract.id) if contract.id in names else source.add_dataframe_asset(contract.id)
+    batch_def = next((b for b in asset.batch_definitions if b.name == "delivery"), None) \
+        or asset.add_batch_definition_whole_dataframe("delivery")
+    vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(data=batch_def, suite=suite, name=contract.id))
+    frame = batch_frame(contract, text, valid)
+    res = vd.run(batch_parameters={"dataframe": frame}, result_format="BASIC",
+                 run_id=gx.RunIdentifier(run_name=delivery_label, run_time=datetime.now()))
+    out = []
+    for r in res.results:
+        meta = r.expectation_config.meta or {}
+        observed, expected = _describe(r)
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            observed = "could not be evaluated"
+        out.append(BatchResult(meta.get("rule", r.expectation_config.type), meta.get("severity", "error"), bool(r.success),
+                               observed, expected))
+    return out
+
+
+def build_docs(docs_dir: Path) -> Path:
+    """Rebuild the Data Docs site from every stored validation result."""
+    ctx = _context(docs_dir)
+    ctx.build_data_docs(site_names=[SITE])
+    return docs_dir / "data_docs" / "index.html"

@@ -1,0 +1,392 @@
+"""Board packs built from a real release: a small warehouse, the real release engine, the pack,
+headless Chromium, and a real SMTP server on loopback.
+
+The warehouse here is written by the test (indicator values with known small and large counts,
+and deliveries that were late, rejected or over their quarantine tolerance), so what the pack
+must say is known independently of the pack's code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from datetime import date, datetime, timedelta
+from email import message_from_bytes, policy
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from orchestration.partnership.boardpack import model
+from orchestration.partnership.boardpack.build import build_pack
+from orchestration.partnership.protocols import load_protocol
+from orchestration.partnership.release import audit, release
+from orchestration.partnership.warehouse import ensure_schemas
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = load_protocol(ROOT / "contracts" / "protocols" / "falls-board.yaml")
+RELEASE_DATE = date(2026, 11, 28)
+WARDS = [(f"E0590000{i}", name) for i, name in enumerate(["Harbour", "Castle", "Abbey", "Saltmarsh", "Quayside"], start=1)]
+QUARTERS = [date(2025, 10, 1), date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]
+INDICATORS = [  # id, unit, direction, target
+    ("FALLS-02", "percent", "lower", 20.0),
+    ("FALLS-03", "percent", "higher", 50.0),
+    ("FALLS-04", "percent", "higher", None),
+]
+
+
+def _wilson(n: int, d: int) -> tuple[float, float, float]:
+    z = 1.959964
+    p = n / d
+    centre = (p + z * z / (2 * d)) / (1 + z * z / d)
+    half = z * math.sqrt(p * (1 - p) / d + z * z / (4 * d * d)) / (1 + z * z / d)
+    return 100 * p, 100 * (centre - half), 100 * (centre + half)
+
+
+def _quarter_end(q: date) -> date:
+    return (date(q.year + (q.month + 2) // 12, (q.month + 2) % 12 + 1, 1)) - timedelta(days=1)
+
+
+def _values() -> list[tuple]:
+    rows = []
+    for k, (iid, unit, _, _) in enumerate(INDICATORS):
+        for qi, q in enumerate(QUARTERS):
+            # the district: a quarter with 5 people (suppressed) for FALLS-03 in the second quarter
+            n, d = (5, 60) if (iid == "FALLS-03" and qi == 1) else (40 + 10 * k + 5 * qi, 200 + 20 * qi)
+            rows.append((iid, "quarter", q, _quarter_end(q), "district", "E07900001", "Riverside", "persons", n, d,
+                         *_wilson(n, d), unit))
+            for sex, share in (("sex:F", 0.6), ("sex:M", 0.4)):
+                sn, sd = round(n * share), round(d * share)
+                rows.append((iid, "quarter", q, _quarter_end(q), "district", "E07900001", "Riverside", sex, sn, sd,
+                             *_wilson(sn, sd), unit))
+            for w, (code, name) in enumerate(WARDS):
+                wn = 3 if w == 0 else 10 + 6 * w + k  # Harbour: 3 people, suppressed
+                wd = 40 + 5 * w
+                rows.append((iid, "quarter", q, _quarter_end(q), "ward", code, name, "persons", wn, wd,
+                             *_wilson(wn, wd), unit))
+    return rows
+
+
+def _write_warehouse(path: Path) -> None:
+    with duckdb.connect(str(path)) as con:
+        ensure_schemas(con)
+        con.execute("create schema if not exists marts")
+        con.execute("""create table marts.fct_indicator_values (indicator_id varchar, period_type varchar, period_start date,
+            period_end date, geography_type varchar, geography_code varchar, geography_name varchar, breakdown varchar,
+            numerator bigint, denominator bigint, value double, lower_ci double, upper_ci double, unit varchar)""")
+        con.executemany("insert into marts.fct_indicator_values values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _values())
+        con.execute("""create table marts.dim_indicators (indicator_id varchar, title varchar, definition varchar, source varchar,
+            numerator_definition varchar, denominator_definition varchar, unit varchar, direction varchar, target double,
+            method varchar)""")
+        con.executemany("insert into marts.dim_indicators values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            (iid, f"Title of {iid}", f"Definition of {iid}.", "local", "numerator", "denominator", unit, direction, target,
+             "Wilson score 95% intervals") for iid, unit, direction, target in INDICATORS])
+        deliveries = [  # agency, contract, extract, file, arrived (UTC), status, reason_code, read, quarantined, warnings
+            ("county_ambulance", "county_ambulance__incidents", "incidents", "incidents_20261126.csv",
+             datetime(2026, 11, 27, 7, 42), "accepted", None, 100, 1, []),
+            ("riverside_acute", "riverside_acute__ae_attendances", "ae_attendances", "ae_attendances_20261126.csv",
+             datetime(2026, 11, 27, 1, 30), "accepted", None, 10, 2, ["quarantine_rate (20.0% of rows; tolerance 5%)"]),
+            ("riverside_fire", "riverside_fire__safe_and_well_visits", "safe_and_well_visits", "safe_and_well_visits_20261122.csv",
+             datetime(2026, 11, 23, 1, 30), "rejected", "encoding", None, None, None),
+            ("riverside_fire", "riverside_fire__safe_and_well_visits", "safe_and_well_visits", "safe_and_well_visits_20261122.csv",
+             datetime(2026, 11, 23, 3, 0), "accepted", None, 4, 0, []),
+            ("riverside_council", "riverside_council__housing_adaptations", "housing_adaptations", "housing_adaptations_20260901.xlsx",
+             datetime(2026, 9, 1, 9, 0), "rejected", "row_count", None, None, None),  # outside the window
+            ("county_police", "county_police__incidents", "incidents", "incidents_20261126.csv",  # not a controller
+             datetime(2026, 11, 27, 9, 0), "rejected", "encoding", None, None, None),
+        ]
+        for i, (agency, cid, extract, name, arrived, status, code, read, quar, warn) in enumerate(deliveries, start=1):
+            con.execute("""insert into ops.deliveries (delivery_id, contract_id, agency, extract, file_name, landing_path, sha256,
+                size_bytes, arrived_at, registered_at, status, reason_code, reason, rows_read, rows_valid, rows_quarantined,
+                warnings) values (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        [i, cid, agency, extract, name, f"{agency}/{extract}/{name}", f"{i:064x}", arrived, arrived, status,
+                         code, f"{name}: {code}" if code else None, read, None if read is None else read - quar, quar,
+                         None if warn is None else json.dumps(warn)])
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("boardpack")
+    warehouse = root / "warehouse.duckdb"
+    _write_warehouse(warehouse)
+    result = release(warehouse, root / "releases", PROTOCOL, RELEASE_DATE)
+    assert result.status == "published"
+    pack = build_pack(result.path, PROTOCOL)
+    return result.path, pack
+
+
+class _Cells(HTMLParser):
+    """Every element carrying data-field, with its attributes and text."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self._open = [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self._open.append((tag, a, []) if ("data-field" in a or "data-role" in a) else (tag, None, None))
+
+    def handle_endtag(self, tag):
+        while self._open:
+            t, a, text = self._open.pop()
+            if a is not None:
+                self.cells.append((a, "".join(text).strip()))
+                if self._open and self._open[-1][1] is not None:
+                    self._open[-1][2].append("".join(text))
+            if t == tag:
+                break
+
+    def handle_data(self, data):
+        for _, a, text in self._open:
+            if a is not None:
+                text.append(data)
+
+
+def _cells(html: str) -> list[tuple[dict, str]]:
+    p = _Cells()
+    p.feed(html)
+    return p.cells
+
+
+def test_the_release_carries_its_data_quality_facts_listed_in_its_manifest_and_passes_its_audit(built):
+    folder, _ = built
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "data_quality.json" in manifest["files"]
+    assert audit(folder, PROTOCOL) == [], "the published folder, with its board pack, still passes the audit"
+    dq = json.loads((folder / "data_quality.json").read_text())
+    agencies = {a["agency"] for a in dq["agencies"]}
+    assert agencies == set(PROTOCOL.doc["controllers"]), "only the protocol's controllers are reported"
+    text = json.dumps(dq)
+    assert ".csv" not in text and ".xlsx" not in text, "no file names leave the secure zone"
+
+
+def test_the_release_audit_refuses_a_data_quality_file_carrying_more_than_counts(built, tmp_path):
+    folder, _ = built
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    dq = json.loads((copy / "data_quality.json").read_text())
+    dq["agencies"][0]["extracts"][0]["rows"] = [{"nhs_number": "9434765919"}]
+    (copy / "data_quality.json").write_text(json.dumps(dq))
+    assert any("data_quality.json" in p for p in audit(copy, PROTOCOL))
+
+
+def test_every_number_in_the_pack_equals_the_release(built):
+    folder, pack = built
+    values = pl.read_parquet(folder / "parquet" / "indicator_values.parquet")
+    by_key = {(r["indicator_id"], r["geography_code"], r["period_type"], r["period_start"].isoformat(), r["breakdown"]): r
+              for r in values.iter_rows(named=True)}
+    cells = [(a, t) for a, t in _cells(pack.html.read_text()) if "data-indicator" in a and "data-field" in a]
+    assert len(cells) > 100
+    for a, text in cells:
+        row = by_key[(a["data-indicator"], a["data-geo"], a["data-period-type"], a["data-period"], a["data-breakdown"])]
+        field = a["data-field"]
+        v = row[field]
+        if field in ("numerator", "denominator"):
+            if row[f"{field}_suppressed"]:
+                assert a["data-state"] == "suppressed" and text.startswith("suppressed"), (a, text)
+            else:
+                assert text == f"{v:,d}", (a, text, v)
+        elif row["derived_withheld"]:
+            assert a["data-state"] == "suppressed" and text.startswith("suppressed"), (a, text)
+        else:
+            assert text == f"{v:,.1f}", (a, text, v)
+
+
+def test_suppressed_cells_are_shown_as_suppressed_never_as_zero(built):
+    folder, pack = built
+    html = pack.html.read_text()
+    cells = [(a, t) for a, t in _cells(html) if a.get("data-state") == "suppressed"]
+    values = pl.read_parquet(folder / "parquet" / "indicator_values.parquet")
+    harbour = values.filter((pl.col("geography_code") == "E05900001") & (pl.col("period_start") == QUARTERS[-1]))
+    assert harbour["numerator_suppressed"].all() and harbour["value"].is_null().all()
+    shown_harbour = [t for a, t in cells if a["data-geo"] == "E05900001" and a["data-period"] == QUARTERS[-1].isoformat()]
+    assert len(shown_harbour) == 3 * 4, "numerator, value and both limits of each indicator's Harbour row"
+    assert all(t.startswith("suppressed") and not any(ch.isdigit() for ch in t) for a, t in cells)
+    assert "Suppressed" in html and "is not zero" in html, "the note explaining suppression is there"
+    # the district quarter suppressed in the release is a withheld point in the FALLS-03 trend, named in its text alternative
+    section = next(s for s in pack.pack.indicators if s.id == "FALLS-03")
+    assert [c.state for c in section.trend] == ["shown", "suppressed", "shown", "shown"]
+    assert f"Suppressed: {section.trend[1].period_label}" in html
+
+
+def test_headline_tiles_show_latest_value_change_rag_and_direction(built):
+    folder, pack = built
+    values = pl.read_parquet(folder / "parquet" / "indicator_values.parquet")
+    roles = [(a, t) for a, t in _cells(pack.html.read_text()) if "data-role" in a]
+    latest = [t for a, t in roles if a["data-role"] == "latest-value"]
+    rags = [a["data-rag"] for a, t in roles if a["data-role"] == "rag"]
+    directions = [t for a, t in roles if a["data-role"] == "direction"]
+    assert len(latest) == len(rags) == len(directions) == len(INDICATORS)
+    for (iid, _, direction, target), shown, rag_status, dir_text in zip(INDICATORS, latest, rags, directions):
+        row = values.filter((pl.col("indicator_id") == iid) & (pl.col("geography_type") == "district")
+                            & (pl.col("breakdown") == "persons") & (pl.col("period_start") == QUARTERS[-1])).row(0, named=True)
+        assert shown == f"{row['value']:,.1f}"
+        assert ("Lower is better" in dir_text) == (direction == "lower")
+        if target is None:
+            expected = "none"
+        elif (direction == "lower" and row["upper_ci"] < target) or (direction == "higher" and row["lower_ci"] > target):
+            expected = "green"
+        elif (direction == "lower" and row["lower_ci"] > target) or (direction == "higher" and row["upper_ci"] < target):
+            expected = "red"
+        else:
+            expected = "amber"
+        assert rag_status == expected, iid
+    change = [t for a, t in roles if a["data-role"] == "change"]
+    prev = values.filter((pl.col("indicator_id") == "FALLS-02") & (pl.col("geography_type") == "district")
+                         & (pl.col("breakdown") == "persons")).sort("period_start")["value"].to_list()
+    assert change[0].startswith(("+", "−")) and f"{abs(prev[-1] - prev[-2]):,.1f}" in change[0]
+
+
+def test_rag_follows_the_whole_interval_against_the_target():
+    c = model.Cell("quarter", date(2026, 7, 1), date(2026, 9, 30), "X", "X", "persons", 10, False, 100, False,
+                   10.0, 6.0, 14.0, False)
+    assert model.rag(c, "lower", 20.0).status == "green"
+    assert model.rag(c, "lower", 12.0).status == "amber"
+    assert model.rag(c, "lower", 5.0).status == "red"
+    assert model.rag(c, "higher", 5.0).status == "green"
+    assert model.rag(c, "higher", 20.0).status == "red"
+    assert model.rag(c, "higher", None).status == "none"
+    withheld = model.Cell("quarter", date(2026, 7, 1), date(2026, 9, 30), "X", "X", "persons", None, True, 100, False,
+                          None, None, None, True)
+    assert model.rag(withheld, "lower", 20.0).status == "none"
+
+
+def test_the_ward_comparison_is_a_chart_with_a_text_alternative_and_the_district_value(built):
+    _, pack = built
+    html = pack.html.read_text()
+    section = next(s for s in pack.pack.indicators if s.id == "FALLS-02")
+    assert section.wards.area is not None and section.wards.area.geography_code == "E07900001"
+    assert [how for c, how in section.wards.wards][0] == "suppressed"
+    assert html.count('<svg role="img" aria-label=') >= 2 * len(INDICATORS), "a trend and a ward chart per indicator"
+    assert "Suppressed (1): Harbour" in html
+    for _, how in section.wards.wards[1:]:
+        assert how in ("higher", "lower", "similar")
+
+
+def test_the_pdf_renders_and_carries_the_manifest_hash(built, tmp_path):
+    folder, pack = built
+    manifest = json.loads((folder / "manifest.json").read_text())
+    subprocess.run(["pdftoppm", "-png", "-r", "40", str(pack.pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert pages and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000 for p in pages)
+    text = subprocess.run(["pdftotext", "-layout", str(pack.pdf), "-"], check=True, capture_output=True, text=True).stdout
+    assert manifest["content_sha256"] in text.replace("\n", "").replace(" ", "") or manifest["content_sha256"] in text
+    assert "Data quality" in text and "Appendix: definitions" in text
+
+
+def test_the_html_opens_in_headless_chromium_without_errors_or_network(built):
+    from playwright.sync_api import sync_playwright
+
+    from orchestration.partnership.boardpack.pdf import launch
+
+    _, pack = built
+    errors, requests = [], []
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(pack.html.as_uri(), wait_until="load")
+            assert page.locator("svg[role=img]").count() >= len(INDICATORS)
+            assert page.title().startswith(PROTOCOL.doc["title"])
+        finally:
+            browser.close()
+    assert errors == []
+    assert requests == [pack.html.as_uri()], "the page needs nothing but itself"
+
+
+def test_an_unchanged_release_is_not_printed_again_and_a_tampered_one_is_refused(built, tmp_path):
+    folder, pack = built
+    before = pack.pdf.stat().st_mtime_ns
+    again = build_pack(folder, PROTOCOL)
+    assert again.status == "unchanged" and again.pdf.stat().st_mtime_ns == before
+    import shutil
+
+    copy = tmp_path / "tampered"
+    shutil.copytree(folder, copy)
+    df = pl.read_parquet(copy / "parquet" / "indicator_values.parquet").with_columns(numerator=pl.lit(3, dtype=pl.Int64))
+    df.write_parquet(copy / "parquet" / "indicator_values.parquet")
+    with pytest.raises(model.PackError, match="manifest"):
+        build_pack(copy, PROTOCOL)
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:  # a free loopback port (aiosmtpd checks its own port once started)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("PARTNERSHIP_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("PARTNERSHIP_SMTP_PORT", str(port))
+    monkeypatch.setenv("PARTNERSHIP_SMTP_FROM", "warehouse@riverside.gov.example")
+    monkeypatch.delenv("PARTNERSHIP_SMTP_STARTTLS", raising=False)
+    monkeypatch.delenv("PARTNERSHIP_SMTP_USER", raising=False)
+    yield inbox
+    controller.stop()
+
+
+def test_the_pack_is_mailed_once_to_the_distribution_list_with_the_pdf_attached(built, smtp_server, tmp_path):
+    from orchestration.partnership.mail import send_pack
+
+    _, pack = built
+    sent = send_pack(pack, PROTOCOL, tmp_path / "reports")
+    assert sent.status == "sent"
+    assert len(smtp_server.messages) == 1
+    mail_from, rcpt, raw = smtp_server.messages[0]
+    assert mail_from == "warehouse@riverside.gov.example"
+    assert rcpt == PROTOCOL.doc["recipient"]["distribution_list"]
+    msg = message_from_bytes(raw, policy=policy.default)
+    attachments = [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert len(attachments) == 1 and attachments[0].get_content() == pack.pdf.read_bytes()
+    body = msg.get_body(preferencelist=("plain",)).get_content()
+    assert pack.content_sha256 in body and "FALLS-02" in body
+    again = send_pack(pack, PROTOCOL, tmp_path / "reports")
+    assert again.status == "already_sent" and len(smtp_server.messages) == 1, "the same release content is mailed once"
+
+
+def test_without_smtp_settings_nothing_is_sent_and_the_result_says_so(built, monkeypatch, tmp_path):
+    from orchestration.partnership.mail import MailNotConfigured, send_pack
+
+    monkeypatch.delenv("PARTNERSHIP_SMTP_HOST", raising=False)
+    _, pack = built
+    assert send_pack(pack, PROTOCOL, tmp_path).status == "not_configured"
+    with pytest.raises(MailNotConfigured):
+        send_pack(pack, PROTOCOL, tmp_path, required=True)
+
+
+def test_the_data_quality_panel_names_late_rejected_and_over_tolerance_deliveries_in_the_period(built):
+    _, pack = built
+    html = pack.html.read_text()
+    dq = {(e["contract"]): e for a in json.loads((pack.html.parent / "data_quality.json").read_text())["agencies"]
+          for e in a["extracts"]}
+    assert dq["county_ambulance__incidents"]["late"] == 1 and dq["county_ambulance__incidents"]["max_minutes_late"] == 102
+    assert dq["riverside_fire__safe_and_well_visits"]["rejected"] == 1
+    assert dq["riverside_fire__safe_and_well_visits"]["rejected_reasons"] == {"encoding": 1}
+    assert dq["riverside_acute__ae_attendances"]["over_tolerance"] == 1
+    assert dq["riverside_council__housing_adaptations"]["rejected"] == 0, "a rejection before the period is not reported"
+    assert "County Police" not in html, "an agency outside the protocol is not reported"
+    assert "County Ambulance Service, incidents attended: 1 delivery late (due by 06:00; up to 1 h 42 min late)." in html
+    assert "Riverside Fire &amp; Rescue, safe and well visits: 1 delivery rejected (encoding ×1)" in html
+    assert "Riverside Acute Trust, A&amp;E attendances: 1 delivery with quarantined rows above the contract" in html

@@ -1,0 +1,126 @@
+"""Keyed pseudonyms: normalisation, HMAC computed in DuckDB equals Python's, key handling."""
+
+import hashlib
+import hmac
+import stat
+
+import duckdb
+import pytest
+
+from orchestration.partnership import pseudonymise as ps
+
+KEY = b"k" * 40
+
+
+def _sql_with_pads(value, kind):
+    con = duckdb.connect()
+    try:
+        norm = ps.normalise_sql("v", kind)
+        ipad, opad = ps.hmac_pads(KEY)
+        return con.execute(
+            f"select {norm}, case when {norm} is null then null else {ps.hmac_sql(norm)} end from (select $v as v)",
+            {"v": value, "ipad": ipad, "opad": opad}).fetchall()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("value, kind, expected", [
+    ("  943 476 5919 ", "nhs_number", "9434765919"),
+    ("943-476-5919", "nhs_number", "9434765919"),
+    ("rv6 2fj", "postcode", "RV62FJ"),
+    (" RV6  2FJ ", "postcode", "RV62FJ"),
+    ("  O'Brien  ", "text", "o'brien"),
+    ("Anne  Marie", "text", "anne marie"),
+    ("Zoe\u0301", "text", "zo\u00e9"),  # decomposed accent equals the composed one
+    ("   ", "text", None),
+    ("", "nhs_number", None),
+])
+def test_values_are_normalised_before_hashing_the_same_way_in_sql_and_python(value, kind, expected):
+    norm, _ = _sql_with_pads(value, kind)
+    assert norm == expected
+    assert ps.normalise(value, kind) == expected
+
+
+def test_the_hmac_computed_in_duckdb_equals_pythons_hmac_sha256():
+    for value, kind in [("9434765919", "nhs_number"), ("Élodie", "text"), ("RV6 2FJ", "postcode"), ("x" * 200, "text")]:
+        norm, digest = _sql_with_pads(value, kind)
+        assert digest == hmac.new(KEY, norm.encode(), hashlib.sha256).hexdigest() == ps.hmac_python(KEY, norm)
+
+
+def test_spacing_and_case_do_not_change_a_pseudonym():
+    a = _sql_with_pads("rv6 2fj", "postcode")[1]
+    b = _sql_with_pads("RV62FJ", "postcode")[1]
+    assert a == b
+
+
+def test_a_different_key_or_context_gives_unlinkable_pseudonyms():
+    assert ps.hmac_python(KEY, "9434765919") != ps.hmac_python(b"j" * 40, "9434765919")
+    assert ps.hmac_python(KEY, "9434765919", context="falls-analysts") != ps.hmac_python(KEY, "9434765919")
+    ipad, opad = ps.hmac_pads(KEY, context="falls-analysts")
+    con = duckdb.connect()
+    try:
+        got = con.execute(f"select {ps.hmac_sql('$v')}", {"v": "9434765919", "ipad": ipad, "opad": opad}).fetchall()[0][0]
+    finally:
+        con.close()
+    assert got == ps.hmac_python(KEY, "9434765919", context="falls-analysts")
+
+
+def test_without_a_key_the_error_says_how_to_set_one(monkeypatch):
+    monkeypatch.delenv(ps.KEY_ENV, raising=False)
+    monkeypatch.delenv(ps.KEY_FILE_ENV, raising=False)
+    with pytest.raises(ps.PseudonymKeyError, match="PARTNERSHIP_PSEUDONYM_KEY"):
+        ps.load_key()
+
+
+def test_a_key_file_that_does_not_exist_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv(ps.KEY_ENV, raising=False)
+    monkeypatch.setenv(ps.KEY_FILE_ENV, str(tmp_path / "nope.key"))
+    with pytest.raises(ps.PseudonymKeyError, match="does not exist"):
+        ps.load_key()
+
+
+def test_a_short_key_is_refused_without_showing_it(monkeypatch):
+    monkeypatch.setenv(ps.KEY_ENV, "short-secret")
+    with pytest.raises(ps.PseudonymKeyError) as err:
+        ps.load_key()
+    assert "short-secret" not in str(err.value)
+
+
+def test_a_key_is_read_from_the_environment_or_a_file(monkeypatch, tmp_path):
+    monkeypatch.setenv(ps.KEY_ENV, "e" * 40)
+    assert ps.load_key() == b"e" * 40
+    monkeypatch.delenv(ps.KEY_ENV)
+    f = tmp_path / "key"
+    f.write_text("f" * 40 + "\n")
+    monkeypatch.setenv(ps.KEY_FILE_ENV, str(f))
+    assert ps.load_key() == b"f" * 40
+
+
+def test_the_demo_key_is_random_private_and_not_overwritten(tmp_path):
+    path = ps.create_demo_key(tmp_path / "secrets" / "pseudonym.key")
+    first = path.read_text()
+    assert len(first.strip()) == 64
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    ps.create_demo_key(path)
+    assert path.read_text() == first
+    assert ps.create_demo_key(tmp_path / "other.key").read_text() != first
+
+
+def test_a_changed_key_is_refused_by_a_warehouse_built_with_another(monkeypatch, tmp_path):
+    from orchestration.partnership.night import check_key
+    from orchestration.partnership.settings import Settings
+
+    settings = Settings(tmp_path)
+    monkeypatch.delenv(ps.KEY_FILE_ENV, raising=False)
+    monkeypatch.setenv(ps.KEY_ENV, "a" * 40)
+    check_key(settings)
+    monkeypatch.setenv(ps.KEY_ENV, "b" * 40)
+    with pytest.raises(ps.PseudonymKeyError, match="differs") as err:
+        check_key(settings)
+    assert "b" * 40 not in str(err.value) and "a" * 40 not in str(err.value)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        stored = con.execute("select value from ops.settings").fetchall()
+    finally:
+        con.close()
+    assert stored == [(ps.fingerprint(b"a" * 40),)]  # only a fingerprint is kept, never the key
