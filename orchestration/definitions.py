@@ -4,15 +4,19 @@ import dagster as dg
 
 from orchestration.defs.dbt.assets import dbt_resource, partnership_dbt_models
 from orchestration.defs.ingestion.assets import build_ingestion_assets
-from orchestration.defs.jobs import nightly_job, nightly_schedule
+from orchestration.defs.freshness import freshness_checks
+from orchestration.defs.jobs import jobs, schedules
 from orchestration.defs.linkage.assets import person_index
 from orchestration.defs.releases.assets import build_release_assets
 from orchestration.defs.releases.boardpack_assets import build_board_pack_assets
+from orchestration.defs.sensors import landing_sensor, ops_failure_alert
 
 defs = dg.Definitions(
     assets=[*build_ingestion_assets(), person_index, partnership_dbt_models, *build_release_assets(),
             *build_board_pack_assets()],
-    jobs=[nightly_job],
-    schedules=[nightly_schedule],
+    asset_checks=freshness_checks(),
+    jobs=jobs,
+    schedules=schedules,
+    sensors=[landing_sensor, ops_failure_alert],
     resources={"dbt": dbt_resource},
 )

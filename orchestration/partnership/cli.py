@@ -90,15 +90,24 @@ def run_night(settings: Settings, quiet: bool = False):
 
     dbt's and Dagster's own output goes to a log file under <data>/logs/; the console shows
     the step being run and, at the end, a summary."""
+    from .pseudonymise import load_key
+
+    load_key()  # fail before anything runs, with a clear message, if there is no key
+    _environment(settings)
+    from .warehouse import writer_lock
+
+    # One launch writes at a time (docs/operations.md): a second waits, then fails naming the first.
+    with writer_lock(settings.warehouse_path, purpose="partnership run",
+                     on_wait=lambda who: err.print(f"[yellow]waiting for the warehouse:[/] in use by {who}")):
+        return _run_night_locked(settings, quiet)
+
+
+def _run_night_locked(settings: Settings, quiet: bool):
     import contextlib
     from datetime import datetime
 
     import dagster as dg
 
-    from .pseudonymise import load_key
-
-    load_key()  # fail before anything runs, with a clear message, if there is no key
-    _environment(settings)
     with console.status("Building the dbt manifest…", spinner="dots") if not quiet else _null():
         dbt_parse(settings)
     from orchestration.definitions import defs

@@ -25,6 +25,7 @@ from . import pseudonymise as ps
 from .contracts import Contract
 from .engine import Assessment, _reject, assess
 from .readers import ROW_NUMBER, DeliveryRejected
+from .testhooks import pause_point
 from .validation import RULES
 
 DELIVERY_ID = "_delivery_id"
@@ -210,6 +211,7 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
                 rows_valid=result.rows_valid, rows_quarantined=result.rows_quarantined,
                 rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(result.warnings),
                 archive_path=str(archived), processed_at=now)
+        pause_point("ingest:before_commit")  # crash tests only; inert otherwise
         con.execute("commit")
         return result
     except BaseException:

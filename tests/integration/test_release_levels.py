@@ -1,0 +1,153 @@
+"""Person-level releases on a small real warehouse: recipient-specific pseudonyms, opt-outs,
+consent, area and age filters, the identifiable level's named columns only, and fail-closed audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import polars as pl
+import pytest
+
+from orchestration.partnership import pseudonymise as ps, release as rel
+from orchestration.partnership.protocols import load_protocol
+from orchestration.partnership.settings import PROJECT_ROOT
+
+PROTOCOLS = PROJECT_ROOT / "contracts" / "protocols"
+ANALYSTS = load_protocol(PROTOCOLS / "falls-analysts.yaml")
+FAMILIES = load_protocol(PROTOCOLS / "supporting-families.yaml")
+DAY = date(2026, 11, 28)
+KEY = "integration-key-" + "0123456789abcdef" * 3
+
+
+@pytest.fixture
+def warehouse(tmp_path, monkeypatch):
+    monkeypatch.setenv(ps.KEY_ENV, KEY)
+    monkeypatch.delenv(ps.KEY_FILE_ENV, raising=False)
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for s in ("marts", "ops", "linkage", "reference", "identity", "valid"):
+            con.execute(f"create schema {s}")
+        con.execute("create table ops.deliveries (contract_id varchar, agency varchar, file_name varchar, sha256 varchar, status varchar)")
+        con.execute("""create table reference.geography_wards as select * from (values
+            ('E05900001', 'Harbour', 'E07900001', 'Riverside'), ('E05900002', 'Castle', 'E07900001', 'Riverside'),
+            ('E05999999', 'Elsewhere', 'E07999999', 'Other')) t(ward_code, ward_name, district_code, district_name)""")
+        con.execute("""create table reference.geography_lsoas as select * from (values
+            ('E01900001', 'Riverside 001A', 'E05900001'), ('E01900002', 'Riverside 002A', 'E05900002'),
+            ('E01999999', 'Other 001A', 'E05999999')) t(lsoa_code, lsoa_name, ward_code)""")
+        con.execute("""create table linkage.persons as select * from (values
+            ('LP1', 'LH1', false, 2), ('LP2', 'LH2', true, 2), ('LP3', 'LH3', false, 1), ('LP4', 'LH4', false, 1),
+            ('LP5', 'LH5', false, 1), ('LP6', 'LH6', false, 1), ('LP7', 'LH1', false, 2)) t(person_id, household_id, opted_out, records)""")
+        con.execute("""create table marts.fct_falls_pathway_events as select * from (values
+            ('LP1', '70-74', 'F', 'E01900001', date '2026-03-01', 'fall_admission', 'riverside_acute', false, true, null),
+            ('LP2', '80-84', 'M', 'E01900002', date '2026-04-01', 'fall_admission', 'riverside_acute', true, true, null),
+            ('LP2', '80-84', 'M', 'E01900002', date '2026-05-01', 'safe_and_well_visit', 'riverside_fire', true, false, null),
+            ('LP3', '75-79', 'F', 'E01900001', date '2026-05-01', 'falls_class_referral', 'riverside_agewell', false, false, false),
+            ('LP4', '75-79', 'F', 'E01900001', date '2026-06-01', 'falls_class_referral', 'riverside_agewell', false, false, true),
+            ('LP5', '70-74', 'M', 'E01999999', date '2026-06-01', 'fall_admission', 'riverside_acute', false, true, null),
+            ('LP6', '60-64', 'M', 'E01900002', date '2026-06-01', 'fall_ae_attendance', 'riverside_acute', false, true, null)
+            ) t(person_id, age_band, sex, lsoa_code, event_month, event_type, agency, opted_out, is_health_derived, consent_to_share)""")
+        # Supporting Families: one family (LH1: LP1, LP7) in the cohort, one not
+        con.execute("""create table marts.fct_supporting_families_cohort as select * from (values
+            (date '2026-07-01', 'LH1', 'LP1', 'E05900001', true, true, false, true, false, false, 3, true),
+            (date '2026-07-01', 'LH1', 'LP7', 'E05900001', true, true, false, true, false, false, 3, true),
+            (date '2026-07-01', 'LH3', 'LP3', 'E05900002', true, false, false, false, false, false, 1, false)
+            ) t(period_start, household_id, person_id, ward_code, crime_asb, school_attendance, domestic_abuse,
+                child_in_need, homelessness, adult_social_care, criteria_met, meets_programme_criteria)""")
+        con.execute("""create table linkage.person_records as select * from (values
+            ('county_council__children_social_care_referrals', 1, 1, 'LP1', 'LH1', 'local_id', null, false),
+            ('county_council__children_social_care_referrals', 1, 2, 'LP7', 'LH1', 'local_id', null, false),
+            ('county_council__children_social_care_referrals', 1, 3, 'LP3', 'LH3', 'local_id', null, false),
+            ('riverside_acute__emergency_admissions', 1, 1, 'LP1', 'LH1', 'nhs_number', null, false)
+            ) t(contract_id, delivery_id, row_number, person_id, household_id, match_method, match_probability, opted_out)""")
+        con.execute("""create table identity.county_council__children_social_care_referrals as select * from (values
+            (1, 1, 'Ada', 'x', 'Lovelace', 'y'), (1, 2, 'Tom', 'x', 'Lovelace', 'y'), (1, 3, 'Zed', 'x', 'Quill', 'y')
+            ) t(_delivery_id, _row_number, forename, forename_pseudo, surname, surname_pseudo)""")
+        con.execute("""create table valid.county_council__children_social_care_referrals as select * from (values
+            (1, 1, date '1990-02-03', 'RV1 1AA'), (1, 2, date '2015-06-07', 'RV1 1AA'), (1, 3, date '2012-01-01', 'RV2 2BB')
+            ) t(_delivery_id, _row_number, date_of_birth, postcode)""")
+        con.execute("""create table identity.riverside_acute__emergency_admissions as select * from (values
+            (1, 1, '9434765919', 'p', 'Ada', 'p', 'Lovelace', 'p')
+            ) t(_delivery_id, _row_number, nhs_number, nhs_number_pseudo, forename, forename_pseudo, surname, surname_pseudo)""")
+    return path
+
+
+def test_the_pseudonymised_release_holds_only_allowed_rows_with_this_recipients_pseudonyms(warehouse, tmp_path):
+    result = rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY, reports_dir=tmp_path / "reports")
+    assert result.status == "published", result.reason
+    df = pl.read_parquet(result.path / "parquet" / "falls_pathway_events.parquet")
+    assert df.columns == ["person_ref", "age_band", "sex", "lsoa_code", "event_month", "event_type", "agency"]
+    key = KEY.encode()
+    ref = {p: ps.hmac_python(key, p, ANALYSTS.pseudonym_context) for p in ("LP1", "LP2", "LP4")}
+    got = sorted((r["person_ref"], r["event_type"]) for r in df.iter_rows(named=True))
+    # LP2's admission: opted out, health-derived; LP3: no consent; LP5: outside the district; LP6: under 65
+    assert got == sorted([(ref["LP1"], "fall_admission"), (ref["LP2"], "safe_and_well_visit"),
+                          (ref["LP4"], "falls_class_referral")])
+    assert not set(df["person_ref"]) & {"LP1", "LP2", "LP4"}
+    report = json.loads((tmp_path / "reports" / "releases" / f"{DAY}.json").read_text())
+    assert report["protocols"]["falls-analysts"]["status"] == "published"
+
+
+def test_the_same_person_has_different_ids_in_two_recipients_releases(warehouse, tmp_path):
+    a = rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
+    f = rel.release(warehouse, tmp_path / "releases", FAMILIES, DAY)
+    assert (a.status, f.status) == ("published", "published"), (a.reason, f.reason)
+    analysts = set(pl.read_parquet(a.path / "parquet" / "falls_pathway_events.parquet")["person_ref"])
+    families = set(pl.read_parquet(f.path / "parquet" / "family_members.parquet")["person_ref"])
+    key = KEY.encode()
+    assert ps.hmac_python(key, "LP1", ANALYSTS.pseudonym_context) in analysts
+    assert ps.hmac_python(key, "LP1", FAMILIES.pseudonym_context) in families
+    assert not analysts & families
+
+
+def test_the_identifiable_release_holds_the_cohort_and_only_the_named_columns(warehouse, tmp_path):
+    result = rel.release(warehouse, tmp_path / "releases", FAMILIES, DAY)
+    df = pl.read_parquet(result.path / "parquet" / "family_members.parquet")
+    assert df.columns == FAMILIES.outputs[0]["columns"]
+    assert sorted(zip(df["forename"], df["surname"], df["postcode"])) == [("Ada", "Lovelace", "RV1 1AA"), ("Tom", "Lovelace", "RV1 1AA")]
+    assert df["family_ref"].n_unique() == 1 and set(df["criteria_met"]) == {3}
+    with duckdb.connect(str(result.path / "supporting-families.duckdb"), read_only=True) as con:
+        assert con.execute("select table_name from information_schema.tables").fetchall() == [("family_members",)]
+
+
+def test_when_the_builder_forgets_the_opt_out_the_audit_blocks_and_nothing_is_published(warehouse, tmp_path, monkeypatch):
+    original = rel._where
+    monkeypatch.setattr(rel, "_where", lambda out: original({k: v for k, v in out.items() if k != "opt_out"}))
+    with pytest.raises(rel.ReleaseBlocked, match="opt-out"):
+        rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
+    assert not any((tmp_path / "releases" / "falls-analysts").glob("*"))
+
+
+def test_when_the_builder_forgets_consent_the_audit_blocks(warehouse, tmp_path, monkeypatch):
+    original = rel._where
+    monkeypatch.setattr(rel, "_where", lambda out: original({k: v for k, v in out.items() if k != "consent"}))
+    with pytest.raises(rel.ReleaseBlocked, match="without consent"):
+        rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
+
+
+def test_when_the_builder_uses_another_recipients_key_the_audit_blocks(warehouse, tmp_path, monkeypatch):
+    from orchestration.partnership.protocols import Protocol
+
+    monkeypatch.setattr(Protocol, "pseudonym_context", property(lambda self: FAMILIES.doc and "release-recipient:county-early-help"))
+    with pytest.raises(rel.ReleaseBlocked):
+        rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
+
+
+def test_a_missing_source_mart_publishes_nothing_and_says_why(warehouse, tmp_path):
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop table marts.fct_supporting_families_cohort")
+    result = rel.release(warehouse, tmp_path / "releases", FAMILIES, DAY, reports_dir=tmp_path / "reports")
+    assert result.status == "blocked" and "fct_supporting_families_cohort" in result.reason
+    assert not (tmp_path / "releases" / "supporting-families").exists()
+
+
+def test_the_expired_asb_protocol_produces_nothing_and_the_report_says_why(warehouse, tmp_path):
+    protocol = load_protocol(PROTOCOLS / "asb-hotspots-2025.yaml")
+    result = rel.release(warehouse, tmp_path / "releases", protocol, DAY, reports_dir=tmp_path / "reports")
+    assert result.status == "not_in_force" and "expired on 2026-03-31" in result.reason
+    assert not (tmp_path / "releases").exists()
+    entry = json.loads((tmp_path / "reports" / "releases" / f"{DAY}.json").read_text())["protocols"]["asb-hotspots-2025"]
+    assert entry["status"] == "not_in_force" and "expired" in entry["reason"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select status, reason from ops.release_log").fetchall() == [("not_in_force", result.reason)]

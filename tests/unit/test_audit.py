@@ -1,0 +1,94 @@
+"""The independent checker: identifier patterns, recoverable cells, and the release log's chain."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+import pytest
+
+from orchestration.partnership import audit, disclosure, release as rel
+from orchestration.partnership.protocols import load_protocol
+from orchestration.partnership.settings import PROJECT_ROOT
+
+FALLS_BOARD = load_protocol(PROJECT_ROOT / "contracts" / "protocols" / "falls-board.yaml")
+
+
+def test_nhs_numbers_are_recognised_by_their_modulus_11_check_digit():
+    assert audit.nhs_check_digit_ok("9434765919")       # the NHS's published example
+    assert not audit.nhs_check_digit_ok("9434765918")
+    assert not audit.nhs_check_digit_ok("123456789")
+
+
+def test_identifier_patterns_are_found_but_codes_and_hashes_are_not():
+    found = audit._identifier_findings("t.c", ["943 476 5919", "RV5 4QU", "E01900001", "a" * 10 + "9434765919" + "b" * 44,
+                                              "fall_admission", "65-69"], None, exact_names=True)
+    assert any("NHS numbers" in f and f.startswith("t.c: 1 ") for f in found)
+    assert any("postcodes" in f and "1 values" in f for f in found)
+
+
+def _ward_table(cells):
+    rows = []
+    for w, (f, m) in enumerate(cells):
+        rows += [("q", "ward", f"E0590000{w}", "sex:F", f), ("q", "ward", f"E0590000{w}", "sex:M", m),
+                 ("q", "ward", f"E0590000{w}", "persons", f + m)]
+    rows += [("q", "district", "E07900001", "sex:F", sum(c[0] for c in cells)),
+             ("q", "district", "E07900001", "sex:M", sum(c[1] for c in cells)),
+             ("q", "district", "E07900001", "persons", sum(c[0] + c[1] for c in cells))]
+    return pl.DataFrame(rows, schema=["period_start", "geography_type", "geography_code", "breakdown", "numerator"], orient="row")
+
+
+MARGINS = [
+    {"name": "wards", "by": ["period_start", "breakdown"], "column": "geography_type", "total": "district", "members": ["ward"]},
+    {"name": "sex", "by": ["period_start", "geography_type", "geography_code"], "column": "breakdown", "total": "persons",
+     "members_prefix": "sex:"},
+]
+
+
+def test_the_audit_finds_cells_recoverable_after_primary_suppression_only_and_none_after_secondary():
+    df = _ward_table([[3, 20], [30, 25], [40, 41]])
+    primary = disclosure.apply(df, ["numerator"], [], 1, 7, 5)
+    assert audit.recoverable_cells(primary, "numerator", MARGINS) >= 1
+    full = disclosure.apply(df, ["numerator"], [], 1, 7, 5, margins=MARGINS)
+    assert audit.recoverable_cells(full, "numerator", MARGINS) == 0
+
+
+@pytest.fixture
+def log_db(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema ops")
+        for day in (1, 2, 3):
+            rel._log(con, FALLS_BOARD, date(2026, 11, day), "published", tmp_path / str(day), "ab" * 32, "")
+    return path
+
+
+def test_an_intact_release_log_verifies(log_db):
+    with duckdb.connect(str(log_db), read_only=True) as con:
+        assert audit.verify_log(con) == (3, [])
+
+
+def test_an_edited_entry_is_detected(log_db):
+    with duckdb.connect(str(log_db)) as con:
+        con.execute("update ops.release_log set status = 'unchanged' where seq = 2")
+        n, problems = audit.verify_log(con)
+    assert any("entry 2" in p and "edited" in p for p in problems)
+
+
+def test_an_entry_rehashed_after_editing_still_breaks_the_chain(log_db):
+    with duckdb.connect(str(log_db)) as con:
+        con.execute("update ops.release_log set reason = 'x' where seq = 2")
+        row = dict(zip([r[0] for r in con.execute("describe ops.release_log").fetchall()],
+                       con.execute("select * from ops.release_log where seq = 2").fetchall()[0]))
+        con.execute("update ops.release_log set entry_hash = ? where seq = 2", [audit.entry_hash(row)])
+        _, problems = audit.verify_log(con)
+    assert any("entry 3" in p and "chain" in p for p in problems)
+
+
+@pytest.mark.parametrize("seq", [1, 2, 3])
+def test_a_removed_entry_is_detected_wherever_it_was(log_db, seq):
+    with duckdb.connect(str(log_db)) as con:
+        con.execute("delete from ops.release_log where seq = ?", [seq])
+        _, problems = audit.verify_log(con)
+    assert any("missing" in p for p in problems)
