@@ -164,6 +164,8 @@ def _first_line(event) -> str:
     error = getattr(data, "error", None)
     if error is None:
         return "failed"
+    while error.cause is not None:  # Dagster wraps what the step raised: report that
+        error = error.cause
     cls = error.cls_name or "Error"
     text = (error.message or "").strip().splitlines()
     # Step errors here come from our own code and tools (no row values); keep the first line, short.

@@ -288,11 +288,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if args.csv:
-        import csv
+        from .csv_safety import write_csv
 
-        w = csv.writer(sys.stdout)
-        w.writerow(columns)
-        w.writerows(rows)
+        write_csv(sys.stdout, columns, rows)  # formulas in values are written as text (docs/contracts.md)
         return 0
     table = Table(title=f"{args.protocol} release {dated[-1].name}")
     for c in columns:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +50,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _unsafe(name: str) -> bool:
+    """Names a delivery may not have: control characters (a newline would forge log lines and mail
+    headers), backslashes (a path separator elsewhere) and '..' (a parent folder, anywhere it is read)."""
+    return any(not ch.isprintable() for ch in name) or "\\" in name or ".." in name
+
+
+def _shown(part: str) -> str:
+    """A name as it may appear in a message: control characters escaped."""
+    return part if part.isprintable() else part.encode("unicode_escape").decode("ascii")
+
+
 def scan_landing(landing: Path, contracts: dict[str, Contract]) -> list[Landed]:
     """Every file in the landing area, with what it claims to be and whether it can be one."""
     found: list[Landed] = []
@@ -56,22 +68,30 @@ def scan_landing(landing: Path, contracts: dict[str, Contract]) -> list[Landed]:
         return found
     for dirpath, dirnames, filenames in os.walk(landing, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        linked = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]  # never descended: reported, not skipped
+        dirnames[:] = [d for d in dirnames if d not in linked]
+        for name in sorted(filenames + linked):
             if name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
                 continue  # hidden or still being written
             path = Path(dirpath) / name
             rel = path.relative_to(landing).parts
+            shown = "/".join(_shown(p) for p in rel)
             agency, extract = (rel[0], rel[1]) if len(rel) == 3 else (None, None)
             problem = None
             if path.is_symlink():
-                problem = ("symlink", f"{'/'.join(rel)}: a symbolic link, not a delivered file; links are never followed")
+                problem = ("symlink", f"{shown}: a symbolic link, not a delivered file; links are never followed")
+            elif not stat.S_ISREG(path.lstat().st_mode):
+                problem = ("not_a_file", f"{shown}: not a regular file (a pipe, socket or device); nothing was read")
+            elif _unsafe(name):
+                problem = ("file_name", f"{shown}: the file name holds control characters, a backslash or '..'; "
+                                        "rename it (letters, digits, '_', '-', '.', spaces) and send it again")
             elif len(rel) != 3:
-                problem = ("location", f"{'/'.join(rel)}: deliveries go in landing/<agency>/<extract>/<file>")
+                problem = ("location", f"{shown}: deliveries go in landing/<agency>/<extract>/<file>")
             elif f"{agency}__{extract}" not in contracts:
-                problem = ("unknown_extract", f"{'/'.join(rel)}: no contract for agency {agency!r}, extract {extract!r}")
+                problem = ("unknown_extract", f"{shown}: no contract for agency {_shown(agency)!r}, extract {_shown(extract)!r}")
             elif not fnmatch.fnmatch(name, contracts[f"{agency}__{extract}"].delivery.file_pattern):
                 pattern = contracts[f"{agency}__{extract}"].delivery.file_pattern
-                problem = ("file_name", f"{'/'.join(rel)}: file name does not match the contract's pattern {pattern!r}")
+                problem = ("file_name", f"{shown}: file name does not match the contract's pattern {pattern!r}")
             found.append(Landed(path, agency, extract, problem))
     return found
 
@@ -82,7 +102,8 @@ def register(con: duckdb.DuckDBPyConnection, landing: Path, contracts: dict[str,
     for item in scan_landing(landing, contracts):
         rel = str(item.path.relative_to(landing))
         st = item.path.lstat()
-        digest = "" if item.path.is_symlink() else sha256_file(item.path)
+        unread = item.problem is not None and item.problem[0] in ("symlink", "not_a_file")
+        digest = "" if unread else sha256_file(item.path)  # a link is never followed, a pipe never read
         seen = con.execute(
             "select count(*) from ops.deliveries where landing_path = ? and sha256 = ?", [rel, digest]
         ).fetchall()[0][0]

@@ -7,7 +7,9 @@ whole delivery, with a reason a data owner can act on (and no row values in it).
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -19,6 +21,8 @@ from .contracts import Contract
 ROW_NUMBER = "_row_number"
 BOM = b"\xef\xbb\xbf"
 MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024  # a zip bomb is refused before it is opened
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: old .xls, or an encrypted workbook
+ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")  # the stream an encrypted OOXML file keeps its workbook in
 
 
 class DeliveryRejected(Exception):
@@ -51,22 +55,89 @@ def _decode(data: bytes, contract: Contract, name: str) -> str:
     return text
 
 
+_MAX_FIELD_CHARS = 16 * 1024 * 1024  # a field longer than this is not data
+_SHOWN_NAMES = 10
+
+
+def _show(text: str) -> str:
+    """A column name as it may be quoted to a data owner: control characters escaped, cut to 40."""
+    shown = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _names(names: list[str]) -> str:
+    listed = [_show(n) for n in names[:_SHOWN_NAMES]]
+    more = f" and {len(names) - _SHOWN_NAMES} more" if len(names) > _SHOWN_NAMES else ""
+    return f"{listed}{more}"
+
+
 def _header_check(columns: list[str], contract: Contract, name: str) -> None:
+    expected = contract.column_names
+    if columns and not set(columns) & set(expected):
+        # Most likely data on the header line (no header, or the wrong header row): never quote it.
+        raise DeliveryRejected("header", f"{name}: the header line holds none of the contract's {len(expected)} column names "
+                                         f"({len(columns)} names found); is the header missing, or on another line?")
     seen: set[str] = set()
     dupes = sorted({c for c in columns if c in seen or seen.add(c)})
     if dupes:
-        raise DeliveryRejected("header", f"{name}: duplicated column names {dupes}")
-    expected = contract.column_names
+        raise DeliveryRejected("header", f"{name}: duplicated column names {_names(dupes)}")
     missing_required = [c.name for c in contract.columns if c.required and c.name not in columns]
     missing = [c for c in expected if c not in columns]
     extra = [c for c in columns if c not in expected]
     if missing_required:
-        hint = f"; unexpected columns {extra} (renamed?)" if extra else ""
+        hint = f"; unexpected columns {_names(extra)} (renamed?)" if extra else ""
         raise DeliveryRejected("missing_columns", f"{name}: required columns missing: {missing_required}{hint}")
     if extra and contract.format.extra_columns == "reject":
-        raise DeliveryRejected("extra_columns", f"{name}: columns not in the contract: {extra}")
+        raise DeliveryRejected("extra_columns", f"{name}: columns not in the contract: {_names(extra)}")
     if missing:
         raise DeliveryRejected("missing_columns", f"{name}: columns missing: {missing}")
+
+
+def _csv_structure(text: str, contract: Contract, name: str) -> tuple[list[str], int]:
+    """The header and the number of data records, by a quote-aware pass over the whole file.
+
+    Every record must have as many fields as the header; a quoted field must be closed; a file
+    whose last record is cut short is truncated. Blank lines are records (of blanks): polars reads
+    them so, and the row rules judge them. Line numbers are physical lines of the file."""
+    fmt = contract.format
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD_CHARS))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter, quotechar=fmt.quote, strict=True)
+    header: list[str] | None = None
+    records = 0
+    last_line = 0
+    skip = fmt.header_row - 1
+    try:
+        for fields in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if skip:
+                skip -= 1
+                continue
+            if header is None:
+                header = [f.strip() for f in fields]
+                continue
+            records += 1
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            if max(len(f) for f in fields) > _MAX_FIELD_CHARS:
+                raise DeliveryRejected("unparseable", f"{name}: row {records} (line {start}) has a field over {_MAX_FIELD_CHARS // 2**20} MiB")
+            if len(fields) != len(header):
+                if len(fields) < len(header) and not text.endswith(("\n", "\r")) and last_line == text.count("\n") + 1:
+                    raise DeliveryRejected("truncated", f"{name}: the file ends part-way through row {records} (line {start}: "
+                                                        f"{len(fields)} of {len(header)} fields, no line end); the delivery was cut short")
+                raise DeliveryRejected("unparseable", f"{name}: row {records} (line {start}) has {len(fields)} fields; "
+                                                      f"the header has {len(header)}")
+    except csv.Error as exc:
+        msg = str(exc)
+        if "end of data" in msg or "EOF" in msg:
+            raise DeliveryRejected("unparseable", f"{name}: a quoted field opened on line {last_line + 1} is never closed "
+                                                  f"(unterminated {fmt.quote} quote)") from None
+        if "field larger" in msg:
+            raise DeliveryRejected("unparseable", f"{name}: line {last_line + 1} has a field over {_MAX_FIELD_CHARS // 2**20} MiB") from None
+        raise DeliveryRejected("unparseable", f"{name}: line {reader.line_num}: malformed quoting "
+                                              f"({msg.split(':')[0] if ':' in msg else msg})") from None
+    if header is None:
+        raise DeliveryRejected("empty", f"{name}: the file is empty")
+    return header, records
 
 
 def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
@@ -74,6 +145,14 @@ def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
     text = _decode(path.read_bytes(), contract, name)
     if not text.strip():
         raise DeliveryRejected("empty", f"{name}: the file is empty")
+    if "\r" in text and "\n" not in text:  # classic Mac line endings
+        text = text.replace("\r", "\n")
+    header, records = _csv_structure(text, contract, name)
+    if len(header) == 1 and fmt.delimiter not in header[0] and len(contract.columns) > 1:
+        for other in (",", "|", ";", "\t"):
+            if other != fmt.delimiter and other in header[0]:
+                raise DeliveryRejected("delimiter", f"{name}: the header is {other!r}-delimited; the contract says {fmt.delimiter!r}")
+    _header_check(header, contract, name)
     try:
         df = pl.read_csv(
             io.BytesIO(text.encode("utf-8")),
@@ -89,12 +168,10 @@ def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
     except Exception as exc:  # polars parse errors: report the kind, never the values
         kind = type(exc).__name__
         raise DeliveryRejected("unparseable", f"{name}: cannot be read as {fmt.delimiter!r}-delimited CSV ({kind})") from None
-    df = df.rename({c: c.strip() for c in df.columns})
-    if len(df.columns) == 1 and fmt.delimiter not in df.columns[0] and len(contract.columns) > 1:
-        for other in (",", "|", ";", "\t"):
-            if other != fmt.delimiter and other in df.columns[0]:
-                raise DeliveryRejected("delimiter", f"{name}: the header is {other!r}-delimited; the contract says {fmt.delimiter!r}")
-    return df
+    if df.height != records:  # two readings of the file disagree: trust neither
+        raise DeliveryRejected("unparseable", f"{name}: {records} rows by a quote-aware reading but {df.height} by line; "
+                                              "mixed line endings inside the data, or stray quote characters")
+    return df.rename(dict(zip(df.columns, header)))
 
 
 def _excel_value(value) -> str | None:
@@ -110,19 +187,53 @@ def _excel_value(value) -> str | None:
     return text or None
 
 
+def _uncalculated_formulas(path: Path, contract: Contract, name: str) -> None:
+    """A formula with no stored result means the value was never computed: the data is not in the file.
+
+    (A workbook saved by a spreadsheet program stores each formula's result, which is what is read.)"""
+    from openpyxl import load_workbook
+
+    try:
+        formulas = load_workbook(path, read_only=True, data_only=False)
+        values = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise DeliveryRejected("unreadable", f"{name}: the workbook cannot be opened ({type(exc).__name__})") from None
+    try:
+        for sheet in formulas.sheetnames:
+            for frow, vrow in zip(formulas[sheet].iter_rows(), values[sheet].iter_rows()):
+                for f, v in zip(frow, vrow):
+                    if isinstance(f.value, str) and f.data_type == "f" and v.value is None:
+                        raise DeliveryRejected("unreadable", f"{name}: sheet {sheet!r} cell {f.coordinate} holds a formula with "
+                                                             "no calculated value; save the workbook with values (or paste "
+                                                             "values) and send it again")
+    finally:
+        formulas.close()
+        values.close()
+
+
 def _read_xlsx(path: Path, contract: Contract, name: str) -> pl.DataFrame:
     from openpyxl import load_workbook
 
     try:
         with zipfile.ZipFile(path) as zf:
             total = sum(i.file_size for i in zf.infolist())
+            has_formulas = total <= MAX_XLSX_UNCOMPRESSED and any(
+                re.search(rb"<f[ >]", zf.read(i)) for i in zf.infolist()
+                if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml"))
     except zipfile.BadZipFile:
-        head = path.read_bytes()[:8]
-        if head.startswith(b"\xd0\xcf\x11\xe0"):
-            raise DeliveryRejected("unreadable", f"{name}: the workbook is password-protected or in the old .xls format") from None
+        data = path.read_bytes()
+        if data.startswith(OLE_MAGIC):
+            if ENCRYPTED_PACKAGE in data:
+                raise DeliveryRejected("unreadable", f"{name}: the workbook is password-protected; send it without a password "
+                                                     "(over the secure transfer)") from None
+            raise DeliveryRejected("unreadable", f"{name}: an old-format .xls workbook; the contract expects .xlsx") from None
         raise DeliveryRejected("unreadable", f"{name}: not a valid .xlsx file (corrupt or not a workbook)") from None
+    except (zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, ValueError) as exc:
+        raise DeliveryRejected("unreadable", f"{name}: not a valid .xlsx file ({type(exc).__name__})") from None
     if total > MAX_XLSX_UNCOMPRESSED:
         raise DeliveryRejected("unreadable", f"{name}: the workbook expands to {total // 2**20} MiB, over the {MAX_XLSX_UNCOMPRESSED // 2**20} MiB limit")
+    if has_formulas:
+        _uncalculated_formulas(path, contract, name)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:

@@ -7,6 +7,7 @@ hash-chained `ops.release_log`. A recipient's files hold only what its protocol 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -366,7 +367,7 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
         return ReleaseResult(protocol.id, "not_in_force", reason=why)
 
     person_level = any(o.get("pseudonyms") or o.get("identifiers") for o in protocol.outputs)
-    key = ps.load_key() if person_level else None
+    key = _checked_key(warehouse) if person_level else None
     try:
         with connect(warehouse, read_only=True) as con:
             tables = build_tables(con, protocol, key)
@@ -380,8 +381,8 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
     final = releases_dir / protocol.id / release_date.isoformat()
     tmp = final.with_name(f".building-{final.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "parquet").mkdir(parents=True)
     try:
+        (tmp / "parquet").mkdir(parents=True)
         with duckdb.connect(str(tmp / f"{protocol.id}.duckdb")) as out:
             for name, df in tables.items():
                 out.register("_df", df)
@@ -436,9 +437,40 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
         with connect(warehouse) as con:
             _log(con, protocol, release_date, "blocked", None, None, str(exc))
         raise
+    except (OSError, duckdb.Error, pl.exceptions.PolarsError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _disk_full(exc):
+            raise
+        reason = (f"no space left on the device while writing the release under {releases_dir}; nothing was "
+                  "published and the previous release stays as it was. Free space, then run again.")
+        try:
+            with connect(warehouse) as con:
+                _log(con, protocol, release_date, "blocked", None, None, reason)
+        except (OSError, duckdb.Error):
+            pass  # the warehouse may share the full disk: the error below still says what happened
+        raise ReleaseBlocked(reason) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """The device is full, as the OS (ENOSPC, EDQUOT), DuckDB or polars says it."""
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) \
+        or "no space left on device" in str(exc).lower()
+
+
+def _checked_key(warehouse: Path) -> bytes:
+    """The pseudonymisation key, only if it is the one the warehouse was built with: a changed key
+    would silently give every recipient new pseudonyms, breaking their linkage between releases."""
+    key = ps.load_key()
+    with connect(warehouse, read_only=True) as con:
+        row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
+    if row and row[0][0] != ps.fingerprint(key):
+        raise ps.PseudonymKeyError(
+            f"the pseudonymisation key differs from the one this warehouse was built with (fingerprint "
+            f"{ps.fingerprint(key)}, expected {row[0][0]}); no release was built. Restore the key (docs/linkage.md).")
+    return key
 
 
 def _period(tables: dict[str, pl.DataFrame]) -> dict:

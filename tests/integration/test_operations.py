@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from orchestration.partnership.ingest import sha256_file
-from tests.conftest import DEMO_AS_OF, TEST_KEY, use_data_dir
+from tests.conftest import _ENV_KEYS, TEST_KEY, use_data_dir
 
 FILE = "county_ambulance/incidents/incidents_20261126.csv"  # late deliveries warn, not reject: accepted
 OTHER = "riverside_acute/ae_attendances/ae_attendances_20261126.csv"
@@ -25,32 +25,32 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory, saved_environment):
-    """The demo partnership's deliveries, generated once, to copy into a landing area file by file."""
-    from orchestration.partnership.generator import generate
-
-    folder = tmp_path_factory.mktemp("ops-source")
-    generate(folder, preset="small", seed=42, as_of=DEMO_AS_OF)
-    return folder / "landing"
+def source(demo_night):
+    """The demo partnership's deliveries (the session's night generated them), to copy file by file."""
+    settings, _ = demo_night
+    return settings.landing_dir
 
 
 @pytest.fixture(scope="module")
 def ops_env(tmp_path_factory, source, saved_environment):
     """An empty data folder (landing, warehouse, Dagster instance) and the code location."""
+    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
     data_dir = tmp_path_factory.mktemp("ops")
     settings = use_data_dir(data_dir)
-    (settings.landing_dir).mkdir(parents=True)
-    shutil.copytree(source.parent / "reference", settings.reference_dir)
+    settings.landing_dir.mkdir(parents=True)
     from orchestration.partnership.cli import _environment
-    from orchestration.partnership.dbt_runner import dbt_parse
 
     _environment(settings)
-    dbt_parse(settings)
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs  # the session's night built the dbt manifest
 
     instance = dg.DagsterInstance.get()
     yield settings, defs, instance
     instance.dispose()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _tick(defs, instance, cursor):
@@ -223,6 +223,9 @@ def test_a_failed_run_emails_operations_the_failed_step_and_a_link_to_the_run(op
     target = settings.landing_dir / "county_police/incidents/incidents_20261126.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "county_police/incidents/incidents_20261126.csv", target)
+    from orchestration.partnership.night import check_key
+
+    check_key(settings)  # the warehouse is built with the test key
     os.environ["PARTNERSHIP_PSEUDONYM_KEY"] = "a-different-key-" + "9" * 40  # a misconfigured key: the step fails
     try:
         job = defs.resolve_job_def("ingest")

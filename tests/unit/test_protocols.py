@@ -56,3 +56,33 @@ def test_a_protocol_is_in_force_only_between_its_dates():
     assert not ok and "expired" in why
     ok, why = p.in_force(date(2000, 1, 1))
     assert not ok and "not yet in force" in why
+
+
+def test_the_five_protocols_of_the_partnership_are_committed_and_only_the_asb_one_has_expired():
+    protocols = load_protocols(PROTOCOLS)
+    assert set(protocols) == {"falls-board", "falls-analysts", "supporting-families", "safeguarding-board", "asb-hotspots-2025"}
+    day = date(2026, 11, 28)
+    assert {k for k, p in protocols.items() if not p.in_force(day)[0]} == {"asb-hotspots-2025"}
+    assert len({p.recipient_id for p in protocols.values()}) == 5
+
+
+def test_a_person_level_protocol_cannot_release_a_direct_identifier_as_a_plain_column(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-analysts.yaml").read_text())
+    doc["outputs"][0]["columns"].append("person_id")
+    with pytest.raises(ProtocolError, match=r"outputs\.0\.columns.*person_id.*direct identifiers"):
+        load_protocol(_write(tmp_path, doc, "falls-analysts"))
+
+
+def test_a_pseudonymised_protocol_cannot_name_identifiers(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-analysts.yaml").read_text())
+    doc["outputs"][0]["identifiers"] = {"person_column": "person_id", "columns": {"sex": "forename"},
+                                        "sources": [{"contract": "x", "basis": "y"}]}
+    with pytest.raises(ProtocolError, match="identifiers"):
+        load_protocol(_write(tmp_path, doc, "falls-analysts"))
+
+
+def test_a_margin_must_name_released_columns(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["disclosure_control"]["secondary_suppression"]["margins"][0]["by"].append("ward_name")
+    with pytest.raises(ProtocolError, match="margins.0"):
+        load_protocol(_write(tmp_path, doc))
