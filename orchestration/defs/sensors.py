@@ -179,8 +179,7 @@ def _first_line(event) -> str:
                        description="E-mails operations (PARTNERSHIP_OPS_EMAIL, over SMTP) the failed step and a link "
                                    "to the run, for any failed run of this code location.")
 def ops_failure_alert(context: dg.RunFailureSensorContext):
-    from orchestration.partnership.mail import send_message
-    from orchestration.partnership.notify import smtp_settings
+    from orchestration.partnership.smtp import send_message, smtp_settings
 
     to = os.environ.get(OPS_EMAIL_ENV)
     smtp = smtp_settings()

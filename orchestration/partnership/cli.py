@@ -315,8 +315,8 @@ def cmd_board_pack(args: argparse.Namespace) -> int:
     from .boardpack.build import build_pack, release_dir_for
     from .boardpack.model import PackError
     from .mail import MailNotConfigured, send_pack
-    from .notify import smtp_settings
     from .protocols import load_protocols
+    from .smtp import smtp_settings
 
     settings = get_settings()
     protocols = load_protocols(settings.protocols_dir)
@@ -451,6 +451,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     _environment(settings)
     dbt_parse(settings)
     dagster = Path(sys.executable).with_name("dagster")
+    # `dagster dev` re-parses the dbt project with the `dbt` on PATH: the one beside this Python.
+    os.environ["PATH"] = os.pathsep.join([str(dagster.parent), os.environ.get("PATH", "")])
     return subprocess.call([str(dagster), "dev", "-w", str(settings.project_root / "workspace.yaml")],
                            cwd=settings.project_root)
 

@@ -1,7 +1,6 @@
 """Board pack delivery: an e-mail to the board's distribution list, the PDF attached.
 
-SMTP settings are the ones `notify` reads from the environment (PARTNERSHIP_SMTP_HOST, _PORT,
-_FROM, optional _USER, _PASSWORD, _STARTTLS), read when a message is sent. The message holds
+SMTP settings come from the environment (see `smtp`), read when a message is sent. The message holds
 only what the release holds: the headline values already published to this board.
 
 Each sent pack is recorded in `<data>/reports/board_packs/<protocol>.jsonl` (protocol,
@@ -12,14 +11,13 @@ equals the last one e-mailed sends nothing, and a failed send is retried the nex
 from __future__ import annotations
 
 import json
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from .notify import SmtpSettings, smtp_settings
+from .smtp import send_message, smtp_settings
 
 
 class MailNotConfigured(RuntimeError):
@@ -67,15 +65,6 @@ def compose(pack_result, protocol, sender: str) -> EmailMessage:
     msg.add_attachment(pack_result.pdf.read_bytes(), maintype="application", subtype="pdf",
                        filename=f"{protocol.id}-board-pack-{pack.release_date.isoformat()}.pdf")
     return msg
-
-
-def send_message(msg: EmailMessage, settings: SmtpSettings) -> None:
-    with smtplib.SMTP(settings.host, settings.port, timeout=60) as smtp:
-        if settings.starttls:
-            smtp.starttls()
-        if settings.user:
-            smtp.login(settings.user, settings.password or "")
-        smtp.send_message(msg)
 
 
 def _log_path(reports_dir: Path, protocol_id: str) -> Path:

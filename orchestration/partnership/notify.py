@@ -1,9 +1,7 @@
 """E-mail to an agency's data owner when a delivery of theirs is rejected or late.
 
-SMTP settings come from the environment, read when a message is sent:
-PARTNERSHIP_SMTP_HOST (unset: no e-mail is sent, and the report says so), PARTNERSHIP_SMTP_PORT
-(default 25), PARTNERSHIP_SMTP_FROM, and optionally PARTNERSHIP_SMTP_USER,
-PARTNERSHIP_SMTP_PASSWORD and PARTNERSHIP_SMTP_STARTTLS (true/false).
+SMTP settings come from the environment (see `smtp`); without PARTNERSHIP_SMTP_HOST no e-mail
+is sent, and the report says so.
 
 A message goes to one agency's owner (the contract's team member with role `owner`) and
 speaks only of that agency's delivery: file name, verdict, reason, counts per rule, where
@@ -12,36 +10,13 @@ the report is. It carries no row values, masked or not.
 
 from __future__ import annotations
 
-import os
 import smtplib
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 from .contracts import Contract
 from .engine import Assessment
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    sender: str
-    user: str | None
-    password: str | None
-    starttls: bool
-
-
-def smtp_settings() -> SmtpSettings | None:
-    host = os.environ.get("PARTNERSHIP_SMTP_HOST")
-    if not host:
-        return None
-    return SmtpSettings(
-        host=host, port=int(os.environ.get("PARTNERSHIP_SMTP_PORT", "25")),
-        sender=os.environ.get("PARTNERSHIP_SMTP_FROM", "partnership-warehouse@localhost"),
-        user=os.environ.get("PARTNERSHIP_SMTP_USER") or None, password=os.environ.get("PARTNERSHIP_SMTP_PASSWORD") or None,
-        starttls=os.environ.get("PARTNERSHIP_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
-    )
+from .smtp import send_message, smtp_settings
 
 
 def needs_notice(a: Assessment) -> bool:
@@ -89,12 +64,7 @@ def notify_owner(contract: Contract, a: Assessment, delivery_id: int | None, rep
         return "not sent: the contract's owner has no e-mail address"
     msg = compose(contract, a, delivery_id, report, settings.sender)
     try:
-        with smtplib.SMTP(settings.host, settings.port, timeout=30) as smtp:
-            if settings.starttls:
-                smtp.starttls()
-            if settings.user:
-                smtp.login(settings.user, settings.password or "")
-            smtp.send_message(msg)
+        send_message(msg, settings, timeout=30)
     except (OSError, smtplib.SMTPException) as exc:
         return f"not sent: {type(exc).__name__}: {exc}"
     return f"sent to {contract.owner_email}"

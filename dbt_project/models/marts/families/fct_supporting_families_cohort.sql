@@ -1,0 +1,56 @@
+-- The Supporting Families cohort of the latest reported quarter: one row per member of each
+-- family with at least one headline criterion, with the criteria met as flags. What leaves
+-- for whom is decided by the supporting-families protocol (cohort: meets_programme_criteria).
+
+with
+
+families as (
+
+    select * from {{ ref('int_family_quarters') }}
+
+),
+
+persons as (
+
+    select * from {{ ref('stg_linkage__persons') }}
+
+),
+
+latest_quarter as (
+
+    select max(period_start) as period_start from families
+
+),
+
+latest_families as (
+
+    select families.*
+    from families
+    inner join latest_quarter on families.period_start = latest_quarter.period_start
+
+),
+
+final as (
+
+    select
+        latest_families.period_start,
+        latest_families.period_end,
+        latest_families.household_id,
+        persons.person_id,
+        latest_families.ward_code,
+        latest_families.district_code,
+        latest_families.crime_asb,
+        latest_families.school_attendance,
+        latest_families.domestic_abuse,
+        latest_families.child_in_need,
+        latest_families.homelessness,
+        latest_families.adult_social_care,
+        latest_families.criteria_met,
+        latest_families.meets_programme_criteria
+    from latest_families
+    inner join persons
+        on latest_families.household_id = persons.household_id
+
+)
+
+select * from final

@@ -1,0 +1,216 @@
+"""Invariant 3, by killing real runs: a `partnership run` killed (SIGKILL, its whole process group, as
+a power cut or the OOM killer would) inside a delivery's transaction, with a release built but not
+yet published, and in the middle of the dbt build, leaves a warehouse that opens, every delivery
+whole or untouched, no half release in view; the next run completes the work and ends where an
+uninterrupted night ends (the session's demo night, on the same files). Two launches at once: the
+second waits, then fails cleanly, naming the first.
+
+The moments are found by watching observable state: the test-only pause points
+(PARTNERSHIP_TEST_PAUSE_AT, inert unless set) and the night's own log under <data>/logs/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import DEMO_RUN_DATE, TEST_KEY
+
+PROJECT = Path(__file__).resolve().parents[2]
+PARTNERSHIP = str(Path(sys.executable).with_name("partnership"))
+ROW_SCHEMAS = ("raw", "valid", "quarantine")
+
+
+def _env(data_dir: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTNERSHIP_", "DAGSTER_"))}
+    env.update({"PARTNERSHIP_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
+                "PARTNERSHIP_PSEUDONYM_KEY": TEST_KEY, "PARTNERSHIP_RUN_DATE": DEMO_RUN_DATE.isoformat(),
+                "GX_ANALYTICS_ENABLED": "false", **extra})
+    return env
+
+
+class Launch:
+    """One real `partnership run`, in its own process group, its output in files."""
+
+    def __init__(self, data_dir: Path, name: str, **env):
+        self.out = data_dir.parent / f"{name}.out"
+        self.err = data_dir.parent / f"{name}.err"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen([PARTNERSHIP, "run"], cwd=PROJECT, env=_env(data_dir, **env),
+                                         stdout=out, stderr=err, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.out.read_text() + self.err.read_text()
+
+    def wait_for(self, what: str, predicate, timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self.proc.poll() is not None:
+                pytest.fail(f"the run ended (exit {self.proc.returncode}) before {what}:\n{self.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"timed out waiting for {what}")
+            time.sleep(0.3)
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)  # the run and its children (dbt): nothing gets to clean up
+        self.proc.wait()
+
+
+def _holder(data_dir: Path) -> dict:
+    try:
+        return json.loads((data_dir / "warehouse.duckdb.writer.lock").read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _newest_log(data_dir: Path, after: set) -> Path | None:
+    logs = set((data_dir / "logs").glob("night-*.log")) - after
+    return max(logs, key=lambda p: p.stat().st_mtime) if logs else None
+
+
+def _state(data_dir: Path) -> dict:
+    """What a reader sees: the warehouse (it must open), every delivery, the marts, visible releases."""
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        deliveries = con.execute(
+            """select delivery_id, contract_id, landing_path, status, reason_code, rows_read, rows_valid, rows_quarantined
+               from ops.deliveries order by delivery_id""").fetchall()
+        rows = {}
+        for schema in ROW_SCHEMAS:
+            for (table,) in con.execute("select table_name from information_schema.tables where table_schema = ?",
+                                        [schema]).fetchall():
+                for did, n in con.execute(f'select _delivery_id, count(*) from {schema}."{table}" group by 1').fetchall():
+                    rows[(schema, did)] = rows.get((schema, did), 0) + n
+        marts = None
+        if con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
+                       "and table_name = 'fct_indicator_values'").fetchall()[0][0]:
+            marts = con.execute("select * from marts.fct_indicator_values order by all").fetchall()
+    releases = {}
+    hidden = []
+    for folder in sorted((data_dir / "releases").glob("*/*")):
+        if folder.name.startswith("."):
+            hidden.append(folder.name)
+            continue
+        manifest = json.loads((folder / "manifest.json").read_text())  # a visible release is complete...
+        for rel, digest in manifest["files"].items():  # ...and its files are the ones its manifest lists
+            assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest, f"{folder}/{rel}"
+        releases[(folder.parent.name, folder.name)] = (manifest["content_sha256"], manifest["row_counts"])
+    return {"deliveries": deliveries, "rows": rows, "marts": marts, "releases": releases, "hidden": hidden}
+
+
+def _assert_every_delivery_whole_or_untouched(state: dict) -> None:
+    for did, _, path, status, _, read, valid, quarantined in state["deliveries"]:
+        raw = state["rows"].get(("raw", did), 0)
+        if status == "accepted":
+            assert read == valid + quarantined == raw, path
+            assert state["rows"].get(("valid", did), 0) == valid and state["rows"].get(("quarantine", did), 0) == quarantined
+        else:
+            assert status in ("registered", "rejected"), (path, status)
+            assert raw == 0 and ("valid", did) not in state["rows"] and ("quarantine", did) not in state["rows"], path
+
+
+def _comparable(state: dict) -> dict:
+    return {"deliveries": sorted((c or "", p, s, r, rd, v, q) for _, c, p, s, r, rd, v, q in state["deliveries"]),
+            "marts": state["marts"], "releases": state["releases"]}
+
+
+@pytest.fixture(scope="module")
+def crashes(demo_night, tmp_path_factory):
+    reference, _ = demo_night
+    data_dir = tmp_path_factory.mktemp("crash") / "data"
+    data_dir.mkdir()
+    for sub in ("landing", "reference"):  # the same delivered files (mtimes kept), nothing else
+        shutil.copytree(reference.data_dir / sub, data_dir / sub)
+    seen: dict = {"reference": _state(reference.data_dir)}
+
+    # 1. Killed inside a delivery's transaction (rows written, not committed).
+    run = Launch(data_dir, "run1", PARTNERSHIP_TEST_PAUSE_AT="ingest:before_commit")
+    run.wait_for("a delivery's transaction", lambda: (data_dir / "logs" / "paused-at-ingest:before_commit").exists())
+    run.kill()
+    seen["ingest"] = _state(data_dir)
+
+    # 2. Killed with a release built and audited in its temporary folder, not yet published.
+    run = Launch(data_dir, "run2", PARTNERSHIP_TEST_PAUSE_AT="release:before_publish")
+    run.wait_for("a release about to be published", lambda: (data_dir / "logs" / "paused-at-release:before_publish").exists())
+    run.kill()
+    seen["release"] = _state(data_dir)
+
+    # 3. Killed in the middle of the dbt build (models being rebuilt from the staging layer up).
+    logs = set((data_dir / "logs").glob("night-*.log"))
+    run = Launch(data_dir, "run3")
+
+    def dbt_is_building():
+        log = _newest_log(data_dir, logs)
+        return log is not None and re.search(r"OK created sql \w+ model staging\.", log.read_text(errors="replace"))
+
+    run.wait_for("dbt building staging models", dbt_is_building)
+    run.kill()
+    seen["dbt"] = _state(data_dir)
+
+    # 4. Two launches at once: the first completes the night's work; the second waits, then gives up cleanly.
+    logs = set((data_dir / "logs").glob("night-*.log"))
+    first = Launch(data_dir, "run4")
+    first.wait_for("the first launch to hold the writer lock", lambda: _holder(data_dir).get("pid") == first.pid)
+    second = Launch(data_dir, "run5", PARTNERSHIP_LOCK_TIMEOUT_S="15")
+    second.proc.wait(timeout=300)
+    seen["second"] = (second.proc.returncode, second.output(), first.pid)
+    first.proc.wait(timeout=1800)
+    seen["first"] = (first.proc.returncode, first.output())
+    seen["new_logs"] = set((data_dir / "logs").glob("night-*.log")) - logs
+    seen["final"] = _state(data_dir)
+    return seen
+
+
+def test_killed_inside_a_delivery_transaction_the_delivery_stays_registered_with_none_of_its_rows(crashes):
+    state = crashes["ingest"]
+    _assert_every_delivery_whole_or_untouched(state)
+    assert any(s == "registered" for _, _, _, s, *_ in state["deliveries"])  # the one interrupted, and those after it
+    assert state["marts"] is None and state["releases"] == {}
+
+
+def test_killed_before_a_release_is_published_nothing_half_made_is_visible(crashes):
+    state, reference = crashes["release"], crashes["reference"]
+    _assert_every_delivery_whole_or_untouched(state)
+    assert not any(s == "registered" for _, _, _, s, *_ in state["deliveries"])  # the next run finished ingestion
+    assert state["marts"] == reference["marts"]
+    assert any(h.startswith(".building-") for h in state["hidden"])  # it was killed mid-release...
+    assert state["releases"] == {}  # ...and no release, half or whole, is in view
+
+
+def test_killed_during_dbt_the_marts_are_the_old_ones_whole(crashes):
+    state, reference = crashes["dbt"], crashes["reference"]
+    _assert_every_delivery_whole_or_untouched(state)
+    assert state["marts"] == reference["marts"]
+    assert state["releases"] == {}
+
+
+def test_the_next_run_completes_the_work_and_ends_where_an_uninterrupted_night_ends(crashes):
+    code, output = crashes["first"]
+    assert code == 0, output[-3000:]
+    state = crashes["final"]
+    _assert_every_delivery_whole_or_untouched(state)
+    assert _comparable(state) == _comparable(crashes["reference"])
+    assert state["releases"]  # published, complete, hashes verified
+
+
+def test_a_second_launch_while_the_first_writes_waits_then_fails_cleanly_naming_it(crashes):
+    code, output, first_pid = crashes["second"]
+    assert code == 2, output[-3000:]
+    message = " ".join(output.split())
+    assert "waiting for the warehouse" in message
+    assert f"pid {first_pid}" in message and "partnership run" in message and "nothing was done" in message
+    assert len(crashes["new_logs"]) == 1  # only the first launch ran a night
