@@ -3,6 +3,9 @@ deliveries are processed all the same (real files, real DuckDB, no mocks)."""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
+
 import duckdb
 import pytest
 
@@ -19,6 +22,8 @@ def ingested(tmp_path_factory, saved_environment):
     generate(data_dir, preset="small", seed=42, as_of=DEMO_AS_OF)
     garbage = settings.landing_dir / "county_police" / "incidents" / "incidents_20261127.csv"
     garbage.write_bytes(bytes(range(256)) * 40)
+    on_time = datetime(2026, 11, 28, 1, 30, tzinfo=timezone.utc).timestamp()  # before its 06:00 deadline
+    os.utime(garbage, (on_time, on_time))
     contracts = load_contracts(settings.contracts_dir)
     register_deliveries(settings, contracts)
     pads = check_key(settings)
