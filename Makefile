@@ -36,8 +36,8 @@ demo: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+bench: $(STAMP) system-deps
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # Re-resolve the pinned set after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,9 +84,24 @@ def _newest_log(data_dir: Path, after: set) -> Path | None:
     return max(logs, key=lambda p: p.stat().st_mtime) if logs else None
 
 
-def _state(data_dir: Path) -> dict:
+def _open(warehouse: Path, copy_if_busy: bool):
+    try:
+        return duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException:
+        if not copy_if_busy:
+            raise
+        # The session's reference night may still be held open by another process of the session:
+        # read a copy of the file (and its write-ahead log) instead.
+        copy = Path(tempfile.mkdtemp()) / warehouse.name
+        shutil.copyfile(warehouse, copy)
+        if warehouse.with_name(warehouse.name + ".wal").exists():
+            shutil.copyfile(warehouse.with_name(warehouse.name + ".wal"), copy.with_name(copy.name + ".wal"))
+        return duckdb.connect(str(copy), read_only=True)
+
+
+def _state(data_dir: Path, copy_if_busy: bool = False) -> dict:
     """What a reader sees: the warehouse (it must open), every delivery, the marts, visible releases."""
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with _open(data_dir / "warehouse.duckdb", copy_if_busy) as con:
         deliveries = con.execute(
             """select delivery_id, contract_id, landing_path, status, reason_code, rows_read, rows_valid, rows_quarantined
                from ops.deliveries order by delivery_id""").fetchall()
@@ -135,7 +151,7 @@ def crashes(demo_night, tmp_path_factory):
     data_dir.mkdir()
     for sub in ("landing", "reference"):  # the same delivered files (mtimes kept), nothing else
         shutil.copytree(reference.data_dir / sub, data_dir / sub)
-    seen: dict = {"reference": _state(reference.data_dir)}
+    seen: dict = {"reference": _state(reference.data_dir, copy_if_busy=True)}
 
     # 1. Killed inside a delivery's transaction (rows written, not committed).
     run = Launch(data_dir, "run1", PARTNERSHIP_TEST_PAUSE_AT="ingest:before_commit")

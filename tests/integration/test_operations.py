@@ -250,3 +250,58 @@ def test_a_failed_run_emails_operations_the_failed_step_and_a_link_to_the_run(op
     assert "valid__county_police__incidents: PseudonymKeyError" in body
     assert "differs from the one this warehouse was built with" in body
     assert "9999999999" not in body and TEST_KEY not in body  # no key material in the alert
+
+
+# ---- freshness ---------------------------------------------------------------------------------
+
+
+def test_a_contracts_delivery_sla_becomes_a_freshness_verdict():
+    from datetime import datetime
+
+    from orchestration.defs.freshness import assess_freshness
+    from orchestration.partnership.contracts import load_contracts
+    from orchestration.partnership.settings import get_settings
+
+    contracts = load_contracts(get_settings().contracts_dir)
+    nightly = contracts["riverside_acute__emergency_admissions"]  # due 06:00 London the day after the file's date
+    history = [("emergency_admissions_20261125.csv", "accepted", datetime(2026, 11, 26, 1, 30)),
+               ("emergency_admissions_20261126.csv", "accepted", datetime(2026, 11, 27, 7, 42)),  # late
+               ("emergency_admissions_20261127.csv", "rejected", datetime(2026, 11, 28, 1, 0))]  # not accepted
+    on_time = assess_freshness(nightly, history, datetime(2026, 11, 28, 5, 59))
+    assert on_time.fresh and on_time.latest_file == "emergency_admissions_20261126.csv"
+    assert on_time.next_due == datetime(2026, 11, 28, 6, 0)  # GMT in November
+    assert [x["file"] for x in on_time.late] == ["emergency_admissions_20261126.csv"]
+    assert on_time.late[0]["minutes_late"] == 102
+    overdue = assess_freshness(nightly, history, datetime(2026, 11, 28, 9, 0))
+    assert not overdue.fresh and overdue.hours_overdue == 3.0
+    summer = assess_freshness(nightly, [("emergency_admissions_20260630.csv", "accepted", datetime(2026, 7, 1, 3))],
+                              datetime(2026, 7, 2, 4, 59))
+    assert summer.next_due == datetime(2026, 7, 2, 5, 0) and summer.fresh  # 06:00 BST is 05:00 UTC
+    monthly = contracts["nhs_optout__opt_outs"]  # due on the file's date: a month after the last one
+    m = assess_freshness(monthly, [("opt_outs_20261031.csv", "accepted", datetime(2026, 10, 31, 1))],
+                         datetime(2026, 12, 1, 12))
+    assert m.next_due == datetime(2026, 11, 30, 6, 0) and not m.fresh  # 31 Oct + 1 month = 30 Nov
+    nothing = assess_freshness(monthly, [], datetime(2026, 12, 1))
+    assert not nothing.fresh and "no delivery accepted yet" in nothing.summary
+
+
+def test_the_freshness_checks_run_on_the_warehouse_and_show_late_and_overdue_deliveries(ops_env):
+    settings, defs, instance = ops_env
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        delivered = {c for (c,) in con.execute(
+            "select distinct contract_id from ops.deliveries where status = 'accepted'").fetchall()}
+    assert "county_ambulance__incidents" in delivered  # its 26 Nov file, landed today: late, accepted (late: warn)
+    result = defs.resolve_job_def("delivery_freshness").execute_in_process(instance=instance)
+    assert result.success
+    evaluations = {e.asset_key.path[-1]: e for e in
+                   (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")}
+    from orchestration.defs.catalogue import contracts
+
+    assert set(evaluations) == set(contracts())  # one verdict per contract
+    ambulance = evaluations["county_ambulance__incidents"]
+    # Replaying 28 Nov (judged at 12:00 London): the 27 Nov file was due at 06:00 and has not come.
+    assert not ambulance.passed and ambulance.metadata["hours_overdue"].value == 6.0
+    assert ambulance.metadata["late_deliveries"].value == 1
+    assert "incidents_20261126.csv" in ambulance.metadata["late"].value
+    never = [k for k, e in evaluations.items() if k not in delivered]
+    assert never and all(not evaluations[k].passed for k in never)  # nothing accepted yet: not fresh

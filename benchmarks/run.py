@@ -1,0 +1,481 @@
+"""`make bench`: a full night and an incremental night at county scale, beside a plain-DuckDB baseline.
+
+    .venv/bin/python -m benchmarks.run [--preset county] [--seed 42] [--bench-dir DIR] [--no-docs]
+
+1. Generates the demo partnership once (cached in DIR/gen-<preset>-<seed>/ by preset and seed).
+2. Full night from empty: every delivery except the last night's nightly files, in a fresh data
+   folder (files hard-linked from the cache), run as `partnership run` runs it, in a child
+   process; wall time per stage from the run's Dagster event log, peak memory of the process tree.
+3. Incremental night: the last night's nightly files land on top; the night runs again. Proves
+   from ops.deliveries and the raw tables that no delivery already processed was read into,
+   validated or loaded again.
+4. Baseline: the same files, the same row rules and FALLS-01 in plain DuckDB SQL
+   (benchmarks/baseline.py), in a child process; checked against the pipeline's own counts and
+   FALLS-01 values, and the ratio of each shared stage to it.
+
+Prints a table, writes DIR/results.json and the figures section of docs/benchmarks.md. Exit 1
+when a target is missed (the figures are still written). Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+from datetime import date, datetime, timedelta, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.measure import Measured, run as measured
+from orchestration.partnership.contracts import load_contracts
+from orchestration.partnership.settings import PROJECT_ROOT
+
+KEY = "benchmark-key-" + "0123456789abcdef" * 3
+DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- benchmarks.run: figures begin -->", "<!-- benchmarks.run: figures end -->"
+TARGETS = {"full_night_s": 600, "peak_gib": 8.0, "incremental_s": 60, "validation_ratio": 1.5, "overhead_ratio": 1.5}
+FALLS_01_MODEL = "model.partnership.int_indicator_falls_01"
+
+
+# ----------------------------------------------------------------------------- preparation
+
+def generated(bench: Path, preset: str, seed: int) -> tuple[Path, dict]:
+    """The generator's output for (preset, seed), made once."""
+    gen = bench / f"gen-{preset}-{seed}"
+    marker = gen / ".bench-complete.json"
+    if marker.exists():
+        return gen, json.loads(marker.read_text())
+    shutil.rmtree(gen, ignore_errors=True)
+    bench.mkdir(parents=True, exist_ok=True)
+    print(f"generating the {preset} preset (seed {seed}) into {gen} …", flush=True)
+    m = measured([sys.executable, "-m", "orchestration.partnership.generator", str(gen), "--preset", preset,
+                  "--seed", str(seed)], bench / f"gen-{preset}-{seed}.log")
+    if m.returncode:
+        raise SystemExit(f"the generator failed; see {bench / f'gen-{preset}-{seed}.log'}")
+    info = {"seconds": m.wall_seconds, "peak_tree_gib": m.peak_tree_gib,
+            "manifest": json.loads((gen / "demo_truth" / "manifest.json").read_text())}
+    marker.write_text(json.dumps(info, indent=2))
+    return gen, info
+
+
+def held_back(gen: Path, as_of: date) -> list[str]:
+    """The last night's files of every nightly extract: the incremental night's deliveries."""
+    last = (as_of - timedelta(days=1)).strftime("%Y%m%d")
+    out = []
+    for c in load_contracts(PROJECT_ROOT / "contracts" / "agencies").values():
+        if c.delivery.cadence != "nightly":
+            continue
+        folder = gen / "landing" / c.agency / c.extract
+        out += [str(p.relative_to(gen / "landing")) for p in sorted(folder.glob(f"*_{last}.*"))]
+    return out
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)  # same bytes and mtime (the arrival time), no copy; the pipeline never modifies landing
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def fresh_data_dir(gen: Path, night: Path, exclude: set[str]) -> None:
+    shutil.rmtree(night, ignore_errors=True)
+    for sub in ("landing", "reference"):
+        for p in sorted((gen / sub).rglob("*")):
+            rel = p.relative_to(gen / sub)
+            if p.is_file() and not (sub == "landing" and str(rel) in exclude):
+                _link(p, night / sub / rel)
+
+
+def child_env(data_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTNERSHIP_", "DAGSTER_"))}
+    env.update(PARTNERSHIP_PSEUDONYM_KEY=KEY, GX_ANALYTICS_ENABLED="false", PARTNERSHIP_DATA_DIR=str(data_dir))
+    return env
+
+
+def run_night(night: Path, run_date: date, label: str) -> tuple[Measured, dict]:
+    out = night / f"bench-{label}.json"
+    print(f"{label} night ({run_date}) …", flush=True)
+    m = measured([sys.executable, "-m", "benchmarks.night", str(night), run_date.isoformat(), str(out)],
+                 night / f"bench-{label}.log", env=child_env(night), cwd=PROJECT_ROOT)
+    if not out.exists():
+        raise SystemExit(f"the {label} night did not finish; see {night / f'bench-{label}.log'}")
+    return m, json.loads(out.read_text())
+
+
+# ----------------------------------------------------------------------------- warehouse facts
+
+def deliveries(warehouse: Path) -> dict[int, dict]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cur = con.execute("""select delivery_id, contract_id, landing_path, status, processed_at, rows_read,
+                                    rows_valid, rows_quarantined from ops.deliveries order by delivery_id""")
+        cols = [d[0] for d in cur.description]
+        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+        raw = {}
+        for (t,) in con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall():
+            for did, n in con.execute(f'select _delivery_id, count(*) from raw."{t}" group by 1').fetchall():
+                raw[did] = n
+    for r in rows:
+        r["raw_rows"] = raw.get(r["delivery_id"], 0)
+    return {r["delivery_id"]: r for r in rows}
+
+
+def incremental_proof(before: dict[int, dict], after: dict[int, dict], new_files: list[str]) -> dict:
+    """Deliveries processed before are untouched; exactly the new files were registered and processed."""
+    changed = [d for d, r in before.items() if after.get(d) != r]
+    new = [r for d, r in after.items() if d not in before]
+    return {
+        "old_deliveries": len(before), "old_deliveries_changed": len(changed),
+        "new_deliveries": len(new), "new_files": len(new_files),
+        "new_are_the_new_files": sorted(r["landing_path"] for r in new) == sorted(new_files),
+        "new_rows_read": sum(r["rows_read"] or 0 for r in new),
+        "new_statuses": sorted({r["status"] for r in new}),
+    }
+
+
+def pipeline_counts(warehouse: Path) -> dict[str, dict]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("""select contract_id, count(*), sum(rows_read), sum(rows_quarantined) from ops.deliveries
+                              where status = 'accepted' group by 1""").fetchall()
+    return {c: {"files": n, "rows_read": int(r), "rows_quarantined": int(qq)} for c, n, r, qq in rows}
+
+
+def compare_falls_01(warehouse: Path, baseline_db: Path) -> dict:
+    """The baseline's FALLS-01 against the mart's: numerators equal, values and limits within 1e-6 relative."""
+    with duckdb.connect(str(baseline_db), read_only=True) as con:
+        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        (n, num_bad, val_bad, ci_bad, missing), = con.execute("""
+            select count(*), count(*) filter (where b.numerator is distinct from m.numerator),
+                   count(*) filter (where abs(coalesce(b.value, -1) - coalesce(m.value, -1)) > 1e-6 * greatest(abs(m.value), 1)),
+                   count(*) filter (where abs(coalesce(b.lower_ci, -1) - coalesce(m.lower_ci, -1)) > 1e-4 * greatest(abs(m.lower_ci), 1)
+                                       or abs(coalesce(b.upper_ci, -1) - coalesce(m.upper_ci, -1)) > 1e-4 * greatest(abs(m.upper_ci), 1)),
+                   count(*) filter (where b.numerator is null)
+            from wh.marts.fct_indicator_values m
+            left join falls_01 b using (period_type, period_start, geography_type, geography_code, breakdown)
+            where m.indicator_id = 'FALLS-01'""").fetchall()
+    return {"mart_rows": n, "numerator_mismatches": num_bad, "value_mismatches": val_bad, "ci_mismatches": ci_bad,
+            "missing_in_baseline": missing}
+
+
+def compare_quarantine(warehouse: Path, baseline_db: Path) -> dict:
+    """Row by row: the baseline quarantines the same rows of the same files, for the same rules, as the pipeline."""
+    with duckdb.connect(str(baseline_db), read_only=True) as con:
+        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        compared = differing = 0
+        for (cid,) in con.execute("select distinct contract_id from wh.ops.deliveries where status = 'accepted'").fetchall():
+            if not con.execute("select count(*) from information_schema.tables where table_catalog = current_database() "
+                               "and table_name = ?", [f"quarantine_{cid}"]).fetchall()[0][0]:
+                continue
+            (n, diff), = con.execute(f"""
+                with p as (select d.file_name as f, q._row_number as r, list_sort(q._rules) as rules
+                           from wh.quarantine."{cid}" q join wh.ops.deliveries d on d.delivery_id = q._delivery_id),
+                     b as (select _file as f, _row_number as r, list_sort(_rules) as rules from "quarantine_{cid}")
+                select count(*), count(*) filter (where p.rules is distinct from b.rules)
+                from p full join b using (f, r)""").fetchall()
+            compared += n
+            differing += diff
+    return {"quarantined_rows_compared": compared, "rows_differing": differing}
+
+
+def falls_01_chain(project_dir: Path) -> set[str]:
+    """The dbt models and seeds FALLS-01 is computed from (its ancestors and itself)."""
+    manifest = json.loads((project_dir / "target" / "manifest.json").read_text())
+    parents = manifest["parent_map"]
+    seen, todo = set(), [FALLS_01_MODEL]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        todo += [p for p in parents.get(n, []) if p.startswith(("model.", "seed."))]
+    return seen
+
+
+# ----------------------------------------------------------------------------- figures
+
+def stages(night: dict) -> dict[str, float]:
+    groups = {"register deliveries": 0.0, "ingest + validate": 0.0, "linkage": 0.0, "dbt build": 0.0,
+              "releases": 0.0, "board packs": 0.0, "other steps": 0.0}
+    for key, s in night["steps"].items():
+        if key == "ops__deliveries":
+            g = "register deliveries"
+        elif key.startswith("valid__"):
+            g = "ingest + validate"
+        elif key.startswith("linkage"):
+            g = "linkage"
+        elif key.startswith("partnership_dbt_models"):
+            g = "dbt build"
+        elif key.startswith("releases__"):
+            g = "releases"
+        elif key.startswith("board_packs__"):
+            g = "board packs"
+        else:
+            g = "other steps"
+        groups[g] += s["seconds"]
+    accounted = night["setup_seconds"] + sum(groups.values())
+    return {"setup (dbt parse, definitions)": night["setup_seconds"], **groups,
+            "Dagster between steps": max(night["wall_seconds"] - accounted, 0.0)}
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def machine() -> dict:
+    mem = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    pkgs = ["dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "duckdb", "polars", "pandera", "great-expectations", "splink"]
+    return {"cores": os.cpu_count(), "memory_gib": round(mem / 2**20, 1), "cpu": cpu, "os": platform.platform(),
+            "python": platform.python_version(), "versions": {p: version(p) for p in pkgs}}
+
+
+def evaluate(r: dict) -> list[dict]:
+    full, inc, base = r["full"], r["incremental"], r["baseline"]
+    checks = [
+        ("full county night", full["wall_seconds"], TARGETS["full_night_s"], "s"),
+        ("peak memory (full night, process tree)", full["peak_tree_gib"], TARGETS["peak_gib"], "GiB"),
+        ("incremental night", inc["wall_seconds"], TARGETS["incremental_s"], "s"),
+        ("validation / raw DuckDB load", r["ratios"]["validation_vs_raw_load"], TARGETS["validation_ratio"], "x"),
+        ("pipeline / baseline, shared stages", r["ratios"]["shared_stages"], TARGETS["overhead_ratio"], "x"),
+    ]
+    del base
+    return [{"target": name, "measured": value, "limit": limit, "unit": unit, "met": value <= limit,
+             "over_by": None if value <= limit else value / limit} for name, value, limit, unit in checks]
+
+
+def table(r: dict) -> str:
+    full, inc, base = r["full"], r["incremental"], r["baseline"]
+    fs, is_ = full["stages"], inc["stages"]
+    b_load = sum(e["load"] for e in base["extracts"].values())
+    b_chk = sum(e["checks"] for e in base["extracts"].values())
+    base_for = {"ingest + validate": b_load + b_chk, "dbt build": base["falls_01_seconds"]}
+    lines = ["| stage | full night (s) | incremental night (s) | baseline (s) | full / baseline |",
+             "|---|---:|---:|---:|---:|"]
+    for name in fs:
+        b = base_for.get(name)
+        lines.append(f"| {name} | {fs[name]:.1f} | {is_.get(name, 0):.1f} | {'' if b is None else f'{b:.1f}'} | "
+                     f"{'' if b is None else f'{ratio(fs[name], b):.1f}x'} |")
+    lines.append(f"| **whole night** | **{full['wall_seconds']:.1f}** | **{inc['wall_seconds']:.1f}** | "
+                 f"**{base['total_seconds']:.1f}** | **{ratio(full['wall_seconds'], base['total_seconds']):.1f}x** |")
+    lines.append(f"| peak memory, process tree (GiB) | {full['peak_tree_gib']:.2f} | {inc['peak_tree_gib']:.2f} | "
+                 f"{base['peak_tree_gib']:.2f} | |")
+    lines.append(f"| peak memory, largest process (GiB) | {full['peak_process_gib']:.2f} | {inc['peak_process_gib']:.2f} | "
+                 f"{base['peak_process_gib']:.2f} | |")
+    return "\n".join(lines)
+
+
+def extract_table(r: dict) -> str:
+    full, inc, base = r["full"], r["incremental"], r["baseline"]
+    lines = ["| extract | rows read | pipeline: ingest + validate (s) | incremental (s) | baseline: load (s) | baseline: checks (s) | pipeline / load |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for cid, b in sorted(base["extracts"].items()):
+        step = f"valid__{cid}"
+        p = full["steps"].get(step, {}).get("seconds", 0.0)
+        i = inc["steps"].get(step, {}).get("seconds", 0.0)
+        lines.append(f"| {cid} | {r['counts']['pipeline'].get(cid, {}).get('rows_read', 0):,} | {p:.1f} | {i:.1f} | "
+                     f"{b['load']:.2f} | {b['checks']:.2f} | {ratio(p, b['load']):.1f}x |")
+    return "\n".join(lines)
+
+
+def dbt_commands(log: Path) -> list[tuple[str, float]]:
+    """(dbt command, seconds) from the night's log: Dagster logs each dbt command's start and end."""
+    pat = re.compile(r"^(\S+ \S+) \S+ - dagster - .* - (Running|Finished) dbt command: `\S*dbt ([a-z ]+?)(?: --.*)?`")
+    started: dict[str, datetime] = {}
+    out = []
+    if not Path(log).exists():
+        return out
+    for line in Path(log).read_text(errors="replace").splitlines():
+        m = pat.match(line)
+        if not m:
+            continue
+        at = datetime.fromisoformat(m.group(1))
+        if m.group(2) == "Running":
+            started[m.group(3)] = at
+        elif m.group(3) in started:
+            out.append((m.group(3), (at - started.pop(m.group(3))).total_seconds()))
+    return out
+
+
+def top_dbt(night: dict, n: int = 8) -> str:
+    nodes = sorted(night["dbt_nodes"].items(), key=lambda kv: -kv[1]["seconds"])[:n]
+    total = sum(v["seconds"] for v in night["dbt_nodes"].values())
+    kinds: dict[str, list[float]] = {}
+    for k, v in night["dbt_nodes"].items():
+        kinds.setdefault(k.split(".")[0], []).append(v["seconds"])
+    cmds = dbt_commands(night["log"])
+    step = night["stages"]["dbt build"]
+    lines = [f"The dbt step ({step:.1f} s): " + "; ".join(f"`dbt {c}` {sec:.1f} s" for c, sec in cmds)
+             + f"; the rest ({step - sum(sec for _, sec in cmds):.1f} s) is the asset's own work around them "
+               "(place seeds, hold-back checks, starting dbt, Dagster recording dbt's events).",
+             f"Inside `dbt build`: {len(night['dbt_nodes'])} nodes, execution times summing to {total:.1f} s ("
+             + ", ".join(f"{len(v)} {k}s {sum(v):.1f} s" for k, v in sorted(kinds.items())) + "); slowest:", ""]
+    lines += [f"- `{k.split('.', 2)[-1]}` ({k.split('.')[0]}): {v['seconds']:.1f} s" for k, v in nodes]
+    return "\n".join(lines)
+
+
+def markdown(r: dict, command: str) -> str:
+    m, gen = r["machine"], r["generated"]
+    counts = gen["manifest"]["counts"]
+    rows = sum(counts["rows_per_extract"].values())
+    ok = "\n".join(f"| {e['target']} | {e['measured']:.2f} {e['unit']} | ≤ {e['limit']} {e['unit']} | "
+                   + ("met" if e["met"] else f"missed: {e['over_by']:.2f}x the target") + " |" for e in r["targets"])
+    inc = r["incremental_proof"]
+    cc = r["counts"]
+    mism = [c for c in cc["baseline"] if cc["baseline"][c] != cc["pipeline"].get(c)]
+    f1 = r["falls_01_check"]
+    qc = r.get("quarantine_check")
+    qline = (f" (row by row: {qc['quarantined_rows_compared']:,} quarantined rows compared, {qc['rows_differing']} differ in"
+             " row or rules broken)") if qc else ""
+    return f"""{BEGIN}
+Measured {r['measured_at']} with `{command}`, {r['preset']} preset, seed {r['seed']}.
+
+**Machine:** {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB memory, {m['os']}, Python {m['python']};
+{', '.join(f'{k} {v}' for k, v in m['versions'].items())}. The cores were shared with other work: the 1-minute
+load average, averaged over each run, was {r['full']['mean_load']:.1f} (full night), {r['incremental']['mean_load']:.1f}
+(incremental night) and {r['baseline']['mean_load']:.1f} (baseline); above {m['cores']}, work queued for a core.
+
+**Volume:** {counts['people']:,} people ({counts['residents_at_as_of']:,} residents), {counts['wards']} wards, {counts['addresses']:,}
+addresses; {counts['files']} files generated ({rows:,} delivered rows over two years, {counts['events']:,} person events,
+{counts['falls_phof_admissions']:,} FALLS-01 admissions) in {gen['seconds']:.0f} s (peak {gen['peak_tree_gib']:.1f} GiB).
+The full night read {r['full']['rows_read']:,} rows from {r['full']['deliveries']} deliveries; the incremental night
+{inc['new_rows_read']:,} rows from {inc['new_deliveries']} new deliveries.
+
+| target | measured | limit | |
+|---|---:|---:|---|
+{ok}
+
+{table(r)}
+
+Per extract (full night; the incremental night's figures are for the new deliveries only):
+
+{extract_table(r)}
+
+Ratios: validation (ingest + validate steps) / raw DuckDB load of the same files
+{r['ratios']['validation_vs_raw_load']:.2f}x; / baseline load + SQL row checks {r['ratios']['ingest_vs_baseline_ingest']:.2f}x;
+dbt FALLS-01 models and seeds ({r['ratios']['falls_01_dbt_seconds']:.1f} s, sum of node times) / baseline FALLS-01 SQL
+{r['ratios']['falls_01_vs_baseline']:.2f}x; shared stages (ingest, validate, FALLS-01) together {r['ratios']['shared_stages']:.2f}x;
+whole night / whole baseline {r['ratios']['night_vs_baseline']:.2f}x.
+
+Incremental night: {inc['old_deliveries']} deliveries already processed, {inc['old_deliveries_changed']} of them changed
+(status, processed_at, row counts, rows in raw); {inc['new_deliveries']} new deliveries, which are
+{'exactly' if inc['new_are_the_new_files'] else 'NOT exactly'} the {inc['new_files']} new files (statuses: {', '.join(inc['new_statuses'])}).
+
+Same work on both sides: rows read and quarantined per extract {'agree for every extract' if not mism else f'differ for {mism}'}{qline};
+FALLS-01: {f1['mart_rows']:,} mart rows compared, {f1['numerator_mismatches']} numerator, {f1['value_mismatches']} value and
+{f1['ci_mismatches']} confidence-limit mismatches, {f1['missing_in_baseline']} missing in the baseline.
+
+{top_dbt(r['full'])}
+
+Linkage's own steps (full night, s): {', '.join(f'{k} {v:.1f}' for k, v in (r['full'].get('linkage_seconds') or {}).items()) or 'not reported'}.
+{END}"""
+
+
+def write_docs(section: str) -> None:
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## County scale: figures (written by `make bench`)\n\n" + section + "\n"
+    DOCS.write_text(text)
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="county")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--bench-dir", type=Path,
+                    default=Path(os.environ.get("PARTNERSHIP_BENCH_DIR") or Path(tempfile.gettempdir()) / "partnership-bench"))
+    ap.add_argument("--no-docs", action="store_true", help="print and write results.json only")
+    ap.add_argument("--render", action="store_true", help="measure nothing: print and write the figures of DIR/results.json")
+    a = ap.parse_args(argv)
+    bench = a.bench_dir.resolve()
+    if a.render:
+        return report(json.loads((bench / "results.json").read_text()), a.no_docs, bench)
+    gen, gen_info = generated(bench, a.preset, a.seed)
+    as_of = date.fromisoformat(gen_info["manifest"]["as_of"])
+    new_files = held_back(gen, as_of)
+    night = bench / f"night-{a.preset}-{a.seed}"
+    fresh_data_dir(gen, night, set(new_files))
+    warehouse = night / "warehouse.duckdb"
+
+    # 1. full night from empty
+    m1, n1 = run_night(night, as_of - timedelta(days=1), "full")
+    before = deliveries(warehouse)
+    counts_pipeline = pipeline_counts(warehouse)
+    # 3. baseline, same files (before the incremental files land)
+    print("baseline (plain DuckDB) …", flush=True)
+    base_out, base_db = bench / "baseline.json", bench / "baseline.duckdb"
+    mb = measured([sys.executable, "-m", "benchmarks.baseline", str(night / "landing"), str(night / "reference"),
+                   str(base_db), str(base_out)], bench / "baseline.log", cwd=PROJECT_ROOT)
+    if mb.returncode:
+        raise SystemExit(f"the baseline failed; see {bench / 'baseline.log'}")
+    base = json.loads(base_out.read_text())
+    falls_check = compare_falls_01(warehouse, base_db)
+    quarantine_check = compare_quarantine(warehouse, base_db)
+    # 2. incremental night: the last night's deliveries land
+    for rel in new_files:
+        _link(gen / "landing" / rel, night / "landing" / rel)
+    m2, n2 = run_night(night, as_of, "incremental")
+    after = deliveries(warehouse)
+
+    chain = falls_01_chain(PROJECT_ROOT / "dbt_project")
+    falls_dbt = sum(v["seconds"] for k, v in n1["dbt_nodes"].items() if k in chain)
+    for n, m in ((n1, m1), (n2, m2)):
+        n.update(wall_seconds=m.wall_seconds, peak_tree_gib=m.peak_tree_gib, peak_process_gib=m.peak_process_gib,
+                 returncode=m.returncode, mean_load=m.mean_load)
+        n["stages"] = stages(n)
+    n1["deliveries"] = len(before)
+    n1["rows_read"] = sum(r["rows_read"] or 0 for r in before.values())
+    base.update(wall_seconds=mb.wall_seconds, peak_tree_gib=mb.peak_tree_gib, peak_process_gib=mb.peak_process_gib,
+                mean_load=mb.mean_load)
+    b_load = sum(e["load"] for e in base["extracts"].values())
+    b_chk = sum(e["checks"] for e in base["extracts"].values())
+    ingest = n1["stages"]["ingest + validate"]
+    r = {
+        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "preset": a.preset, "seed": a.seed,
+        "machine": machine(), "generated": gen_info, "full": n1, "incremental": n2, "baseline": base,
+        "incremental_proof": incremental_proof(before, after, new_files),
+        "counts": {"pipeline": counts_pipeline, "baseline": base["counts"]}, "falls_01_check": falls_check,
+        "quarantine_check": quarantine_check,
+        "ratios": {
+            "validation_vs_raw_load": ratio(ingest, b_load),
+            "ingest_vs_baseline_ingest": ratio(ingest, b_load + b_chk),
+            "falls_01_dbt_seconds": falls_dbt,
+            "falls_01_vs_baseline": ratio(falls_dbt, base["falls_01_seconds"]),
+            "shared_stages": ratio(ingest + falls_dbt, b_load + b_chk + base["falls_01_seconds"]),
+            "night_vs_baseline": ratio(n1["wall_seconds"], base["total_seconds"]),
+        },
+    }
+    r["counts"]["baseline"] = {c: {k: v for k, v in d.items()} for c, d in base["counts"].items()}
+    r["targets"] = evaluate(r)
+    (bench / "results.json").write_text(json.dumps(r, indent=2, default=str))
+    return report(r, a.no_docs, bench)
+
+
+def report(r: dict, no_docs: bool, bench: Path) -> int:
+    command = "make bench" + (f" BENCH_ARGS='--preset {r['preset']}'" if r["preset"] != "county" else "")
+    section = markdown(r, command)
+    print(section.replace(BEGIN, "").replace(END, ""))
+    if not no_docs:
+        write_docs(section)
+        print(f"written: {DOCS}")
+    print(f"results: {bench / 'results.json'}")
+    failed = not (r["full"]["success"] and r["incremental"]["success"])
+    if failed:
+        print(f"a night failed: see {r['full']['log']} and {r['incremental']['log']}", file=sys.stderr)
+    return 1 if failed or not all(t["met"] for t in r["targets"]) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
