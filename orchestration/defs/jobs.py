@@ -17,6 +17,29 @@ from orchestration.partnership.settings import get_settings, run_date
 from orchestration.partnership.warehouse import writer_lock
 
 
+def reclaim_from_dead_runs(instance: dg.DagsterInstance, current_run_id: str | None = None) -> list[str]:
+    """Free the pool slots of runs whose process died (kill -9, power cut), and mark them failed.
+
+    Call only while holding the warehouse writer lock: every run of this code location executes
+    its steps holding that lock, so a run other than this one that holds or awaits a slot now
+    cannot be running. Without this, a killed run keeps the `warehouse` slot and every later run
+    waits for it for ever."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    reclaimed = []
+    for run_id in sorted(storage.get_concurrency_run_ids()):
+        if run_id == current_run_id:
+            continue
+        storage.free_concurrency_slots_for_run(run_id)
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, "the run's process ended without finishing (killed or crashed); "
+                                            "its work was rolled back and the next run redoes it")
+        reclaimed.append(run_id)
+    return reclaimed
+
+
 class _WarehouseRunExecutor(InProcessExecutor):
     def execute(self, plan_context, execution_plan):
         warehouse = get_settings().warehouse_path
@@ -25,6 +48,9 @@ class _WarehouseRunExecutor(InProcessExecutor):
                          on_wait=waiting.append):
             if waiting:
                 yield DagsterEvent.engine_event(plan_context, f"waited for the warehouse writer lock ({waiting[0]})")
+            dead = reclaim_from_dead_runs(plan_context.instance, plan_context.run_id)
+            if dead:
+                yield DagsterEvent.engine_event(plan_context, f"reclaimed the pool slots of dead runs: {', '.join(dead)}")
             yield from super().execute(plan_context, execution_plan)
 
 

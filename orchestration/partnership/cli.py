@@ -112,8 +112,11 @@ def _run_night_locked(settings: Settings, quiet: bool):
         dbt_parse(settings)
     from orchestration.definitions import defs
 
+    from orchestration.defs.jobs import reclaim_from_dead_runs
+
     job = defs.resolve_job_def("nightly")
     instance = dg.DagsterInstance.get()
+    reclaim_from_dead_runs(instance)  # a killed night must not keep the warehouse pool's slot (we hold the lock)
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,23 @@ class Launch:
         self.proc.wait()
 
 
+def _dbt_build_processes(pgid: int) -> list[int]:
+    """The `dbt build` processes of a launch's process group."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        group = int(stat.rsplit(")", 1)[1].split()[2])
+        if group == pgid and any(a.endswith(b"/dbt") for a in args) and b"build" in args:
+            found.append(int(proc.name))
+    return found
+
+
 def _holder(data_dir: Path) -> dict:
     try:
         return json.loads((data_dir / "warehouse.duckdb.writer.lock").read_text() or "{}")
@@ -169,11 +186,18 @@ def crashes(demo_night, tmp_path_factory):
     logs = set((data_dir / "logs").glob("night-*.log"))
     run = Launch(data_dir, "run3")
 
-    def dbt_is_building():
-        log = _newest_log(data_dir, logs)
-        return log is not None and re.search(r"OK created sql \w+ model staging\.", log.read_text(errors="replace"))
+    first_seen: list[float] = []
 
-    run.wait_for("dbt building staging models", dbt_is_building)
+    def dbt_is_building():
+        if not _dbt_build_processes(run.pid):
+            return False
+        first_seen.append(time.monotonic())
+        log = _newest_log(data_dir, logs)
+        staging = log is not None and re.search(r"OK created sql \w+ model staging\.", log.read_text(errors="replace"))
+        return bool(staging) or time.monotonic() - first_seen[0] > 10
+
+    run.wait_for("dbt building models", dbt_is_building)
+    seen["dbt_running_at_kill"] = bool(_dbt_build_processes(run.pid))
     run.kill()
     seen["dbt"] = _state(data_dir)
 
@@ -209,6 +233,7 @@ def test_killed_before_a_release_is_published_nothing_half_made_is_visible(crash
 
 def test_killed_during_dbt_the_marts_are_the_old_ones_whole(crashes):
     state, reference = crashes["dbt"], crashes["reference"]
+    assert crashes["dbt_running_at_kill"]  # killed while `dbt build` was writing
     _assert_every_delivery_whole_or_untouched(state)
     assert state["marts"] == reference["marts"]
     assert state["releases"] == {}

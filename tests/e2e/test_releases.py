@@ -88,3 +88,22 @@ def test_the_release_log_verifies_and_analysts_can_query_only_their_release(demo
     assert int(capsys.readouterr().out.strip().splitlines()[-1]) > 0
     assert main(["query", "--protocol", "falls-analysts", f"attach '{settings.warehouse_path}' as w"]) == 2
     assert main(["query", "--protocol", "falls-analysts", "select * from read_csv('/etc/passwd')"]) == 2
+
+
+def test_the_supporting_families_release_names_only_members_of_families_meeting_the_criteria(demo_night):
+    import duckdb
+    import polars as pl
+
+    settings, _ = demo_night
+    protocol = _protocols(settings)["supporting-families"]
+    folder = settings.releases_dir / "supporting-families" / "2026-11-28"
+    members = pl.read_parquet(folder / "parquet" / "family_members.parquet")
+    assert members.height > 0
+    assert members.columns == protocol.outputs[0]["columns"]
+    assert (members["criteria_met"] >= 2).all()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        cohort = con.execute(
+            "select count(distinct person_id), count(distinct household_id) from marts.fct_supporting_families_cohort "
+            "where meets_programme_criteria").fetchall()[0]
+    assert members["person_ref"].n_unique() == cohort[0]
+    assert members["family_ref"].n_unique() == cohort[1]
