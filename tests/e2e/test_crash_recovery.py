@@ -131,7 +131,9 @@ def _state(data_dir: Path, copy_if_busy: bool = False) -> dict:
         marts = None
         if con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
                        "and table_name = 'fct_indicator_values'").fetchall()[0][0]:
-            marts = con.execute("select * from marts.fct_indicator_values order by all").fetchall()
+            # Rates are sums of doubles in parallel aggregation: equal to ~15 digits, not bit for bit.
+            marts = sorted(tuple(float(f"{v:.9g}") if isinstance(v, float) else v for v in row)
+                           for row in con.execute("select * from marts.fct_indicator_values").fetchall())
     releases = {}
     hidden = []
     for folder in sorted((data_dir / "releases").glob("*/*")):
@@ -141,7 +143,7 @@ def _state(data_dir: Path, copy_if_busy: bool = False) -> dict:
         manifest = json.loads((folder / "manifest.json").read_text())  # a visible release is complete...
         for rel, digest in manifest["files"].items():  # ...and its files are the ones its manifest lists
             assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest, f"{folder}/{rel}"
-        releases[(folder.parent.name, folder.name)] = (manifest["content_sha256"], manifest["row_counts"])
+        releases[(folder.parent.name, folder.name)] = manifest["row_counts"]
     return {"deliveries": deliveries, "rows": rows, "marts": marts, "releases": releases, "hidden": hidden}
 
 

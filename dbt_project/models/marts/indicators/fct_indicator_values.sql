@@ -56,9 +56,11 @@ final as (
         indicator_values.breakdown,
         cast(indicator_values.numerator as bigint) as numerator,
         cast(indicator_values.denominator as bigint) as denominator,
-        indicator_values.value,
-        indicator_values.lower_ci,
-        indicator_values.upper_ci,
+        -- Rounded far below any published precision: parallel sums of doubles can differ in
+        -- the last bits between two builds of the same data, and a rerun must change nothing.
+        round(indicator_values.value, 10) as value,
+        round(indicator_values.lower_ci, 10) as lower_ci,
+        round(indicator_values.upper_ci, 10) as upper_ci,
         indicator_values.unit
     from indicator_values
     left join wards
