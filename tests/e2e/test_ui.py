@@ -106,8 +106,9 @@ def _skip_welcome(page) -> None:
 def test_the_asset_graph_shows_the_ingestion_dbt_and_release_assets(dagster_ui, browser):
     url, _ = dagster_ui
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    for group, asset in (("ingestion", "deliveries"), ("staging", "stg_riverside_acute__emergency_admissions"),
-                         ("marts", "fct_indicator_values"), ("releases", "falls-board")):
+    # Ingestion, dbt (the marts group: the staging group has too many models for labels to be
+    # drawn at the zoom the page opens with) and release assets.
+    for group, asset in (("ingestion", "deliveries"), ("marts", "fct_indicator_values"), ("releases", "falls-board")):
         page.goto(f"{url}/locations/partnership/asset-groups/{group}", wait_until="domcontentloaded")
         _skip_welcome(page)
         page.locator("foreignObject").get_by_text(asset, exact=True).first.wait_for(timeout=120_000)
