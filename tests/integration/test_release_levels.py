@@ -30,6 +30,9 @@ def warehouse(tmp_path, monkeypatch):
         for s in ("marts", "ops", "linkage", "reference", "identity", "valid"):
             con.execute(f"create schema {s}")
         con.execute("create table ops.deliveries (contract_id varchar, agency varchar, file_name varchar, sha256 varchar, status varchar)")
+        # As ingestion leaves it: the fingerprint of the key the warehouse was built with.
+        con.execute("create table ops.settings (name varchar primary key, value varchar not null)")
+        con.execute("insert into ops.settings values ('key_fingerprint', ?)", [ps.fingerprint(KEY.encode())])
         con.execute("""create table reference.geography_wards as select * from (values
             ('E05900001', 'Harbour', 'E07900001', 'Riverside'), ('E05900002', 'Castle', 'E07900001', 'Riverside'),
             ('E05999999', 'Elsewhere', 'E07999999', 'Other')) t(ward_code, ward_name, district_code, district_name)""")
