@@ -122,7 +122,8 @@ def _run_night_locked(settings: Settings, quiet: bool):
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"night-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
     status = console.status("Running the night…", spinner="dots") if not quiet else _null()
-    with open(log_path, "w") as log, status as st, _StepProgress(st), \
+    # Line-buffered: an operator tailing the log sees a running night, not an empty file.
+    with open(log_path, "w", buffering=1) as log, status as st, _StepProgress(st), \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
     result.log_path = log_path
