@@ -35,19 +35,22 @@ def _nhs(rng, n):
     check = 11 - (digits * np.arange(10, 1, -1)[:, None]).sum(axis=0) % 11
     check = np.where(check == 11, 0, check)
     ok = check != 10
-    return np.where(ok, np.char.add(body.astype(str), check.astype(str)), None)
+    value = pl.Series(np.char.add(body.astype(str), check.astype(str)))
+    return pl.select(pl.when(pl.lit(pl.Series(ok))).then(pl.lit(value))).to_series().alias("nhs_number")
 
 
 def write_file(path: Path, n: int, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
-    ts = datetime(2026, 1, 1).timestamp() + rng.integers(0, 300 * 86400, n)
+    ts = int(datetime(2026, 1, 1).timestamp()) + rng.integers(0, 300 * 86400, n)
+    # Integers cast to polars temporals (from_numpy refuses datetime64[s] on polars 2.x).
+    dob_days = (np.datetime64("1930-01-01", "D") - np.datetime64("1970-01-01", "D")).astype(int) + rng.integers(0, 30000, n)
     df = pl.DataFrame({
         "incident_id": [f"INC{i:09d}" for i in range(n)],
-        "incident_datetime": pl.from_numpy(ts.astype("datetime64[s]")).to_series().dt.strftime("%Y-%m-%dT%H:%M:%S"),
+        "incident_datetime": pl.Series(ts * 1_000_000).cast(pl.Datetime("us")).dt.strftime("%Y-%m-%dT%H:%M:%S"),
         "nhs_number": _nhs(rng, n),
         "forename": rng.choice(["Ann", "Bob", "Chloé", "Dev", "O'Neil"], n),
         "surname": rng.choice(["Smith", "Jones", "Patel", "Nguyen"], n),
-        "date_of_birth": pl.from_numpy((np.datetime64("1930-01-01") + rng.integers(0, 30000, n)).astype("datetime64[D]")).to_series().dt.strftime("%Y-%m-%d"),
+        "date_of_birth": pl.Series(dob_days).cast(pl.Int32).cast(pl.Date).dt.strftime("%Y-%m-%d"),
         "sex": rng.choice(["M", "F", "U", "X"], n, p=[0.495, 0.495, 0.005, 0.005]),
         "postcode": rng.choice(["RV1 2AB", "RV12AB", "RV3 9ZZ", "BAD"], n, p=[0.5, 0.3, 0.195, 0.005]),
         "chief_complaint": rng.choice(["FALL", "BREATHING", "CHEST_PAIN", "OTHER"], n),
