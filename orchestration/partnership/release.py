@@ -169,51 +169,63 @@ def _identity_sql(con: duckdb.DuckDBPyConnection, ids: dict) -> str:
         from ({" union all ".join(parts)})) where rn = 1"""
 
 
+def _scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict, key: bytes | None,
+                   for_fingerprint: bool = False) -> tuple[str, dict]:
+    """The SQL (and its named parameters) of one output's rows before disclosure control: allowed
+    rows and columns, generalised, pseudonymised, identified only as the protocol names.
+    `for_fingerprint`: pseudonym columns hold the value they are made from (the key enters the
+    fingerprint on its own), and the rows are not ordered."""
+    if not _table_exists(con, out["source"]):
+        raise SourceMissing(f"{out['source']} is not in the warehouse (not built yet)")
+    pseudonyms = out.get("pseudonyms") or {}
+    ids = out.get("identifiers")
+    id_cols = (ids or {}).get("columns", {})
+    if (pseudonyms or ids) and key is None:
+        raise ReleaseBlocked(f"{protocol.id}: person-level release without a pseudonymisation key")
+    if out.get("opt_out") and not _table_exists(con, "linkage.persons"):
+        raise SourceMissing("linkage.persons (the opt-out status of each person) is not in the warehouse")
+    gen = out.get("generalisation") or {}
+    select, params = [], {}
+    if pseudonyms and not for_fingerprint:
+        ipad, opad = ps.hmac_pads(key, protocol.pseudonym_context)
+        params = {"ipad": ipad, "opad": opad}
+    for c in out["columns"]:
+        if c in pseudonyms:
+            value = f"cast(s.{_q(pseudonyms[c])} as varchar)"
+            select.append(f"{value} as {_q(c)}" if for_fingerprint else
+                          f"case when {value} is null then null else {ps.hmac_sql(value)} end as {_q(c)}")
+        elif c in id_cols:
+            select.append(f"ident.{_q(id_cols[c])} as {_q(c)}")
+        elif gen.get(c) in _GENERALISE_SQL:
+            select.append(_GENERALISE_SQL[gen[c]].format(c=f"s.{_q(c)}") + f" as {_q(c)}")
+        else:
+            select.append(f"s.{_q(c)}")
+    join = ""
+    if ids:
+        join = f" left join ({_identity_sql(con, ids)}) ident on ident.person_id = s.{_q(ids['person_column'])}"
+    clauses, wparams = _where(out)
+    # positional filter parameters after the named pads are not allowed: inline them as named ones
+    named = dict(params)
+    sql_clauses = []
+    k = 0
+    for clause in clauses:
+        while "?" in clause:
+            clause = clause.replace("?", f"$p{k}", 1)
+            k += 1
+        sql_clauses.append(clause)
+    named.update({f"p{i}": v for i, v in enumerate(wparams)})
+    where = (" where " + " and ".join(sql_clauses)) if sql_clauses else ""
+    order = "" if for_fingerprint else " order by all"
+    return f"select {', '.join(select)} from {out['source']} s{join}{where}{order}", named
+
+
 def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None = None) -> dict[str, pl.DataFrame]:
     """The protocol's outputs, read from the warehouse: allowed rows and columns only, generalised,
     pseudonymised per recipient, identified only as the protocol names, disclosure-controlled."""
     tables = {}
     for out in protocol.outputs:
-        if not _table_exists(con, out["source"]):
-            raise SourceMissing(f"{out['source']} is not in the warehouse (not built yet)")
-        pseudonyms = out.get("pseudonyms") or {}
-        ids = out.get("identifiers")
-        id_cols = (ids or {}).get("columns", {})
-        if (pseudonyms or ids) and key is None:
-            raise ReleaseBlocked(f"{protocol.id}: person-level release without a pseudonymisation key")
-        if out.get("opt_out") and not _table_exists(con, "linkage.persons"):
-            raise SourceMissing("linkage.persons (the opt-out status of each person) is not in the warehouse")
-        gen = out.get("generalisation") or {}
-        select, params = [], {}
-        if pseudonyms:
-            ipad, opad = ps.hmac_pads(key, protocol.pseudonym_context)
-            params = {"ipad": ipad, "opad": opad}
-        for c in out["columns"]:
-            if c in pseudonyms:
-                value = f"cast(s.{_q(pseudonyms[c])} as varchar)"
-                select.append(f"case when {value} is null then null else {ps.hmac_sql(value)} end as {_q(c)}")
-            elif c in id_cols:
-                select.append(f"ident.{_q(id_cols[c])} as {_q(c)}")
-            elif gen.get(c) in _GENERALISE_SQL:
-                select.append(_GENERALISE_SQL[gen[c]].format(c=f"s.{_q(c)}") + f" as {_q(c)}")
-            else:
-                select.append(f"s.{_q(c)}")
-        join = ""
-        if ids:
-            join = f" left join ({_identity_sql(con, ids)}) ident on ident.person_id = s.{_q(ids['person_column'])}"
-        clauses, wparams = _where(out)
-        # positional filter parameters after the named pads are not allowed: inline them as named ones
-        named = dict(params)
-        sql_clauses = []
-        k = 0
-        for clause in clauses:
-            while "?" in clause:
-                clause = clause.replace("?", f"$p{k}", 1)
-                k += 1
-            sql_clauses.append(clause)
-        named.update({f"p{i}": v for i, v in enumerate(wparams)})
-        where = (" where " + " and ".join(sql_clauses)) if sql_clauses else ""
-        df = con.sql(f"select {', '.join(select)} from {out['source']} s{join}{where} order by all", params=named).pl()
+        sql, named = _scoped_select(con, protocol, out, key)
+        df = con.sql(sql, params=named).pl()
         counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
         if protocol.level == "aggregate" and (counts or derived):
             dc = protocol.disclosure
@@ -222,6 +234,147 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
             df = df.select(disclosure.column_order(out["columns"], counts, derived))
         tables[out["table"]] = df
     return tables
+
+
+# ---------------------------------------------------------------- input fingerprints
+
+# Bump when the release's output changes for a reason the sources below do not show.
+RELEASE_LOGIC_VERSION = "1"
+# The code whose behaviour decides a release folder's bytes and whether the audit lets it leave.
+_LOGIC_SOURCES = ("release.py", "disclosure.py", "audit.py", "pseudonymise.py", "protocols.py", "boardpack/quality.py")
+_logic_version: str | None = None
+
+
+def logic_version() -> str:
+    """The release logic's version: the constant above, the bytes of the modules that build and
+    audit a release, and the versions of the libraries that write its files."""
+    global _logic_version
+    if _logic_version is None:
+        h = hashlib.sha256(f"v{RELEASE_LOGIC_VERSION};duckdb {duckdb.__version__};polars {pl.__version__}".encode())
+        for name in _LOGIC_SOURCES:
+            h.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
+        _logic_version = h.hexdigest()
+    return _logic_version
+
+
+def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None) -> tuple[str, dict]:
+    """One hash of everything a release is computed from, and its parts: the protocol (file and
+    parsed), the release logic, the key's fingerprint and the recipient's pseudonym context, and
+    for each output the rows it reads (a sha256 over the sorted md5 of each scoped row's JSON,
+    in DuckDB, identifiers as stored, before pseudonymisation and disclosure control) and the
+    dbt descriptions its data dictionary copies."""
+    path = Path(protocol.path) if getattr(protocol, "path", None) else None
+    parts: dict[str, str] = {
+        "logic": logic_version(),
+        "protocol_file": _sha256(path) if path is not None and path.is_file() else "missing",
+        "protocol": hashlib.sha256(json.dumps(protocol.doc, sort_keys=True, default=str).encode()).hexdigest(),
+    }
+    if key is not None:
+        parts["key_fingerprint"] = ps.fingerprint(key)
+        parts["pseudonym_context"] = protocol.pseudonym_context
+    for out in protocol.outputs:
+        sql, named = _scoped_select(con, protocol, out, key, for_fingerprint=True)
+        n, digest = con.execute(
+            f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), '')
+                from (select md5(cast(to_json(q) as varchar)) as h from ({sql}) q)""", named).fetchall()[0]
+        parts[f"rows:{out['table']}"] = f"{n}:{digest}"
+        parts[f"descriptions:{out['table']}"] = hashlib.sha256(
+            json.dumps(_dbt_descriptions(out["source"]), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
+
+
+@dataclass
+class _Current:
+    seq: int
+    release_date: date
+    path: Path
+    content: str
+    input_sha256: str
+    files: dict[str, str]
+
+
+def _current(con: duckdb.DuckDBPyConnection, protocol_id: str) -> _Current | None:
+    """The protocol's current release, when its latest log entry is a publication (or an unchanged
+    night) with a recorded input fingerprint; None otherwise (blocked, not in force, or logged
+    before fingerprints were recorded): then the release is computed."""
+    have = {t for (t,) in con.execute("select table_name from information_schema.tables where table_schema = 'ops'").fetchall()}
+    if not {"release_log", "release_inputs"} <= have:
+        return None
+    row = con.execute("""select l.seq, l.status, l.path, l.content_sha256, i.input_sha256, i.files, i.path, i.published_on
+                         from ops.release_log l left join ops.release_inputs i on i.seq = l.seq
+                         where l.protocol_id = ? order by l.seq desc limit 1""", [protocol_id]).fetchall()
+    if not row:
+        return None
+    seq, status, path, content, input_sha, files, ipath, published_on = row[0]
+    if status not in ("published", "unchanged") or input_sha is None or path != ipath or not path or not content:
+        return None
+    return _Current(seq, published_on, Path(path), content, input_sha, json.loads(files))
+
+
+def _intact(cur: _Current, protocol: Protocol, releases_dir: Path, release_date: date) -> str | None:
+    """None when the current release folder is exactly as published (every file's sha256, nothing
+    added but the board pack) and still within its retention; else what is wrong."""
+    folder = cur.path
+    if folder.parent.resolve() != (Path(releases_dir) / protocol.id).resolve():
+        return f"{folder} is not under {releases_dir}/{protocol.id}"
+    if not folder.is_dir():
+        return f"{folder} is missing"
+    if (release_date - cur.release_date).days >= protocol.doc["retention"]["recipient_copy_days"]:
+        return f"the release of {cur.release_date} is past its retention"
+    problem = _files_problem(folder, cur.files)
+    if problem:
+        return problem
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if manifest.get("content_sha256") != cur.content or manifest.get("files", {}).keys() - cur.files.keys():
+        return "manifest.json does not describe the release logged"
+    return None
+
+
+def _files_problem(folder: Path, files: dict[str, str]) -> str | None:
+    """None when `folder` holds exactly `files` (relative path -> sha256), plus at most its board pack."""
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    missing = sorted(set(files) - present)
+    if missing:
+        return f"files missing from {folder.name}: {', '.join(missing)}"
+    extra = sorted(present - set(files) - set(BOARD_PACK_FILES))
+    if extra:
+        return f"files not in the release in {folder.name}: {', '.join(extra)}"
+    for name, digest in sorted(files.items()):
+        if _sha256(folder / name) != digest:
+            return f"{name} in {folder.name} differs from the file published"
+    return None
+
+
+def _folder_files(folder: Path) -> dict[str, str] | None:
+    """The sha256 of a release folder's manifest and of every file it lists, when the files match
+    the manifest; None when they do not (or there is no readable manifest)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        files = {**manifest["files"], "manifest.json": _sha256(folder / "manifest.json")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if _files_problem(folder, files) else files
+
+
+RELEASE_INPUTS_DDL = """
+create table if not exists ops.release_inputs (
+    seq bigint primary key,           -- the ops.release_log entry (published or unchanged) it belongs to
+    protocol_id varchar not null,
+    published_on date not null,       -- the release date of the folder at `path`
+    path varchar not null,
+    input_sha256 varchar not null,
+    inputs json not null,             -- the fingerprint's parts, to see what changed
+    files json not null               -- relative path -> sha256 of every file published (manifest.json included)
+);
+"""
+
+
+def _record_inputs(con: duckdb.DuckDBPyConnection, seq: int, protocol_id: str, published_on: date, path: Path,
+                   fingerprint: str, parts: dict, files: dict[str, str]) -> None:
+    con.execute(RELEASE_INPUTS_DDL)
+    con.execute("insert into ops.release_inputs values (?, ?, ?, ?, ?, ?, ?)",
+                [seq, protocol_id, published_on, str(path), fingerprint, json.dumps(parts, sort_keys=True),
+                 json.dumps(files, sort_keys=True)])
 
 
 def audit(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
@@ -313,7 +466,7 @@ def _data_quality(con: duckdb.DuckDBPyConnection, protocol: Protocol, release_da
 
 
 def _log(con: duckdb.DuckDBPyConnection, protocol: Protocol, release_date: date, status: str,
-         path: Path | None, content: str | None, reason: str) -> None:
+         path: Path | None, content: str | None, reason: str) -> int:
     con.execute(RELEASE_LOG_DDL)
     prev = con.execute("select entry_hash from ops.release_log order by seq desc limit 1").fetchall()
     prev_hash = prev[0][0] if prev else GENESIS
@@ -326,6 +479,7 @@ def _log(con: duckdb.DuckDBPyConnection, protocol: Protocol, release_date: date,
     con.execute("insert into ops.release_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [seq, logged_at, protocol.id, protocol.version, release_date, status, entry["path"], content, reason,
                  prev_hash, entry_hash])
+    return seq
 
 
 def _latest_content(con: duckdb.DuckDBPyConnection, protocol_id: str) -> str | None:
@@ -369,6 +523,14 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
     person_level = any(o.get("pseudonyms") or o.get("identifiers") for o in protocol.outputs)
     key = _checked_key(warehouse) if person_level else None
     try:
+        with connect(warehouse, read_only=True) as con:
+            fingerprint, parts = input_fingerprint(con, protocol, key)
+            cur = _current(con, protocol.id)
+        why_computed = ""  # why a release whose inputs are unchanged is computed all the same
+        if cur is not None and cur.input_sha256 == fingerprint:
+            why_computed = _intact(cur, protocol, releases_dir, release_date) or ""
+            if not why_computed:
+                return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts)
         with connect(warehouse, read_only=True) as con:
             tables = build_tables(con, protocol, key)
             lineage = _lineage(con, protocol)
@@ -419,10 +581,16 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
 
         pause_point("release:before_publish")  # crash tests only; inert otherwise
         with connect(warehouse) as con:
-            if _latest_content(con, protocol.id) == content and final.exists():
+            kept = _folder_files(final) if final.exists() and _latest_content(con, protocol.id) == content else None
+            if kept is not None:  # the same content, already in place and intact: not written again
                 shutil.rmtree(tmp)
-                _log(con, protocol, release_date, "unchanged", final, content, "same content as the latest release")
+                reason = "same content as the latest release" + (f" (computed: {why_computed})" if why_computed else "")
+                con.begin()
+                seq = _log(con, protocol, release_date, "unchanged", final, content, reason)
+                _record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, kept)
+                con.commit()
                 return ReleaseResult(protocol.id, "unchanged", final, row_counts=manifest["row_counts"])
+            files = {**manifest["files"], "manifest.json": _sha256(tmp / "manifest.json")}
             if final.exists():  # a second release on the same day replaces the first, never half-way
                 old = final.with_name(f".replaced-{final.name}-{os.getpid()}")
                 os.replace(final, old)
@@ -430,7 +598,10 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 shutil.rmtree(old)
             else:
                 os.replace(tmp, final)
-            _log(con, protocol, release_date, "published", final, content, "")
+            con.begin()
+            seq = _log(con, protocol, release_date, "published", final, content, "")
+            _record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, files)
+            con.commit()
         return ReleaseResult(protocol.id, "published", final, row_counts=manifest["row_counts"])
     except ReleaseBlocked as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -452,6 +623,21 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: _Current, fingerprint: str,
+               parts: dict) -> ReleaseResult:
+    """Log the current release as tonight's, unchanged, without computing it: its inputs are the
+    ones it was computed from and its files are intact."""
+    reason = (f"inputs unchanged since the release of {cur.release_date.isoformat()} (input sha256 {fingerprint[:12]}); "
+              "files intact; not recomputed")
+    manifest = json.loads((cur.path / "manifest.json").read_text())
+    with connect(warehouse) as con:
+        con.begin()
+        seq = _log(con, protocol, release_date, "unchanged", cur.path, cur.content, reason)
+        _record_inputs(con, seq, protocol.id, cur.release_date, cur.path, fingerprint, parts, cur.files)
+        con.commit()
+    return ReleaseResult(protocol.id, "unchanged", cur.path, reason=reason, row_counts=manifest.get("row_counts", {}))
 
 
 def _disk_full(exc: BaseException) -> bool:

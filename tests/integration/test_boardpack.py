@@ -393,3 +393,37 @@ def test_the_data_quality_panel_names_late_rejected_and_over_tolerance_deliverie
     assert "County Ambulance Service, incidents attended: 1 delivery late (due by 06:00; up to 1 h 42 min late)." in html
     assert "Riverside Fire &amp; Rescue, safe and well visits: 1 delivery rejected (encoding ×1)" in html
     assert "Riverside Acute Trust, A&amp;E attendances: 1 delivery with quarantined rows above the contract" in html
+
+
+def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp_path, smtp_server, monkeypatch):
+    from orchestration.partnership.boardpack import build
+
+    warehouse, releases, reports = tmp_path / "warehouse.duckdb", tmp_path / "releases", tmp_path / "reports"
+    _write_warehouse(warehouse)
+    night = lambda on: (release(warehouse, releases, PROTOCOL, on, reports_dir=reports),  # noqa: E731
+                        build.refresh_pack(reports, releases, PROTOCOL, on))
+    first, (pack, mail) = night(RELEASE_DATE)
+    assert (first.status, pack.status, mail.status) == ("published", "built", "sent") and len(smtp_server.messages) == 1
+    pdf_time = pack.pdf.stat().st_mtime_ns
+
+    renders = []
+    real_build = build.build_pack
+    monkeypatch.setattr(build, "build_pack", lambda *a, **k: renders.append(a[0]) or real_build(*a, **k))
+    second, (pack2, mail2) = night(RELEASE_DATE + timedelta(days=1))
+    assert second.status == "unchanged" and second.path == first.path
+    assert (pack2.status, pack2.pdf, mail2.status) == ("current", pack.pdf, "already_sent")
+    assert renders == [] and pack2.pdf.stat().st_mtime_ns == pdf_time and len(smtp_server.messages) == 1
+
+    pack.pdf.unlink()  # the current release has no pack: it is built again, and not mailed twice
+    third, (pack3, mail3) = night(RELEASE_DATE + timedelta(days=2))
+    assert (third.status, pack3.status, mail3.status) == ("unchanged", "built", "already_sent")
+    assert renders == [first.path] and pack3.pdf.read_bytes()[:5] == b"%PDF-" and len(smtp_server.messages) == 1
+
+    with duckdb.connect(str(warehouse)) as con:  # new data changes the release: a new pack, mailed once
+        con.execute("update marts.fct_indicator_values set denominator = denominator + 100 where geography_type = 'district'")
+    day4 = RELEASE_DATE + timedelta(days=3)
+    fourth, (pack4, mail4) = night(day4)
+    assert (fourth.status, fourth.path.name, pack4.status, mail4.status) == ("published", day4.isoformat(), "built", "sent")
+    assert len(smtp_server.messages) == 2 and pack4.content_sha256 != pack.content_sha256
+    body = message_from_bytes(smtp_server.messages[1][2], policy=policy.default).get_body(preferencelist=("plain",)).get_content()
+    assert pack4.content_sha256 in body

@@ -91,3 +91,103 @@ def test_the_same_content_again_is_logged_unchanged_and_not_rewritten(warehouse,
     with duckdb.connect(str(warehouse), read_only=True) as con:
         chain = con.execute("select prev_hash, entry_hash from ops.release_log order by seq").fetchall()
     assert chain[0][0] == rel.GENESIS and chain[1][0] == chain[0][1]
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _log_rows(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select seq, release_date, status, path, reason from ops.release_log order by seq").fetchall()
+
+
+def _not_computed(monkeypatch):
+    """Any computation of the release (its tables, its suppression) now fails the test."""
+    def boom(*a, **k):
+        raise AssertionError("the release was computed although its inputs are unchanged")
+    monkeypatch.setattr(rel, "build_tables", boom)
+    monkeypatch.setattr(disclosure, "apply", boom)
+
+
+def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leaves_files_identical(warehouse, tmp_path, monkeypatch):
+    from orchestration.partnership.audit import verify_log
+
+    protocol = load_protocol(FALLS_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    assert first.status == "published"
+    before = _files(tmp_path / "releases")
+    with monkeypatch.context() as m:
+        _not_computed(m)
+        same_day = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+        next_day = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29), reports_dir=tmp_path / "reports")
+    for r in (same_day, next_day):
+        assert (r.status, r.path) == ("unchanged", first.path) and "not recomputed" in r.reason
+        assert r.row_counts == {"indicator_values": 3, "indicators": 1}
+    assert _files(tmp_path / "releases") == before, "nothing written, nothing new published"
+    log = _log_rows(warehouse)
+    assert [(s, str(d)) for _, d, s, _, _ in log] == [("published", "2026-11-28"), ("unchanged", "2026-11-28"),
+                                                      ("unchanged", "2026-11-29")]
+    assert all(p == str(first.path) for *_, p, _ in log)
+    assert "inputs unchanged since the release of 2026-11-28" in log[2][4]
+    report = json.loads((tmp_path / "reports" / "releases" / "2026-11-29.json").read_text())
+    assert report["protocols"]["falls-board"]["status"] == "unchanged"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert verify_log(con) == (3, [])
+
+
+def test_a_changed_mart_row_recomputes_and_publishes(warehouse, tmp_path):
+    import polars as pl
+
+    protocol = load_protocol(FALLS_BOARD)
+    rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    with duckdb.connect(str(warehouse)) as con:  # South's count grows by one: North's 3 is still hidden, differently
+        con.execute("update marts.fct_indicator_values set numerator = 13 where geography_code = 'E05900002' and period_type = 'quarter'")
+        con.execute("update marts.fct_indicator_values set numerator = 16 where geography_type = 'district' and period_type = 'quarter'")
+    nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
+    assert nxt.status == "published" and nxt.path.name == "2026-11-29"
+    district = pl.read_parquet(nxt.path / "parquet" / "indicator_values.parquet").filter(pl.col("geography_type") == "district")
+    assert district["numerator"].to_list() == [15]  # 16 rounded to the nearest 5: computed from the new row
+
+
+def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
+    copy = tmp_path / "protocols" / "falls-board.yaml"
+    copy.parent.mkdir()
+    copy.write_bytes(FALLS_BOARD.read_bytes())
+    first = rel.release(warehouse, tmp_path / "releases", load_protocol(copy), DAY)
+    copy.write_bytes(FALLS_BOARD.read_bytes() + b"\n# reviewed by the board, no change to the terms\n")
+    calls = []
+    real = rel.build_tables
+    monkeypatch.setattr(rel, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = rel.release(warehouse, tmp_path / "releases", load_protocol(copy), DAY)
+    assert calls == [1], "the protocol's bytes changed: the release is computed"
+    assert (again.status, again.path) == ("unchanged", first.path)  # the same content as before, so not rewritten
+    assert again.reason == ""
+
+
+def test_a_tampered_or_missing_release_file_is_recomputed_and_published_again(warehouse, tmp_path):
+    protocol = load_protocol(FALLS_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    good = _files(first.path)
+    (first.path / "data_dictionary.md").write_text("edited")
+    again = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    assert again.status == "published", "the edited folder is replaced by a computed one"
+    now = _files(first.path)
+    assert [now[f] for f in ("data_dictionary.md", "parquet/indicator_values.parquet")] == \
+        [good[f] for f in ("data_dictionary.md", "parquet/indicator_values.parquet")]
+    (first.path / "parquet" / "indicators.parquet").unlink()
+    nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
+    assert nxt.status == "published" and nxt.path.name == "2026-11-29"
+    (nxt.path / "extra.csv").write_text("a,b\n")
+    assert rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30)).status == "published"
+
+
+def test_after_an_expired_or_blocked_night_the_release_is_computed_again(warehouse, tmp_path, monkeypatch):
+    protocol = load_protocol(FALLS_BOARD)
+    rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    assert rel.release(warehouse, tmp_path / "releases", protocol, date(2030, 1, 1)).status == "not_in_force"
+    calls = []
+    real = rel.build_tables
+    monkeypatch.setattr(rel, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert rel.release(warehouse, tmp_path / "releases", protocol, DAY).status == "unchanged"
+    assert calls == [1], "the latest log entry is not a publication: computed"

@@ -154,3 +154,25 @@ def test_the_expired_asb_protocol_produces_nothing_and_the_report_says_why(wareh
     assert entry["status"] == "not_in_force" and "expired" in entry["reason"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select status, reason from ops.release_log").fetchall() == [("not_in_force", result.reason)]
+
+
+def test_person_level_releases_are_not_recomputed_on_the_same_inputs_and_are_when_a_person_opts_out(warehouse, tmp_path, monkeypatch):
+    first = {p.id: rel.release(warehouse, tmp_path / "releases", p, DAY) for p in (ANALYSTS, FAMILIES)}
+    assert {r.status for r in first.values()} == {"published"}
+    calls = []
+    real = rel.build_tables
+    monkeypatch.setattr(rel, "build_tables", lambda *a, **k: calls.append(a[1].id) or real(*a, **k))
+    for p in (ANALYSTS, FAMILIES):
+        again = rel.release(warehouse, tmp_path / "releases", p, date(2026, 11, 29))
+        assert (again.status, again.path) == ("unchanged", first[p.id].path) and "not recomputed" in again.reason
+    assert calls == []
+    with duckdb.connect(str(warehouse)) as con:  # LP1 opts out in the person index, and nowhere else
+        con.execute("update linkage.persons set opted_out = true where person_id = 'LP1'")
+    nxt = rel.release(warehouse, tmp_path / "releases", ANALYSTS, date(2026, 11, 30))
+    assert calls == ["falls-analysts"] and nxt.status == "published"
+    df = pl.read_parquet(nxt.path / "parquet" / "falls_pathway_events.parquet")
+    assert ps.hmac_python(KEY.encode(), "LP1", ANALYSTS.pseudonym_context) not in set(df["person_ref"])
+    # the same recipient context with another key is refused before anything is compared or computed
+    monkeypatch.setenv(ps.KEY_ENV, "another-key-" + "f" * 40)
+    with pytest.raises(ps.PseudonymKeyError):
+        rel.release(warehouse, tmp_path / "releases", ANALYSTS, date(2026, 12, 1))

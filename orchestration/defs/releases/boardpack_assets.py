@@ -2,7 +2,8 @@
 
 The pack is built from the release folder alone (never the warehouse), written into it, and
 e-mailed to the protocol's distribution list when SMTP is configured and the release's content
-differs from the last pack e-mailed."""
+differs from the last pack e-mailed. A night that left the release unchanged renders nothing:
+the pack already in the release folder is current."""
 
 import dagster as dg
 
@@ -25,17 +26,16 @@ def _board_pack_asset(protocol: Protocol) -> dg.AssetsDefinition:
         description=f"Board pack for {protocol.doc['recipient']['name']}: HTML and PDF built from the {protocol.id} release.",
     )
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from orchestration.partnership.boardpack.build import build_pack  # Altair, Playwright: only when run
-        from orchestration.partnership.mail import send_pack
+        from orchestration.partnership.boardpack.build import refresh_pack  # imports the renderer only when it renders
 
         settings = get_settings()
-        folder = settings.releases_dir / protocol.id / run_date().isoformat()
-        if not (folder / "manifest.json").exists():
+        refreshed = refresh_pack(settings.reports_dir, settings.releases_dir, protocol, run_date())
+        if refreshed is None:
             context.log.info(f"board pack {protocol.id}: no release for {run_date()}; nothing to build")
             return dg.MaterializeResult(metadata={"status": "no release", "path": ""})
-        result = build_pack(folder, protocol)
-        mail = send_pack(result, protocol, settings.reports_dir)
-        context.log.info(f"board pack {protocol.id}: {result.status}; e-mail: {mail.detail or mail.status}")
+        result, mail = refreshed
+        what = ("current: its release did not change, nothing rendered" if result.status == "current" else result.status)
+        context.log.info(f"board pack {protocol.id} ({result.pdf.parent}): {what}; e-mail: {mail.detail or mail.status}")
         return dg.MaterializeResult(metadata={
             "status": result.status, "html": str(result.html), "pdf": str(result.pdf),
             "release_content_sha256": result.content_sha256, "mail": mail.status,

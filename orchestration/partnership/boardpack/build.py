@@ -1,8 +1,12 @@
-"""Build a board pack into its release folder: HTML first, then the PDF of that HTML."""
+"""Build a board pack into its release folder: HTML first, then the PDF of that HTML.
+
+A night whose release did not change renders nothing (`refresh_pack`): the pack already in the
+release folder is current."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -10,8 +14,6 @@ from pathlib import Path
 
 from ..protocols import Protocol
 from . import model
-from .pdf import print_pdf
-from .render import render_html
 
 HTML_FILE = "board_pack.html"
 PDF_FILE = "board_pack.pdf"
@@ -21,7 +23,7 @@ PDF_FILE = "board_pack.pdf"
 class PackResult:
     protocol_id: str
     release_date: date
-    status: str  # built | unchanged
+    status: str  # built | unchanged (the page was the same: not printed again) | current (its release did not change)
     html: Path
     pdf: Path
     content_sha256: str  # the release's
@@ -45,6 +47,9 @@ def release_dir_for(releases_dir: Path, protocol_id: str, on: date | None = None
 
 def build_pack(release_dir: Path, protocol: Protocol, force: bool = False) -> PackResult:
     """Write board_pack.html and board_pack.pdf into `release_dir`. An unchanged page is not printed again."""
+    from .pdf import print_pdf  # Playwright, Altair: imported only when a pack is rendered
+    from .render import render_html
+
     release_dir = Path(release_dir)
     pack = model.load(release_dir, protocol)
     html = render_html(pack)
@@ -67,3 +72,53 @@ def build_pack(release_dir: Path, protocol: Protocol, force: bool = False) -> Pa
         tmp_html.unlink(missing_ok=True)
         tmp_pdf.unlink(missing_ok=True)
     return PackResult(status="built", **result)
+
+
+def current_pack(release_dir: Path, protocol: Protocol) -> PackResult | None:
+    """The pack already in `release_dir`, without rendering anything, when it is there and is the
+    pack of this release (its page names the release's content hash); None when it must be built."""
+    release_dir = Path(release_dir)
+    html_path, pdf_path = release_dir / HTML_FILE, release_dir / PDF_FILE
+    if not (html_path.is_file() and pdf_path.is_file()):
+        return None
+    with open(pdf_path, "rb") as fh:
+        if fh.read(5) != b"%PDF-":
+            return None
+    pack = model.load(release_dir, protocol)  # checks the release against its manifest
+    html = html_path.read_bytes()
+    if pack.manifest["content_sha256"].encode() not in html:
+        return None
+    return PackResult(protocol_id=protocol.id, release_date=pack.release_date, status="current", html=html_path,
+                      pdf=pdf_path, content_sha256=pack.manifest["content_sha256"],
+                      html_sha256=hashlib.sha256(html).hexdigest(), pack=pack)
+
+
+def night_release(reports_dir: Path, releases_dir: Path, protocol_id: str, on: date) -> tuple[Path, bool] | None:
+    """The folder of the release the night of `on` left current for `protocol_id`, and whether the
+    night changed it (published) or not (unchanged: the folder may be an earlier night's), from the
+    night's release report; None when the night left no release."""
+    report = Path(reports_dir) / "releases" / f"{on.isoformat()}.json"
+    entry = json.loads(report.read_text()).get("protocols", {}).get(protocol_id) if report.exists() else None
+    if entry is None:  # no report (a release built outside the night): the dated folder, if any
+        folder = Path(releases_dir) / protocol_id / on.isoformat()
+        return (folder, True) if (folder / "manifest.json").exists() else None
+    if entry["status"] not in ("published", "unchanged") or not entry.get("path"):
+        return None
+    folder = Path(entry["path"])
+    return (folder, entry["status"] == "published") if (folder / "manifest.json").exists() else None
+
+
+def refresh_pack(reports_dir: Path, releases_dir: Path, protocol: Protocol, on: date):
+    """A night's board pack: built (and e-mailed) when the night changed the release or its folder
+    has no pack yet; otherwise the pack in place is current and nothing is rendered. A pack whose
+    release content was never e-mailed (say SMTP failed) is e-mailed. Returns (pack, mail) or None."""
+    from ..mail import send_pack
+
+    found = night_release(reports_dir, releases_dir, protocol.id, on)
+    if found is None:
+        return None
+    folder, changed = found
+    pack = None if changed else current_pack(folder, protocol)
+    if pack is None:
+        pack = build_pack(folder, protocol)
+    return pack, send_pack(pack, protocol, reports_dir)
