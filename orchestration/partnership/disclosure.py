@@ -13,6 +13,7 @@ unknown nor by combining equations (checked with the rank of the equations' unkn
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 
 import numpy as np
@@ -68,70 +69,162 @@ def _components(equations: list[tuple[int, list[int]]]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _determined(equations: list[tuple[int, list[int]]], suppressed: set[int]) -> list[int]:
-    """Suppressed cells whose value follows from the equations and the published cells."""
-    unknown = sorted({c for t, ms in equations for c in (t, *ms) if c in suppressed})
-    if not unknown:
-        return []
-    col = {c: j for j, c in enumerate(unknown)}
-    a = np.zeros((len(equations), len(unknown)))
-    for r, (t, ms) in enumerate(equations):
-        if t in col:
-            a[r, col[t]] += 1.0
-        for m in ms:
-            if m in col:
-                a[r, col[m]] -= 1.0
-    rank = np.linalg.matrix_rank(a) if a.size else 0
-    out = []
-    for c, j in col.items():
-        e = np.zeros((1, len(unknown)))
-        e[0, j] = 1.0
-        if np.linalg.matrix_rank(np.vstack([a, e])) == rank:
-            out.append(c)
-    return out
+_TOL = 1e-9
+
+
+def determined_columns(a: np.ndarray) -> list[int]:
+    """Columns j whose unit vector e_j lies in the row space of `a`, i.e. the unknowns that the
+    equations `a x = b` pin down whatever the other unknowns are.
+
+    Gauss-Jordan elimination with partial pivoting to the reduced row echelon form: e_j is in the
+    row space exactly when j is a pivot column whose row has no other non-zero entry (the entries
+    of a combination of the rows at the pivot columns are its coefficients)."""
+    a = np.array(a, dtype=float)
+    m, n = a.shape
+    pivots: list[int] = []
+    r = 0
+    for c in range(n):
+        if r == m:
+            break
+        p = r + int(np.argmax(np.abs(a[r:, c])))
+        if abs(a[p, c]) <= _TOL:
+            a[r:, c] = 0.0
+            continue
+        if p != r:
+            a[[r, p]] = a[[p, r]]
+        a[r] /= a[r, c]
+        f = a[:, c].copy()
+        f[r] = 0.0
+        nz = np.flatnonzero(np.abs(f) > _TOL)
+        if nz.size:
+            a[nz] -= np.outer(f[nz], a[r])
+        a[:, c] = 0.0
+        a[r, c] = 1.0
+        pivots.append(c)
+        r += 1
+    rows = np.abs(a[:r]) > _TOL
+    return [pivots[k] for k in np.flatnonzero(rows.sum(axis=1) == 1)]
+
+
+class _Suppressor:
+    """Secondary suppression of one connected group of equations (cells shared between them)."""
+
+    def __init__(self, values: list[int | None], out: list[bool], equations: list[tuple[int, list[int]]]):
+        self.values, self.out = values, out
+        self.eqs = [(t, *ms) for t, ms in equations]  # total first
+        self.cell_eqs: dict[int, list[int]] = defaultdict(list)
+        for e, cells in enumerate(self.eqs):
+            for c in cells:
+                self.cell_eqs[c].append(e)
+        self.hidden = [sum(out[c] for c in cells) for cells in self.eqs]
+        self.single = [e for e, h in enumerate(self.hidden) if h == 1]
+        heapq.heapify(self.single)
+        self.dirty = {c for c in self.cell_eqs if out[c]}
+        # cells the equations fix even with every cell suppressed (e.g. a total whose only member row is absent
+        # elsewhere): no suppression can protect them, so they are not chased (the audit reports them)
+        self.forced = set(self.determined(list(range(len(self.eqs))), sorted(self.cell_eqs), lambda c: True))
+
+    def determined(self, eqs: list[int], cells: list[int], unknown) -> list[int]:
+        """Cells (of `cells`, the unknown ones of `eqs`) that the equations `eqs` pin down."""
+        col = {c: j for j, c in enumerate(cells)}
+        a = np.zeros((len(eqs), len(cells)))
+        for r, e in enumerate(eqs):
+            t, *ms = self.eqs[e]
+            if unknown(t):
+                a[r, col[t]] += 1.0
+            for c in ms:
+                if unknown(c):
+                    a[r, col[c]] -= 1.0
+        return [cells[j] for j in determined_columns(a)]
+
+    def hide(self, c: int) -> None:
+        self.out[c] = True
+        self.dirty.add(c)
+        for e in self.cell_eqs[c]:
+            self.hidden[e] += 1
+            if self.hidden[e] == 1:
+                heapq.heappush(self.single, e)
+
+    def cost(self, c: int) -> tuple:
+        """Rank of a published cell as the one to hide next: the fewest equations it would leave with a
+        single unknown (each forces another suppression), then the smallest non-zero count, then the
+        smallest zero, members before totals, then the row order (so reruns are identical)."""
+        v = self.values[c]
+        opened = sum(1 for e in self.cell_eqs[c] if self.hidden[e] == 0)
+        return (opened, v == 0, v, c)
+
+    def pick(self, equations: list[int]) -> int | None:
+        """The published cell of `equations` to hide; a cell with no value (never published as a number)
+        only when nothing else is left."""
+        cand = {c for e in equations for c in self.eqs[e] if not self.out[c]}
+        known = [c for c in cand if self.values[c] is not None]
+        if known:
+            return min(known, key=self.cost)
+        return min(cand) if cand else None
+
+    def single_unknowns(self) -> bool:
+        """Close every equation with exactly one suppressed cell (it would give that cell away)."""
+        while self.single:
+            e = heapq.heappop(self.single)
+            if self.hidden[e] != 1:
+                continue
+            c = self.pick([e])
+            if c is not None:
+                self.hide(c)
+        return True
+
+    def linear(self) -> bool:
+        """Find cells determined by combining equations; close one per group of linked suppressed
+        cells. False when every group is safe."""
+        parent: dict[int, int] = {}
+
+        def find(x: int) -> int:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        live = [e for e, h in enumerate(self.hidden) if h >= 2]
+        for e in live:
+            cells = [c for c in self.eqs[e] if self.out[c]]
+            for c in cells[1:]:
+                parent[find(c)] = find(cells[0])
+        groups: dict[int, list[int]] = defaultdict(list)
+        for e in live:
+            groups[find(next(c for c in self.eqs[e] if self.out[c]))].append(e)
+        dirty, self.dirty = self.dirty, set()
+        changed = False
+        for root in sorted(groups, key=lambda g: min(groups[g])):
+            eqs = groups[root]
+            cells = sorted({c for e in eqs for c in self.eqs[e] if self.out[c]})
+            if not dirty.intersection(cells):
+                continue  # checked safe before and unchanged since (hiding more never determines an old cell)
+            det = [c for c in self.determined(eqs, cells, self.out.__getitem__) if c not in self.forced]
+            if not det:
+                continue
+            c = min(det)
+            pick = self.pick(self.cell_eqs[c])
+            pick = self.pick(eqs) if pick is None else pick
+            if pick is None:
+                continue  # every cell around it is suppressed already: suppression cannot help (the audit says so)
+            self.hide(pick)
+            changed = True
+        return changed
 
 
 def secondary(values: list[int | None], suppressed: list[bool], equations: list[tuple[int, list[int]]]) -> list[bool]:
     """Suppress more cells until no suppressed cell can be recovered from the equations.
 
-    `values` are the true counts (used only to choose the smallest cells to sacrifice);
-    nulls are treated as published (known) cells, as an attacker would."""
+    `values` are the true counts (used only to choose which cells to sacrifice); nulls are treated
+    as published (known) cells, as an attacker would. Deterministic: same input, same output."""
     out = list(suppressed)
     for comp in _components(equations):
         eqs = [equations[e] for e in comp]
-        while True:
-            hidden = {i for t, ms in eqs for i in (t, *ms) if out[i]}
-            if not hidden:
-                break
-            # 1. an equation with exactly one hidden cell gives it away: hide its smallest published member,
-            #    or its total when every member is hidden or empty
-            # 2. otherwise, any hidden cell still determined by combining equations: same remedy on one of its equations
-            target = None
-            for t, ms in eqs:
-                cells = (t, *ms)
-                if sum(out[i] for i in cells) == 1:
-                    target = (t, ms)
-                    break
-            if target is None:
-                det = _determined(eqs, hidden)
-                if not det:
-                    break
-                c = det[0]
-                mine = [(t, ms) for t, ms in eqs if c == t or c in ms]
-                target = next((e for e in mine if any(not out[i] and values[i] is not None for i in (e[0], *e[1]))),
-                              mine[0])
-            t, ms = target
-            published = [i for i in ms if not out[i] and values[i] is not None]
-            if published:
-                pick = min(published, key=lambda i: (values[i], i))
-            elif not out[t] and values[t] is not None:
-                pick = t
-            else:  # only empty cells remain: the equation cannot be closed by suppression; hide what is left
-                rest = [i for i in (t, *ms) if not out[i]]
-                if not rest:
-                    break
-                pick = rest[0]
-            out[pick] = True
+        if not any(out[c] for t, ms in eqs for c in (t, *ms)):
+            continue
+        s = _Suppressor(values, out, eqs)
+        while s.single_unknowns() and s.linear():
+            pass
     return out
 
 

@@ -132,3 +132,75 @@ def test_secondary_suppression_withholds_the_rates_of_the_rows_it_hides():
     out = disclosure.apply(df, counts=["n"], derived=["rate"], low=1, high=7, base=5, margins=MARGINS)
     assert out.filter(pl.col("n_suppressed"))["rate"].null_count() == int(out["n_suppressed"].sum())
     assert out["derived_withheld"].to_list() == out["n_suppressed"].to_list()
+
+
+# ---------------------------------------------------------------- secondary suppression: any table, county scale
+
+import random  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from benchmarks.disclosure import county_table  # noqa: E402
+from orchestration.partnership import audit  # noqa: E402
+from orchestration.partnership.protocols import load_protocol  # noqa: E402
+from orchestration.partnership.settings import PROJECT_ROOT  # noqa: E402
+from tests.oracles import attacker  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 6), st.integers(1, 9), st.integers(0, 2**32 - 1))
+def test_determined_columns_are_exactly_the_unknowns_exact_elimination_pins_down(m, n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.choice([-1.0, 0.0, 0.0, 1.0], size=(m, n))
+    if m and rng.random() < 0.5:  # dependent rows, as margins have
+        a = np.vstack([a, a[0] - a[-1]])
+    assert set(disclosure.determined_columns(a)) == attacker.pinned(a.astype(int).tolist(), n)
+
+
+def _random_case(seed: int):
+    rng = random.Random(seed)
+    rows, margins = attacker.random_table(rng)
+    df = pl.DataFrame(rows, schema={"indicator_id": pl.Utf8, "period_start": pl.Utf8, "geography_type": pl.Utf8,
+                                    "geography_code": pl.Utf8, "breakdown": pl.Utf8, "n": pl.Int64})
+    # primary suppression, and now and then a cell suppressed already for another reason
+    before = [v is not None and (1 <= v <= 7 or rng.random() < 0.05) for v in df["n"].to_list()]
+    return rows, margins, df, before
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_after_secondary_suppression_no_cell_is_recoverable_on_random_tables(seed):
+    rows, margins, df, before = _random_case(seed)
+    values = df["n"].to_list()
+    equations = disclosure.margin_equations(df, margins)
+    out = disclosure.secondary(values, before, equations)
+    assert all(o for o, b in zip(out, before) if b), "a suppressed cell was published"
+    assert disclosure.secondary(values, before, equations) == out, "a rerun hides other cells"
+    # a cell the margins fix even when every cell is suppressed (a total whose only member row is present,
+    # rows missing elsewhere) cannot be protected by suppression; the audit reports it and the release stops
+    forced = attacker.recovered(rows, "n", [True] * len(rows), margins)
+    recovered = attacker.recovered(rows, "n", out, margins)
+    assert recovered <= forced
+    assert audit.recoverable_cells(df.with_columns(pl.Series("n_suppressed", out)), "n", margins) == len(recovered)
+
+
+def test_the_random_tables_leak_under_primary_suppression_alone():
+    """The property above is not vacuous: most random tables leak before secondary suppression."""
+    leaking = sum(bool(attacker.recovered(rows, "n", before, margins))
+                  for rows, margins, _, before in map(_random_case, range(60)))
+    assert leaking >= 30
+
+
+@pytest.mark.parametrize("protocol_id", ["falls-board", "safeguarding-board"])
+def test_county_shaped_release_tables_leave_nothing_recoverable_and_reruns_are_identical(protocol_id):
+    """96 wards + the district, the indicators and breakdowns of the release, its declared margins."""
+    margins = load_protocol(PROJECT_ROOT / "contracts" / "protocols" / f"{protocol_id}.yaml").margins
+    df = county_table(protocol_id, wards=96, seed=7)
+    out = disclosure.apply(df, ["numerator", "denominator"], [], 1, 7, 5, margins=margins)
+    for c in ("numerator", "denominator"):
+        primary = df[c].is_between(1, 7)
+        assert out.filter(primary)[f"{c}_suppressed"].all()
+        assert out[f"{c}_suppressed"].sum() > primary.sum(), "the margins force some secondary suppression"
+        assert audit.recoverable_cells(out, c, margins) == 0
+    assert disclosure.apply(df, ["numerator", "denominator"], [], 1, 7, 5, margins=margins).equals(out)

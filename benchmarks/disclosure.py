@@ -1,0 +1,161 @@
+"""Secondary suppression at county scale: wall time and cells hidden (not run by `make test`).
+
+    .venv/bin/python -m benchmarks.disclosure                      # county shape: 96 wards + the district
+    .venv/bin/python -m benchmarks.disclosure --wards 12           # district shape
+    .venv/bin/python -m benchmarks.disclosure --compare OLD.py     # A/B against another disclosure.py, same run
+        (e.g. `git show <commit>:orchestration/partnership/disclosure.py > /tmp/old_disclosure.py`)
+    .venv/bin/python -m benchmarks.disclosure --table falls-board=PATH.parquet   # a real, unsuppressed table
+
+Builds tables shaped like the falls-board and safeguarding-board `indicator_values` outputs (the
+indicators, breakdowns and periods of those releases at county scale, ward means taken from the
+seed-42 county night, counts drawn cell by cell so that every margin adds up), and runs primary
+and secondary suppression with the margins exactly as those protocols declare them. For each
+count column it reports the seconds taken, the cells hidden, that a rerun hides the same cells,
+and the independent audit's verdict (`audit.recoverable_cells`, which must be 0) and its time.
+Target: seconds per table on the 2-core reference machine (the night took 538 s for falls-board).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SEX = ["F", "M"]
+# indicator, sexes, age bands, ward quarters, district months, ward-quarter mean of numerator and denominator (persons)
+SPECS = {
+    "falls-board": [
+        ("FALLS-01", SEX, [], 7, 24, 12.5, 2497.0),
+        ("FALLS-02", SEX, ["65-79", "80+"], 6, 20, 1.5, 30.8),
+        ("FALLS-03", SEX, ["65-79", "80+"], 3, 10, 5.0, 25.2),
+        ("FALLS-04", [], ["0-17", "18-64", "65+"], 9, 30, 4.3, 6.1),
+    ],
+    "safeguarding-board": [
+        ("MASH-01", SEX, ["under 1", "1-4", "5-9", "10-15", "16+"], 7, 0, 25.4, 29.0),
+        ("MASH-02", SEX, ["under 1", "1-4", "5-9", "10-15", "16+"], 3, 0, 6.4, 29.4),
+    ],
+}
+
+
+def _cells(rng: np.random.Generator, wards: int, sexes: list[str], ages: list[str], mean: float) -> np.ndarray:
+    """Counts per ward x sex x age band (ward sizes vary; a few wards are nearly empty)."""
+    ns, na = max(len(sexes), 1), max(len(ages), 1)
+    size = rng.gamma(2.0, 0.5, wards)  # mean 1, skewed
+    share = rng.dirichlet(np.full(ns * na, 3.0), wards).reshape(wards, ns, na)
+    return rng.poisson(mean * size[:, None, None] * share)
+
+
+def _rows(indicator: str, period_type: str, start: date, geo: str, code: str, sexes, ages, num, den) -> list[tuple]:
+    """One geography's rows: persons, each sex, each age band (num/den indexed [sex, age])."""
+    out = [(indicator, period_type, start, geo, code, "persons", int(num.sum()), int(den.sum()))]
+    out += [(indicator, period_type, start, geo, code, f"sex:{s}", int(num[i].sum()), int(den[i].sum()))
+            for i, s in enumerate(sexes)]
+    out += [(indicator, period_type, start, geo, code, f"age:{a}", int(num[:, j].sum()), int(den[:, j].sum()))
+            for j, a in enumerate(ages)]
+    return out
+
+
+def county_table(protocol_id: str, wards: int = 96, seed: int = 42) -> pl.DataFrame:
+    """An unsuppressed indicator_values table shaped like `protocol_id`'s output, margins consistent."""
+    rng = np.random.default_rng([seed, wards, sorted(SPECS).index(protocol_id)])
+    codes = [f"E05{900000 + w:06d}" for w in range(wards)]
+    rows: list[tuple] = []
+    for indicator, sexes, ages, quarters, months, num_mean, den_mean in SPECS[protocol_id]:
+        for q in range(quarters):
+            start = date(2024 + (3 + 3 * q) // 12, (3 + 3 * q) % 12 + 1, 1)
+            den = _cells(rng, wards, sexes, ages, den_mean)
+            num = np.minimum(_cells(rng, wards, sexes, ages, num_mean), den) if den_mean > num_mean else \
+                _cells(rng, wards, sexes, ages, num_mean)
+            for w, code in enumerate(codes):
+                rows += _rows(indicator, "quarter", start, "ward", code, sexes, ages, num[w], den[w])
+            rows += _rows(indicator, "quarter", start, "district", "E07900001", sexes, ages, num.sum(0), den.sum(0))
+        for m in range(months):
+            start = date(2024 + (3 + m) // 12, (3 + m) % 12 + 1, 1)
+            num = _cells(rng, wards, sexes, ages, num_mean / 3).sum(0)
+            den = _cells(rng, wards, sexes, ages, den_mean / 3).sum(0)
+            rows += _rows(indicator, "month", start, "district", "E07900001", sexes, ages, num, den)
+    df = pl.DataFrame(rows, schema=["indicator_id", "period_type", "period_start", "geography_type", "geography_code",
+                                    "breakdown", "numerator", "denominator"], orient="row")
+    return df.sort(df.columns)  # the release selects `order by all`
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"disclosure_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure(name: str, df: pl.DataFrame, margins: list[dict], impl, low: int = 1, high: int = 7) -> list[dict]:
+    from orchestration.partnership import audit
+
+    results = []
+    t0 = time.perf_counter()
+    equations = impl.margin_equations(df, margins)
+    eq_seconds = time.perf_counter() - t0
+    for count in ("numerator", "denominator"):
+        values = df[count].to_list()
+        primary = [v is not None and low <= v <= high for v in values]
+        t0 = time.perf_counter()
+        flags = impl.secondary(values, primary, equations)
+        seconds = time.perf_counter() - t0
+        again = impl.secondary(values, primary, equations)
+        t0 = time.perf_counter()
+        recoverable = audit.recoverable_cells(df.with_columns(pl.Series(f"{count}_suppressed", flags)), count, margins)
+        audit_seconds = time.perf_counter() - t0
+        results.append({"table": name, "count": count, "rows": df.height, "equations": len(equations),
+                        "primary": sum(primary), "hidden": sum(flags), "secondary": sum(flags) - sum(primary),
+                        "seconds": round(seconds + eq_seconds, 2), "rerun_identical": again == flags,
+                        "recoverable": recoverable, "audit_seconds": round(audit_seconds, 2)})
+        eq_seconds = 0.0
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wards", type=int, default=96, help="96: county preset; 12: district preset")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--protocols", nargs="*", default=sorted(SPECS))
+    ap.add_argument("--table", action="append", default=[], metavar="PROTOCOL=PARQUET",
+                    help="also run on an unsuppressed table (the protocol's output columns)")
+    ap.add_argument("--compare", type=Path, action="append", default=[],
+                    help="another disclosure.py to time on the same tables, in the same run")
+    ap.add_argument("--json", type=Path, help="write the results here too")
+    args = ap.parse_args(argv)
+
+    from orchestration.partnership import disclosure
+    from orchestration.partnership.protocols import load_protocols
+
+    protocols = load_protocols(ROOT / "contracts" / "protocols")
+    tables = [(f"{p} ({args.wards} wards, seed {args.seed})", p, county_table(p, args.wards, args.seed))
+              for p in args.protocols]
+    for spec in args.table:
+        p, path = spec.split("=", 1)
+        tables.append((f"{p} ({Path(path).name})", p, pl.read_parquet(path)))
+    impls = [("current", disclosure)] + [(str(p), _load(p)) for p in args.compare]
+    results = []
+    for label, impl in impls:
+        for name, p, df in tables:
+            for r in measure(name, df, protocols[p].margins, impl):
+                r["implementation"] = label
+                results.append(r)
+                print(f"{label:>10}  {r['table']:<40} {r['count']:<12} rows {r['rows']:>6}  primary {r['primary']:>5}  "
+                      f"hidden {r['hidden']:>5} (+{r['secondary']:>4})  {r['seconds']:>7.2f} s  "
+                      f"rerun identical {r['rerun_identical']}  recoverable {r['recoverable']}  "
+                      f"audit {r['audit_seconds']:.2f} s", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    ok = all(r["recoverable"] == 0 and r["rerun_identical"] for r in results if r["implementation"] == "current")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
