@@ -97,13 +97,32 @@ def scan_landing(landing: Path, contracts: dict[str, Contract]) -> list[Landed]:
 
 
 def register(con: duckdb.DuckDBPyConnection, landing: Path, contracts: dict[str, Contract], now: datetime) -> list[int]:
-    """Record each file not seen before (by path and content hash). Returns the new delivery ids."""
+    """Record each file not seen before (by path and content hash). Returns the new delivery ids.
+
+    A file's hash is read from `ops.landing_hashes` when its path, size, modification time, inode
+    and change time are those it had when it was last hashed; any difference hashes it again
+    (docs/operations.md: what this trusts)."""
+    con.execute("""create table if not exists ops.landing_hashes (
+        landing_path varchar primary key, size_bytes bigint not null, mtime_ns bigint not null,
+        inode bigint not null, ctime_ns bigint not null, sha256 varchar not null, hashed_at timestamp not null)""")
+    known = {r[0]: r[1:] for r in con.execute(
+        "select landing_path, size_bytes, mtime_ns, inode, ctime_ns, sha256 from ops.landing_hashes").fetchall()}
     new_ids = []
-    for item in scan_landing(landing, contracts):
+    landed = scan_landing(landing, contracts)
+    for item in landed:
         rel = str(item.path.relative_to(landing))
         st = item.path.lstat()
         unread = item.problem is not None and item.problem[0] in ("symlink", "not_a_file")
-        digest = "" if unread else sha256_file(item.path)  # a link is never followed, a pipe never read
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        if unread:
+            digest = ""  # a link is never followed, a pipe never read
+        elif rel in known and known[rel][:4] == stamp:
+            digest = known[rel][4]
+        else:
+            digest = sha256_file(item.path)
+            after = item.path.lstat()
+            if (after.st_size, after.st_mtime_ns, after.st_ino, after.st_ctime_ns) == stamp:  # not written meanwhile
+                con.execute("insert or replace into ops.landing_hashes values (?, ?, ?, ?, ?, ?, ?)", [rel, *stamp, digest, now])
         seen = con.execute(
             "select count(*) from ops.deliveries where landing_path = ? and sha256 = ?", [rel, digest]
         ).fetchall()[0][0]
@@ -122,6 +141,9 @@ def register(con: duckdb.DuckDBPyConnection, landing: Path, contracts: dict[str,
              now if item.problem else None],
         )
         new_ids.append(did)
+    gone = sorted(set(known) - {str(i.path.relative_to(landing)) for i in landed})
+    if gone:  # files no longer in landing (purged, moved): their hashes are not kept
+        con.execute("delete from ops.landing_hashes where list_contains(?, landing_path)", [gone])
     return new_ids
 
 
