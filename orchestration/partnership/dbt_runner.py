@@ -1,14 +1,21 @@
-"""What dbt needs around it: environment, place seeds, and a manifest before Dagster loads."""
+"""What dbt needs around it: environment, place seeds, a manifest before Dagster loads, and
+which part of the project a night has to build."""
 
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from .settings import Settings
+from .warehouse import connect
 
 PLACE_FILES = ("geography_wards.csv", "geography_lsoas.csv", "geography_postcodes.csv", "address_lookup.csv",
                "population_estimates.csv")
@@ -48,13 +55,226 @@ def dbt_executable() -> str:
     return str(Path(sys.executable).with_name("dbt"))
 
 
-def dbt_parse(settings: Settings) -> None:
-    """Build the manifest the Dagster definitions are loaded from."""
-    stage_place_seeds(settings)
+PARSE_MARKER = "partnership_parse_inputs.json"
+"""Beside target/manifest.json: the fingerprint of the inputs the manifest was parsed from."""
+
+_NOT_INPUTS = {"target", "logs", "dbt_packages", "dbt_internal_packages"}
+
+
+def project_fingerprint(settings: Settings) -> str:
+    """Everything `dbt parse` reads: every file of the dbt project (models, macros, tests,
+    seeds with the staged place seeds, the generated _sources.yml, dbt_project.yml,
+    profiles.yml), the environment profiles.yml reads, and the dbt versions."""
     project = settings.dbt_project_dir
-    proc = subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir", str(project)],
-        capture_output=True, text=True, env={**__import__("os").environ, **dbt_env(settings)},
-    )
-    if proc.returncode != 0:
-        raise DbtSetupError(f"dbt parse failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    h = hashlib.sha256()
+    h.update(json.dumps({"dbt-core": version("dbt-core"), "dbt-duckdb": version("dbt-duckdb"),
+                         "env": dbt_env(settings)}, sort_keys=True).encode())
+    files = []
+    for root, dirs, names in os.walk(project):
+        here = Path(root)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not (here == project and d in _NOT_INPUTS)]
+        files += [here / n for n in names if not n.startswith(".")]
+    for p in sorted(files):
+        h.update(p.relative_to(project).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def manifest_is_current(settings: Settings, fingerprint: str) -> bool:
+    """The manifest in target/ was parsed from exactly these inputs, and nothing rewrote it since."""
+    target = settings.dbt_project_dir / "target"
+    try:
+        marker = json.loads((target / PARSE_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return (marker.get("fingerprint") == fingerprint
+            and marker.get("manifest_sha256") == _file_sha256(target / "manifest.json"))
+
+
+def dbt_parse(settings: Settings) -> bool:
+    """Build the manifest the Dagster definitions are loaded from, unless the one in target/
+    was parsed from the same inputs (then a night starts without paying for dbt's start-up and
+    its parse). Returns whether dbt parse ran."""
+    import fcntl
+
+    project = settings.dbt_project_dir
+    (project / "target").mkdir(parents=True, exist_ok=True)
+    # Two launches sharing this project (tests, a second data folder) must not interleave a
+    # parse and its marker.
+    with open(project / "target" / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stage_place_seeds(settings)
+        fingerprint = project_fingerprint(settings)
+        if manifest_is_current(settings, fingerprint):
+            return False
+        marker = project / "target" / PARSE_MARKER
+        marker.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir", str(project)],
+            capture_output=True, text=True, env={**os.environ, **dbt_env(settings)},
+        )
+        if proc.returncode != 0:
+            raise DbtSetupError(f"dbt parse failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"fingerprint": fingerprint,
+                                   "manifest_sha256": _file_sha256(project / "target" / "manifest.json")}))
+        tmp.replace(marker)
+        return True
+
+
+# ----------------------------------------------------------------------------- what to build
+
+BUILD_STATE = "ops.dbt_build_state"
+"""One row: the project fingerprint and every source's data fingerprint of the last `dbt build`
+that succeeded with nothing held back. In the warehouse, so that it always describes the
+tables beside it (a restored warehouse restores its state)."""
+
+BUILT_TYPES = ("model", "seed", "snapshot")
+
+
+@dataclass
+class BuildPlan:
+    """What tonight's `dbt build` must do. `full`: build everything (no usable record of the
+    last build, or the project changed). Otherwise `rebuild` are the nodes downstream of a
+    source whose data changed (or whose table is missing), `unchanged` the rest: their inputs
+    and code are those of the last successful build, so building them again would write the
+    same tables and run the same tests on them."""
+    project: str
+    sources: dict[str, str]
+    full: bool
+    reason: str
+    changed_sources: list[str] = field(default_factory=list)
+    rebuild: set[str] = field(default_factory=set)
+    unchanged: set[str] = field(default_factory=set)
+
+    def exclude_args(self, manifest: dict) -> list[str]:
+        """dbt selection for a partial build: everything except the unchanged nodes and the
+        unchanged sources (so their tests do not run either). With cautious indirect selection
+        a test between a rebuilt node and an unchanged one still runs."""
+        if self.full:
+            return []
+        names = sorted(manifest["nodes"][u]["name"] for u in self.unchanged)
+        names += sorted(f"source:{manifest['sources'][u]['source_name']}.{manifest['sources'][u]['name']}"
+                        for u in manifest["sources"] if u not in self.changed_sources)
+        return ["--indirect-selection", "cautious", "--exclude", *names]
+
+
+def _relation(node: dict) -> str:
+    name = node.get("identifier") or node.get("alias") or node["name"]
+    return f'"{node["schema"]}"."{name}"'
+
+
+def source_fingerprints(con, manifest: dict) -> dict[str, str]:
+    """Row count and an order-independent sum of row hashes of every source table."""
+    out = {}
+    for uid, src in sorted(manifest["sources"].items()):
+        try:
+            n, h = con.execute(f"select count(*), coalesce(sum(hash(t)::hugeint), 0)::varchar from {_relation(src)} t").fetchone()
+            out[uid] = f"{n}:{h}"
+        except Exception:  # noqa: BLE001 - a missing source table is a changed source
+            out[uid] = "missing"
+    return out
+
+
+def downstream(manifest: dict, roots) -> set[str]:
+    """Every node (models, seeds, tests, …) downstream of roots, roots excluded."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        for child in manifest["child_map"].get(todo.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return seen
+
+
+def _existing_relations(con) -> set[tuple[str, str]]:
+    return {(s.lower(), t.lower()) for s, t in con.execute(
+        "select table_schema, table_name from information_schema.tables").fetchall()}
+
+
+def last_build_state(con) -> tuple[str, dict[str, str]] | None:
+    try:
+        row = con.execute(f"select project_fingerprint, sources from {BUILD_STATE}").fetchall()
+    except Exception:  # noqa: BLE001 - no record yet
+        return None
+    if len(row) != 1:
+        return None
+    try:
+        return row[0][0], json.loads(row[0][1])
+    except (TypeError, ValueError):
+        return None
+
+
+def plan_build(settings: Settings, manifest: dict, project: str) -> BuildPlan:
+    """Compare the warehouse's sources and the project with the last successful build."""
+    with connect(settings.warehouse_path, read_only=True) as con:
+        sources = source_fingerprints(con, manifest)
+        last = last_build_state(con)
+        existing = _existing_relations(con)
+    plan = BuildPlan(project=project, sources=sources, full=True, reason="")
+    if last is None:
+        plan.reason = "no record of a previous build"
+        return plan
+    if last[0] != project:
+        plan.reason = "the dbt project changed since the last build (code, seeds or versions)"
+        return plan
+    built = {u for u, n in manifest["nodes"].items() if n["resource_type"] in BUILT_TYPES}
+    changed = sorted(u for u, fp in sources.items() if last[1].get(u) != fp)
+    roots = set(changed)
+    # A node whose table is not there (dropped, or never built) is rebuilt with its descendants.
+    roots |= {u for u in built if (manifest["nodes"][u]["schema"].lower(),
+                                   (manifest["nodes"][u].get("alias") or manifest["nodes"][u]["name"]).lower())
+              not in existing}
+    rebuild = (downstream(manifest, roots) | roots) & built
+    plan.full = False
+    plan.changed_sources = changed
+    plan.rebuild = rebuild
+    plan.unchanged = built - rebuild
+    plan.reason = (f"{len(changed)} source(s) changed since the last build: rebuilding {len(rebuild)} of {len(built)} "
+                   "models and seeds with their tests") if rebuild else "no source changed since the last build"
+    return plan
+
+
+def record_build(settings: Settings, plan: BuildPlan) -> None:
+    """After a successful build with nothing held back: what it was built from."""
+    with connect(settings.warehouse_path) as con:
+        con.execute("create schema if not exists ops")
+        con.execute(f"create or replace table {BUILD_STATE} as select ? as project_fingerprint, ? as sources, "
+                    "current_timestamp as recorded_at", [plan.project, json.dumps(plan.sources, sort_keys=True)])
+
+
+def forget_build(settings: Settings) -> None:
+    """The next build must be a full one (a build that was held back or failed)."""
+    with connect(settings.warehouse_path) as con:
+        con.execute(f"drop table if exists {BUILD_STATE}")
+
+
+# ----------------------------------------------------------------------------- documentation site
+
+DOCS_MARKER = "partnership_docs_inputs.txt"
+"""In the published docs site: the fingerprint of what the site describes."""
+
+
+def docs_fingerprint(settings: Settings, manifest: dict, project: str) -> str:
+    """What `dbt docs generate` documents: the project (its manifest) and the columns and types
+    of every relation the manifest names, as the warehouse has them now (the catalog)."""
+    schemas = sorted({n["schema"].lower() for n in manifest["nodes"].values() if n.get("schema")}
+                     | {s["schema"].lower() for s in manifest["sources"].values()})
+    with connect(settings.warehouse_path, read_only=True) as con:
+        cols = con.execute(
+            f"""select table_schema, table_name, column_name, data_type, ordinal_position
+                from information_schema.columns where lower(table_schema) in ({",".join("?" for _ in schemas)})
+                order by all""", schemas).fetchall()
+    return hashlib.sha256(json.dumps([project, [list(map(str, c)) for c in cols]]).encode()).hexdigest()
+
+
+def docs_are_current(site: Path, fingerprint: str) -> bool:
+    try:
+        return (site / DOCS_MARKER).read_text().strip() == fingerprint and (site / "index.html").is_file()
+    except OSError:
+        return False

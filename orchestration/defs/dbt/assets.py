@@ -1,5 +1,7 @@
-"""Every dbt model, seed and test, built with one `dbt build` a night."""
+"""Every dbt model, seed and test, built with one `dbt build` a night: all of it when the
+project changed, else only what is downstream of sources whose data changed."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,7 +13,18 @@ from orchestration.defs.catalogue import contracts
 from orchestration.defs.dbt.project import partnership_dbt
 from orchestration.defs.dbt.translator import PartnershipTranslator
 from orchestration.defs.ingestion.assets import POOL
-from orchestration.partnership.dbt_runner import dbt_env, dbt_executable, stage_place_seeds
+from orchestration.partnership.dbt_runner import (
+    DOCS_MARKER,
+    dbt_env,
+    dbt_executable,
+    docs_are_current,
+    docs_fingerprint,
+    downstream,
+    plan_build,
+    project_fingerprint,
+    record_build,
+    stage_place_seeds,
+)
 from orchestration.partnership.night import blocking_rejections
 from orchestration.partnership.settings import get_settings
 from orchestration.partnership.warehouse import writer_lock
@@ -23,35 +36,64 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     settings = get_settings()
     os.environ.update(dbt_env(settings))
     stage_place_seeds(settings)
+    manifest = json.loads(Path(partnership_dbt.manifest_path).read_text())
+    project = project_fingerprint(settings)
     args = ["build"]
     held = sorted(c.id for c in contracts().values() if blocking_rejections(settings, c.id))
+    held_down: set[str] = set()
     if held:
         # Everything downstream of an extract whose latest delivery stands rejected keeps its
         # last good state, until an accepted delivery follows.
         context.log.warning(f"held back downstream of rejected deliveries: {', '.join(held)}")
         args += ["--exclude", *(f"source:valid.{cid}+" for cid in held)]
+        held_down = downstream(manifest, [u for u, s in manifest["sources"].items()
+                                          if s["source_name"] == "valid" and s["name"] in held])
     # dbt writes the warehouse from its own process: it does so holding this launch's writer lock.
     with writer_lock(settings.warehouse_path, purpose=f"dbt build, run {context.run_id}"):
-        # A failing test fails this step, so nothing downstream of it (releases) runs.
-        yield from dbt.cli(args, context=context).stream()
-        # The documentation site of what was just built, where the CLI summary points.
+        plan = plan_build(settings, manifest, project)
+        context.log.info(f"dbt build: {plan.reason}")
+        if plan.full or plan.rebuild:
+            # A failing test fails this step, so nothing downstream of it (releases) runs.
+            yield from dbt.cli(args + plan.exclude_args(manifest), context=context).stream()
+        # The tables of unchanged nodes are the last build's, built from the same inputs by the
+        # same code: they stand, and what depends on them runs.
+        translator = PartnershipTranslator()
+        for uid in sorted(plan.unchanged - held_down):
+            key = translator.get_asset_key(manifest["nodes"][uid])
+            if key in context.selected_asset_keys:
+                yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
+                                metadata={"dbt": "not rebuilt: its sources and code are unchanged since the last build"})
+        whole = set(context.selected_asset_keys) >= set(context.assets_def.node_keys_by_output_name.values())
+        if whole and not held:
+            # The next night compares with what this build was built from (a build of a subset,
+            # or one that held an extract back, did not build all of it: not recorded).
+            record_build(settings, plan)
+        # The documentation site of what was just built, where the CLI summary points; generated
+        # again only when the project or a relation's columns changed.
+        site = settings.reports_dir / "dbt_docs"
+        docs_key = docs_fingerprint(settings, manifest, project)
+        if docs_are_current(site, docs_key):
+            context.log.info("dbt docs: the project and the warehouse's columns are unchanged; the site stands")
+            return
         docs = dbt.cli(["docs", "generate", "--static"], manifest=partnership_dbt.manifest_path, raise_on_error=False)
         docs.wait()
     if docs.is_successful():
-        publish_dbt_docs(docs.target_path, settings.reports_dir / "dbt_docs")
+        publish_dbt_docs(docs.target_path, site, docs_key)
     else:
         context.log.warning("dbt docs generate failed; the documentation site keeps its last version")
 
 
-def publish_dbt_docs(target_path: Path, dest: Path) -> None:
+def publish_dbt_docs(target_path: Path, dest: Path, fingerprint: str | None = None) -> None:
     """Copy the generated docs site (static page plus the artefacts the page reads) into
-    `dest`, replacing the previous site in one rename."""
+    `dest`, replacing the previous site in one rename; `fingerprint` is what it describes."""
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name in ("index.html", "manifest.json", "catalog.json"):
         shutil.copyfile(target_path / name, tmp / name)
     shutil.copyfile(target_path / "static_index.html", tmp / "static_index.html")
+    if fingerprint:
+        (tmp / DOCS_MARKER).write_text(fingerprint + "\n")
     old = dest.with_name(dest.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if dest.exists():

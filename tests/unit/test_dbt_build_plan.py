@@ -1,0 +1,169 @@
+"""Which part of the dbt project a night builds: everything without a record or after a project
+change; otherwise what is downstream of changed (or missing) tables, and nothing else."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import duckdb
+import pytest
+
+from orchestration.partnership import dbt_runner as r
+
+# valid.a → stg_a → int_ab ← stg_b ← valid.b ; seed_s → dim_s ; tests on stg_a and between int_ab and dim_s
+MANIFEST = {
+    "sources": {
+        "source.p.valid.a": {"source_name": "valid", "name": "a", "schema": "valid", "identifier": "a"},
+        "source.p.valid.b": {"source_name": "valid", "name": "b", "schema": "valid", "identifier": "b"},
+    },
+    "nodes": {
+        "model.p.stg_a": {"resource_type": "model", "name": "stg_a", "schema": "staging", "alias": "stg_a"},
+        "model.p.stg_b": {"resource_type": "model", "name": "stg_b", "schema": "staging", "alias": "stg_b"},
+        "model.p.int_ab": {"resource_type": "model", "name": "int_ab", "schema": "intermediate", "alias": "int_ab"},
+        "seed.p.seed_s": {"resource_type": "seed", "name": "seed_s", "schema": "reference", "alias": "seed_s"},
+        "model.p.dim_s": {"resource_type": "model", "name": "dim_s", "schema": "marts", "alias": "dim_s"},
+        "test.p.not_null_stg_a": {"resource_type": "test", "name": "not_null_stg_a", "schema": "staging"},
+        "test.p.rel_int_ab_dim_s": {"resource_type": "test", "name": "rel_int_ab_dim_s", "schema": "intermediate"},
+    },
+    "child_map": {
+        "source.p.valid.a": ["model.p.stg_a"],
+        "source.p.valid.b": ["model.p.stg_b"],
+        "model.p.stg_a": ["model.p.int_ab", "test.p.not_null_stg_a"],
+        "model.p.stg_b": ["model.p.int_ab"],
+        "model.p.int_ab": ["test.p.rel_int_ab_dim_s"],
+        "seed.p.seed_s": ["model.p.dim_s"],
+        "model.p.dim_s": ["test.p.rel_int_ab_dim_s"],
+    },
+}
+
+
+@pytest.fixture
+def settings(tmp_path):
+    wh = tmp_path / "w.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        for schema in ("valid", "staging", "intermediate", "reference", "marts", "ops"):
+            con.execute(f"create schema {schema}")
+        con.execute("create table valid.a as select range as id, 'x' || range as v from range(5)")
+        con.execute("create table valid.b as select range as id from range(3)")
+        for rel in ("staging.stg_a", "staging.stg_b", "intermediate.int_ab", "reference.seed_s", "marts.dim_s"):
+            con.execute(f"create table {rel} (x int)")
+    return SimpleNamespace(warehouse_path=wh)
+
+
+def _plan(settings, project="p1"):
+    return r.plan_build(settings, MANIFEST, project)
+
+
+def test_without_a_record_everything_is_built(settings):
+    plan = _plan(settings)
+    assert plan.full and plan.exclude_args(MANIFEST) == []
+
+
+def test_with_nothing_changed_nothing_is_rebuilt(settings):
+    r.record_build(settings, _plan(settings))
+    plan = _plan(settings)
+    assert not plan.full and plan.rebuild == set() and plan.changed_sources == []
+    assert plan.unchanged == {u for u, n in MANIFEST["nodes"].items() if n["resource_type"] in ("model", "seed")}
+
+
+def test_a_changed_project_builds_everything(settings):
+    r.record_build(settings, _plan(settings))
+    assert _plan(settings, project="p2").full
+
+
+@pytest.mark.parametrize("change", [
+    "insert into valid.a values (99, 'new')",
+    "update valid.a set v = 'corrected' where id = 2",   # same row count, different content
+    "delete from valid.a where id = 4",
+])
+def test_a_changed_source_rebuilds_exactly_what_is_downstream_of_it(settings, change):
+    r.record_build(settings, _plan(settings))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(change)
+    plan = _plan(settings)
+    assert not plan.full
+    assert plan.changed_sources == ["source.p.valid.a"]
+    assert plan.rebuild == {"model.p.stg_a", "model.p.int_ab"}
+    assert plan.unchanged == {"model.p.stg_b", "seed.p.seed_s", "model.p.dim_s"}
+    args = plan.exclude_args(MANIFEST)
+    # Unchanged nodes and the unchanged source are excluded; cautious selection keeps the test
+    # between a rebuilt model and a kept one.
+    assert args[:2] == ["--indirect-selection", "cautious"]
+    assert set(args[3:]) == {"stg_b", "seed_s", "dim_s", "source:valid.b"}
+
+
+def test_a_missing_table_is_rebuilt_with_what_depends_on_it(settings):
+    r.record_build(settings, _plan(settings))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("drop table reference.seed_s")
+    plan = _plan(settings)
+    assert plan.rebuild == {"seed.p.seed_s", "model.p.dim_s"}
+
+
+def test_a_missing_source_table_counts_as_changed(settings):
+    r.record_build(settings, _plan(settings))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("drop table valid.b")
+    plan = _plan(settings)
+    assert plan.changed_sources == ["source.p.valid.b"]
+    assert plan.rebuild == {"model.p.stg_b", "model.p.int_ab"}
+
+
+def test_the_record_is_the_last_successful_build_and_only_one_row(settings):
+    r.record_build(settings, _plan(settings))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into valid.b values (7)")
+    r.record_build(settings, _plan(settings))
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute(f"select count(*) from {r.BUILD_STATE}").fetchone()[0] == 1
+    assert _plan(settings).rebuild == set()
+
+
+# ----------------------------------------------------------------------------- parse inputs
+
+@pytest.fixture
+def project(tmp_path):
+    p = tmp_path / "dbt_project"
+    for rel, text in {"dbt_project.yml": "name: p\n", "models/staging/_sources.yml": "version: 2\n",
+                      "models/m.sql": "select 1\n", "seeds/place/address_lookup.csv": "a\n1\n"}.items():
+        (p / rel).parent.mkdir(parents=True, exist_ok=True)
+        (p / rel).write_text(text)
+    (p / "target").mkdir()
+    (p / "target" / "manifest.json").write_text("{}")
+    return SimpleNamespace(dbt_project_dir=p, warehouse_path=tmp_path / "w.duckdb")
+
+
+def _mark(s):
+    fp = r.project_fingerprint(s)
+    (s.dbt_project_dir / "target" / r.PARSE_MARKER).write_text(
+        r.json.dumps({"fingerprint": fp, "manifest_sha256": r._file_sha256(s.dbt_project_dir / "target" / "manifest.json")}))
+    return fp
+
+
+@pytest.mark.parametrize("rel", ["models/staging/_sources.yml", "seeds/place/address_lookup.csv", "models/m.sql",
+                                 "dbt_project.yml"])
+def test_any_changed_input_makes_the_manifest_stale(project, rel):
+    _mark(project)
+    assert r.manifest_is_current(project, r.project_fingerprint(project))
+    (project.dbt_project_dir / rel).write_text("changed\n")
+    assert not r.manifest_is_current(project, r.project_fingerprint(project))
+
+
+def test_a_new_file_another_warehouse_or_a_rewritten_manifest_make_it_stale(project, tmp_path):
+    fp = _mark(project)
+    (project.dbt_project_dir / "models" / "new.sql").write_text("select 2\n")
+    assert r.project_fingerprint(project) != fp
+    (project.dbt_project_dir / "models" / "new.sql").unlink()
+    assert r.project_fingerprint(project) == fp
+    assert r.project_fingerprint(SimpleNamespace(dbt_project_dir=project.dbt_project_dir,
+                                                 warehouse_path=tmp_path / "other.duckdb")) != fp
+    (project.dbt_project_dir / "target" / "manifest.json").write_text('{"other": 1}')
+    assert not r.manifest_is_current(project, fp)
+
+
+def test_what_dbt_writes_itself_is_not_an_input(project):
+    fp = _mark(project)
+    (project.dbt_project_dir / "target" / "run_results.json").write_text("{}")
+    (project.dbt_project_dir / "logs").mkdir()
+    (project.dbt_project_dir / "logs" / "dbt.log").write_text("x")
+    assert r.project_fingerprint(project) == fp
