@@ -9,6 +9,7 @@ never quotes a personal value: it names the table, the column and how many value
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -85,33 +86,45 @@ class _Zone:
         self.names: set[str] = set()
         self.lsoa_ward: dict[str, str] = {}
         self.ward_district: dict[str, str] = {}
-        self.persons: dict[str, tuple[str, bool]] = {}
         with duckdb.connect(str(warehouse), read_only=True) as con:
             tables = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
             have = {f"{s}.{t}" for s, t in tables}
+            numbers, names = [], []
             for schema, table in tables:
                 if schema != "identity":
                     continue
                 cols = {r[0] for r in con.execute("select column_name from information_schema.columns "
                                                    "where table_schema = 'identity' and table_name = ?", [table]).fetchall()}
-                for c in cols & {"nhs_number", "nhs_number_l", "nhs_number_r"}:
-                    self.nhs_numbers |= {re.sub(r"\D", "", v) for (v,) in con.execute(
-                        f'select distinct "{c}" from identity."{table}" where "{c}" is not null').fetchall()}
-                for f, s in (("forename", "surname"), ("forename_l", "surname_l"), ("forename_r", "surname_r")):
-                    if {f, s} <= cols:
-                        for fn, sn in con.execute(f'select distinct "{f}", "{s}" from identity."{table}"').fetchall():
-                            if fn and sn:
-                                self.full_names.add((fn.casefold().strip(), sn.casefold().strip()))
-                                self.names |= {fn.casefold().strip(), sn.casefold().strip()}
+                numbers += [f'select cast("{c}" as varchar) as v from identity."{table}"'
+                            for c in sorted(cols & {"nhs_number", "nhs_number_l", "nhs_number_r"})]
+                names += [f'select cast("{f}" as varchar) as f, cast("{s}" as varchar) as s from identity."{table}"'
+                          for f, s in (("forename", "surname"), ("forename_l", "surname_l"), ("forename_r", "surname_r"))
+                          if {f, s} <= cols]
+            # the same people recur across tables and sides: distinct values first, normalised once each
+            # (a value already ten ASCII digits is its own normal form)
+            if numbers:
+                for v, plain in con.execute(f"select v, regexp_full_match(v, '[0-9]{{10}}') from (select distinct v from "
+                                            f"({' union all '.join(numbers)}) where v is not null)").fetchall():
+                    self.nhs_numbers.add(v if plain else re.sub(r"\D", "", v))
+            if names:
+                for fn, sn in con.execute(f"select distinct f, s from ({' union all '.join(names)})").fetchall():
+                    if fn and sn:
+                        self.full_names.add((fn.casefold().strip(), sn.casefold().strip()))
+                self.names = {n for pair in self.full_names for n in pair}
             if "reference.geography_lsoas" in have:
                 self.lsoa_ward = dict(con.execute("select lsoa_code, ward_code from reference.geography_lsoas").fetchall())
             if "reference.geography_wards" in have:
                 self.ward_district = dict(con.execute("select ward_code, district_code from reference.geography_wards").fetchall())
-            if "linkage.persons" in have:
-                self.persons = {p: (h, bool(o)) for p, h, o in con.execute(
-                    "select person_id, household_id, opted_out from linkage.persons").fetchall()}
             self.have = have
             self._con_path = warehouse
+
+    @functools.cached_property
+    def persons(self) -> dict[str, tuple[str, bool]]:
+        """person_id → (household_id, opted out): read when a person-level table is checked, not before."""
+        if "linkage.persons" not in self.have:
+            return {}
+        return {p: (h, bool(o)) for p, h, o in self.source_rows(
+            "select person_id, household_id, opted_out from linkage.persons")}
 
     def source_rows(self, sql: str, params: list | None = None) -> list[tuple]:
         with duckdb.connect(str(self._con_path), read_only=True) as con:
