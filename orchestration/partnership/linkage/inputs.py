@@ -117,3 +117,14 @@ def records_sql(sources: list[PersonSource], existing: set[str], db: str = "") -
                          for c in RECORD_COLUMNS)
         return f"select {cols} where false"
     return "\nunion all\n".join(parts)
+
+
+def address_postcodes_sql(lookup_csv: str) -> str:
+    """UPRN -> postcode from the address gazetteer (`reference/address_lookup.csv`), both
+    normalised as above; a UPRN listed with two different postcodes is left out."""
+    path = lookup_csv.replace("'", "''")
+    return f"""select uprn, min(postcode) as postcode from (
+                   select {uprn_sql('uprn')} as uprn, {postcode_sql('postcode')} as postcode
+                   from read_csv('{path}', header = true, all_varchar = true))
+               where uprn is not null and postcode is not null
+               group by uprn having count(distinct postcode) = 1"""

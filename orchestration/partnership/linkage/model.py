@@ -2,13 +2,16 @@
 
 The model compares forename, surname, date of birth, sex, postcode, NHS number and UPRN.
 It is trained once (u by random sampling, m by expectation maximisation with a capped number
-of training pairs) and saved as JSON under `data/linkage/model.json`; later nights load it,
-so that the same pair gets the same probability every night. The model file holds only
-parameters and SQL, no identifying values.
+of training pairs) and saved as JSON under `data/linkage/model.json`; later nights load it.
+Surname frequencies (the term-frequency adjustment) are computed once per model and kept by
+the caller, so a pair gets the same probability every night and a night need only score
+its new profiles (`predict` with `new_only`). The model file holds only parameters and SQL,
+no identifying values.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -33,6 +36,10 @@ class Prediction:
     """Pairs of profile ids scored at or above REVIEW_THRESHOLD, in the caller's connection."""
     table: str
     pairs: int
+
+
+# The column whose agreement is adjusted by how common the value is.
+TF_COLUMN = "surname"
 
 
 def _settings():
@@ -119,13 +126,21 @@ def train(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path) ->
     linker.training.estimate_probability_two_random_records_match(
         [block_on("forename", "surname", "dob"), block_on("nhs_number")], recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
-    # m: two EM passes, each blocking on fields the other estimates, with capped pairs.
+    # m of every comparison but date of birth: EM on pairs that share a date of birth.
     linker.training.estimate_parameters_using_expectation_maximisation(
         block_on("dob"), estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS)
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("surname", "substr(forename, 1, 1)"), estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS)
+    dob_m = _dob_m_from_nhs_number_pairs(con, db, input_table)
+    if dob_m is None:  # too few NHS numbers to count on: EM on pairs that share a surname and initial
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("surname", "substr(forename, 1, 1)"), estimate_without_term_frequencies=True,
+            max_pairs=EM_MAX_PAIRS)
     model = linker.misc.save_model_to_json()
     linker.table_management.delete_tables_created_by_splink_from_db()
+    if dob_m is not None:
+        levels = [lv for c in model["comparisons"] if c["output_column_name"] == "dob"
+                  for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+        for lv, m in zip(levels, dob_m, strict=True):
+            lv["m_probability"] = m
     model_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = model_path.with_name(model_path.name + ".tmp")
     tmp.write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
@@ -133,19 +148,80 @@ def train(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path) ->
     return model
 
 
-def predict(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path, output_table: str) -> Prediction:
-    """Score candidate pairs with the saved model; keep pairs at or above the review threshold."""
+# Fewest profile pairs sharing an NHS number (both with a date of birth) to learn from them.
+MIN_LABEL_PAIRS = 100
+
+
+def _dob_m_from_nhs_number_pairs(con: duckdb.DuckDBPyConnection, db, input_table: str) -> list[float] | None:
+    """m of each date-of-birth level, counted on pairs of profiles that share a valid NHS number
+    (true matches, whatever else differs), with half a pair added to every level so that a
+    level never seen is unlikely rather than impossible. None when there are too few pairs.
+
+    Why not EM: EM on pairs sharing a surname and forename initial (the only blocking that
+    leaves date of birth free) learns from families as much as from people: parent and child
+    at one address agree on everything but date of birth, so EM concluded that one true match
+    in eleven has an unrelated date of birth, and household members were linked."""
+    from splink import Linker
+
+    n = con.execute(f"""select coalesce(sum(n * (n - 1) / 2), 0) from (
+                            select count(*) as n from {input_table}
+                            where nhs_number is not null and dob is not null group by nhs_number)""").fetchall()[0][0]
+    if n < MIN_LABEL_PAIRS:
+        return None
+    labelled = Linker(db.register(input_table), _settings(), log_level=None)
+    labelled.training.estimate_m_from_label_column("nhs_number")
+    model = labelled.misc.save_model_to_json()
+    labelled.table_management.delete_tables_created_by_splink_from_db()
+    observed = [lv.get("m_probability") for c in model["comparisons"] if c["output_column_name"] == "dob"
+                for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+    shares = [m if isinstance(m, (int, float)) else 0.0 for m in observed]
+    return [(share * n + 0.5) / (n + 0.5 * len(shares)) for share in shares]
+
+
+def model_hash(model_path: Path) -> str:
+    """Identifies the model a stored score came from (a retrained model invalidates them)."""
+    return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+
+
+def term_frequencies_sql(input_table: str) -> str:
+    """Each surname's share of the profiles that have one (as Splink computes it), with the
+    columns Splink expects of a registered lookup: `surname`, `tf_surname`."""
+    c = TF_COLUMN
+    return f"""select {c}, cast(count(*) as double) / sum(count(*)) over () as tf_{c}
+               from {input_table} where {c} is not null group by {c}"""
+
+
+def predict(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path, output_table: str,
+            tf_table: str, new_only: bool = False) -> Prediction:
+    """Score candidate pairs with the saved model; keep pairs at or above the review threshold.
+
+    `tf_table` holds the surname frequencies to use (see `term_frequencies_sql`). With
+    `new_only`, `input_table` has a boolean `is_new` and only pairs with at least one new
+    profile are scored (new with new, new with old): the pairs a full run would add to those
+    already scored, with the same probabilities, since the model and frequencies are fixed."""
     from splink import DuckDBAPI, Linker
 
     _quiet()
     db = DuckDBAPI(con)
     model = json.loads(Path(model_path).read_text())
-    linker = Linker(db.register(input_table), model, log_level=None)
-    df = linker.inference.predict(threshold_match_probability=REVIEW_THRESHOLD, warning_mode="never")
-    con.execute(f"""create or replace table {output_table} as
-                    select least(unique_id_l, unique_id_r) as a, greatest(unique_id_l, unique_id_r) as b,
-                           match_weight, match_probability
-                    from {df.physical_name}""")
+    cols = ", ".join(SPLINK_COLUMNS)
+    con.execute(f"create or replace temp view _splink_new as select {cols} from {input_table}"
+                + (" where is_new" if new_only else ""))
+    con.execute(f"create or replace temp view _splink_old as select {cols} from {input_table} where "
+                + ("not is_new" if new_only else "false"))
+    new, old = db.register("_splink_new"), db.register("_splink_old")
+    linker = Linker(new, model, log_level=None)
+    linker.table_management.register_term_frequency_lookup(db.register(tf_table), TF_COLUMN)
+    parts = [linker.inference.predict_within(new, threshold_match_probability=REVIEW_THRESHOLD, warning_mode="never")]
+    if new_only:
+        parts.append(linker.inference.predict_between(
+            new, old, threshold_match_probability=REVIEW_THRESHOLD, warning_mode="never"))
+    union = " union all ".join(
+        f"""select least(unique_id_l, unique_id_r) as a, greatest(unique_id_l, unique_id_r) as b,
+                   match_weight, match_probability from {df.physical_name}""" for df in parts)
+    con.execute(f"create or replace table {output_table} as {union}")
     n = con.execute(f"select count(*) from {output_table}").fetchall()[0][0]
     linker.table_management.delete_tables_created_by_splink_from_db()
+    con.execute("drop view _splink_new")
+    con.execute("drop view _splink_old")
     return Prediction(output_table, n)

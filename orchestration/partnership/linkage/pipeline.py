@@ -9,6 +9,9 @@ Reads `valid.*` and `identity.*` from the warehouse, computes in a private in-me
 - `linkage.id_sequence`     the next free person and household numbers (ids are never reused)
 - `identity.linkage_records`       the normalised identifying values of each record and its person
 - `identity.linkage_clerical_review`  borderline pairs (restricted: they show identifying values)
+- `identity.linkage_scoring_state`, `identity.linkage_scored_profiles`, `identity.linkage_scored_pairs`,
+  `identity.linkage_term_frequencies`  what was scored, with which model and surname frequencies,
+                            so that the next night scores only profiles it has not seen
 
 and an aggregate report (no identifying values) to `data/reports/linkage/`.
 """
@@ -27,13 +30,17 @@ from ..contracts import Contract
 from ..settings import Settings
 from . import model as splink_model
 from .cluster import NO_VALUE, ConstrainedUnionFind, assign_stable_ids
-from .inputs import OPT_OUT_CONTRACT, PersonSource, nhs_sql, person_sources, records_sql
+from .inputs import OPT_OUT_CONTRACT, PersonSource, address_postcodes_sql, nhs_sql, person_sources, records_sql
 
 # Match methods, strongest first: the order links are applied in.
 METHODS = ("nhs_number", "upn", "local_id", "uprn_dob", "probabilistic")
 PERSON_PREFIX = "LP"
 HOUSEHOLD_PREFIX = "LH"
 _IDENT = ("nhs_number", "upn", "uprn", "local_id", "forename", "surname", "date_of_birth", "sex", "postcode")
+# Bump when what is compared changes (normalisation, derived columns): stored scores are then
+# discarded and every profile is scored again.
+SCORING_VERSION = 2
+STATE_TABLES = ("linkage_scoring_state", "linkage_scored_profiles", "linkage_scored_pairs", "linkage_term_frequencies")
 
 
 @dataclass
@@ -46,6 +53,10 @@ class LinkageSummary:
     opted_out_records: int = 0
     records_by_method: dict[str, int] = field(default_factory=dict)
     probabilistic_pairs_scored: int = 0
+    profiles_scored: int = 0
+    records_scored: int = 0
+    pairs_found_tonight: int = 0
+    full_rescore: bool = True
     links_refused: int = 0
     clerical_review_pairs: int = 0
     persons_kept_from_last_night: int = 0
@@ -87,8 +98,11 @@ class _Clock:
 
 
 def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: bool = False,
-                memory_limit: str = "6GB") -> LinkageSummary:
-    """Link every valid person record into people and households. Returns what was done."""
+                memory_limit: str = "6GB", rescore: bool = False) -> LinkageSummary:
+    """Link every valid person record into people and households. Returns what was done.
+
+    `retrain`: train the model again (and so score every profile again); `rescore`: score
+    every profile again with the same model (what a night without stored scores does)."""
     summary = LinkageSummary()
     clock = _Clock()
     work = settings.data_dir / "linkage"
@@ -108,8 +122,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             summary.model_trained = True
         summary.model_path = str(path)
         clock.lap("train")
-        pred = splink_model.predict(mem, "splink_input", path, "scored_pairs")
-        summary.probabilistic_pairs_scored = pred.pairs
+        _score(mem, path, summary, rescore)
         clock.lap("predict")
         _cluster(mem, summary)
         clock.lap("cluster")
@@ -145,6 +158,24 @@ def _read_inputs(mem: duckdb.DuckDBPyConnection, settings: Settings, sources: li
             mem.execute("create table id_sequence as select * from wh.linkage.id_sequence")
         else:
             mem.execute("create table id_sequence (kind varchar, next_number bigint)")
+        # What earlier nights scored (kept only while the model and what is compared are unchanged).
+        identity = _tables(mem, "wh", "identity")
+        if set(STATE_TABLES) <= identity:
+            for t in STATE_TABLES:
+                mem.execute(f"create table prev_{t} as select * from wh.identity.{t}")
+        else:
+            mem.execute("create table prev_linkage_scoring_state (model_sha256 varchar, scoring_version integer)")
+            mem.execute("create table prev_linkage_scored_profiles (pkey uhugeint)")
+            mem.execute("create table prev_linkage_scored_pairs (pkey_a uhugeint, pkey_b uhugeint, match_weight double, "
+                        "match_probability double)")
+            mem.execute(f"create table prev_linkage_term_frequencies ({splink_model.TF_COLUMN} varchar, "
+                        f"tf_{splink_model.TF_COLUMN} double)")
+        # The address gazetteer, to compare records that carry a UPRN but no postcode (fire).
+        lookup = settings.reference_dir / "address_lookup.csv"
+        if lookup.exists():
+            mem.execute(f"create table address_postcodes as {address_postcodes_sql(str(lookup))}")
+        else:
+            mem.execute("create table address_postcodes (uprn varchar, postcode varchar)")
         # The national data opt-out list is a monthly full snapshot: only its latest accepted delivery counts.
         if OPT_OUT_CONTRACT in valid and OPT_OUT_CONTRACT in _tables(mem, "wh", "identity"):
             mem.execute(f"""create table opt_outs as
@@ -162,20 +193,71 @@ def _read_inputs(mem: duckdb.DuckDBPyConnection, settings: Settings, sources: li
 
 
 def _profiles(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
-    """Records with identical identifiers are one profile; linkage works on profiles."""
-    cols = ", ".join(_IDENT)
+    """Records with identical identifiers are one profile; linkage works on profiles.
+
+    A profile's `pkey` is a hash of what is compared about it (its identifiers and the postcode
+    compared, which for a record with a UPRN and no postcode is its address's postcode): the
+    same profile has the same key every night, which is how a night knows what it scored."""
+    mem.execute(f"""create or replace table records as
+        select r.*, md5_number(to_json({{{", ".join(f"'{c}': r.{c}" for c in _IDENT)},
+                                          'compared_postcode': coalesce(r.postcode, a.postcode)}})) as pkey,
+               coalesce(r.postcode, a.postcode) as compared_postcode
+        from records r left join address_postcodes a on a.uprn = r.uprn and r.postcode is null""")
+    cols = ", ".join(f"any_value({c}) as {c}" for c in (*_IDENT, "compared_postcode"))
     mem.execute(f"""create table profiles as
-        select row_number() over (order by min(rid)) - 1 as pid, {cols}, min(rid) as first_rid, count(*) as n_records
-        from records group by all""")
-    mem.execute(f"""create table record_profile as
-        select r.rid, p.pid from records r join profiles p
-        on {" and ".join(f"r.{c} is not distinct from p.{c}" for c in _IDENT)}""")
+        select row_number() over (order by min(rid)) - 1 as pid, pkey, {cols}, min(rid) as first_rid,
+               count(*) as n_records
+        from records group by pkey""")
+    mem.execute("create table record_profile as select r.rid, p.pid from records r join profiles p using (pkey)")
     mem.execute("""create table splink_input as
-        select pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex, postcode,
-               nhs_number, uprn
+        select pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
+               compared_postcode as postcode, nhs_number, uprn
         from profiles""")
     summary.records = mem.execute("select count(*) from records").fetchall()[0][0]
     summary.profiles = mem.execute("select count(*) from profiles").fetchall()[0][0]
+
+
+def _score(mem: duckdb.DuckDBPyConnection, path: Path, summary: LinkageSummary, rescore: bool) -> None:
+    """Scored pairs of tonight's profiles, in `scored_pairs` (a, b: pids).
+
+    Pairs between profiles an earlier night scored are taken from the stored scores; only
+    pairs with at least one new profile are scored. The surname frequencies belong with the
+    model: computed from the profiles of the first night a model scores, then kept. Stored
+    scores and frequencies count only when they came from the same model and the same
+    comparison inputs (SCORING_VERSION); otherwise every profile is scored again."""
+    digest = splink_model.model_hash(path)
+    state = mem.execute("select model_sha256, scoring_version from prev_linkage_scoring_state").fetchall()
+    same_model = not summary.model_trained and state == [(digest, SCORING_VERSION)]
+    full = rescore or not same_model
+    if same_model:
+        mem.execute("create table term_frequencies as select * from prev_linkage_term_frequencies")
+    else:
+        mem.execute(f"create table term_frequencies as {splink_model.term_frequencies_sql('splink_input')}")
+    if full:
+        mem.execute("create table scored_profiles as select pkey from prev_linkage_scored_profiles where false")
+    else:
+        mem.execute("create table scored_profiles as select * from prev_linkage_scored_profiles")
+    mem.execute("""create table scoring_input as
+        select s.*, k.pkey is null as is_new from splink_input s join profiles p on p.pid = s.unique_id
+        left join scored_profiles k on k.pkey = p.pkey""")
+    n_new, n_old = mem.execute("select count(*) filter (where is_new), count(*) filter (where not is_new) "
+                               "from scoring_input").fetchall()[0]
+    if n_new:
+        pred = splink_model.predict(mem, "scoring_input", path, "new_pairs", "term_frequencies", new_only=n_old > 0)
+        summary.pairs_found_tonight = pred.pairs
+    else:
+        mem.execute("create table new_pairs (a bigint, b bigint, match_weight double, match_probability double)")
+    kept = "" if full else """
+        union all
+        select least(pa.pid, pb.pid), greatest(pa.pid, pb.pid), s.match_weight, s.match_probability
+        from prev_linkage_scored_pairs s join profiles pa on pa.pkey = s.pkey_a join profiles pb on pb.pkey = s.pkey_b"""
+    mem.execute(f"create table scored_pairs as select a, b, match_weight, match_probability from new_pairs {kept}")
+    summary.full_rescore = full
+    summary.profiles_scored = n_new
+    summary.records_scored = mem.execute("""select coalesce(sum(p.n_records), 0) from scoring_input s
+                                            join profiles p on p.pid = s.unique_id where s.is_new""").fetchall()[0][0]
+    summary.probabilistic_pairs_scored = mem.execute("select count(*) from scored_pairs").fetchall()[0][0]
+    mem.execute(f"create table scoring_state as select '{digest}' as model_sha256, {SCORING_VERSION} as scoring_version")
 
 
 def _rule_edges(mem: duckdb.DuckDBPyConnection, partition: str, where: str) -> dict[str, np.ndarray]:
@@ -346,6 +428,16 @@ def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageS
             from records r join out_person_records o using (contract_id, delivery_id, row_number)
             order by r.contract_id, r.delivery_id, r.row_number""")
         mem.execute("create or replace table wh.identity.linkage_clerical_review as select * from clerical_review")
+        # What tonight scored: every current profile, the pairs found among them, and the
+        # model and surname frequencies they were scored with.
+        mem.execute("create or replace table wh.identity.linkage_scoring_state as select * from scoring_state")
+        mem.execute("""create or replace table wh.identity.linkage_scored_profiles as
+                       select pkey from profiles order by pkey""")
+        mem.execute("""create or replace table wh.identity.linkage_scored_pairs as
+                       select pa.pkey as pkey_a, pb.pkey as pkey_b, s.match_weight, s.match_probability
+                       from scored_pairs s join profiles pa on pa.pid = s.a join profiles pb on pb.pid = s.b
+                       order by pkey_a, pkey_b""")
+        mem.execute("create or replace table wh.identity.linkage_term_frequencies as select * from term_frequencies")
         mem.execute("commit")
     except BaseException:
         mem.execute("rollback")
