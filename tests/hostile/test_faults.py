@@ -138,6 +138,10 @@ def test_a_full_disk_while_writing_a_release_publishes_nothing_and_keeps_the_pre
     assert first.status == "published"
     kept = {p: sha256_file(p) for p in first.path.rglob("*") if p.is_file()}
     _fill(small_disk, leave=64 * 1024)
+    same = release(warehouse, small_disk, protocol, date(2026, 11, 29))
+    assert (same.status, same.path) == ("unchanged", first.path), "unchanged inputs: nothing to write, a full disk is no matter"
+    with duckdb.connect(str(warehouse)) as con:  # new data: this release must be written
+        con.execute("update marts.fct_indicator_values set denominator = denominator + 100 where geography_type = 'district'")
     with pytest.raises(ReleaseBlocked, match="no space left on the device") as exc:
         release(warehouse, small_disk, protocol, date(2026, 11, 29))
     assert "nothing was published" in str(exc.value) and "Traceback" not in str(exc.value)
