@@ -160,7 +160,8 @@ class BuildPlan:
         names = sorted(manifest["nodes"][u]["name"] for u in self.unchanged)
         names += sorted(f"source:{manifest['sources'][u]['source_name']}.{manifest['sources'][u]['name']}"
                         for u in manifest["sources"] if u not in self.changed_sources)
-        return ["--indirect-selection", "cautious", "--exclude", *names]
+        # One value: dagster-dbt reads each --exclude as one argument (dbt splits it on spaces).
+        return ["--indirect-selection", "cautious", "--exclude", " ".join(names)]
 
 
 def _relation(node: dict) -> str:

@@ -45,7 +45,7 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
         # Everything downstream of an extract whose latest delivery stands rejected keeps its
         # last good state, until an accepted delivery follows.
         context.log.warning(f"held back downstream of rejected deliveries: {', '.join(held)}")
-        args += ["--exclude", *(f"source:valid.{cid}+" for cid in held)]
+        args += ["--exclude", " ".join(f"source:valid.{cid}+" for cid in held)]
         held_down = downstream(manifest, [u for u, s in manifest["sources"].items()
                                           if s["source_name"] == "valid" and s["name"] in held])
     # dbt writes the warehouse from its own process: it does so holding this launch's writer lock.
