@@ -193,6 +193,24 @@ def downstream(manifest: dict, roots) -> set[str]:
     return seen
 
 
+def topological(manifest: dict, nodes: set[str]) -> list[str]:
+    """`nodes` with every node after the nodes it depends on (through any path in the graph)."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(u: str) -> None:  # depth-first on parents; the graph is a DAG of a few hundred nodes
+        if u in seen:
+            return
+        seen.add(u)
+        for parent in manifest.get("parent_map", {}).get(u, []):
+            visit(parent)
+        order.append(u)
+
+    for u in sorted(nodes):
+        visit(u)
+    return [u for u in order if u in nodes]
+
+
 def _existing_relations(con) -> set[tuple[str, str]]:
     return {(s.lower(), t.lower()) for s, t in con.execute(
         "select table_schema, table_name from information_schema.tables").fetchall()}

@@ -168,3 +168,14 @@ def test_what_dbt_writes_itself_is_not_an_input(project):
     (project.dbt_project_dir / "logs").mkdir()
     (project.dbt_project_dir / "logs" / "dbt.log").write_text("x")
     assert r.project_fingerprint(project) == fp
+
+
+def test_kept_nodes_are_reported_after_what_they_depend_on():
+    manifest = {**MANIFEST, "parent_map": {
+        "model.p.stg_a": ["source.p.valid.a"], "model.p.stg_b": ["source.p.valid.b"],
+        "model.p.int_ab": ["model.p.stg_a", "model.p.stg_b"], "model.p.dim_s": ["seed.p.seed_s"],
+        "seed.p.seed_s": [], "source.p.valid.a": [], "source.p.valid.b": []}}
+    order = r.topological(manifest, {"model.p.int_ab", "model.p.stg_b", "model.p.dim_s", "seed.p.seed_s", "model.p.stg_a"})
+    assert sorted(order) == sorted({"model.p.int_ab", "model.p.stg_b", "model.p.dim_s", "seed.p.seed_s", "model.p.stg_a"})
+    assert order.index("model.p.stg_a") < order.index("model.p.int_ab") > order.index("model.p.stg_b")
+    assert order.index("seed.p.seed_s") < order.index("model.p.dim_s")

@@ -4,10 +4,13 @@ project changed, else only what is downstream of sources whose data changed."""
 import json
 import os
 import shutil
+from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from packaging.version import Version
 
 from orchestration.defs.catalogue import contracts
 from orchestration.defs.dbt.project import partnership_dbt
@@ -24,6 +27,7 @@ from orchestration.partnership.dbt_runner import (
     project_fingerprint,
     record_build,
     stage_place_seeds,
+    topological,
 )
 from orchestration.partnership.night import blocking_rejections
 from orchestration.partnership.settings import get_settings
@@ -52,17 +56,18 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     with writer_lock(settings.warehouse_path, purpose=f"dbt build, run {context.run_id}"):
         plan = plan_build(settings, manifest, project)
         context.log.info(f"dbt build: {plan.reason}")
-        if plan.full or plan.rebuild:
-            # A failing test fails this step, so nothing downstream of it (releases) runs.
-            yield from dbt.cli(args + plan.exclude_args(manifest), context=context).stream()
         # The tables of unchanged nodes are the last build's, built from the same inputs by the
-        # same code: they stand, and what depends on them runs.
+        # same code: they stand, and what depends on them runs. Reported first: nothing rebuilt is
+        # upstream of them, and Dagster wants a multi-asset's outputs in dependency order.
         translator = PartnershipTranslator()
-        for uid in sorted(plan.unchanged - held_down):
+        for uid in topological(manifest, plan.unchanged - held_down):
             key = translator.get_asset_key(manifest["nodes"][uid])
             if key in context.selected_asset_keys:
                 yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
                                 metadata={"dbt": "not rebuilt: its sources and code are unchanged since the last build"})
+        if plan.full or plan.rebuild:
+            # A failing test fails this step, so nothing downstream of it (releases) runs.
+            yield from dbt.cli(args + plan.exclude_args(manifest), context=context).stream()
         whole = set(context.selected_asset_keys) >= set(context.assets_def.node_keys_by_output_name.values())
         if whole and not held:
             # The next night compares with what this build was built from (a build of a subset,
@@ -102,4 +107,14 @@ def publish_dbt_docs(target_path: Path, dest: Path, fingerprint: str | None = No
     shutil.rmtree(old, ignore_errors=True)
 
 
-dbt_resource = DbtCliResource(project_dir=partnership_dbt, dbt_executable=dbt_executable())
+class PartnershipDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource, told dbt's version instead of asking `dbt --version` (a whole dbt
+    start-up, seconds of CPU, and a check of PyPI for a newer release) before each night's build:
+    the executable is the one installed beside this Python, so its version is this package's."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(version("dbt-core"))
+
+
+dbt_resource = PartnershipDbtCliResource(project_dir=partnership_dbt, dbt_executable=dbt_executable())
