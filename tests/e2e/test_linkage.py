@@ -69,7 +69,7 @@ def test_an_opt_out_reaches_every_agencys_rows_about_that_person(demo_night):
     assert false_flags <= 0.001
     # the flag reaches agencies that never hold an NHS number (fire, police, voluntary sector)
     no_nhs = opted.filter(pl.col("agency").is_in(["riverside_fire", "county_police", "riverside_agewell"]))
-    # (bounded by linkage recall for those agencies: about 80% for fire, whose rows carry no postcode)
+    # (bounded by linkage recall for those agencies: fire rows carry no postcode, only a UPRN)
     print(f"opt-out flag on rows of agencies without NHS numbers: {no_nhs['opted_out'].mean():.2%} of {no_nhs.height}")
     assert no_nhs.height > 0 and no_nhs["opted_out"].mean() >= 0.80
 

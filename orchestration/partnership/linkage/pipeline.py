@@ -37,9 +37,9 @@ METHODS = ("nhs_number", "upn", "local_id", "uprn_dob", "probabilistic")
 PERSON_PREFIX = "LP"
 HOUSEHOLD_PREFIX = "LH"
 _IDENT = ("nhs_number", "upn", "uprn", "local_id", "forename", "surname", "date_of_birth", "sex", "postcode")
-# Bump when what is compared changes (normalisation, derived columns): stored scores are then
-# discarded and every profile is scored again.
-SCORING_VERSION = 2
+# Bump when what is compared or kept changes (normalisation, derived columns, the review
+# threshold): stored scores are then discarded and every profile is scored again.
+SCORING_VERSION = 3
 STATE_TABLES = ("linkage_scoring_state", "linkage_scored_profiles", "linkage_scored_pairs", "linkage_term_frequencies")
 
 
