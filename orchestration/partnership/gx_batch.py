@@ -2,7 +2,7 @@
 
 The suite holds the rules that judge a delivery as a whole: its row count, the share of
 missing values per column, and the freshness of its newest record. It runs once per
-delivery on a small frame (the row number, the columns with a null-rate limit, and the
+delivery on a small frame (the row number, whether each column with a null-rate limit holds a value, and the
 typed freshness column), never on the row path: which rows are bad is pandera's job
 (validation.py). Its verdicts are the batch rules' verdicts; nothing restates them.
 
@@ -103,17 +103,21 @@ def build_suite(contract: Contract, arrived_at: datetime, rows: int):
 
 
 def batch_frame(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame):
-    """The few columns the suite reads, as pandas: null-rate columns as delivered, the freshness column typed."""
-    cols = [pl.col(ROW_NUMBER)] + [pl.col(c.name) for c in contract.columns if c.max_null_percent is not None]
+    """The few columns the suite reads, as pandas: whether each null-rate column's value is present, the freshness column typed."""
+    # A null-rate column goes over as presence only (1.0, or NaN where missing): the suite counts
+    # missing values and nothing else, and a float column converts without a Python string per
+    # row (identifying values never reach GX's stored results either).
+    cols = [pl.col(ROW_NUMBER)] + [pl.when(pl.col(c.name).is_not_null()).then(1.0).otherwise(None).alias(c.name)
+                                   for c in contract.columns if c.max_null_percent is not None]
     frame = text.select(cols)
     out = frame.to_pandas()
     if contract.freshness is not None:
-        import pandas as pd
+        import numpy as np
 
-        values = valid.get_column(contract.freshness.column).cast(pl.Datetime("us"))
-        series = pd.Series(values.to_list(), dtype="datetime64[us]")
+        values = valid.get_column(contract.freshness.column).cast(pl.Datetime("us")).to_numpy()
         # Only valid rows carry a trustworthy typed value; pad to the batch's length with missing values.
-        out[contract.freshness.column] = series.reindex(range(len(out))).to_numpy() if len(out) else series
+        pad = np.full(len(out) - len(values), np.datetime64("NaT"), dtype="datetime64[us]")
+        out[contract.freshness.column] = np.concatenate([values.astype("datetime64[us]"), pad])
     return out
 
 

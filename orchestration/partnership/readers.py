@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 
@@ -140,34 +141,74 @@ def _csv_structure(text: str, contract: Contract, name: str) -> tuple[list[str],
     return header, records
 
 
+def _csv_structure_fast(text: str, contract: Contract, name: str) -> tuple[list[str], int]:
+    """`_csv_structure` for a well-formed file, in a tighter loop; anything unusual is left to it.
+
+    With the csv module's field limit at `_MAX_FIELD_CHARS` the module itself refuses a longer
+    field, so only the field count is checked per record. Any csv error or a record of the wrong
+    width sends the file through `_csv_structure`, which finds the same fault and says where."""
+    fmt = contract.format
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD_CHARS))
+    if csv.field_size_limit() != _MAX_FIELD_CHARS:
+        return _csv_structure(text, contract, name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter, quotechar=fmt.quote, strict=True)
+    try:
+        for _ in range(fmt.header_row - 1):
+            next(reader)
+        header = [f.strip() for f in next(reader)]
+        width, records = len(header), 0
+        for fields in reader:
+            records += 1
+            if len(fields) != width and (fields and not all(not f.strip() for f in fields)):
+                return _csv_structure(text, contract, name)
+    except (csv.Error, StopIteration):
+        return _csv_structure(text, contract, name)
+    return header, records
+
+
+def _polars_csv(data: bytes, contract: Contract) -> pl.DataFrame:
+    fmt = contract.format
+    return pl.read_csv(
+        io.BytesIO(data),
+        separator=fmt.delimiter,
+        quote_char=fmt.quote,
+        skip_rows=fmt.header_row - 1,
+        infer_schema=False,
+        has_header=True,
+        raise_if_empty=True,
+    )
+
+
 def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
     fmt = contract.format
-    text = _decode(path.read_bytes(), contract, name)
+    data = path.read_bytes()
+    text = _decode(data, contract, name)
     if not text.strip():
         raise DeliveryRejected("empty", f"{name}: the file is empty")
     if "\r" in text and "\n" not in text:  # classic Mac line endings
         text = text.replace("\r", "\n")
-    header, records = _csv_structure(text, contract, name)
-    if len(header) == 1 and fmt.delimiter not in header[0] and len(contract.columns) > 1:
-        for other in (",", "|", ";", "\t"):
-            if other != fmt.delimiter and other in header[0]:
-                raise DeliveryRejected("delimiter", f"{name}: the header is {other!r}-delimited; the contract says {fmt.delimiter!r}")
-    _header_check(header, contract, name)
-    try:
-        df = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            separator=fmt.delimiter,
-            quote_char=fmt.quote,
-            skip_rows=fmt.header_row - 1,
-            infer_schema=False,
-            has_header=True,
-            raise_if_empty=True,
-        )
-    except pl.exceptions.NoDataError:
-        raise DeliveryRejected("empty", f"{name}: the file is empty") from None
-    except Exception as exc:  # polars parse errors: report the kind, never the values
-        kind = type(exc).__name__
-        raise DeliveryRejected("unparseable", f"{name}: cannot be read as {fmt.delimiter!r}-delimited CSV ({kind})") from None
+        data = text.encode("utf-8")
+    elif not contract.format.encoding.startswith("utf-8"):
+        data = text.encode("utf-8")  # polars reads UTF-8 only
+    elif data.startswith(BOM):
+        data = data[len(BOM):]  # the bytes as decoded: valid UTF-8 already
+    # polars parses the bytes (releasing the GIL) while the quote-aware pass checks the structure;
+    # its result, or its error, is only looked at once the structure and header have passed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        parsing = pool.submit(_polars_csv, data, contract)
+        header, records = _csv_structure_fast(text, contract, name)
+        if len(header) == 1 and fmt.delimiter not in header[0] and len(contract.columns) > 1:
+            for other in (",", "|", ";", "\t"):
+                if other != fmt.delimiter and other in header[0]:
+                    raise DeliveryRejected("delimiter", f"{name}: the header is {other!r}-delimited; the contract says {fmt.delimiter!r}")
+        _header_check(header, contract, name)
+        try:
+            df = parsing.result()
+        except pl.exceptions.NoDataError:
+            raise DeliveryRejected("empty", f"{name}: the file is empty") from None
+        except Exception as exc:  # polars parse errors: report the kind, never the values
+            kind = type(exc).__name__
+            raise DeliveryRejected("unparseable", f"{name}: cannot be read as {fmt.delimiter!r}-delimited CSV ({kind})") from None
     if df.height != records:  # two readings of the file disagree: trust neither
         raise DeliveryRejected("unparseable", f"{name}: {records} rows by a quote-aware reading but {df.height} by line; "
                                               "mixed line endings inside the data, or stray quote characters")

@@ -1,8 +1,18 @@
 """Row-level contract validation: a pandera (polars) schema built from the contract.
 
 Each row is checked against every rule of its contract; a row that breaks any rule goes to
-quarantine with the full list of rules it broke (`<column>:<kind>` or `cross_field:<name>`),
-the rest are typed and become valid. Nothing else decides what a valid row is.
+quarantine with the full list of rules it broke (`<column>:<kind>`, `<rule>:cross_field`,
+`<keys>:unique`, `<column>:required`), the rest are typed and become valid. Nothing else
+decides what a valid row is.
+
+The schema is the one definition of the rules. Each of its checks carries the polars
+expression that says which rows pass it (`ROW_OK`); pandera's own check function evaluates
+that same expression. Validation asks pandera for the schema-level verdict (columns, dtypes,
+strictness) and evaluates every check's expression, with the schema's non-nullable columns,
+as boolean masks in one polars select: parallel, and without pandera building a
+failure-case frame with sample values per check, which dominated the time on large
+extracts. `pandera_row_failures` is pandera's full lazy validation, kept as the reference a
+test compares the masks with, row by row.
 """
 
 from __future__ import annotations
@@ -13,11 +23,13 @@ from datetime import date, datetime
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
+from pandera.config import ValidationDepth, config_context
 
 from .contracts import Column, Contract
 from .readers import ROW_NUMBER
 
 RULES = "_rules"
+ROW_OK = "row_ok"  # attribute of each schema check: key column -> polars expression, true where the row passes
 _JDK = [("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"), ("'T'", "T")]
 _BOOL = {"true": True, "false": False, "y": True, "n": False, "yes": True, "no": False, "1": True, "0": False}
 _OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "=": "eq", "!=": "ne"}
@@ -60,9 +72,8 @@ def _bound(col: Column, value) -> object:
 
 def _nhs_mod11_ok(c: pl.Expr) -> pl.Expr:
     total = sum(c.str.slice(i, 1).cast(pl.Int32, strict=False) * (10 - i) for i in range(9))
-    check = 11 - total % 11
-    check = pl.when(check == 11).then(0).otherwise(check)
-    return (check != 10) & (check == c.str.slice(9, 1).cast(pl.Int32, strict=False))
+    # 11 - total % 11, with 11 read as 0; a check value of 10 (no valid number) never equals a digit.
+    return (11 - total % 11) % 11 == c.str.slice(9, 1).cast(pl.Int32, strict=False)
 
 
 def _upn_letter_ok(c: pl.Expr) -> pl.Expr:
@@ -74,14 +85,26 @@ def _upn_letter_ok(c: pl.Expr) -> pl.Expr:
 def _element_check(name: str, ok: pl.Expr, key_pattern: str | None = None) -> pa.Check:
     """A row-wise check; nulls pass (requiredness is its own rule)."""
 
-    def fn(data: PolarsData) -> pl.LazyFrame:
-        c = pl.col(data.key)
+    def row_ok(key: str) -> pl.Expr:
+        c = pl.col(key)
         cond = ok
         if key_pattern:  # e.g. a check digit is only meaningful on a well-formed value
             cond = ~c.str.contains(key_pattern) | ok
-        return data.lazyframe.select((c.is_null() | cond.fill_null(False)).alias(data.key))
+        return c.is_null() | cond.fill_null(False)
 
-    return pa.Check(fn, name=name)
+    return _check(name, row_ok)
+
+
+def _check(name: str, row_ok, frame: bool = False) -> pa.Check:
+    """A pandera check whose verdict per row is `row_ok(key)`; the same expression is kept on
+    the check (`ROW_OK`) for the one-select evaluation in `row_failures`."""
+
+    def fn(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(row_ok(data.key).alias("ok" if frame else data.key))
+
+    check = pa.Check(fn, name=name)
+    setattr(check, ROW_OK, row_ok)
+    return check
 
 
 def _column_checks(col: Column, as_of: date) -> list[pa.Check]:
@@ -127,21 +150,17 @@ def _cross_field_check(contract: Contract, rule) -> pa.Check:
     left, right = parsed(contract.column(rule.left)), parsed(contract.column(rule.right))
     cmp = getattr(left, _OPS[rule.op])(right)
 
-    def fn(data: PolarsData) -> pl.LazyFrame:
-        # Rows where either side is missing or unparseable are judged by the other rules.
-        return data.lazyframe.select(cmp.fill_null(True).alias("ok"))
-
-    return pa.Check(fn, name=f"{rule.name}:cross_field")
+    # Rows where either side is missing or unparseable are judged by the other rules.
+    return _check(f"{rule.name}:cross_field", lambda _key: cmp.fill_null(True), frame=True)
 
 
 def _composite_key_check(contract: Contract) -> pa.Check:
     key = contract.key_columns
 
-    def fn(data: PolarsData) -> pl.LazyFrame:
-        dup = pl.struct(key).is_duplicated() & pl.all_horizontal([pl.col(k).is_not_null() for k in key])
-        return data.lazyframe.select((~dup).alias("ok"))
+    def row_ok(_key) -> pl.Expr:
+        return ~(pl.struct(key).is_duplicated() & pl.all_horizontal([pl.col(k).is_not_null() for k in key]))
 
-    return pa.Check(fn, name=f"{'+'.join(key)}:unique")
+    return _check(f"{'+'.join(key)}:unique", row_ok, frame=True)
 
 
 def build_schema(contract: Contract, as_of: date) -> pa.DataFrameSchema:
@@ -174,30 +193,73 @@ def _rule_name(column: str | None, check: str) -> str:
     return f"{column}:{kind}"
 
 
-def validate_rows(df: pl.DataFrame, contract: Contract, as_of: date) -> RowValidation:
-    """Split text rows into typed valid rows and quarantined rows with every rule each broke."""
-    schema = build_schema(contract, as_of)
-    failures = pl.DataFrame(schema={"index": pl.Int64, "rule": pl.Utf8})
+def _schema_errors(exc: pa.errors.SchemaErrors, contract: Contract) -> pl.DataFrame:
+    fc = exc.failure_cases
+    if fc.filter(pl.col("index").is_null()).height:
+        # A failure not tied to a row (e.g. a schema-level error): treat as a file-level problem.
+        bad = fc.filter(pl.col("index").is_null()).select("column", "check").unique().rows()
+        raise RuntimeError(f"{contract.id}: contract schema could not be applied: {bad}") from None
+    return fc
+
+
+def row_rule_masks(schema: pa.DataFrameSchema) -> list[tuple[str, pl.Expr]]:
+    """Every row rule of the schema as (rule name, expression true where a row breaks it)."""
+    out = []
+    for name, column in schema.columns.items():
+        if not column.nullable:
+            out.append((_rule_name(name, "not_nullable"), pl.col(name).is_null()))
+        for check in column.checks:
+            out.append((_rule_name(name, check.name), ~getattr(check, ROW_OK)(name)))
+    for check in schema.checks:
+        out.append((_rule_name(None, check.name), ~getattr(check, ROW_OK)(None)))
+    return out
+
+
+def row_failures(schema: pa.DataFrameSchema, df: pl.DataFrame, contract: Contract) -> tuple[pl.Series, pl.DataFrame]:
+    """(a mask of rows breaking any rule, one boolean column per rule), after pandera's schema-level verdict."""
+    try:
+        with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):  # columns and dtypes: no rows needed
+            schema.validate(df.clear(), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        _schema_errors(exc, contract)
+        raise RuntimeError(f"{contract.id}: contract schema could not be applied") from None  # rows are not schema-level
+    masks = row_rule_masks(schema)
+    # Lazy, so that a value parsed by several rules (type, range, cross-field) is parsed once.
+    broken = df.lazy().select([m.alias(name) for name, m in masks]).collect()
+    return broken.select(pl.any_horizontal(pl.all()).alias("bad")).to_series() if masks else pl.repeat(False, df.height, eager=True), broken
+
+
+def pandera_row_failures(schema: pa.DataFrameSchema, df: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+    """pandera's own verdict, from its lazy validation's failure cases: (index, rule) per broken rule per row.
+
+    Slow on large frames (a failure-case frame with sample values per check); the reference
+    that `row_failures` is tested against."""
     try:
         schema.validate(df, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        fc = exc.failure_cases
-        if fc.filter(pl.col("index").is_null()).height:
-            # A failure not tied to a row (e.g. a schema-level error): treat as a file-level problem.
-            bad = fc.filter(pl.col("index").is_null()).select("column", "check").unique().rows()
-            raise RuntimeError(f"{contract.id}: contract schema could not be applied: {bad}") from None
-        failures = fc.select(
+        fc = _schema_errors(exc, contract)
+        return fc.select(
             pl.col("index").cast(pl.Int64),
             pl.struct("column", "check").map_elements(lambda s: _rule_name(s["column"], s["check"]), return_dtype=pl.Utf8).alias("rule"),
         ).unique()
-    per_row = failures.group_by("index").agg(pl.col("rule").sort().alias(RULES))
-    indexed = df.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
-    quarantine = (
-        indexed.join(per_row, on="index", how="inner").sort("index").drop("index")
-    )
-    valid_text = indexed.join(per_row, on="index", how="anti").sort("index").drop("index")
-    valid = valid_text.select(
+    return pl.DataFrame(schema={"index": pl.Int64, "rule": pl.Utf8})
+
+
+def validate_rows(df: pl.DataFrame, contract: Contract, as_of: date) -> RowValidation:
+    """Split text rows into typed valid rows and quarantined rows with every rule each broke."""
+    schema = build_schema(contract, as_of)
+    bad, broken = row_failures(schema, df, contract)
+    names = broken.columns
+    failing = broken.filter(bad)
+    if names:
+        rules = failing.select(
+            pl.concat_list([pl.when(pl.col(n)).then(pl.lit(n)) for n in sorted(names)]).list.drop_nulls().alias(RULES))
+    else:
+        rules = pl.DataFrame(schema={RULES: pl.List(pl.Utf8)})
+    quarantine = df.filter(bad).with_columns(rules.get_column(RULES).cast(pl.List(pl.Utf8)))
+    valid = df.filter(~bad).select(
         [parsed(col).alias(col.name) for col in contract.columns] + [pl.col(ROW_NUMBER)]
     )
-    counts = failures.group_by("rule").len().sort("rule")
-    return RowValidation(valid, quarantine, dict(counts.iter_rows()))
+    sums = failing.select(pl.all().cast(pl.Int64).sum()).row(0, named=True) if failing.height else {}
+    counts = {n: int(sums[n]) for n in sorted(names) if sums.get(n)}
+    return RowValidation(valid, quarantine, counts)
