@@ -8,6 +8,7 @@ same, row for row. A third night with nothing new rebuilds nothing and still pub
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -116,8 +117,24 @@ def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_
     incremental, full = _tables(settings.warehouse_path), _tables(copy)
     assert sorted(incremental) == sorted(full)
     assert [t for t in full if t.startswith("marts.")]
-    different = [t for t in full if incremental[t] != full[t]]
-    assert different == []
+    # Marts exactly (they are rounded below published precision so that rebuilds are identical).
+    assert [t for t in full if t.startswith("marts.") and incremental[t] != full[t]] == []
+    # Elsewhere a double may differ in its last bits between any two builds (DuckDB sums in
+    # parallel, in no fixed order): equal to 1e-9, everything else exactly.
+    assert [t for t in full if not _same_rows(incremental[t], full[t])] == []
+
+
+def _same_rows(a: list, b: list) -> bool:
+    if len(a) != len(b):
+        return False
+    for ra, rb in zip(a, b):
+        for x, y in zip(ra, rb, strict=True):
+            if isinstance(x, float) and isinstance(y, float):
+                if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):
+                    return False
+            elif x != y:
+                return False
+    return True
 
 
 def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_nights):
