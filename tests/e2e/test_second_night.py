@@ -32,5 +32,10 @@ def test_running_the_same_night_again_changes_no_mart_delivery_or_release(demo_n
     after = (_marts(settings), _deliveries(settings), _files(settings.releases_dir))
     assert after == before
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        last = con.execute("select status from ops.release_log where protocol_id = 'falls-board' order by seq desc limit 1").fetchall()
-    assert last == [("unchanged",)]
+        last = con.execute("select status, reason from ops.release_log where protocol_id = 'falls-board' order by seq desc limit 1").fetchall()
+    assert last[0][0] == "unchanged"
+    assert "not recomputed" in last[0][1], "the same inputs: the release is not computed again"
+    packs = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata["status"].value
+             for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+             and e.event_specific_data.materialization.asset_key.path[0] == "board_packs"}
+    assert packs.get("falls-board") == "current", packs
