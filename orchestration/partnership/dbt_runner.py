@@ -7,6 +7,7 @@ import filecmp
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,26 @@ def stage_place_seeds(settings: Settings) -> None:
 def dbt_executable() -> str:
     """The dbt installed beside this Python, whether or not the environment is activated."""
     return str(Path(sys.executable).with_name("dbt"))
+
+
+INVOCATIONS_KEPT = 10
+"""dagster-dbt gives every dbt invocation its own folder under target/ (compiled SQL, logs,
+run_results.json): the newest are kept for debugging and benchmarks, the rest removed, so a
+year of nights does not fill the disk."""
+
+_INVOCATION = re.compile(r"^(?:[a-z0-9_]+-)?[0-9a-f]{7}(?:-[0-9a-f]{7})?$")
+
+
+def prune_invocation_dirs(target: Path, keep: int = INVOCATIONS_KEPT) -> list[Path]:
+    """Remove all but the `keep` newest per-invocation folders in dbt's target/; returns those removed."""
+    if not target.is_dir():
+        return []
+    runs = [p for p in target.iterdir() if p.is_dir() and _INVOCATION.match(p.name)]
+    runs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = runs[keep:]
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+    return removed
 
 
 PARSE_MARKER = "partnership_parse_inputs.json"

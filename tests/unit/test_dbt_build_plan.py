@@ -179,3 +179,24 @@ def test_kept_nodes_are_reported_after_what_they_depend_on():
     assert sorted(order) == sorted({"model.p.int_ab", "model.p.stg_b", "model.p.dim_s", "seed.p.seed_s", "model.p.stg_a"})
     assert order.index("model.p.stg_a") < order.index("model.p.int_ab") > order.index("model.p.stg_b")
     assert order.index("seed.p.seed_s") < order.index("model.p.dim_s")
+
+
+def test_only_the_newest_dbt_invocation_folders_are_kept(tmp_path):
+    import os
+
+    from orchestration.partnership.dbt_runner import prune_invocation_dirs
+
+    target = tmp_path / "target"
+    names = [f"partnership_dbt_models-{i:07x}-abcdef{i % 10}" for i in range(12)] + [f"{i:07x}" for i in range(100, 103)]
+    for n, name in enumerate(names):
+        (target / name).mkdir(parents=True)
+        (target / name / "run_results.json").write_text("{}")
+        os.utime(target / name, (1_000_000 + n, 1_000_000 + n))
+    for keep in ("manifest.json", "partial_parse.msgpack"):
+        (target / keep).write_text("x")
+    (target / "compiled").mkdir()
+    (target / "run").mkdir()
+    removed = prune_invocation_dirs(target, keep=4)
+    assert sorted(p.name for p in removed) == sorted(names[:-4])
+    assert sorted(p.name for p in target.iterdir()) == sorted(names[-4:] + ["manifest.json", "partial_parse.msgpack",
+                                                                               "compiled", "run"])

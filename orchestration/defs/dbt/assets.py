@@ -24,6 +24,7 @@ from orchestration.partnership.dbt_runner import (
     docs_fingerprint,
     downstream,
     plan_build,
+    prune_invocation_dirs,
     project_fingerprint,
     record_build,
     stage_place_seeds,
@@ -54,6 +55,7 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
                                           if s["source_name"] == "valid" and s["name"] in held])
     # dbt writes the warehouse from its own process: it does so holding this launch's writer lock.
     with writer_lock(settings.warehouse_path, purpose=f"dbt build, run {context.run_id}"):
+        prune_invocation_dirs(Path(partnership_dbt.project_dir) / "target")
         plan = plan_build(settings, manifest, project)
         context.log.info(f"dbt build: {plan.reason}")
         # The tables of unchanged nodes are the last build's, built from the same inputs by the
