@@ -50,8 +50,9 @@ def margin_equations(df: pl.DataFrame, margins: list[dict]) -> list[tuple[int, l
     return equations
 
 
-def _components(equations: list[tuple[int, list[int]]]) -> list[list[int]]:
-    """Indices of equations that share cells, grouped (each group is solved on its own)."""
+def _linked(eqs: list[int], cells_of) -> list[list[int]]:
+    """Equation indices grouped by the cells they share (union-find over cells), groups in
+    order of their first equation; each group is solved on its own."""
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:
@@ -60,12 +61,13 @@ def _components(equations: list[tuple[int, list[int]]]) -> list[list[int]]:
             x = parent[x]
         return x
 
-    for t, ms in equations:
-        for m in ms:
-            parent[find(m)] = find(t)
+    for e in eqs:
+        cells = cells_of(e)
+        for c in cells[1:]:
+            parent[find(c)] = find(cells[0])
     groups: dict[int, list[int]] = defaultdict(list)
-    for e, (t, _) in enumerate(equations):
-        groups[find(t)].append(e)
+    for e in eqs:
+        groups[find(cells_of(e)[0])].append(e)
     return list(groups.values())
 
 
@@ -176,26 +178,11 @@ class _Suppressor:
     def linear(self) -> bool:
         """Find cells determined by combining equations; close one per group of linked suppressed
         cells. False when every group is safe."""
-        parent: dict[int, int] = {}
-
-        def find(x: int) -> int:
-            while parent.setdefault(x, x) != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         live = [e for e, h in enumerate(self.hidden) if h >= 2]
-        for e in live:
-            cells = [c for c in self.eqs[e] if self.out[c]]
-            for c in cells[1:]:
-                parent[find(c)] = find(cells[0])
-        groups: dict[int, list[int]] = defaultdict(list)
-        for e in live:
-            groups[find(next(c for c in self.eqs[e] if self.out[c]))].append(e)
+        groups = _linked(live, lambda e: [c for c in self.eqs[e] if self.out[c]])
         dirty, self.dirty = self.dirty, set()
         changed = False
-        for root in sorted(groups, key=lambda g: min(groups[g])):
-            eqs = groups[root]
+        for eqs in groups:  # in order of their first equation, as `live` is sorted
             cells = sorted({c for e in eqs for c in self.eqs[e] if self.out[c]})
             if not dirty.intersection(cells):
                 continue  # checked safe before and unchanged since (hiding more never determines an old cell)
@@ -218,7 +205,7 @@ def secondary(values: list[int | None], suppressed: list[bool], equations: list[
     `values` are the true counts (used only to choose which cells to sacrifice); nulls are treated
     as published (known) cells, as an attacker would. Deterministic: same input, same output."""
     out = list(suppressed)
-    for comp in _components(equations):
+    for comp in _linked(list(range(len(equations))), lambda e: [equations[e][0], *equations[e][1]]):
         eqs = [equations[e] for e in comp]
         if not any(out[c] for t, ms in eqs for c in (t, *ms)):
             continue

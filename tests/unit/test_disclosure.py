@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestration.partnership import disclosure
+from tests.oracles import attacker
 
 
 def test_counts_from_1_to_7_are_suppressed_and_others_rounded_to_the_nearest_5():
@@ -82,24 +83,7 @@ def _attack(df: pl.DataFrame, published: list[int | None], suppressed: list[bool
             else:
                 rhs -= sign * (published[i] or 0)
         rows.append(coef + [rhs])
-    # reduced row echelon form
-    r = 0
-    for c in range(len(unknown)):
-        pivot = next((k for k in range(r, len(rows)) if rows[k][c] != 0), None)
-        if pivot is None:
-            continue
-        rows[r], rows[pivot] = rows[pivot], rows[r]
-        rows[r] = [x / rows[r][c] for x in rows[r]]
-        for k in range(len(rows)):
-            if k != r and rows[k][c] != 0:
-                rows[k] = [a - rows[k][c] * b for a, b in zip(rows[k], rows[r])]
-        r += 1
-    recovered = set()
-    for row in rows[:r]:
-        nz = [j for j in range(len(unknown)) if row[j] != 0]
-        if len(nz) == 1:
-            recovered.add(unknown[nz[0]])
-    return recovered
+    return {unknown[j] for j in attacker.pinned(rows, len(unknown))}
 
 
 @settings(max_examples=150, deadline=None)
@@ -145,7 +129,6 @@ from benchmarks.disclosure import county_table  # noqa: E402
 from orchestration.partnership import audit  # noqa: E402
 from orchestration.partnership.protocols import load_protocol  # noqa: E402
 from orchestration.partnership.settings import PROJECT_ROOT  # noqa: E402
-from tests.oracles import attacker  # noqa: E402
 
 
 @settings(max_examples=150, deadline=None)
