@@ -58,9 +58,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _pseudonym(key: bytes, context: str, value: str) -> str:
-    derived = hmac.new(key, context.encode(), hashlib.sha256).digest()
-    return hmac.new(derived, value.encode(), hashlib.sha256).hexdigest()
+def _pseudonymiser(key: bytes, context: str):
+    """A recipient's pseudonym of a value: HMAC-SHA256 keyed by HMAC-SHA256(key, context). The
+    context's key is derived, and the HMAC keyed, once; each value copies it (many values, fast)."""
+    keyed = hmac.new(hmac.new(key, context.encode(), hashlib.sha256).digest(), digestmod=hashlib.sha256)
+
+    def pseudonym(value: str) -> str:
+        h = keyed.copy()
+        h.update(value.encode())
+        return h.hexdigest()
+
+    return pseudonym
 
 
 def _allowed_columns(protocol: Protocol, out: dict) -> list[str]:
@@ -81,7 +89,6 @@ class _Zone:
     """What the audit needs from the warehouse, read once, read-only."""
 
     def __init__(self, warehouse: Path):
-        self.nhs_numbers: set[str] = set()
         self.full_names: set[tuple[str, str]] = set()
         self.names: set[str] = set()
         self.lsoa_ward: dict[str, str] = {}
@@ -100,12 +107,8 @@ class _Zone:
                 names += [f'select cast("{f}" as varchar) as f, cast("{s}" as varchar) as s from identity."{table}"'
                           for f, s in (("forename", "surname"), ("forename_l", "surname_l"), ("forename_r", "surname_r"))
                           if {f, s} <= cols]
-            # the same people recur across tables and sides: distinct values first, normalised once each
-            # (a value already ten ASCII digits is its own normal form)
-            if numbers:
-                for v, plain in con.execute(f"select v, regexp_full_match(v, '[0-9]{{10}}') from (select distinct v from "
-                                            f"({' union all '.join(numbers)}) where v is not null)").fetchall():
-                    self.nhs_numbers.add(v if plain else re.sub(r"\D", "", v))
+            # NHS numbers are read only when a released value holds one (`known_nhs`): a county's are 700,000
+            self._numbers_sql = " union all ".join(numbers)
             if names:
                 for fn, sn in con.execute(f"select distinct f, s from ({' union all '.join(names)})").fetchall():
                     if fn and sn:
@@ -119,12 +122,35 @@ class _Zone:
             self._con_path = warehouse
 
     @functools.cached_property
-    def persons(self) -> dict[str, tuple[str, bool]]:
-        """person_id → (household_id, opted out): read when a person-level table is checked, not before."""
-        if "linkage.persons" not in self.have:
-            return {}
-        return {p: (h, bool(o)) for p, h, o in self.source_rows(
-            "select person_id, household_id, opted_out from linkage.persons")}
+    def has_persons(self) -> bool:
+        """The person index is there and not empty."""
+        return "linkage.persons" in self.have and bool(self.source_rows("select count(*) from linkage.persons")[0][0])
+
+    @functools.cached_property
+    def opted_out(self) -> list[str]:
+        """The person_id of everyone with a national data opt-out."""
+        return [p for (p,) in self.source_rows("select person_id from linkage.persons where opted_out")]
+
+    def pseudonymised_ids(self, source: str, column: str) -> list[str]:
+        """The distinct ids of `column` in `source` (the table a release reads): only these can be
+        pseudonymised in its rows. A person or household column keeps only ids of the person index."""
+        index = {"person_id": "person_id", "household_id": "household_id"}.get(column)
+        inside = f' and "{column}" in (select {index} from linkage.persons)' if index else ""
+        return [r[0] for r in self.source_rows(f'select distinct cast("{column}" as varchar) from {source} '
+                                               f'where "{column}" is not null{inside}')]
+
+    def known_nhs(self, candidates: set[str]) -> set[str]:
+        """Those of `candidates` (ten digits each) that are NHS numbers in the identity schema, each
+        identity value normalised to its digits. Only values whose ASCII digits are a candidate, or
+        that hold a character beyond ASCII (normalised here, as Python counts digits), are read."""
+        if not candidates or not self._numbers_sql:
+            return set()
+        rows = self.source_rows(
+            f"""with c as (select unnest(cast(? as varchar[])) as d)
+                select distinct v from ({self._numbers_sql}) where v in (select d from c)
+                   or (not regexp_full_match(v, '[0-9]{{10}}') and (regexp_matches(v, '[^\\x00-\\x7F]')
+                       or regexp_replace(v, '[^0-9]', '', 'g') in (select d from c)))""", [sorted(candidates)])
+        return {v if re.fullmatch("[0-9]{10}", v) else re.sub(r"\D", "", v) for (v,) in rows} & candidates
 
     def source_rows(self, sql: str, params: list | None = None) -> list[tuple]:
         with duckdb.connect(str(self._con_path), read_only=True) as con:
@@ -356,14 +382,14 @@ def _strings(df: pl.DataFrame, skip: set[str]) -> list[tuple[str, list[str]]]:
 
 
 def _identifier_findings(where: str, values: list[str], zone: _Zone | None, exact_names: bool) -> list[str]:
-    nhs = postcodes = known_nhs = names = 0
+    nhs = postcodes = names = 0
+    found: list[str] = []  # every NHS-number-shaped match, valid check digit or not
     for v in values:
         for m in NHS_NUMBER.finditer(v):
             digits = "".join(m.groups())
+            found.append(digits)
             if nhs_check_digit_ok(digits):
                 nhs += 1
-            if zone and digits in zone.nhs_numbers:
-                known_nhs += 1
         postcodes += len(POSTCODE.findall(v))
         if zone:
             if exact_names and v.casefold().strip() in zone.names:
@@ -371,6 +397,8 @@ def _identifier_findings(where: str, values: list[str], zone: _Zone | None, exac
             else:
                 words = [w.casefold() for w in WORD.findall(v)]
                 names += sum((a, b) in zone.full_names for a, b in zip(words, words[1:]))
+    known = zone.known_nhs(set(found)) if zone and found else set()
+    known_nhs = sum(d in known for d in found)
     out = []
     if nhs:
         out.append(f"{where}: {nhs} values shaped like NHS numbers (valid check digit)")
@@ -412,25 +440,28 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
             problems.append(f"{t}.{col}: {bad} values are not pseudonyms")
     if not pseudonyms and not out.get("opt_out") and not out.get("consent"):
         return
-    if zone is None or key is None or not zone.persons:
+    if zone is None or key is None or not zone.has_persons:
         problems.append(f"{t}: person-level rows cannot be verified without the warehouse, its person index and the key")
         return
     ctx = protocol.pseudonym_context
-    ids_by_source = {"person_id": list(zone.persons), "household_id": sorted({h for h, _ in zone.persons.values()})}
+    mine_of = _pseudonymiser(key, ctx)
     others = {p.pseudonym_context for p in load_protocols(protocol.path.parent).values()
               if p.recipient_id != protocol.recipient_id and p.level != "aggregate"}
     for col, src in pseudonyms.items():
         released = {v for v in df[col].to_list() if v is not None}
-        ids = ids_by_source.get(src)
-        if ids is None:
-            ids = [r[0] for r in zone.source_rows(f'select distinct cast("{src}" as varchar) from {out["source"]} where "{src}" is not null')]
-        mine = {_pseudonym(key, ctx, i) for i in ids}
+        # Every released value must be the pseudonym of an id the source holds (of a person or household
+        # the index knows): the pseudonyms of the source's ids, not of the whole county's, are computed.
+        # A clash with another recipient's pseudonym of an id outside the source would need an HMAC
+        # collision between two keys; the same context is caught on the source's own ids.
+        ids = zone.pseudonymised_ids(out["source"], src)
+        mine = {mine_of(i) for i in ids}
         if released - mine:
             problems.append(f"{t}.{col}: {len(released - mine)} values are not this recipient's pseudonyms")
         if released & set(ids):
             problems.append(f"{t}.{col}: internal ids released in place of pseudonyms")
         for other in others:
-            clash = released & {_pseudonym(key, other, i) for i in ids}
+            theirs = _pseudonymiser(key, other)
+            clash = released & {theirs(i) for i in ids}
             if clash:
                 problems.append(f"{t}.{col}: {len(clash)} pseudonyms equal another recipient's")
     if releases_dir is not None and pseudonyms:
@@ -452,7 +483,7 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
         if col is None or (agency not in df.columns and not oo.get("applies_to_all_rows")):
             problems.append(f"{t}: the opt-out rule cannot be verified (its person or agency column is not released)")
         else:
-            opted = {_pseudonym(key, ctx, p) for p, (_, o) in zone.persons.items() if o}
+            opted = {mine_of(p) for p in zone.opted_out}
             scope = df if oo.get("applies_to_all_rows") else df.filter(pl.col(agency).is_in(oo["health_derived_agencies"]))
             bad = scope.filter(pl.col(col).is_in(list(opted))).height
             if bad:
@@ -465,7 +496,7 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
             problems.append(f"{t}: the consent rule cannot be verified (its person or agency column is not released)")
             continue
         marks = ", ".join("?" for _ in rule["agencies"])
-        consented = Counter({_pseudonym(key, ctx, p): n for p, n in zone.source_rows(
+        consented = Counter({mine_of(p): n for p, n in zone.source_rows(
             f'''select cast("{person_src}" as varchar), count(*) from {out["source"]}
                 where "{agency}" in ({marks}) and "{rule["column"]}" is true group by 1''', rule["agencies"])})
         shown = Counter(df.filter(pl.col(agency).is_in(rule["agencies"]))[col].to_list())

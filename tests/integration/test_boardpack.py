@@ -283,6 +283,23 @@ def test_the_pdf_renders_and_carries_the_manifest_hash(built, tmp_path):
     assert "Data quality" in text and "Appendix: definitions" in text
 
 
+def test_the_pdf_is_vector_only_so_printing_stays_fast(built):
+    """A cell background Chromium cannot print as vectors (a CSS gradient) becomes one raster image per
+    cell: a county pack had 5,000 of them, 28 MB and a minute of printing. Charts are SVG: no image."""
+    _, pack = built
+    assert b"/Subtype /Image" not in pack.pdf.read_bytes() and b"/Subtype/Image" not in pack.pdf.read_bytes()
+
+
+def test_the_charts_a_night_renders_unvalidated_are_valid_vega_lite(built, monkeypatch):
+    from orchestration.partnership.boardpack import charts
+
+    _, pack = built
+    unchecked = [(charts.trend(s), charts.wards(s)) for s in pack.pack.indicators]
+    monkeypatch.setattr(charts, "VALIDATE", True)  # Altair raises on a spec its schema refuses
+    assert [(charts.trend(s), charts.wards(s)) for s in pack.pack.indicators] == unchecked
+    assert any(t is not None for t, _ in unchecked) and any(w is not None for _, w in unchecked)
+
+
 def test_the_html_opens_in_headless_chromium_without_errors_or_network(built):
     from playwright.sync_api import sync_playwright
 
