@@ -252,7 +252,7 @@ def _check_columns_and_rows(protocol: Protocol, out: dict, df: pl.DataFrame, zon
                     chain.append(zone.ward_district.get(chain[-1]))
                 return any(c in within for c in chain if c)
 
-            bad = sum(not inside(v) for v in df[col].to_list())
+            bad = sum(n for v, n in Counter(df[col].to_list()).items() if not inside(v))
             if bad:
                 problems.append(f"{t}: {bad} rows outside the area {sorted(within)} on {col}")
         else:
@@ -261,17 +261,17 @@ def _check_columns_and_rows(protocol: Protocol, out: dict, df: pl.DataFrame, zon
             elif (bad := df.filter(~pl.col(key).is_in(allowed) | pl.col(key).is_null()).height):
                 problems.append(f"{t}: {bad} rows outside the row filter on {key}")
     for col, form in (out.get("generalisation") or {}).items():
-        values = [v for v in df[col].to_list() if v is not None]
+        values = Counter(v for v in df[col].to_list() if v is not None)  # each distinct value checked once
         if form in ("month", "quarter"):
-            bad = sum(not isinstance(v, date) or isinstance(v, datetime) or v.day != 1
-                      or (form == "quarter" and v.month not in (1, 4, 7, 10)) for v in values)
+            bad = sum(n for v, n in values.items() if not isinstance(v, date) or isinstance(v, datetime) or v.day != 1
+                      or (form == "quarter" and v.month not in (1, 4, 7, 10)))
         elif form == "age_band_5y":
             def band_ok(v) -> bool:
                 m = FORMS["age_band_5y"].match(str(v))
                 return bool(m) and (m.group(1) is None or int(m.group(2)) - int(m.group(1)) == 4)
-            bad = sum(not band_ok(v) for v in values)
+            bad = sum(n for v, n in values.items() if not band_ok(v))
         else:
-            bad = sum(not FORMS[form].match(str(v)) for v in values)
+            bad = sum(n for v, n in values.items() if not FORMS[form].match(str(v)))
         if bad:
             problems.append(f"{t}.{col}: {bad} values finer than {form}")
     if protocol.level != "aggregate":
@@ -383,22 +383,24 @@ def _strings(df: pl.DataFrame, skip: set[str]) -> list[tuple[str, list[str]]]:
 
 def _identifier_findings(where: str, values: list[str], zone: _Zone | None, exact_names: bool) -> list[str]:
     nhs = postcodes = names = 0
-    found: list[str] = []  # every NHS-number-shaped match, valid check digit or not
-    for v in values:
+    found: Counter[str] = Counter()  # every NHS-number-shaped match, valid check digit or not
+    # each distinct value is read once and counted as often as it occurs (a column of age bands or
+    # agencies has a handful of values in a million rows)
+    for v, n in Counter(values).items():
         for m in NHS_NUMBER.finditer(v):
             digits = "".join(m.groups())
-            found.append(digits)
+            found[digits] += n
             if nhs_check_digit_ok(digits):
-                nhs += 1
-        postcodes += len(POSTCODE.findall(v))
+                nhs += n
+        postcodes += n * len(POSTCODE.findall(v))
         if zone:
             if exact_names and v.casefold().strip() in zone.names:
-                names += 1
+                names += n
             else:
                 words = [w.casefold() for w in WORD.findall(v)]
-                names += sum((a, b) in zone.full_names for a, b in zip(words, words[1:]))
+                names += n * sum((a, b) in zone.full_names for a, b in zip(words, words[1:]))
     known = zone.known_nhs(set(found)) if zone and found else set()
-    known_nhs = sum(d in known for d in found)
+    known_nhs = sum(n for d, n in found.items() if d in known)
     out = []
     if nhs:
         out.append(f"{where}: {nhs} values shaped like NHS numbers (valid check digit)")
