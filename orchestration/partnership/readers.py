@@ -176,27 +176,86 @@ def _polars_csv(data: bytes, contract: Contract) -> pl.DataFrame:
         infer_schema=False,
         has_header=True,
         raise_if_empty=True,
+        truncate_ragged_lines=False,  # a record with more fields than the header is an error (`_counted_structure` relies on it)
     )
+
+
+def _counted_structure(data: bytes, contract: Contract) -> tuple[list[str], int] | None:
+    """`_csv_structure`'s header and record count for a file without a quote character, by counting bytes.
+
+    Without quotes (and without a lone carriage return, which the csv module ends a record on)
+    a record is a line and its fields are split by the delimiter. polars refuses a record with
+    more fields than the header, so when it has read the file and the delimiters after the header
+    number exactly (fields - 1) x records, every record has exactly as many fields as the header:
+    none short, none cut off. None when the file needs the quote-aware pass (quotes, lone CRs,
+    blank lines or any mismatch); that pass then names the row at fault, if there is one."""
+    fmt = contract.format
+    delim, quote = fmt.delimiter.encode("utf-8"), fmt.quote.encode("utf-8")
+    if len(delim) != 1 or len(quote) != 1 or quote in data:
+        return None
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    start = 0
+    for _ in range(fmt.header_row - 1):  # lines above the header
+        start = data.find(b"\n", start) + 1
+        if not start:
+            return None
+    end = data.find(b"\n", start)
+    end = len(data) if end == -1 else end
+    line = data[start:end].decode("utf-8").removesuffix("\r")
+    if not line.strip() or end - start > _MAX_FIELD_CHARS:
+        return None
+    header = [f.strip() for f in line.split(fmt.delimiter)]
+    body = end + 1
+    records = data.count(b"\n", body) + (1 if body < len(data) and not data.endswith(b"\n") else 0)
+    if data.count(delim, body) != (len(header) - 1) * records:
+        return None
+    return header, records
+
+
+def _fits(df: pl.DataFrame, data: bytes) -> bool:
+    """No value longer than the quote-aware pass allows (bytes bound characters from above)."""
+    if len(data) <= _MAX_FIELD_CHARS or not df.width:
+        return True
+    longest = df.select(pl.max_horizontal(pl.all().str.len_bytes().max())).item()
+    return longest is None or longest <= _MAX_FIELD_CHARS
 
 
 def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
     fmt = contract.format
-    data = path.read_bytes()
-    text = _decode(data, contract, name)
-    if not text.strip():
-        raise DeliveryRejected("empty", f"{name}: the file is empty")
-    if "\r" in text and "\n" not in text:  # classic Mac line endings
-        text = text.replace("\r", "\n")
-        data = text.encode("utf-8")
-    elif not contract.format.encoding.startswith("utf-8"):
-        data = text.encode("utf-8")  # polars reads UTF-8 only
-    elif data.startswith(BOM):
-        data = data[len(BOM):]  # the bytes as decoded: valid UTF-8 already
-    # polars parses the bytes (releasing the GIL) while the quote-aware pass checks the structure;
-    # its result, or its error, is only looked at once the structure and header have passed.
+    raw = path.read_bytes()
+    utf8 = fmt.encoding.startswith("utf-8")
+    mac = b"\r" in raw and b"\n" not in raw  # classic Mac line endings
+    # polars parses the bytes (releasing the GIL) while they are decoded and the structure is
+    # checked: by counting bytes when the file has no quotes, else (or when that does not settle
+    # it) by the quote-aware pass, which names the row at fault. polars' result, or its error, is
+    # only looked at once the encoding, structure and header have passed.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        parsing = pool.submit(_polars_csv, data, contract)
-        header, records = _csv_structure_fast(text, contract, name)
+        data = raw[len(BOM):] if raw.startswith(BOM) else raw  # UTF-8 as decoded, once `_decode` has passed it
+        plain = utf8 and not mac and raw[:2] not in (b"\xff\xfe", b"\xfe\xff") and b"\x00" not in raw
+        parsing = pool.submit(_polars_csv, data, contract) if plain else None
+        text = _decode(raw, contract, name)
+        if not text.strip():
+            raise DeliveryRejected("empty", f"{name}: the file is empty")
+        if mac:
+            text = text.replace("\r", "\n")
+            data = text.encode("utf-8")
+        elif not utf8:
+            data = text.encode("utf-8")  # polars reads UTF-8 only
+        parsing = parsing or pool.submit(_polars_csv, data, contract)
+        counted = _counted_structure(data, contract)
+        df = None
+        if counted is not None:
+            try:
+                df = parsing.result()
+            except Exception:  # the quote-aware pass below says where, or the error is reported as below
+                df = None
+            if df is not None and (df.height != counted[1] or not _fits(df, data)):
+                df = None
+        if df is not None:
+            header, records = counted
+        else:
+            header, records = _csv_structure_fast(text, contract, name)
         if len(header) == 1 and fmt.delimiter not in header[0] and len(contract.columns) > 1:
             for other in (",", "|", ";", "\t"):
                 if other != fmt.delimiter and other in header[0]:
