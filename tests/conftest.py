@@ -67,3 +67,63 @@ def plant_bad_deliveries(landing: Path) -> None:
     resent.write_bytes(original.read_bytes())
     st = original.stat()
     os.utime(resent, (st.st_atime, st.st_mtime + 3600))
+
+
+# ----------------------------------------------------------------------------- work beside dbt-free tests
+
+IN_BACKGROUND = "tests/e2e/test_crash_recovery.py"
+"""Its killed and resumed nights (about five minutes of real `partnership run` processes, in which
+pytest only watches) run in a background thread while pytest runs the tests of DBT_FREE; then its
+own tests, then AFTER_BACKGROUND. Otherwise the usual order."""
+
+AFTER_BACKGROUND = ("tests/e2e/test_second_night.py",)
+"""Runs the demo night's own folder again (a `dbt parse` for it): after the sequence, and after the
+tests that read that folder."""
+
+DBT_FREE = ("tests/e2e/test_boardpack_night.py", "tests/e2e/test_indicators.py", "tests/e2e/test_linkage.py",
+            "tests/e2e/test_night.py", "tests/e2e/test_releases.py",
+            "tests/hostile/", "tests/unit/", "tests/integration/test_benchmark_baseline.py",
+            "tests/integration/test_boardpack.py", "tests/integration/test_check.py",
+            "tests/integration/test_data_owner_reports.py", "tests/integration/test_definitions.py",
+            "tests/integration/test_linkage_stability.py", "tests/integration/test_night_bad_input.py",
+            "tests/integration/test_operations_retention.py", "tests/integration/test_registration_cache.py",
+            "tests/integration/test_release_engine.py", "tests/integration/test_release_levels.py")
+"""Tests that never start dbt: no night, no `dbt parse`, no staged seeds. Only these may run while
+the background sequence does: dbt_project/target and seeds/place are shared by every dbt invocation
+in the checkout, and two dbt builds of the project must never run at once. A test that starts dbt
+does not belong in these files."""
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rel(item) -> str:
+    return Path(item.path).resolve().relative_to(_ROOT).as_posix()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    background = [i for i in items if _rel(i) == IN_BACKGROUND]
+    beside = [i for i in items if _rel(i).startswith(DBT_FREE)]
+    if not background or not beside:
+        return
+    after = [i for i in items if _rel(i).startswith(AFTER_BACKGROUND)]
+    rest = [i for i in items if i not in background and i not in beside and i not in after]
+    items[:] = rest + beside + background + after
+    beside[0].fixturenames.insert(0, "background_started")  # set up first: before that test's own fixtures
+
+
+@pytest.fixture(scope="session")
+def background_started(crash_sequence):
+    crash_sequence.start()
+
+
+@pytest.fixture(scope="session")
+def crash_sequence(demo_night, tmp_path_factory):
+    """tests/e2e/test_crash_recovery.py's sequence, started beside the dbt-free tests or, if none
+    run, by its own tests."""
+    from tests.e2e.test_crash_recovery import CrashSequence
+
+    data_dir = tmp_path_factory.mktemp("crash") / "data"
+    data_dir.mkdir()
+    sequence = CrashSequence(demo_night[0], data_dir)
+    yield sequence
+    sequence.close()

@@ -6,7 +6,10 @@ uninterrupted night ends (the session's demo night, on the same files). Two laun
 second waits, then fails cleanly, naming the first.
 
 The moments are found by watching observable state: the test-only pause points
-(PARTNERSHIP_TEST_PAUSE_AT, inert unless set) and the night's own log under <data>/logs/."""
+(PARTNERSHIP_TEST_PAUSE_AT, inert unless set) and the night's own log under <data>/logs/.
+
+The sequence only starts processes and watches them: in a whole session it runs in a background
+thread beside the tests that never start dbt (tests/conftest.py), and these tests run last."""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -32,8 +37,8 @@ PARTNERSHIP = str(Path(sys.executable).with_name("partnership"))
 ROW_SCHEMAS = ("raw", "valid", "quarantine")
 
 
-def _env(data_dir: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTNERSHIP_", "DAGSTER_"))}
+def _env(base: dict, data_dir: Path, **extra) -> dict:
+    env = {k: v for k, v in base.items() if not k.startswith(("PARTNERSHIP_", "DAGSTER_"))}
     env.update({"PARTNERSHIP_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
                 "PARTNERSHIP_PSEUDONYM_KEY": TEST_KEY, "PARTNERSHIP_RUN_DATE": DEMO_RUN_DATE.isoformat(),
                 "GX_ANALYTICS_ENABLED": "false", **extra})
@@ -43,12 +48,17 @@ def _env(data_dir: Path, **extra) -> dict:
 class Launch:
     """One real `partnership run`, in its own process group, its output in files."""
 
-    def __init__(self, data_dir: Path, name: str, **env):
+    def __init__(self, sequence: "CrashSequence", name: str, **env):
+        data_dir = sequence.data_dir
+        self.stop = sequence.stop
+        if self.stop.is_set():
+            pytest.fail("the session ended")
         self.out = data_dir.parent / f"{name}.out"
         self.err = data_dir.parent / f"{name}.err"
         with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen([PARTNERSHIP, "run"], cwd=PROJECT, env=_env(data_dir, **env),
+            self.proc = subprocess.Popen([PARTNERSHIP, "run"], cwd=PROJECT, env=_env(sequence.environ, data_dir, **env),
                                          stdout=out, stderr=err, start_new_session=True)
+        sequence.launches.append(self)
 
     @property
     def pid(self) -> int:
@@ -62,13 +72,14 @@ class Launch:
         while not predicate():
             if self.proc.poll() is not None:
                 pytest.fail(f"the run ended (exit {self.proc.returncode}) before {what}:\n{self.output()[-3000:]}")
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self.stop.is_set():
                 self.kill()
-                pytest.fail(f"timed out waiting for {what}")
+                pytest.fail(f"{'timed out' if not self.stop.is_set() else 'the session ended'} waiting for {what}")
             time.sleep(0.3)
 
     def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)  # the run and its children (dbt): nothing gets to clean up
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the run and its children (dbt): nothing gets to clean up
         self.proc.wait()
 
 
@@ -163,62 +174,100 @@ def _comparable(state: dict) -> dict:
             "marts": state["marts"], "releases": state["releases"]}
 
 
+class CrashSequence:
+    """The killed and resumed runs on a copy of the demo night's delivered files, started by
+    `start()` and run in a thread of their own; `result()` waits for what each moment left."""
+
+    def __init__(self, reference, data_dir: Path):
+        self.data_dir = data_dir
+        self.stop = threading.Event()
+        self.launches: list[Launch] = []
+        for sub in ("landing", "reference"):  # the same delivered files (mtimes kept), nothing else
+            shutil.copytree(reference.data_dir / sub, data_dir / sub)
+        self.seen: dict = {"reference": _state(reference.data_dir, copy_if_busy=True)}
+        self.environ = dict(os.environ)  # as it is now: tests running meanwhile may change this process's
+        self.future: Future | None = None
+
+    def start(self) -> "CrashSequence":
+        from orchestration.partnership.dbt_runner import dbt_parse
+        from orchestration.partnership.settings import Settings
+
+        if self.future is not None:
+            return self
+        # The manifest for this data folder, parsed here, before anything runs beside the sequence:
+        # its runs then never write dbt_project/target/manifest.json (each finds it current, as a
+        # second night does), and dbt's own builds write only their per-invocation folders.
+        dbt_parse(Settings(self.data_dir))
+        executor = ThreadPoolExecutor(1, thread_name_prefix="crash-sequence")
+        self.future = executor.submit(self._run)
+        executor.shutdown(wait=False)
+        return self
+
+    def result(self) -> dict:
+        return self.start().future.result()
+
+    def close(self) -> None:
+        """At the end of the session: nothing of the sequence outlives it."""
+        self.stop.set()
+        for launch in self.launches:
+            launch.kill()
+        if self.future is not None:
+            self.future.exception()  # wait for the thread
+
+    def _run(self) -> dict:
+        data_dir, seen = self.data_dir, self.seen
+        # 1. Killed inside a delivery's transaction (rows written, not committed).
+        run = Launch(self, "run1", PARTNERSHIP_TEST_PAUSE_AT="ingest:before_commit")
+        run.wait_for("a delivery's transaction", lambda: (data_dir / "logs" / "paused-at-ingest:before_commit").exists())
+        run.kill()
+        seen["ingest"] = _state(data_dir)
+
+        # 2. Killed with a release built and audited in its temporary folder, not yet published.
+        run = Launch(self, "run2", PARTNERSHIP_TEST_PAUSE_AT="release:before_publish")
+        run.wait_for("a release about to be published", lambda: (data_dir / "logs" / "paused-at-release:before_publish").exists())
+        run.kill()
+        seen["release"] = _state(data_dir)
+
+        # 3. Killed in the middle of the dbt build (models being rebuilt from the staging layer up).
+        # Run 2 built the project and nothing changed since, so this night would rebuild nothing:
+        # forget the last build (docs/operations.md) to make it build everything again.
+        with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+            con.execute("drop table if exists ops.dbt_build_state")
+        logs = set((data_dir / "logs").glob("night-*.log"))
+        run = Launch(self, "run3")
+
+        first_seen: list[float] = []
+
+        def dbt_is_building():
+            if not _dbt_build_processes(run.pid):
+                return False
+            first_seen.append(time.monotonic())
+            log = _newest_log(data_dir, logs)
+            staging = log is not None and re.search(r"OK created sql \w+ model staging\.", log.read_text(errors="replace"))
+            return bool(staging) or time.monotonic() - first_seen[0] > 10
+
+        run.wait_for("dbt building models", dbt_is_building)
+        seen["dbt_running_at_kill"] = bool(_dbt_build_processes(run.pid))
+        run.kill()
+        seen["dbt"] = _state(data_dir)
+
+        # 4. Two launches at once: the first completes the night's work; the second waits, then gives up cleanly.
+        logs = set((data_dir / "logs").glob("night-*.log"))
+        first = Launch(self, "run4")
+        first.wait_for("the first launch to hold the writer lock", lambda: _holder(data_dir).get("pid") == first.pid)
+        second = Launch(self, "run5", PARTNERSHIP_LOCK_TIMEOUT_S="15")
+        second.proc.wait(timeout=300)
+        seen["second"] = (second.proc.returncode, second.output(), first.pid)
+        first.proc.wait(timeout=1800)
+        seen["first"] = (first.proc.returncode, first.output())
+        seen["new_logs"] = set((data_dir / "logs").glob("night-*.log")) - logs
+        seen["final"] = _state(data_dir)
+        return seen
+
+
 @pytest.fixture(scope="module")
-def crashes(demo_night, tmp_path_factory):
-    reference, _ = demo_night
-    data_dir = tmp_path_factory.mktemp("crash") / "data"
-    data_dir.mkdir()
-    for sub in ("landing", "reference"):  # the same delivered files (mtimes kept), nothing else
-        shutil.copytree(reference.data_dir / sub, data_dir / sub)
-    seen: dict = {"reference": _state(reference.data_dir, copy_if_busy=True)}
-
-    # 1. Killed inside a delivery's transaction (rows written, not committed).
-    run = Launch(data_dir, "run1", PARTNERSHIP_TEST_PAUSE_AT="ingest:before_commit")
-    run.wait_for("a delivery's transaction", lambda: (data_dir / "logs" / "paused-at-ingest:before_commit").exists())
-    run.kill()
-    seen["ingest"] = _state(data_dir)
-
-    # 2. Killed with a release built and audited in its temporary folder, not yet published.
-    run = Launch(data_dir, "run2", PARTNERSHIP_TEST_PAUSE_AT="release:before_publish")
-    run.wait_for("a release about to be published", lambda: (data_dir / "logs" / "paused-at-release:before_publish").exists())
-    run.kill()
-    seen["release"] = _state(data_dir)
-
-    # 3. Killed in the middle of the dbt build (models being rebuilt from the staging layer up).
-    # Run 2 built the project and nothing changed since, so this night would rebuild nothing:
-    # forget the last build (docs/operations.md) to make it build everything again.
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
-        con.execute("drop table if exists ops.dbt_build_state")
-    logs = set((data_dir / "logs").glob("night-*.log"))
-    run = Launch(data_dir, "run3")
-
-    first_seen: list[float] = []
-
-    def dbt_is_building():
-        if not _dbt_build_processes(run.pid):
-            return False
-        first_seen.append(time.monotonic())
-        log = _newest_log(data_dir, logs)
-        staging = log is not None and re.search(r"OK created sql \w+ model staging\.", log.read_text(errors="replace"))
-        return bool(staging) or time.monotonic() - first_seen[0] > 10
-
-    run.wait_for("dbt building models", dbt_is_building)
-    seen["dbt_running_at_kill"] = bool(_dbt_build_processes(run.pid))
-    run.kill()
-    seen["dbt"] = _state(data_dir)
-
-    # 4. Two launches at once: the first completes the night's work; the second waits, then gives up cleanly.
-    logs = set((data_dir / "logs").glob("night-*.log"))
-    first = Launch(data_dir, "run4")
-    first.wait_for("the first launch to hold the writer lock", lambda: _holder(data_dir).get("pid") == first.pid)
-    second = Launch(data_dir, "run5", PARTNERSHIP_LOCK_TIMEOUT_S="15")
-    second.proc.wait(timeout=300)
-    seen["second"] = (second.proc.returncode, second.output(), first.pid)
-    first.proc.wait(timeout=1800)
-    seen["first"] = (first.proc.returncode, first.output())
-    seen["new_logs"] = set((data_dir / "logs").glob("night-*.log")) - logs
-    seen["final"] = _state(data_dir)
-    return seen
+def crashes(crash_sequence):
+    return crash_sequence.result()
 
 
 def test_killed_inside_a_delivery_transaction_the_delivery_stays_registered_with_none_of_its_rows(crashes):

@@ -7,6 +7,7 @@ import hashlib
 import duckdb
 
 from orchestration.partnership.cli import run_night
+from tests.conftest import use_data_dir
 
 
 def _marts(settings):
@@ -26,6 +27,7 @@ def _files(folder):
 
 def test_running_the_same_night_again_changes_no_mart_delivery_or_release(demo_night):
     settings, _ = demo_night
+    use_data_dir(settings.data_dir)  # the night's own folder and Dagster instance, whatever ran before
     before = (_marts(settings), _deliveries(settings), _files(settings.releases_dir))
     result = run_night(settings, quiet=True)
     assert result.success
