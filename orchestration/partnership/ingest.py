@@ -179,6 +179,26 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
         con.execute(f'create table if not exists identity."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {idcols})')
 
 
+def _pseudonyms(con, contract: Contract, valid: pl.DataFrame, pads: tuple[bytes, bytes]) -> pl.DataFrame:
+    """`valid` with a `<column>_pseudo` for each direct identifier: every HMAC computed once, in DuckDB,
+    for both `valid` (the pseudonym) and `identity` (the value with its pseudonym)."""
+    direct = [c.name for c in contract.columns if c.classification == "direct_identifier"]
+    if not direct or not valid.height:
+        return valid.with_columns(pl.lit(None, pl.Utf8).alias(f"{c}_pseudo") for c in direct)
+    exprs = []
+    for name in direct:
+        norm = ps.normalise_sql(name, ps.identifier_kind(name))
+        exprs.append(f'case when {norm} is null then null else {ps.hmac_sql(norm)} end as "{name}_pseudo"')
+    con.register("_valid", valid)
+    try:
+        pseudo = con.sql(f"select {ROW_NUMBER}, {', '.join(exprs)} from _valid", params={"ipad": pads[0], "opad": pads[1]}).pl()
+    finally:
+        con.unregister("_valid")
+    if not pseudo.get_column(ROW_NUMBER).equals(valid.get_column(ROW_NUMBER)):  # DuckDB kept the frame's order; if not, match by row
+        pseudo = valid.select(ROW_NUMBER).join(pseudo, on=ROW_NUMBER, how="left", maintain_order="left")
+    return valid.hstack(pseudo.drop(ROW_NUMBER).with_columns(pl.all().cast(pl.Utf8)))
+
+
 def _write_rows(con, contract: Contract, delivery_id: int, text: pl.DataFrame, valid: pl.DataFrame,
                 quarantine: pl.DataFrame, pads: tuple[bytes, bytes]) -> None:
     t = contract.table
@@ -188,24 +208,13 @@ def _write_rows(con, contract: Contract, delivery_id: int, text: pl.DataFrame, v
     con.execute(f'insert into raw."{t}" select $d, {ROW_NUMBER}, {cols} from _text', params)
     con.register("_quarantine", quarantine)
     con.execute(f'insert into quarantine."{t}" select $d, {ROW_NUMBER}, {RULES}, {cols} from _quarantine', params)
-    con.register("_valid", valid)
-    select = []
-    direct = []
-    for c in contract.columns:
-        if c.classification == "direct_identifier":
-            norm = ps.normalise_sql(c.name, ps.identifier_kind(c.name))
-            select.append(f"case when {norm} is null then null else {ps.hmac_sql(norm)} end")
-            direct.append(c)
-        else:
-            select.append(f'"{c.name}"')
-    pad_params = {**params, "ipad": pads[0], "opad": pads[1]}
-    con.execute(f'insert into valid."{t}" select $d, {ROW_NUMBER}, {", ".join(select)} from _valid', pad_params)
+    direct = [c.name for c in contract.columns if c.classification == "direct_identifier"]
+    con.register("_valid", _pseudonyms(con, contract, valid, pads))
+    select = [f'"{c.name}_pseudo"' if c.name in direct else f'"{c.name}"' for c in contract.columns]
+    con.execute(f'insert into valid."{t}" select $d, {ROW_NUMBER}, {", ".join(select)} from _valid', params)
     if direct:
-        pairs = []
-        for c in direct:
-            norm = ps.normalise_sql(c.name, ps.identifier_kind(c.name))
-            pairs += [f'"{c.name}"', f"case when {norm} is null then null else {ps.hmac_sql(norm)} end"]
-        con.execute(f'insert into identity."{t}" select $d, {ROW_NUMBER}, {", ".join(pairs)} from _valid', pad_params)
+        pairs = ", ".join(f'"{c}", "{c}_pseudo"' for c in direct)
+        con.execute(f'insert into identity."{t}" select $d, {ROW_NUMBER}, {pairs} from _valid', params)
     for view in ("_text", "_quarantine", "_valid"):
         con.unregister(view)
 
