@@ -7,7 +7,8 @@ Runs the ingestion part of a night (register, validate, pseudonymise every extra
 --skip-night, then times `run_linkage` (training the model if DIR has none) in this process,
 reporting wall and CPU time (the machine is shared: wall time depends on its load, which is
 reported too), peak resident memory, and quality against the generator's truth. A second run
-scores only profiles the first did not (`--rescore` to score all). Targets: <= 5 minutes and
+scores only profiles the first did not and links only records of deliveries it has not linked
+(`--rescore` to score and link all). Targets: <= 5 minutes and
 <= 8 GiB on the 2-core reference machine.
 """
 
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
               "load_average_1min": round(os.getloadavg()[0], 1), "peak_rss_gib": round(peak_gib, 2),
               "model_trained": summary.model_trained, "full_rescore": summary.full_rescore,
               "profiles_scored": summary.profiles_scored, "records_scored": summary.records_scored,
-              "pairs_found_tonight": summary.pairs_found_tonight, "steps": summary.seconds}
+              "pairs_found_tonight": summary.pairs_found_tonight, "incremental": summary.incremental,
+              "records_linked": summary.records_linked, "steps": summary.seconds}
     if (settings.truth_dir / "records.parquet").exists():
         q = evaluate(settings)
         result["precision"], result["recall"] = q.overall.precision, q.overall.recall

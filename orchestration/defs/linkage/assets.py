@@ -39,13 +39,15 @@ def person_index(context: dg.AssetExecutionContext):
     context.log.info(
         f"linkage: {s.records} records -> {s.persons} persons ({s.new_persons} new), {s.households} households, "
         f"{s.opted_out_persons} opted out; {s.clerical_review_pairs} pairs for clerical review; "
-        f"{s.profiles_scored} of {s.profiles} profiles scored ({'full re-score' if s.full_rescore else 'new only'})")
+        f"{s.profiles_scored} of {s.profiles} profiles scored ({'full re-score' if s.full_rescore else 'new only'}), "
+        f"{s.records_linked} records linked again ({'incremental' if s.incremental else 'all'})")
     meta = {"records": s.records, "persons": s.persons, "new_persons": s.new_persons,
             "persons_kept_from_last_night": s.persons_kept_from_last_night, "households": s.households,
             "opted_out_persons": s.opted_out_persons, "clerical_review_pairs": s.clerical_review_pairs,
             "links_refused": s.links_refused, "model_trained": s.model_trained,
             "profiles_scored": s.profiles_scored, "records_scored": s.records_scored,
             "pairs_found_tonight": s.pairs_found_tonight, "full_rescore": s.full_rescore,
+            "incremental": s.incremental, "records_linked": s.records_linked,
             "records_by_method": dg.MetadataValue.json(s.records_by_method),
             "seconds": dg.MetadataValue.json(s.seconds)}
     yield dg.MaterializeResult(asset_key=PERSON_RECORDS, metadata=meta)

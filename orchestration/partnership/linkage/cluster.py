@@ -26,6 +26,7 @@ class ConstrainedUnionFind:
         self.method = np.full(n, -1, dtype=np.int16)
         self.probability = np.full(n, np.nan)
         self.refused = 0
+        self.refused_at = np.zeros(n, dtype=np.int32)  # refused links, counted on the smaller node
 
     def find(self, x: int) -> int:
         parent = self.parent
@@ -44,6 +45,7 @@ class ConstrainedUnionFind:
         for codes in (self.nhs, self.upn):
             if codes[ra] != NO_VALUE and codes[rb] != NO_VALUE and codes[ra] != codes[rb]:
                 self.refused += 1
+                self.refused_at[min(a, b)] += 1
                 return False
         if ra > rb:
             ra, rb = rb, ra

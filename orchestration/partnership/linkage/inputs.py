@@ -7,6 +7,7 @@ by (delivery, row). It lives only in memory and in the restricted `identity` sch
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..contracts import Contract
@@ -73,8 +74,9 @@ class PersonSource:
     def local_id_columns(self) -> list[str]:
         return [c.name for c in self.contract.columns if c.classification == "direct_identifier" and c.name not in _KNOWN]
 
-    def select_sql(self, db: str = "") -> str:
-        """One row per valid row, identifiers normalised; `db` is the attached warehouse's prefix."""
+    def select_sql(self, db: str = "", deliveries: Sequence[int] | None = None) -> str:
+        """One row per valid row, identifiers normalised; `db` is the attached warehouse's prefix;
+        `deliveries`: only the rows of these deliveries."""
         t = self.contract.table
         ident = lambda col: f'i."{col}"' if self.has(col) else "null"  # noqa: E731
         quasi = lambda col: f'v."{col}"' if self.has(col) else "null"  # noqa: E731
@@ -82,6 +84,9 @@ class PersonSource:
         local_parts = ", ".join(f"nullif(trim(i.\"{c}\"), '')" for c in local)
         local_sql = f"'{self.id}:' || coalesce({local_parts})" if local else "null"
         dob = f"cast({quasi('date_of_birth')} as date)" if self.has("date_of_birth") else "cast(null as date)"
+        ids = "" if deliveries is None else f"_delivery_id in ({', '.join(str(int(d)) for d in deliveries) or 'null'})"
+        where = f"\n            where v.{ids}" if ids else ""
+        identity = f'(select * from {db}identity."{t}" where {ids})' if ids else f'{db}identity."{t}"'
         return f"""
             select '{self.id}' as contract_id, '{self.contract.agency}' as agency,
                    v._delivery_id as delivery_id, v._row_number as row_number,
@@ -95,7 +100,7 @@ class PersonSource:
                    {sex_sql(quasi('sex')) if self.has('sex') else 'cast(null as varchar)'} as sex,
                    {postcode_sql(quasi('postcode')) if self.has('postcode') else 'cast(null as varchar)'} as postcode
             from {db}valid."{t}" v
-            left join {db}identity."{t}" i using (_delivery_id, _row_number)"""
+            left join {identity} i using (_delivery_id, _row_number){where}"""
 
 
 def person_sources(contracts: dict[str, Contract]) -> list[PersonSource]:
@@ -109,9 +114,15 @@ def person_sources(contracts: dict[str, Contract]) -> list[PersonSource]:
     return out
 
 
-def records_sql(sources: list[PersonSource], existing: set[str], db: str = "") -> str:
-    """The union of every person source whose valid table exists."""
-    parts = [s.select_sql(db) for s in sources if s.contract.table in existing]
+def records_sql(sources: list[PersonSource], existing: set[str], db: str = "",
+                deliveries: Mapping[str, Sequence[int]] | None = None) -> str:
+    """The union of every person source whose valid table exists; with `deliveries`
+    ({contract id: delivery ids}), only the rows of those deliveries."""
+    if deliveries is None:
+        parts = [s.select_sql(db) for s in sources if s.contract.table in existing]
+    else:
+        parts = [s.select_sql(db, deliveries[s.id]) for s in sources
+                 if s.contract.table in existing and deliveries.get(s.id)]
     if not parts:
         cols = ", ".join(f"cast(null as {'date' if c == 'date_of_birth' else 'bigint' if c in ('delivery_id', 'row_number') else 'varchar'}) as {c}"
                          for c in RECORD_COLUMNS)

@@ -12,12 +12,17 @@ Reads `valid.*` and `identity.*` from the warehouse, computes in a private in-me
 - `identity.linkage_scoring_state`, `identity.linkage_scored_profiles`, `identity.linkage_scored_pairs`,
   `identity.linkage_term_frequencies`  what was scored, with which model and surname frequencies,
                             so that the next night scores only profiles it has not seen
+- `identity.linkage_profiles`, `identity.linkage_person_addresses`, `identity.linkage_deliveries`,
+  `identity.linkage_state`  what was linked, so that the next night links only the records of
+                            new or withdrawn deliveries and the groups of profiles they touch
 
-and an aggregate report (no identifying values) to `data/reports/linkage/`.
+and an aggregate report (no identifying values) to `data/reports/linkage/`. A night that links
+only part ends with the same tables as a night that links everything (see `_region`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,6 +46,12 @@ _IDENT = ("nhs_number", "upn", "uprn", "local_id", "forename", "surname", "date_
 # threshold): stored scores are then discarded and every profile is scored again.
 SCORING_VERSION = 3
 STATE_TABLES = ("linkage_scoring_state", "linkage_scored_profiles", "linkage_scored_pairs", "linkage_term_frequencies")
+# What a night needs to link only the records that changed (see `_region`). Bump STATE_VERSION
+# when their meaning changes: the next night then links every record again and rewrites them.
+STATE_VERSION = 1
+DELTA_TABLES = ("linkage_state", "linkage_profiles", "linkage_person_addresses", "linkage_deliveries")
+_KEY = ("contract_id", "delivery_id", "row_number")
+_FIRST = "first_contract_id, first_delivery_id, first_row_number"
 
 
 @dataclass
@@ -57,6 +68,9 @@ class LinkageSummary:
     records_scored: int = 0
     pairs_found_tonight: int = 0
     full_rescore: bool = True
+    incremental: bool = False
+    records_linked: int = 0
+    profiles_linked: int = 0
     links_refused: int = 0
     clerical_review_pairs: int = 0
     persons_kept_from_last_night: int = 0
@@ -101,37 +115,63 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
                 memory_limit: str = "6GB", rescore: bool = False) -> LinkageSummary:
     """Link every valid person record into people and households. Returns what was done.
 
-    `retrain`: train the model again (and so score every profile again); `rescore`: score
-    every profile again with the same model (what a night without stored scores does)."""
+    `retrain`: train the model again (and so score and link every profile again); `rescore`:
+    score every profile again with the same model (what a night without stored scores does).
+    Either also links every record again; otherwise, when the stored state is usable, only the
+    records of new or withdrawn deliveries and the people they touch are linked again."""
     summary = LinkageSummary()
     clock = _Clock()
     work = settings.data_dir / "linkage"
     (work / "tmp").mkdir(parents=True, exist_ok=True)
+    path = model_path(settings)
     mem = duckdb.connect()
     try:
         mem.execute(f"set memory_limit = '{memory_limit}'")
         mem.execute(f"set temp_directory = '{work / 'tmp'}'")
         mem.execute("set preserve_insertion_order = false")
-        _read_inputs(mem, settings, person_sources(contracts))
-        clock.lap("read")
-        _profiles(mem, summary)
-        clock.lap("profiles")
-        path = model_path(settings)
-        if retrain or not path.exists():
-            splink_model.train(mem, "splink_input", path)
-            summary.model_trained = True
-        summary.model_path = str(path)
-        clock.lap("train")
-        _score(mem, path, summary, rescore)
-        clock.lap("predict")
-        _cluster(mem, summary)
-        clock.lap("cluster")
-        _person_ids(mem, summary)
-        _households(mem, summary)
-        _opt_outs(mem, summary)
-        _clerical_review(mem, summary)
-        clock.lap("ids_households_optouts")
-        _write(mem, settings, summary)
+        mem.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
+        try:
+            sources = person_sources(contracts)
+            gazetteer = _read_reference(mem, settings)
+            delta = (not (retrain or rescore) and path.exists() and _state_usable(mem, path, gazetteer))
+            summary.incremental = delta
+            if delta:
+                _read_new(mem, sources)
+            else:
+                _read_all(mem, sources)
+            clock.lap("read")
+            if delta:
+                _all_profiles(mem)
+            else:
+                _profiles(mem)
+                mem.execute("create view all_profiles as select * from profiles")
+            mem.execute("""create table splink_input as
+                select pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
+                       compared_postcode as postcode, nhs_number, uprn
+                from all_profiles""")
+            clock.lap("profiles")
+            if retrain or not path.exists():
+                splink_model.train(mem, "splink_input", path)
+                summary.model_trained = True
+            summary.model_path = str(path)
+            clock.lap("train")
+            _score(mem, path, summary, rescore)
+            clock.lap("predict")
+            if delta:
+                _region(mem)
+                _profiles(mem)
+            _scored_pairs(mem, summary)
+            _cluster(mem, summary)
+            clock.lap("cluster")
+            _person_ids(mem, summary)
+            _households(mem, delta)
+            _opt_outs(mem, delta)
+            summary.records_linked = mem.execute("select count(*) from records").fetchall()[0][0]
+            summary.profiles_linked = mem.execute("select count(*) from profiles").fetchall()[0][0]
+            clock.lap("ids_households_optouts")
+        finally:
+            mem.execute("detach wh")
+        _write(mem, settings, summary, delta, gazetteer)
         clock.lap("write")
     finally:
         mem.close()
@@ -140,106 +180,213 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
     return summary
 
 
-def _read_inputs(mem: duckdb.DuckDBPyConnection, settings: Settings, sources: list[PersonSource]) -> None:
-    mem.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
-    try:
-        valid = _tables(mem, "wh", "valid")
-        mem.execute(f"""create table records as
-            select row_number() over (order by contract_id, delivery_id, row_number) - 1 as rid, *
-            from ({records_sql(sources, valid, 'wh.')})""")
-        # Last night's ids, so that people keep theirs.
-        if "person_records" in _tables(mem, "wh", "linkage"):
-            mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
-                           from wh.linkage.person_records""")
-        else:
-            mem.execute("""create table previous (contract_id varchar, delivery_id bigint, row_number bigint,
-                           person_id varchar, household_id varchar)""")
-        if "id_sequence" in _tables(mem, "wh", "linkage"):
-            mem.execute("create table id_sequence as select * from wh.linkage.id_sequence")
-        else:
-            mem.execute("create table id_sequence (kind varchar, next_number bigint)")
-        # What earlier nights scored (kept only while the model and what is compared are unchanged).
-        identity = _tables(mem, "wh", "identity")
-        if set(STATE_TABLES) <= identity:
-            for t in STATE_TABLES:
-                mem.execute(f"create table prev_{t} as select * from wh.identity.{t}")
-        else:
-            mem.execute("create table prev_linkage_scoring_state (model_sha256 varchar, scoring_version integer)")
-            mem.execute("create table prev_linkage_scored_profiles (pkey uhugeint)")
-            mem.execute("create table prev_linkage_scored_pairs (pkey_a uhugeint, pkey_b uhugeint, match_weight double, "
-                        "match_probability double)")
-            mem.execute(f"create table prev_linkage_term_frequencies ({splink_model.TF_COLUMN} varchar, "
-                        f"tf_{splink_model.TF_COLUMN} double)")
-        # The address gazetteer, to compare records that carry a UPRN but no postcode (fire).
-        lookup = settings.reference_dir / "address_lookup.csv"
-        if lookup.exists():
-            mem.execute(f"create table address_postcodes as {address_postcodes_sql(str(lookup))}")
-        else:
-            mem.execute("create table address_postcodes (uprn varchar, postcode varchar)")
-        # The national data opt-out list is a monthly full snapshot: only its latest accepted delivery counts.
-        if OPT_OUT_CONTRACT in valid and OPT_OUT_CONTRACT in _tables(mem, "wh", "identity"):
-            mem.execute(f"""create table opt_outs as
-                with latest as (
-                    select delivery_id from wh.ops.deliveries
-                    where contract_id = '{OPT_OUT_CONTRACT}' and status = 'accepted'
-                    order by arrived_at desc, delivery_id desc limit 1)
-                select distinct {nhs_sql('i.nhs_number')} as nhs_number
-                from wh.identity.{OPT_OUT_CONTRACT} i join latest l on i._delivery_id = l.delivery_id
-                where {nhs_sql('i.nhs_number')} is not null""")
-        else:
-            mem.execute("create table opt_outs (nhs_number varchar)")
-    finally:
-        mem.execute("detach wh")
+def _read_reference(mem: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """The address gazetteer and the opt-out list; returns the gazetteer's digest ('' if none)."""
+    # The address gazetteer, to compare records that carry a UPRN but no postcode (fire).
+    lookup = settings.reference_dir / "address_lookup.csv"
+    if lookup.exists():
+        mem.execute(f"create table address_postcodes as {address_postcodes_sql(str(lookup))}")
+        digest = hashlib.sha256(lookup.read_bytes()).hexdigest()
+    else:
+        mem.execute("create table address_postcodes (uprn varchar, postcode varchar)")
+        digest = ""
+    # The national data opt-out list is a monthly full snapshot: only its latest accepted delivery counts.
+    if OPT_OUT_CONTRACT in _tables(mem, "wh", "valid") and OPT_OUT_CONTRACT in _tables(mem, "wh", "identity"):
+        mem.execute(f"""create table opt_outs as
+            with latest as (
+                select delivery_id from wh.ops.deliveries
+                where contract_id = '{OPT_OUT_CONTRACT}' and status = 'accepted'
+                order by arrived_at desc, delivery_id desc limit 1)
+            select distinct {nhs_sql('i.nhs_number')} as nhs_number
+            from wh.identity.{OPT_OUT_CONTRACT} i join latest l on i._delivery_id = l.delivery_id
+            where {nhs_sql('i.nhs_number')} is not null""")
+    else:
+        mem.execute("create table opt_outs (nhs_number varchar)")
+    return digest
 
 
-def _profiles(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
-    """Records with identical identifiers are one profile; linkage works on profiles.
+def _state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> bool:
+    """Whether last night's stored state can be carried forward: it exists, was made by this
+    code with this model, scoring inputs and gazetteer, and holds every record it recorded
+    (retention purges linkage rows with their delivery: the next night then links everything)."""
+    identity, linkage = _tables(mem, "wh", "identity"), _tables(mem, "wh", "linkage")
+    if not ({*STATE_TABLES, *DELTA_TABLES, "linkage_records"} <= identity
+            and {"person_records", "persons", "id_sequence"} <= linkage):
+        return False
+    if mem.execute("select state_version, gazetteer_sha256 from wh.identity.linkage_state").fetchall() != [
+            (STATE_VERSION, gazetteer)]:
+        return False
+    if mem.execute("select model_sha256, scoring_version from wh.identity.linkage_scoring_state").fetchall() != [
+            (splink_model.model_hash(path), SCORING_VERSION)]:
+        return False
+    return mem.execute("""
+        with r as (select contract_id, delivery_id, count(*) as n from wh.identity.linkage_records group by all),
+             p as (select contract_id, delivery_id, count(*) as n from wh.linkage.person_records group by all)
+        select count(*) from wh.identity.linkage_deliveries d
+        full join r using (contract_id, delivery_id) full join p using (contract_id, delivery_id)
+        where d.records is distinct from r.n or d.records is distinct from p.n""").fetchall()[0][0] == 0
+
+
+def _keyed(sql: str) -> str:
+    """Records with their profile key and the postcode compared.
 
     A profile's `pkey` is a hash of what is compared about it (its identifiers and the postcode
     compared, which for a record with a UPRN and no postcode is its address's postcode): the
-    same profile has the same key every night, which is how a night knows what it scored."""
-    mem.execute(f"""create or replace table records as
-        select r.*, md5_number(to_json({{{", ".join(f"'{c}': r.{c}" for c in _IDENT)},
-                                          'compared_postcode': coalesce(r.postcode, a.postcode)}})) as pkey,
+    same profile has the same key every night, which is how a night knows what it has seen."""
+    return f"""select {", ".join(f"r.{c}" for c in (*_KEY, *_IDENT))},
+               md5_number(to_json({{{", ".join(f"'{c}': r.{c}" for c in _IDENT)},
+                                    'compared_postcode': coalesce(r.postcode, a.postcode)}})) as pkey,
                coalesce(r.postcode, a.postcode) as compared_postcode
-        from records r left join address_postcodes a on a.uprn = r.uprn and r.postcode is null""")
+        from ({sql}) r left join address_postcodes a on a.uprn = r.uprn and r.postcode is null"""
+
+
+def _current_deliveries(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> None:
+    valid = _tables(mem, "wh", "valid")
+    parts = [f"""select '{s.id}' as contract_id, _delivery_id as delivery_id, count(*) as records
+                 from wh.valid."{s.contract.table}" group by all""" for s in sources if s.contract.table in valid]
+    mem.execute("create table cur_deliveries as " + (" union all ".join(parts) if parts else
+                "select cast(null as varchar) as contract_id, cast(null as bigint) as delivery_id, "
+                "cast(null as bigint) as records where false"))
+
+
+def _read_all(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> None:
+    """Every valid person record, and last night's ids so that people keep theirs."""
+    valid = _tables(mem, "wh", "valid")
+    mem.execute(f"""create table records as
+        select row_number() over (order by contract_id, delivery_id, row_number) - 1 as rid, *
+        from ({_keyed(records_sql(sources, valid, 'wh.'))})""")
+    mem.execute("create table cur_deliveries as select contract_id, delivery_id, count(*) as records from records group by all")
+    if "person_records" in _tables(mem, "wh", "linkage"):
+        mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
+                       from wh.linkage.person_records""")
+    else:
+        mem.execute("""create table previous (contract_id varchar, delivery_id bigint, row_number bigint,
+                       person_id varchar, household_id varchar)""")
+    _id_sequence(mem)
+
+
+def _id_sequence(mem: duckdb.DuckDBPyConnection) -> None:
+    if "id_sequence" in _tables(mem, "wh", "linkage"):
+        mem.execute("create table id_sequence as select * from wh.linkage.id_sequence")
+    else:
+        mem.execute("create table id_sequence (kind varchar, next_number bigint)")
+
+
+def _read_new(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> None:
+    """Only the valid rows of deliveries linkage has not seen, and which deliveries it saw have gone.
+
+    A delivery is known by its contract, id and number of valid rows: one that changed counts as
+    withdrawn and delivered again."""
+    _current_deliveries(mem, sources)
+    mem.execute("""create table new_deliveries as select contract_id, delivery_id, records from cur_deliveries
+                   except select contract_id, delivery_id, records from wh.identity.linkage_deliveries""")
+    mem.execute("""create table removed_deliveries as
+                   select contract_id, delivery_id, records from wh.identity.linkage_deliveries
+                   except select contract_id, delivery_id, records from cur_deliveries""")
+    wanted: dict[str, list[int]] = {}
+    for c, d in mem.execute("select contract_id, delivery_id from new_deliveries order by all").fetchall():
+        wanted.setdefault(c, []).append(d)
+    mem.execute(f"create table new_records as {_keyed(records_sql(sources, _tables(mem, 'wh', 'valid'), 'wh.', wanted))}")
+    _id_sequence(mem)
+
+
+def _all_profiles(mem: duckdb.DuckDBPyConnection) -> None:
+    """Tonight's profiles (what is scored): last night's, with those whose records changed recounted.
+
+    `pid` numbers profiles by their first record, as a night linking everything would."""
+    ident = ", ".join(_IDENT)
+    mem.execute("""create table touched as
+        select pkey from new_records
+        union select l.pkey from wh.identity.linkage_records l semi join removed_deliveries using (contract_id, delivery_id)""")
+    mem.execute(f"""create table touched_profiles as
+        with recs as (
+            select {", ".join(f"l.{c}" for c in (*_KEY, *_IDENT))}, l.pkey, coalesce(l.postcode, a.postcode) as compared_postcode
+            from wh.identity.linkage_records l left join address_postcodes a on a.uprn = l.uprn and l.postcode is null
+            anti join removed_deliveries using (contract_id, delivery_id)
+            where l.pkey in (select pkey from touched)
+            union all select {", ".join(_KEY)}, {ident}, pkey, compared_postcode from new_records)
+        select pkey, {", ".join(f"any_value({c}) as {c}" for c in (*_IDENT, "compared_postcode"))},
+               {", ".join(f"arg_min({k}, ({', '.join(_KEY)})) as first_{k}" for k in _KEY)}, count(*) as n_records
+        from recs group by pkey""")
+    cols = f"pkey, {ident}, compared_postcode, {_FIRST}, n_records"
+    mem.execute(f"""create table all_profiles as
+        select row_number() over (order by {_FIRST}) - 1 as pid, * from (
+            select {cols}, component from wh.identity.linkage_profiles where pkey not in (select pkey from touched)
+            union all
+            select {", ".join(f"t.{c}" for c in cols.split(", "))}, s.component
+            from touched_profiles t left join wh.identity.linkage_profiles s using (pkey))""")
+
+
+def _region(mem: duckdb.DuckDBPyConnection) -> None:
+    """The records to link again tonight: those of every group of profiles (connected by a rule
+    or a pair at the match threshold) that a new, changed or vanished profile belongs to or joins.
+
+    Clustering, person ids and match methods of a group depend on that group alone, so groups
+    outside the region keep last night's result, which is what linking everything would give."""
+    p = splink_model.MATCH_THRESHOLD
+    mem.execute(f"""create table region_components as
+        with np as (select * from all_profiles where component is null),
+        hit as (
+            select s.component from wh.identity.linkage_profiles s where s.pkey in (select pkey from touched)
+            union all
+            select o.component from new_pairs_pk n join all_profiles o on o.pkey = n.pkey_a where n.match_probability >= {p}
+            union all
+            select o.component from new_pairs_pk n join all_profiles o on o.pkey = n.pkey_b where n.match_probability >= {p}
+            union all select o.component from all_profiles o join np on o.nhs_number = np.nhs_number
+            union all select o.component from all_profiles o join np on o.upn = np.upn
+            union all select o.component from all_profiles o join np on o.local_id = np.local_id
+            union all select o.component from all_profiles o join np on o.uprn = np.uprn
+                and o.date_of_birth = np.date_of_birth and substr(o.forename, 1, 1) is not distinct from substr(np.forename, 1, 1))
+        select distinct component from hit where component is not null""")
+    # Last night's profiles (and so people: a person never spans two groups) in those groups.
+    mem.execute("""create table prev_region as select pkey, person_id from wh.identity.linkage_profiles
+                   where component in (select component from region_components)""")
+    mem.execute("""create table region_pkeys as select pkey from all_profiles
+                   where component is null or component in (select component from region_components)""")
+    ident = ", ".join(f"l.{c}" for c in _IDENT)
+    mem.execute(f"""create table records as
+        select row_number() over (order by contract_id, delivery_id, row_number) - 1 as rid, * from (
+            select l.contract_id, l.delivery_id, l.row_number, {ident}, l.pkey, p.compared_postcode
+            from wh.identity.linkage_records l join all_profiles p using (pkey)
+            anti join removed_deliveries using (contract_id, delivery_id)
+            where l.pkey in (select pkey from region_pkeys)
+            union all select {", ".join(_KEY)}, {", ".join(_IDENT)}, pkey, compared_postcode from new_records)""")
+    mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
+                   from wh.identity.linkage_records where pkey in (select pkey from prev_region)""")
+
+
+def _profiles(mem: duckdb.DuckDBPyConnection) -> None:
+    """Records with identical identifiers are one profile; linkage works on profiles."""
     cols = ", ".join(f"any_value({c}) as {c}" for c in (*_IDENT, "compared_postcode"))
     mem.execute(f"""create table profiles as
-        select row_number() over (order by min(rid)) - 1 as pid, pkey, {cols}, min(rid) as first_rid,
+        select row_number() over (order by min(rid)) - 1 as pid, pkey, {cols},
+               {", ".join(f"arg_min({k}, rid) as first_{k}" for k in _KEY)}, min(rid) as first_rid,
                count(*) as n_records
         from records group by pkey""")
     mem.execute("create table record_profile as select r.rid, p.pid from records r join profiles p using (pkey)")
-    mem.execute("""create table splink_input as
-        select pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
-               compared_postcode as postcode, nhs_number, uprn
-        from profiles""")
-    summary.records = mem.execute("select count(*) from records").fetchall()[0][0]
-    summary.profiles = mem.execute("select count(*) from profiles").fetchall()[0][0]
 
 
 def _score(mem: duckdb.DuckDBPyConnection, path: Path, summary: LinkageSummary, rescore: bool) -> None:
-    """Scored pairs of tonight's profiles, in `scored_pairs` (a, b: pids).
+    """Scored pairs of tonight's new profiles, in `new_pairs_pk` (by profile key, smaller first).
 
-    Pairs between profiles an earlier night scored are taken from the stored scores; only
+    Pairs between profiles an earlier night scored are kept in the stored scores; only
     pairs with at least one new profile are scored. The surname frequencies belong with the
     model: computed from the profiles of the first night a model scores, then kept. Stored
     scores and frequencies count only when they came from the same model and the same
     comparison inputs (SCORING_VERSION); otherwise every profile is scored again."""
     digest = splink_model.model_hash(path)
-    state = mem.execute("select model_sha256, scoring_version from prev_linkage_scoring_state").fetchall()
+    has_state = set(STATE_TABLES) <= _tables(mem, "wh", "identity")
+    state = (mem.execute("select model_sha256, scoring_version from wh.identity.linkage_scoring_state").fetchall()
+             if has_state else [])
     same_model = not summary.model_trained and state == [(digest, SCORING_VERSION)]
     full = rescore or not same_model
     if same_model:
-        mem.execute("create table term_frequencies as select * from prev_linkage_term_frequencies")
+        mem.execute("create table term_frequencies as select * from wh.identity.linkage_term_frequencies")
     else:
         mem.execute(f"create table term_frequencies as {splink_model.term_frequencies_sql('splink_input')}")
-    if full:
-        mem.execute("create table scored_profiles as select pkey from prev_linkage_scored_profiles where false")
-    else:
-        mem.execute("create table scored_profiles as select * from prev_linkage_scored_profiles")
-    mem.execute("""create table scoring_input as
-        select s.*, k.pkey is null as is_new from splink_input s join profiles p on p.pid = s.unique_id
-        left join scored_profiles k on k.pkey = p.pkey""")
+    seen = "select pkey from wh.identity.linkage_scored_profiles" if not full else "select 0::uhugeint as pkey where false"
+    mem.execute(f"""create table scoring_input as
+        select s.*, p.pkey not in ({seen}) as is_new, p.n_records from splink_input s join all_profiles p on p.pid = s.unique_id""")
     n_new, n_old = mem.execute("select count(*) filter (where is_new), count(*) filter (where not is_new) "
                                "from scoring_input").fetchall()[0]
     if n_new:
@@ -247,17 +394,24 @@ def _score(mem: duckdb.DuckDBPyConnection, path: Path, summary: LinkageSummary, 
         summary.pairs_found_tonight = pred.pairs
     else:
         mem.execute("create table new_pairs (a bigint, b bigint, match_weight double, match_probability double)")
-    kept = "" if full else """
-        union all
-        select least(pa.pid, pb.pid), greatest(pa.pid, pb.pid), s.match_weight, s.match_probability
-        from prev_linkage_scored_pairs s join profiles pa on pa.pkey = s.pkey_a join profiles pb on pb.pkey = s.pkey_b"""
-    mem.execute(f"create table scored_pairs as select a, b, match_weight, match_probability from new_pairs {kept}")
+    mem.execute("""create table new_pairs_pk as
+        select least(pa.pkey, pb.pkey) as pkey_a, greatest(pa.pkey, pb.pkey) as pkey_b, n.match_weight, n.match_probability
+        from new_pairs n join all_profiles pa on pa.pid = n.a join all_profiles pb on pb.pid = n.b""")
     summary.full_rescore = full
     summary.profiles_scored = n_new
-    summary.records_scored = mem.execute("""select coalesce(sum(p.n_records), 0) from scoring_input s
-                                            join profiles p on p.pid = s.unique_id where s.is_new""").fetchall()[0][0]
-    summary.probabilistic_pairs_scored = mem.execute("select count(*) from scored_pairs").fetchall()[0][0]
+    summary.records_scored = mem.execute(
+        "select coalesce(sum(n_records), 0) from scoring_input where is_new").fetchall()[0][0]
     mem.execute(f"create table scoring_state as select '{digest}' as model_sha256, {SCORING_VERSION} as scoring_version")
+
+
+def _scored_pairs(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
+    """Scored pairs among the profiles being linked (`profiles`), in `scored_pairs` (a < b: pids)."""
+    kept = "" if summary.full_rescore else """
+        union all select pkey_a, pkey_b, match_weight, match_probability from wh.identity.linkage_scored_pairs"""
+    mem.execute(f"""create table scored_pairs as
+        with pk as (select pkey_a, pkey_b, match_weight, match_probability from new_pairs_pk {kept})
+        select least(pa.pid, pb.pid) as a, greatest(pa.pid, pb.pid) as b, pk.match_weight, pk.match_probability
+        from pk join profiles pa on pa.pkey = pk.pkey_a join profiles pb on pb.pkey = pk.pkey_b""")
 
 
 def _rule_edges(mem: duckdb.DuckDBPyConnection, partition: str, where: str) -> dict[str, np.ndarray]:
@@ -268,6 +422,10 @@ def _rule_edges(mem: duckdb.DuckDBPyConnection, partition: str, where: str) -> d
 
 
 def _cluster(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
+    import polars as pl
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     codes = _codes(mem)
     uf = ConstrainedUnionFind(codes["nhs"], codes["upn"])
     rules = {
@@ -277,21 +435,33 @@ def _cluster(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
         # UPRN + date of birth, and the same forename initial so that twins stay two people.
         "uprn_dob": ("uprn, date_of_birth, substr(forename, 1, 1)", "uprn is not null and date_of_birth is not null"),
     }
+    left, right = [], []
     for method, (partition, where) in rules.items():
         e = _rule_edges(mem, partition, where)
         uf.union_all(e["a"], e["b"], METHODS.index(method))
+        left.append(e["a"])
+        right.append(e["b"])
     e = _numpy(mem, f"""select a, b, match_probability from scored_pairs
                         where match_probability >= {splink_model.MATCH_THRESHOLD}
                         order by match_probability desc, a, b""")
     uf.union_all(e["a"], e["b"], METHODS.index("probabilistic"), e["match_probability"])
-    summary.links_refused = uf.refused
+    left.append(e["a"])
+    right.append(e["b"])
     roots = uf.roots()
-    import polars as pl
-
-    frame = pl.DataFrame({"pid": np.arange(len(roots), dtype=np.int64), "root": roots,
-                          "method_code": uf.method.astype(np.int64), "probability": uf.probability})
+    # Groups of profiles connected by any link, refused ones included: what a night links again
+    # when one of them changes. Named by their smallest profile key.
+    n = len(roots)
+    a, b = np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64)
+    label = (connected_components(coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)), directed=False)[1]
+             if n else np.zeros(0, dtype=np.int64))
+    frame = pl.DataFrame({"pid": np.arange(n, dtype=np.int64), "root": roots,
+                          "method_code": uf.method.astype(np.int64), "probability": uf.probability,
+                          "label": label.astype(np.int64), "refused": uf.refused_at.astype(np.int64)})
     mem.register("_clusters", frame)
-    mem.execute("create table profile_cluster as select * from _clusters")
+    mem.execute("""create table profile_cluster as
+        select c.pid, c.root, c.method_code, c.probability, c.refused,
+               min(p.pkey) over (partition by c.label) as component
+        from _clusters c join profiles p using (pid)""")
     mem.unregister("_clusters")
 
 
@@ -311,33 +481,35 @@ def _next_number(mem: duckdb.DuckDBPyConnection, kind: str) -> int:
     return int(row[0][0]) if row else 1
 
 
-def _stable(mem: duckdb.DuckDBPyConnection, kind: str, prefix: str, group_sql: str, previous_col: str) -> tuple[int, int]:
-    """Give each group (query `group_sql`: rid, grp numbered 0..n-1) an id, keeping last night's."""
-    mem.execute(f"create or replace temp table _groups as {group_sql}")
-    n_groups = mem.execute("select coalesce(max(grp) + 1, 0) from _groups").fetchall()[0][0]
-    counts = mem.execute(f"""
-        select g.grp, p.{previous_col}, count(*) from _groups g
-        join records r using (rid)
-        join previous p on p.contract_id = r.contract_id and p.delivery_id = r.delivery_id and p.row_number = r.row_number
-        where p.{previous_col} is not null group by all""").fetchall()
-    first = mem.execute("select min(rid) from _groups group by grp order by grp").fetchall()
-    ids, nxt = assign_stable_ids(n_groups, counts, [f[0] for f in first], _next_number(mem, kind), prefix)
-    import polars as pl
-
-    mem.register("_ids", pl.DataFrame({"grp": np.arange(n_groups, dtype=np.int64), "id": ids}))
-    mem.execute(f"create or replace table {kind}_ids as select g.rid, i.id from _groups g join _ids i using (grp)")
-    mem.unregister("_ids")
+def _assign(mem: duckdb.DuckDBPyConnection, kind: str, prefix: str, n_groups: int,
+            counts: list[tuple[int, str, int]], first: list[int]) -> list[str]:
+    """Ids for groups 0..n-1 (see `assign_stable_ids`), moving the id sequence on."""
+    ids, nxt = assign_stable_ids(n_groups, counts, first, _next_number(mem, kind), prefix)
     mem.execute("delete from id_sequence where kind = ?", [kind])
     mem.execute("insert into id_sequence values (?, ?)", [kind, nxt])
-    kept = len({c[1] for c in counts} & set(ids))
-    return n_groups, kept
+    return ids
 
 
 def _person_ids(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
-    n, kept = _stable(mem, "person", PERSON_PREFIX, """
+    """Each group of linked profiles is a person, keeping the id most of its records had."""
+    import polars as pl
+
+    mem.execute("""create or replace temp table _groups as
         select rp.rid, dense_rank() over (order by pc.root) - 1 as grp
-        from record_profile rp join profile_cluster pc using (pid)""", "person_id")
-    summary.persons, summary.persons_kept_from_last_night, summary.new_persons = n, kept, n - kept
+        from record_profile rp join profile_cluster pc using (pid)""")
+    n_groups = mem.execute("select coalesce(max(grp) + 1, 0) from _groups").fetchall()[0][0]
+    counts = mem.execute("""
+        select g.grp, p.person_id, count(*) from _groups g
+        join records r using (rid)
+        join previous p on p.contract_id = r.contract_id and p.delivery_id = r.delivery_id and p.row_number = r.row_number
+        where p.person_id is not null group by all""").fetchall()
+    first = [f[0] for f in mem.execute("select min(rid) from _groups group by grp order by grp").fetchall()]
+    ids = _assign(mem, "person", PERSON_PREFIX, n_groups, counts, first)
+    mem.register("_ids", pl.DataFrame({"grp": np.arange(n_groups, dtype=np.int64), "id": ids}))
+    mem.execute("create or replace table person_ids as select g.rid, i.id from _groups g join _ids i using (grp)")
+    mem.unregister("_ids")
+    kept = len({c[1] for c in counts} & set(ids))
+    summary.new_persons = n_groups - kept
     # How each record was matched: the first rule that linked its profile; a profile whose
     # records are the person's only ones is a singleton; repeated identical records otherwise.
     methods = ", ".join(f"({i}, '{m}')" for i, m in enumerate(METHODS))
@@ -351,99 +523,210 @@ def _person_ids(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None
                case when m.name = 'probabilistic' then pc.probability end as match_probability
         from records r join sized s using (rid) join record_profile rp using (rid)
         join profile_cluster pc using (pid) left join m on m.code = pc.method_code""")
-    summary.records_by_method = dict(mem.execute(
-        "select match_method, count(*) from record_person group by 1 order by 1").fetchall())
+    mem.execute("""create table profile_person as
+        select rp.pid, any_value(p.person_id) as person_id from record_profile rp join record_person p using (rid) group by 1""")
 
 
-def _households(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
+def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     """A person's household: the UPRN of their latest record that has one; else the UPRN that
-    people with the same surname at the same postcode have; else that surname and postcode."""
-    mem.execute("""create table person_address as
-        with rp as (select r.*, p.person_id from records r join record_person p using (rid)),
-        last_uprn as (select person_id, arg_max(uprn, (delivery_id, row_number)) as uprn
-                      from rp where uprn is not null group by 1),
-        last_addr as (select person_id, arg_max(postcode, (delivery_id, row_number)) as postcode,
-                             arg_max(surname, (delivery_id, row_number)) as surname
-                      from rp where postcode is not null and surname is not null group by 1),
-        addr_uprn as (select a.postcode, a.surname, min(u.uprn) as uprn from last_addr a join last_uprn u using (person_id)
-                      group by 1, 2 having count(distinct u.uprn) = 1),
-        persons as (select distinct person_id from rp)
-        select p.person_id,
-               coalesce('U:' || u.uprn, 'U:' || au.uprn, 'A:' || a.postcode || '|' || a.surname, 'P:' || p.person_id)
-                   as household_key
-        from persons p left join last_uprn u using (person_id) left join last_addr a using (person_id)
-        left join addr_uprn au on au.postcode = a.postcode and au.surname = a.surname""")
-    n, _ = _stable(mem, "household", HOUSEHOLD_PREFIX, """
-        select rp.rid, dense_rank() over (order by pa.household_key) - 1 as grp
-        from record_person rp join person_address pa using (person_id)""", "household_id")
-    summary.households = n
+    people with the same surname at the same postcode have; else that surname and postcode.
+
+    Worked out per person over everyone (a person's household depends on other people at the
+    same postcode); people not linked again tonight bring their addresses from the stored state."""
+    import polars as pl
+
+    latest = "(delivery_id, row_number)"
+    mem.execute(f"""create table region_persons as
+        with rp as (select r.*, p.person_id from records r join record_person p using (rid))
+        select person_id, count(*) as records, {", ".join(f"arg_min({k}, rid) as first_{k}" for k in _KEY)},
+               arg_max(uprn, {latest}) filter (where uprn is not null) as last_uprn,
+               arg_max(postcode, {latest}) filter (where postcode is not null and surname is not null) as last_postcode,
+               arg_max(surname, {latest}) filter (where postcode is not null and surname is not null) as last_surname
+        from rp group by person_id""")
+    cols = f"person_id, records, {_FIRST}, last_uprn, last_postcode, last_surname"
+    stored = f"""
+        select {cols}, household_id as previous_household, opted_out as previous_opted_out, false as relinked
+        from wh.identity.linkage_person_addresses
+        where person_id not in (select person_id from prev_region)
+        union all""" if delta else ""
+    mem.execute(f"""create table persons_all as {stored}
+        select {cols}, cast(null as varchar) as previous_household, cast(null as boolean) as previous_opted_out,
+               true as relinked from region_persons""")
+    mem.execute(f"""create table person_grp as
+        with addr_uprn as (
+            select last_postcode, last_surname, min(last_uprn) as uprn from persons_all
+            where last_postcode is not null and last_uprn is not null group by 1, 2 having count(distinct last_uprn) = 1),
+        keyed as (
+            select p.person_id, p.records, p.previous_household, p.relinked,
+                   row_number() over (order by {_FIRST}) as first_rank,
+                   coalesce('U:' || p.last_uprn, 'U:' || au.uprn, 'A:' || p.last_postcode || '|' || p.last_surname,
+                            'P:' || p.person_id) as household_key
+            from persons_all p left join addr_uprn au using (last_postcode, last_surname))
+        select *, dense_rank() over (order by household_key) - 1 as grp from keyed""")
+    n_groups = mem.execute("select coalesce(max(grp) + 1, 0) from person_grp").fetchall()[0][0]
+    # Last night's household of each record: per record for people linked again, per person otherwise.
+    counts = mem.execute("""
+        select grp, household_id, sum(n) from (
+            select g.grp, p.household_id, count(*) as n from records r join record_person rp using (rid)
+            join person_grp g using (person_id)
+            join previous p on p.contract_id = r.contract_id and p.delivery_id = r.delivery_id and p.row_number = r.row_number
+            where p.household_id is not null group by all
+            union all
+            select grp, previous_household, records from person_grp where not relinked and previous_household is not null)
+        group by all""").fetchall()
+    first = [f[0] for f in mem.execute("select min(first_rank) from person_grp group by grp order by grp").fetchall()]
+    ids = _assign(mem, "household", HOUSEHOLD_PREFIX, n_groups, [(g, h, int(n)) for g, h, n in counts], first)
+    mem.register("_ids", pl.DataFrame({"grp": np.arange(n_groups, dtype=np.int64), "id": ids}))
+    mem.execute("create table person_household as select g.person_id, i.id as household_id from person_grp g join _ids i using (grp)")
+    mem.unregister("_ids")
 
 
-def _opt_outs(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
+def _opt_outs(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     """Flagged once, on the person: any of their records carries an NHS number on the list."""
-    mem.execute("""create table opted_out_persons as
-        select distinct p.person_id from record_person p join records r using (rid)
-        join opt_outs o using (nhs_number)""")
-    summary.opted_out_persons = mem.execute("select count(*) from opted_out_persons").fetchall()[0][0]
+    stored = """union all select nhs_number, person_id from wh.identity.linkage_profiles
+                where component not in (select component from region_components)""" if delta else ""
+    mem.execute(f"""create table opted_out_persons as
+        select distinct person_id from (
+            select p.nhs_number, pp.person_id from profiles p join profile_person pp using (pid) {stored})
+        join opt_outs using (nhs_number)""")
+    mem.execute(f"""create or replace table persons_all as
+        select a.*, h.household_id, o.person_id is not null as opted_out
+        from persons_all a join person_household h using (person_id) left join opted_out_persons o using (person_id)""")
 
 
-def _clerical_review(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
-    """Borderline pairs (review threshold <= p < match threshold) left in two different people."""
-    mem.execute(f"""create table clerical_review as
-        with pc as (select pid, min(person_id) as person_id from record_profile join record_person using (rid) group by 1)
-        select s.match_probability, s.match_weight,
-               pa.person_id as person_id_l, pb.person_id as person_id_r,
-               a.forename as forename_l, b.forename as forename_r, a.surname as surname_l, b.surname as surname_r,
-               a.date_of_birth as date_of_birth_l, b.date_of_birth as date_of_birth_r, a.sex as sex_l, b.sex as sex_r,
-               a.postcode as postcode_l, b.postcode as postcode_r, a.nhs_number as nhs_number_l, b.nhs_number as nhs_number_r,
-               a.uprn as uprn_l, b.uprn as uprn_r, a.n_records as records_l, b.n_records as records_r
-        from scored_pairs s join profiles a on a.pid = s.a join profiles b on b.pid = s.b
-        join pc pa on pa.pid = s.a join pc pb on pb.pid = s.b
-        where s.match_probability < {splink_model.MATCH_THRESHOLD} and pa.person_id <> pb.person_id
-        order by s.match_probability desc, person_id_l, person_id_r""")
-    summary.clerical_review_pairs = mem.execute("select count(*) from clerical_review").fetchall()[0][0]
-
-
-def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageSummary) -> None:
-    mem.execute("""create table out_person_records as
-        select r.contract_id, r.delivery_id, r.row_number, p.person_id, h.id as household_id, p.match_method,
-               p.match_probability, o.person_id is not null as opted_out
-        from records r join record_person p using (rid) join household_ids h using (rid)
-        left join opted_out_persons o using (person_id)""")
-    summary.opted_out_records = mem.execute(
-        "select count(*) from out_person_records where opted_out").fetchall()[0][0]
+def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageSummary, delta: bool,
+           gazetteer: str) -> None:
+    ident = ", ".join(f"r.{c}" for c in _IDENT)
+    mem.execute(f"""create table out_records as
+        select r.contract_id, r.delivery_id, r.row_number, p.person_id, a.household_id, p.match_method,
+               p.match_probability, a.opted_out, {ident}, r.pkey
+        from records r join record_person p using (rid) join persons_all a using (person_id)""")
+    mem.execute(f"""create table out_profiles as
+        select p.pkey, {", ".join(f"p.{c}" for c in _IDENT)}, p.compared_postcode, {", ".join(f"p.{c}" for c in _FIRST.split(", "))},
+               p.n_records, c.component, pp.person_id, c.refused
+        from profiles p join profile_cluster c using (pid) join profile_person pp using (pid)""")
+    if delta:
+        mem.execute("create table prev_ids as select distinct person_id from prev_region")
+        mem.execute("""create table changed as select person_id, household_id, opted_out from persons_all
+                       where not relinked and (household_id is distinct from previous_household
+                                               or opted_out is distinct from previous_opted_out)""")
+        mem.execute("create table vanished as select pkey from touched where pkey not in (select pkey from all_profiles)")
+        mem.execute("""create table new_profile_keys as select p.pkey from scoring_input s
+                       join all_profiles p on p.pid = s.unique_id where s.is_new""")
     mem.execute(f"attach '{settings.warehouse_path}' as wh")
     try:
         mem.execute("begin transaction")
         for schema in ("linkage", "identity"):
             mem.execute(f"create schema if not exists wh.{schema}")
-        mem.execute("""create or replace table wh.linkage.person_records as
-            select * from out_person_records order by contract_id, delivery_id, row_number""")
-        mem.execute("""create or replace table wh.linkage.persons as
-            select person_id, min(household_id) as household_id, bool_or(opted_out) as opted_out, count(*) as records
-            from out_person_records group by person_id order by person_id""")
+        if delta:
+            _write_changes(mem)
+        else:
+            _write_all(mem, gazetteer)
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
-        mem.execute(f"""create or replace table wh.identity.linkage_records as
-            select r.contract_id, r.delivery_id, r.row_number, o.person_id, o.household_id, {", ".join(f"r.{c}" for c in _IDENT)}
-            from records r join out_person_records o using (contract_id, delivery_id, row_number)
-            order by r.contract_id, r.delivery_id, r.row_number""")
-        mem.execute("create or replace table wh.identity.linkage_clerical_review as select * from clerical_review")
-        # What tonight scored: every current profile, the pairs found among them, and the
-        # model and surname frequencies they were scored with.
-        mem.execute("create or replace table wh.identity.linkage_scoring_state as select * from scoring_state")
-        mem.execute("""create or replace table wh.identity.linkage_scored_profiles as
-                       select pkey from profiles order by pkey""")
-        mem.execute("""create or replace table wh.identity.linkage_scored_pairs as
-                       select pa.pkey as pkey_a, pb.pkey as pkey_b, s.match_weight, s.match_probability
-                       from scored_pairs s join profiles pa on pa.pid = s.a join profiles pb on pb.pid = s.b
-                       order by pkey_a, pkey_b""")
-        mem.execute("create or replace table wh.identity.linkage_term_frequencies as select * from term_frequencies")
+        _clerical_review(mem)
+        _count(mem, summary)
         mem.execute("commit")
     except BaseException:
         mem.execute("rollback")
         raise
     finally:
         mem.execute("detach wh")
+
+
+_RECORD_COLS = "contract_id, delivery_id, row_number, person_id, household_id, match_method, match_probability, opted_out"
+_LINKAGE_RECORD_COLS = f"contract_id, delivery_id, row_number, person_id, household_id, {', '.join(_IDENT)}, pkey"
+_PERSON_COLS = "person_id, household_id, opted_out, records"
+_ADDRESS_COLS = f"person_id, records, {_FIRST}, last_uprn, last_postcode, last_surname, household_id, opted_out"
+
+
+def _write_all(mem: duckdb.DuckDBPyConnection, gazetteer: str) -> None:
+    """Everything linked tonight: replace every table."""
+    order = "order by contract_id, delivery_id, row_number"
+    mem.execute(f"create or replace table wh.linkage.person_records as select {_RECORD_COLS} from out_records {order}")
+    mem.execute(f"create or replace table wh.linkage.persons as select {_PERSON_COLS} from persons_all order by person_id")
+    mem.execute(f"""create or replace table wh.identity.linkage_records as
+                    select {_LINKAGE_RECORD_COLS} from out_records {order}""")
+    # What tonight scored: every current profile, the pairs found among them, and the
+    # model and surname frequencies they were scored with.
+    mem.execute("create or replace table wh.identity.linkage_scoring_state as select * from scoring_state")
+    mem.execute("create or replace table wh.identity.linkage_scored_profiles as select pkey from profiles order by pkey")
+    mem.execute("""create or replace table wh.identity.linkage_scored_pairs as
+                   select least(pa.pkey, pb.pkey) as pkey_a, greatest(pa.pkey, pb.pkey) as pkey_b,
+                          s.match_weight, s.match_probability
+                   from scored_pairs s join profiles pa on pa.pid = s.a join profiles pb on pb.pid = s.b
+                   order by pkey_a, pkey_b""")
+    mem.execute("create or replace table wh.identity.linkage_term_frequencies as select * from term_frequencies")
+    # What the next night needs to link only what changes.
+    mem.execute(f"""create or replace table wh.identity.linkage_state as
+                    select {STATE_VERSION} as state_version, '{gazetteer}' as gazetteer_sha256""")
+    mem.execute("create or replace table wh.identity.linkage_profiles as select * from out_profiles order by pkey")
+    mem.execute(f"""create or replace table wh.identity.linkage_person_addresses as
+                    select {_ADDRESS_COLS} from persons_all order by person_id""")
+    mem.execute("""create or replace table wh.identity.linkage_deliveries as
+                   select contract_id, delivery_id, records from cur_deliveries order by contract_id, delivery_id""")
+
+
+def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
+    """Only what changed: the records and profiles linked again replace last night's rows of
+    the people they held; people whose household or opt-out changed are updated in place."""
+    for table, cols, sets in (("linkage.person_records", _RECORD_COLS, "household_id = c.household_id, opted_out = c.opted_out"),
+                              ("identity.linkage_records", _LINKAGE_RECORD_COLS, "household_id = c.household_id")):
+        mem.execute(f"delete from wh.{table} where person_id in (select person_id from prev_ids)")
+        mem.execute(f"insert into wh.{table} select {cols} from out_records")
+        mem.execute(f"update wh.{table} t set {sets} from changed c where t.person_id = c.person_id")
+    for table, cols in (("linkage.persons", _PERSON_COLS), ("identity.linkage_person_addresses", _ADDRESS_COLS)):
+        mem.execute(f"""delete from wh.{table} where person_id in (select person_id from prev_ids)
+                        or person_id in (select person_id from changed)""")
+        mem.execute(f"""insert into wh.{table} select {cols} from persons_all
+                        where relinked or person_id in (select person_id from changed)""")
+    mem.execute("delete from wh.identity.linkage_profiles where component in (select component from region_components)")
+    mem.execute("insert into wh.identity.linkage_profiles select * from out_profiles")
+    mem.execute("delete from wh.identity.linkage_scored_profiles where pkey in (select pkey from vanished)")
+    mem.execute("insert into wh.identity.linkage_scored_profiles select pkey from new_profile_keys")
+    mem.execute("""delete from wh.identity.linkage_scored_pairs
+                   where pkey_a in (select pkey from vanished) or pkey_b in (select pkey from vanished)""")
+    mem.execute("insert into wh.identity.linkage_scored_pairs select * from new_pairs_pk")
+    mem.execute("""delete from wh.identity.linkage_deliveries d using removed_deliveries r
+                   where d.contract_id = r.contract_id and d.delivery_id = r.delivery_id""")
+    mem.execute("insert into wh.identity.linkage_deliveries select contract_id, delivery_id, records from new_deliveries")
+
+
+def _clerical_review(mem: duckdb.DuckDBPyConnection) -> None:
+    """Borderline pairs (review threshold <= p < match threshold) left in two different people,
+    the profile delivered first on the left."""
+    sides = ("forename", "surname", "date_of_birth", "sex", "postcode", "nhs_number", "uprn")
+    first = "(x.first_contract_id, x.first_delivery_id, x.first_row_number) < (y.first_contract_id, y.first_delivery_id, y.first_row_number)"
+    mem.execute(f"""create or replace table wh.identity.linkage_clerical_review as
+        with s as (
+            select s.match_probability, s.match_weight,
+                   case when {first} then x.pkey else y.pkey end as pkey_l,
+                   case when {first} then y.pkey else x.pkey end as pkey_r
+            from wh.identity.linkage_scored_pairs s
+            join wh.identity.linkage_profiles x on x.pkey = s.pkey_a join wh.identity.linkage_profiles y on y.pkey = s.pkey_b
+            where s.match_probability < {splink_model.MATCH_THRESHOLD})
+        select s.match_probability, s.match_weight, a.person_id as person_id_l, b.person_id as person_id_r,
+               {", ".join(f"a.{c} as {c}_l, b.{c} as {c}_r" for c in sides)},
+               a.n_records as records_l, b.n_records as records_r
+        from s join wh.identity.linkage_profiles a on a.pkey = s.pkey_l join wh.identity.linkage_profiles b on b.pkey = s.pkey_r
+        where a.person_id <> b.person_id
+        order by s.match_probability desc, person_id_l, person_id_r""")
+
+
+def _count(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
+    """The night's figures, from the tables as written (the same whether all or part was linked)."""
+    q = lambda sql: mem.execute(sql).fetchall()[0][0]  # noqa: E731
+    summary.records = q("select count(*) from wh.linkage.person_records")
+    summary.opted_out_records = q("select count(*) from wh.linkage.person_records where opted_out")
+    summary.records_by_method = dict(mem.execute(
+        "select match_method, count(*) from wh.linkage.person_records group by 1 order by 1").fetchall())
+    summary.persons = q("select count(*) from wh.linkage.persons")
+    summary.households = q("select count(distinct household_id) from wh.linkage.persons")
+    summary.opted_out_persons = q("select count(*) from wh.linkage.persons where opted_out")
+    summary.persons_kept_from_last_night = summary.persons - summary.new_persons
+    summary.profiles = q("select count(*) from wh.identity.linkage_profiles")
+    summary.links_refused = q("select coalesce(sum(refused), 0) from wh.identity.linkage_profiles")
+    summary.probabilistic_pairs_scored = q("select count(*) from wh.identity.linkage_scored_pairs")
+    summary.clerical_review_pairs = q("select count(*) from wh.identity.linkage_clerical_review")
 
 
 def _write_report(settings: Settings, summary: LinkageSummary) -> None:
