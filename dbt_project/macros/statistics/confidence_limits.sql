@@ -100,3 +100,13 @@
 {% macro wilson_upper(numerator_expr, denominator_expr, confidence=0.95) -%}
     {{ _wilson_limit(numerator_expr, denominator_expr, confidence, '+') }}
 {%- endmacro %}
+
+
+{#- Aggregate: sum(expr) as a double that is the same on every build. DuckDB adds doubles
+    in parallel in no fixed order, so a plain sum of fractions can differ in its last bits
+    between two builds of the same rows (and a release fingerprint with it). Each term is
+    rounded to 18 decimal places and added as a DECIMAL(38, 18), which is exact and so does
+    not depend on the order; a sum past 10^20 fails rather than wraps. -#}
+{% macro exact_sum(expr) -%}
+    cast(sum(cast({{ expr }} as decimal(38, 18))) as {{ stat_float_type() }})
+{%- endmacro %}

@@ -11,6 +11,8 @@
         var(DSR) = multiplier^2 * sum(s_i (w_i / n_i)^2) / sum(w_i)^2
         limit    = DSR + sqrt(var(DSR) / X) * (byars(X) - X),   X = sum(x_i)
 
+    The sums of fractions are exact_sum (same bits on every build); the others add
+    whole numbers, which doubles add exactly in any order.
     x_i count, n_i population, w_i standard weight; s_i = x_i for independent
     events, or the sum over people of (their events)^2 for non-independent events.
     Value and limits are null when X < min_count (PHE: 10). A null count is 0
@@ -33,7 +35,7 @@
 {#- Aggregate: the directly standardised rate per `multiplier`; null below min_count. -#}
 {% macro dsr_value(count_expr, population_expr, weight_expr, multiplier=100000, min_count=10) -%}
     {%- set expr -%}
-        ({{ multiplier }} * sum({{ stat_float(count_expr) }} * {{ stat_float(weight_expr) }} / {{ stat_float(population_expr) }})
+        ({{ multiplier }} * {{ exact_sum(stat_float(count_expr) ~ ' * ' ~ stat_float(weight_expr) ~ ' / ' ~ stat_float(population_expr)) }}
          / sum({{ stat_float(weight_expr) }}))
     {%- endset -%}
     {{ _dsr_gate(count_expr, min_count, expr) }}
@@ -47,7 +49,7 @@
     {%- set s = squared_events_expr if squared_events_expr is not none else count_expr -%}
     {%- set expr -%}
         (power({{ stat_float(multiplier) }}, 2)
-         * sum(coalesce({{ stat_float(s) }}, 0) * power({{ stat_float(weight_expr) }} / {{ stat_float(population_expr) }}, 2))
+         * {{ exact_sum('coalesce(' ~ stat_float(s) ~ ', 0) * power(' ~ stat_float(weight_expr) ~ ' / ' ~ stat_float(population_expr) ~ ', 2)') }}
          / power(sum({{ stat_float(weight_expr) }}), 2))
     {%- endset -%}
     {{ _dsr_gate(count_expr, min_count, expr) }}

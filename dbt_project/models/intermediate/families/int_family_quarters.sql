@@ -126,15 +126,29 @@ criteria as (
 
 ),
 
+-- Only households with a criterion in a quarter are reported, so the children and the home
+-- are looked up for those households only (a fraction of all; joining every event to every
+-- quarter it precedes was most of this model's time).
+criteria_events as (
+
+    select events.*
+    from events
+    where events.household_id in (select household_id from criteria)
+
+),
+
 children as (
 
     -- Households with a member under 18 at the quarter's end (born by then).
     select distinct
-        reported_quarters.period_start,
-        events.household_id
-    from events
+        criteria.period_start,
+        criteria.household_id
+    from criteria
     inner join reported_quarters
-        on events.date_of_birth <= reported_quarters.period_end
+        on criteria.period_start = reported_quarters.period_start
+    inner join criteria_events as events
+        on events.household_id = criteria.household_id
+        and events.date_of_birth <= reported_quarters.period_end
     where {{ age_in_years('events.date_of_birth', 'reported_quarters.period_end') }} < 18
 
 ),
@@ -153,9 +167,12 @@ homes as (
                 partition by reported_quarters.period_start, events.household_id
                 order by events.event_date desc, events.contract_id, events.record_id
             ) as recency
-        from events
+        from criteria
         inner join reported_quarters
-            on events.event_date <= reported_quarters.period_end
+            on criteria.period_start = reported_quarters.period_start
+        inner join criteria_events as events
+            on events.household_id = criteria.household_id
+            and events.event_date <= reported_quarters.period_end
         where events.ward_code is not null
     ) as latest
     where recency = 1

@@ -118,7 +118,7 @@ persons_by_ward as (
         'ward' as geography_type, cells.ward_code as geography_code, 'persons' as breakdown,
         cells.age_band, cells.esp2013_weight,
         sum(cells.residents) as residents,
-        sum(cells.person_years) as person_years,
+        {{ exact_sum('cells.person_years') }} as person_years,
         sum(cells.events) + coalesce(max(unknown_sex.events), 0) as events
     from cells
     left join unknown_sex
@@ -137,7 +137,7 @@ persons_by_district as (
         'district' as geography_type, wards.district_code as geography_code, 'persons' as breakdown,
         persons_by_ward.age_band, persons_by_ward.esp2013_weight,
         sum(persons_by_ward.residents) as residents,
-        sum(persons_by_ward.person_years) as person_years,
+        {{ exact_sum('persons_by_ward.person_years') }} as person_years,
         sum(persons_by_ward.events) as events
     from persons_by_ward
     inner join wards on persons_by_ward.geography_code = wards.ward_code
@@ -165,7 +165,7 @@ sex_by_district as (
         {{ dbt.concat(["'sex:'", 'sex']) }} as breakdown,
         age_band, esp2013_weight,
         sum(residents) as residents,
-        sum(person_years) as person_years,
+        {{ exact_sum('person_years') }} as person_years,
         sum(events) as events
     from cells
     group by period_type, period_start, period_end, district_code, sex, age_band, esp2013_weight
