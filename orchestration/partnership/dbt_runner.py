@@ -172,6 +172,12 @@ class BuildPlan:
     rebuild: set[str] = field(default_factory=set)
     unchanged: set[str] = field(default_factory=set)
 
+    def build_args(self, manifest: dict) -> list[str]:
+        """`dbt build` arguments: a full build rebuilds the incremental models whole too
+        (`--full-refresh`: the project changed, e.g. their code or a seed they join, or the
+        last build's record is gone); a partial build excludes the unchanged nodes."""
+        return ["--full-refresh"] if self.full else self.exclude_args(manifest)
+
     def exclude_args(self, manifest: dict) -> list[str]:
         """dbt selection for a partial build: everything except the unchanged nodes and the
         unchanged sources (so their tests do not run either). With cautious indirect selection
@@ -237,6 +243,14 @@ def _existing_relations(con) -> set[tuple[str, str]]:
         "select table_schema, table_name from information_schema.tables").fetchall()}
 
 
+def _key_fingerprint(con) -> str | None:
+    try:
+        row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
+    except Exception:  # noqa: BLE001 - a warehouse before its first night
+        return None
+    return row[0][0] if row else None
+
+
 def last_build_state(con) -> tuple[str, dict[str, str]] | None:
     try:
         row = con.execute(f"select project_fingerprint, sources from {BUILD_STATE}").fetchall()
@@ -256,12 +270,17 @@ def plan_build(settings: Settings, manifest: dict, project: str) -> BuildPlan:
         sources = source_fingerprints(con, manifest)
         last = last_build_state(con)
         existing = _existing_relations(con)
+        key = _key_fingerprint(con)
+    # A rotated pseudonymisation key rewrites pseudonyms of rows already stored (docs/linkage.md):
+    # incremental models keep what they stored of unchanged rows, so a rotation builds everything.
+    if key:
+        project = f"{project}:key={key}"
     plan = BuildPlan(project=project, sources=sources, full=True, reason="")
     if last is None:
         plan.reason = "no record of a previous build"
         return plan
     if last[0] != project:
-        plan.reason = "the dbt project changed since the last build (code, seeds or versions)"
+        plan.reason = "the dbt project changed since the last build (code, seeds, versions or the pseudonymisation key)"
         return plan
     built = {u for u, n in manifest["nodes"].items() if n["resource_type"] in BUILT_TYPES}
     changed = sorted(u for u, fp in sources.items() if last[1].get(u) != fp)

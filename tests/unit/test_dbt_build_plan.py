@@ -68,7 +68,21 @@ def test_with_nothing_changed_nothing_is_rebuilt(settings):
 
 def test_a_changed_project_builds_everything(settings):
     r.record_build(settings, _plan(settings))
-    assert _plan(settings, project="p2").full
+    plan = _plan(settings, project="p2")
+    # Incremental models are rebuilt whole too: their code or a seed they join may have changed.
+    assert plan.full and plan.build_args(MANIFEST) == ["--full-refresh"]
+
+
+def test_a_rotated_pseudonymisation_key_builds_everything(settings):
+    # A rotation rewrites stored pseudonyms in place, which incremental models do not re-read.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create table ops.settings (name varchar, value varchar)")
+        con.execute("insert into ops.settings values ('key_fingerprint', 'old')")
+    r.record_build(settings, _plan(settings))
+    assert not _plan(settings).full
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("update ops.settings set value = 'new' where name = 'key_fingerprint'")
+    assert _plan(settings).full
 
 
 @pytest.mark.parametrize("change", [
@@ -85,7 +99,7 @@ def test_a_changed_source_rebuilds_exactly_what_is_downstream_of_it(settings, ch
     assert plan.changed_sources == ["source.p.valid.a"]
     assert plan.rebuild == {"model.p.stg_a", "model.p.int_ab"}
     assert plan.unchanged == {"model.p.stg_b", "seed.p.seed_s", "model.p.dim_s"}
-    args = plan.exclude_args(MANIFEST)
+    args = plan.build_args(MANIFEST)
     # Unchanged nodes and the unchanged source are excluded; cautious selection keeps the test
     # between a rebuilt model and a kept one.
     assert args[:2] == ["--indirect-selection", "cautious"]

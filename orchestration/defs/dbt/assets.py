@@ -69,7 +69,7 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
                                 metadata={"dbt": "not rebuilt: its sources and code are unchanged since the last build"})
         if plan.full or plan.rebuild:
             # A failing test fails this step, so nothing downstream of it (releases) runs.
-            yield from dbt.cli(args + plan.exclude_args(manifest), context=context).stream()
+            yield from dbt.cli(args + plan.build_args(manifest), context=context).stream()
         whole = set(context.selected_asset_keys) >= set(context.assets_def.node_keys_by_output_name.values())
         if whole and not held:
             # The next night compares with what this build was built from (a build of a subset,

@@ -4,6 +4,20 @@
 -- postcode) and whether the record is a fall (FALLS-02/03: an emergency admission's first
 -- episode with a W00-W19 cause in any position, an A&E attendance with a W00-W19 code, an
 -- ambulance incident with chief complaint FALL).
+--
+-- Incremental: a night writes only the records it has not stored yet and those whose person,
+-- household or opt-out the person index changed (a merge or split moves records between
+-- people), and removes the records no longer staged (superseded by a later delivery, or a
+-- snapshot replaced). A record's own columns never change: a delivery's rows are fixed once
+-- accepted, and a correction is a new record. Postcode lookup, admission methods and this
+-- code are part of the project fingerprint: when they change the night builds it whole
+-- (--full-refresh). tests/e2e/test_incremental_dbt.py proves the result equal to a full build.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_by_key',
+    unique_key=['contract_id', 'delivery_id', 'row_number'],
+) }}
 
 with
 
@@ -22,7 +36,8 @@ person_records as (select * from {{ ref('stg_linkage__person_records') }}),
 postcodes as (select * from {{ ref('stg_reference__postcodes') }}),
 methods as (select * from {{ ref('admission_methods') }}),
 
-events as (
+-- An incremental build reads it three times (new, rebuilt and gone records): computed once.
+events as {{ 'materialized' if is_incremental() }} (
 
     select
         'riverside_acute__emergency_admissions' as contract_id, delivery_id, row_number,
@@ -134,6 +149,62 @@ events as (
     from falls_classes
 
 ),
+{% if is_incremental() %}
+
+stored as (
+
+    select contract_id, delivery_id, row_number, person_id, household_id, opted_out from {{ this }}
+
+),
+
+to_build as (
+
+    -- Records not stored yet.
+    select events.contract_id, events.delivery_id, events.row_number
+    from events
+    anti join stored
+        on events.contract_id = stored.contract_id
+        and events.delivery_id = stored.delivery_id
+        and events.row_number = stored.row_number
+
+    union all
+
+    -- Stored records the person index now links differently.
+    select stored.contract_id, stored.delivery_id, stored.row_number
+    from stored
+    left join person_records
+        on stored.contract_id = person_records.contract_id
+        and stored.delivery_id = person_records.delivery_id
+        and stored.row_number = person_records.row_number
+    where stored.person_id is distinct from person_records.person_id
+        or stored.household_id is distinct from person_records.household_id
+        or stored.opted_out is distinct from coalesce(person_records.opted_out, false)
+
+),
+
+built_events as (
+
+    select events.*
+    from events
+    semi join to_build
+        on events.contract_id = to_build.contract_id
+        and events.delivery_id = to_build.delivery_id
+        and events.row_number = to_build.row_number
+
+),
+
+gone as (
+
+    -- Stored records no longer staged.
+    select stored.*
+    from {{ this }} as stored
+    anti join events
+        on events.contract_id = stored.contract_id
+        and events.delivery_id = stored.delivery_id
+        and events.row_number = stored.row_number
+
+),
+{% endif %}
 
 final as (
 
@@ -158,7 +229,7 @@ final as (
         events.is_health_derived,
         events.consent_to_share,
         events.detail
-    from events
+    from {{ 'built_events' if is_incremental() else 'events' }} as events
     left join person_records
         on events.contract_id = person_records.contract_id
         and events.delivery_id = person_records.delivery_id
@@ -168,4 +239,10 @@ final as (
 
 )
 
+{% if is_incremental() %}
+select *, false as _deleted from final
+union all by name
+select *, true as _deleted from gone
+{% else %}
 select * from final
+{% endif %}

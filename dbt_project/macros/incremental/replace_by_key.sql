@@ -1,0 +1,20 @@
+{#- Incremental strategy `replace_by_key`: the model's incremental select returns the rows to
+    write and, flagged `_deleted`, the rows that no longer exist; every stored row with the key
+    of a returned row is deleted, then the rows not flagged are inserted. So one statement
+    inserts new rows, replaces changed ones and removes gone ones (dbt's delete+insert cannot
+    remove a row that has no replacement). The flag column is not stored: the insert writes
+    the table's own columns (on_schema_change stays `ignore`; a change of the model's code
+    changes the project fingerprint, and the night then builds with --full-refresh). -#}
+{% macro get_incremental_replace_by_key_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set keys = arg_dict['unique_key'] -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- set cols = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }} as stored
+    using {{ source }} as incoming
+    where {% for key in keys %}incoming.{{ key }} = stored.{{ key }}{{ ' and ' if not loop.last }}{% endfor %};
+
+    insert into {{ target }} ({{ cols }})
+    select {{ cols }} from {{ source }} where not _deleted
+{%- endmacro %}
