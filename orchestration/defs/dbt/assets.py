@@ -42,7 +42,7 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     os.environ.update(dbt_env(settings))
     stage_place_seeds(settings)
     manifest = json.loads(Path(partnership_dbt.manifest_path).read_text())
-    project = project_fingerprint(settings)
+    project = project_fingerprint(settings, with_env=False)
     args = ["build"]
     held = sorted(c.id for c in contracts().values() if blocking_rejections(settings, c.id))
     held_down: set[str] = set()
