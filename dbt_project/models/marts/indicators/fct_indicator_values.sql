@@ -56,8 +56,9 @@ final as (
         indicator_values.breakdown,
         cast(indicator_values.numerator as bigint) as numerator,
         cast(indicator_values.denominator as bigint) as denominator,
-        -- Rounded far below any published precision: parallel sums of doubles can differ in
-        -- the last bits between two builds of the same data, and a rerun must change nothing.
+        -- A rerun must change nothing (release fingerprints are computed from these): the sums
+        -- of fractions upstream are exact (exact_sum), so two builds of the same rows give the
+        -- same bits; rounded far below any published precision as well, a guard.
         round(indicator_values.value, 10) as value,
         round(indicator_values.lower_ci, 10) as lower_ci,
         round(indicator_values.upper_ci, 10) as upper_ci,
