@@ -10,7 +10,7 @@ import pytest
 from orchestration.defs.catalogue import contracts
 from orchestration.partnership.linkage import run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
-from orchestration.partnership.linkage.pipeline import DELTA_TABLES, STATE_TABLES
+from orchestration.partnership.linkage.pipeline import DELTA_TABLES, STATE_TABLES, coverage_gaps
 from orchestration.partnership.settings import Settings
 
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence")
@@ -244,3 +244,17 @@ def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_wh
     second = run_linkage(again, contracts())
     assert second.incremental and second.records_linked == 0 and second.profiles_scored == 0
     assert _tables_differ(again, upgraded) == {}
+    # Retention purges a delivery's linkage rows with it, behind linkage's back: the next night
+    # cannot carry the state forward, and links everything again.
+    con = duckdb.connect(str(again.warehouse_path))
+    try:
+        contract, delivery = con.execute("""select contract_id, max(delivery_id) from linkage.person_records
+                                            group by 1 order by 1 limit 1""").fetchall()[0]
+        for table in (f'valid."{contract}"', f'identity."{contract}"'):
+            con.execute(f"delete from {table} where _delivery_id = ?", [delivery])
+        for table in ("linkage.person_records", "identity.linkage_records"):
+            con.execute(f"delete from {table} where contract_id = ? and delivery_id = ?", [contract, delivery])
+    finally:
+        con.close()
+    third = run_linkage(again, contracts())
+    assert not third.incremental and not coverage_gaps(again, contracts())
