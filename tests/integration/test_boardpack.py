@@ -294,10 +294,15 @@ def test_the_charts_a_night_renders_unvalidated_are_valid_vega_lite(built, monke
     from orchestration.partnership.boardpack import charts
 
     _, pack = built
-    unchecked = [(charts.trend(s), charts.wards(s)) for s in pack.pack.indicators]
-    monkeypatch.setattr(charts, "VALIDATE", True)  # Altair raises on a spec its schema refuses
-    assert [(charts.trend(s), charts.wards(s)) for s in pack.pack.indicators] == unchecked
-    assert any(t is not None for t, _ in unchecked) and any(w is not None for _, w in unchecked)
+    assert charts.VALIDATE is False  # what a night does: the check below is the one it skips
+    specs = []
+    monkeypatch.setattr(charts, "to_svg", lambda chart, description: specs.append(chart) or "<svg></svg>")
+    for s in pack.pack.indicators:
+        charts.trend(s)
+        charts.wards(s)
+    assert len(specs) >= 2 * len(INDICATORS), "a trend and a ward chart per indicator"
+    for chart in specs:  # Altair raises on a spec the Vega-Lite schema refuses
+        assert chart.to_dict(validate=True) == chart.to_dict(validate=False)
 
 
 def test_the_html_opens_in_headless_chromium_without_errors_or_network(built):
