@@ -1,18 +1,22 @@
 """An incremental night builds only what changed, and ends exactly where a full build ends.
 
-Night 1 runs without the last day's nightly files; night 2 lands them and runs again. Night 2's
-dbt step rebuilds only the models downstream of sources whose data changed (the six nightly
-extracts and the person index) and keeps the rest. Then the whole project is built again with
-`dbt build --full-refresh` on a copy of night 2's warehouse: every table dbt built must be the
-same, row for row. A third night with nothing new rebuilds nothing and still publishes."""
+Starts from a copy of the session's demo night (its warehouse built by a full night). Night 2
+lands one more day of the nightly extracts: each re-sends the first rows of the day before
+(the same records again, so the earlier rows are superseded: they leave staging, and
+int_person_events must remove them and store the new ones). Before night 2 a few stored
+records of int_person_events are given another person, as a merge or split of the person index
+leaves them (the incremental build must relink them). Night 2's dbt step rebuilds only the
+models downstream of sources whose data changed, int_person_events incrementally. Then the whole
+project is built again with `dbt build --full-refresh` on a copy of night 2's warehouse: every
+table dbt built must be the same, row for row. A third night with nothing new rebuilds nothing
+and still publishes."""
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,18 +24,33 @@ import pytest
 
 from orchestration.partnership.contracts import load_contracts
 from orchestration.partnership.settings import PROJECT_ROOT
-from tests.conftest import DEMO_AS_OF, use_data_dir
+from tests.conftest import DEMO_AS_OF, DEMO_RUN_DATE, use_data_dir
 
 DBT_SCHEMAS = ("staging", "intermediate", "marts", "reference")
 NOT_REBUILT = "not rebuilt"
+RESENT_ROWS = 25
+RELINKED = 12
 
 
-def _last_nightly_files(landing: Path, as_of: date) -> list[Path]:
-    last = (as_of - timedelta(days=1)).strftime("%Y%m%d")
-    out = []
+def _resend(landing: Path, day) -> dict[Path, set[str]]:
+    """One more nightly file per nightly extract, dated `day` and arriving a day after the file of
+    the day before: that file's records and the first records of the extract's history, sent
+    again. Returns each new file with the names of the files whose records it re-sends."""
+    before = (day - timedelta(days=1)).strftime("%Y%m%d")
+    out = {}
     for c in load_contracts(PROJECT_ROOT / "contracts" / "agencies").values():
-        if c.delivery.cadence == "nightly":
-            out += sorted((landing / c.agency / c.extract).glob(f"*_{last}.*"))
+        if c.delivery.cadence != "nightly":
+            continue
+        folder = landing / c.agency / c.extract
+        for p in sorted(folder.glob(f"*_{before}.csv")):
+            history = sorted(folder.glob("*_history_*.csv"))[0]
+            lines = p.read_bytes().splitlines(keepends=True)  # bytes: extracts are not all UTF-8
+            older = history.read_bytes().splitlines(keepends=True)[1:1 + RESENT_ROWS]
+            new = p.with_name(p.name.replace(before, day.strftime("%Y%m%d")))
+            new.write_bytes(b"".join(lines + older))
+            st = p.stat()
+            os.utime(new, (st.st_atime, st.st_mtime + 86400))  # on time, as the day before's was
+            out[new] = {p.name, history.name}
     return out
 
 
@@ -53,38 +72,48 @@ def _tables(warehouse: Path) -> dict[str, list]:
         return {f"{s}.{t}": con.execute(f'select * from "{s}"."{t}" order by all').fetchall() for s, t in names}
 
 
-@pytest.fixture(scope="module")
-def two_nights(tmp_path_factory, saved_environment):
-    from orchestration.partnership.cli import run_night
-    from orchestration.partnership.generator import generate
+def _keys(warehouse: Path) -> set[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return set(con.execute("select contract_id, delivery_id, row_number from intermediate.int_person_events").fetchall())
 
-    data_dir = tmp_path_factory.mktemp("incremental")
-    settings = use_data_dir(data_dir, run_date=DEMO_AS_OF)
-    generate(data_dir, preset="small", seed=42, as_of=DEMO_AS_OF)
-    later = data_dir / "later"
-    held = _last_nightly_files(settings.landing_dir, DEMO_AS_OF)
+
+@pytest.fixture(scope="module")
+def two_nights(tmp_path_factory, demo_night):
+    from orchestration.partnership.cli import run_night
+
+    demo, first = demo_night
+    data_dir = tmp_path_factory.mktemp("incremental") / "data"
+    shutil.copytree(demo.data_dir, data_dir)
+    day = DEMO_AS_OF
+    settings = use_data_dir(data_dir, run_date=DEMO_RUN_DATE + timedelta(days=1))
+    resent = _resend(settings.landing_dir, day)
+    held = sorted(resent)
     assert len(held) >= 6
-    for p in held:
-        dest = later / p.relative_to(settings.landing_dir)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(p, dest)  # keeps the file's time: it arrives as it would have
-    first = run_night(settings, quiet=True)
-    assert first.success
-    for p in held:
-        os.rename(later / p.relative_to(settings.landing_dir), p)
-    settings = use_data_dir(data_dir, run_date=DEMO_AS_OF + timedelta(days=1))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        # As a merge or split of the person index leaves them: stored with a person (and
+        # household) the index no longer gives them.
+        relinked = con.execute(
+            f"""update intermediate.int_person_events as e set person_id = other.person_id, household_id = null
+                from (select person_id from intermediate.int_person_events where person_id is not null
+                      order by person_id limit 1) as other
+                where e.person_id is not null and e.person_id <> other.person_id
+                  and (e.contract_id, e.delivery_id, e.row_number) in (
+                      select (contract_id, delivery_id, row_number) from intermediate.int_person_events
+                      where person_id is not null order by all limit {RELINKED})""").fetchone()[0]
+    assert relinked > 0
+    before = _keys(settings.warehouse_path)
     second = run_night(settings, quiet=True)
-    return settings, first, second, held
+    return settings, first, second, resent, before
 
 
 def test_the_first_night_builds_everything(two_nights):
-    _, first, _, _ = two_nights
+    _, first, _, _, _ = two_nights
     built = _dbt_assets(first)
     assert built and not [k for k, m in built.items() if NOT_REBUILT in str(m.get("dbt", ""))]
 
 
 def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_index_reach(two_nights):
-    settings, _, second, held = two_nights
+    settings, _, second, held, before = two_nights
     assert second.success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         new = con.execute(f"""select count(*) from ops.deliveries where status = 'accepted' and file_name in
@@ -99,10 +128,22 @@ def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_i
     assert {"reference/esp2013", "intermediate/int_calendar_periods", "marts/dim_indicators"} <= kept
     # Every dbt asset is accounted for, so the releases downstream of them ran.
     assert not [s for s in second.all_events if s.is_step_skipped]
+    # int_person_events was built incrementally: written only where records changed.
+    runs = sorted((settings.dbt_project_dir / "target").glob("*/run/**/people/int_person_events.sql"),
+                  key=lambda p: p.stat().st_mtime)
+    assert runs and "_deleted" in runs[-1].read_text(), "int_person_events was not built incrementally"
+    # The re-sent records' earlier rows left it, the new deliveries' rows came in.
+    after = _keys(settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        delivery = dict(con.execute("select delivery_id, file_name from ops.deliveries").fetchall())
+    resent_from = set().union(*held.values())
+    removed, added = before - after, after - before
+    assert removed and {delivery[d] for _, d, _ in removed} <= resent_from
+    assert added and {delivery[d] for _, d, _ in added} == {p.name for p in held}
 
 
 def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
-    settings, _, _, _ = two_nights
+    settings, _, _, _, before = two_nights
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(settings.warehouse_path, copy)
     env = {**os.environ, "PARTNERSHIP_WAREHOUSE": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target"),
@@ -117,30 +158,14 @@ def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_
     incremental, full = _tables(settings.warehouse_path), _tables(copy)
     assert sorted(incremental) == sorted(full)
     assert [t for t in full if t.startswith("marts.")]
-    # Marts exactly (they are rounded below published precision so that rebuilds are identical).
-    assert [t for t in full if t.startswith("marts.") and incremental[t] != full[t]] == []
-    # Elsewhere a double may differ in its last bits between any two builds (DuckDB sums in
-    # parallel, in no fixed order): equal to 1e-9, everything else exactly.
-    assert [t for t in full if not _same_rows(incremental[t], full[t])] == []
-
-
-def _same_rows(a: list, b: list) -> bool:
-    if len(a) != len(b):
-        return False
-    for ra, rb in zip(a, b):
-        for x, y in zip(ra, rb, strict=True):
-            if isinstance(x, float) and isinstance(y, float):
-                if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):
-                    return False
-            elif x != y:
-                return False
-    return True
+    # Every table exactly, doubles to the last bit: sums of fractions are exact (exact_sum).
+    assert [t for t in full if incremental[t] != full[t]] == []
 
 
 def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_nights):
     from orchestration.partnership.cli import run_night
 
-    settings, _, _, _ = two_nights
+    settings, _, _, _, _ = two_nights
     before = _tables(settings.warehouse_path)
     third = run_night(settings, quiet=True)
     assert third.success
