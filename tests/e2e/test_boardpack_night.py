@@ -12,7 +12,7 @@ from orchestration.partnership.boardpack.build import HTML_FILE, PDF_FILE
 from orchestration.partnership.boardpack.quality import WINDOW_DAYS
 from orchestration.partnership.contracts import load_contracts
 from orchestration.partnership.protocols import load_protocol
-from tests.conftest import DEMO_RUN_DATE
+from tests.conftest import DEMO_RUN_DATE, use_data_dir
 
 
 def _release(settings):
@@ -94,6 +94,7 @@ def test_the_cli_rebuilds_the_pack_from_an_existing_release(demo_night):
     settings, _ = demo_night
     from orchestration.partnership.cli import main
 
+    use_data_dir(settings.data_dir)  # the CLI reads the environment, which an earlier test may have pointed elsewhere
     folder = _release(settings)
     before = (folder / PDF_FILE).stat().st_mtime_ns
     assert main(["board-pack", "--protocol", "falls-board", "--date", DEMO_RUN_DATE.isoformat()]) == 0

@@ -10,7 +10,7 @@ import polars as pl
 
 from orchestration.partnership.cli import main
 from orchestration.partnership.protocols import load_protocols
-from tests.conftest import DEMO_RUN_DATE
+from tests.conftest import DEMO_RUN_DATE, use_data_dir
 
 
 def _protocols(settings):
@@ -82,6 +82,7 @@ def test_the_expired_protocol_produced_nothing_and_the_log_and_report_say_why(de
 
 def test_the_release_log_verifies_and_analysts_can_query_only_their_release(demo_night, capsys):
     settings, _ = demo_night
+    use_data_dir(settings.data_dir)  # the CLI reads the environment, which an earlier test may have pointed elsewhere
     assert main(["audit", "verify"]) == 0
     assert main(["releases"]) == 0
     assert main(["query", "--protocol", "falls-analysts", "--csv", "select count(*) as n from falls_pathway_events"]) == 0
