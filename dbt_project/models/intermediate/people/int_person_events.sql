@@ -162,20 +162,14 @@ to_build as (
     -- Records not stored yet.
     select events.contract_id, events.delivery_id, events.row_number
     from events
-    anti join stored
-        on events.contract_id = stored.contract_id
-        and events.delivery_id = stored.delivery_id
-        and events.row_number = stored.row_number
+    anti join stored using (contract_id, delivery_id, row_number)
 
     union all
 
     -- Stored records the person index now links differently.
     select stored.contract_id, stored.delivery_id, stored.row_number
     from stored
-    left join person_records
-        on stored.contract_id = person_records.contract_id
-        and stored.delivery_id = person_records.delivery_id
-        and stored.row_number = person_records.row_number
+    left join person_records using (contract_id, delivery_id, row_number)
     where stored.person_id is distinct from person_records.person_id
         or stored.household_id is distinct from person_records.household_id
         or stored.opted_out is distinct from coalesce(person_records.opted_out, false)
@@ -186,10 +180,7 @@ built_events as (
 
     select events.*
     from events
-    semi join to_build
-        on events.contract_id = to_build.contract_id
-        and events.delivery_id = to_build.delivery_id
-        and events.row_number = to_build.row_number
+    semi join to_build using (contract_id, delivery_id, row_number)
 
 ),
 
@@ -198,10 +189,7 @@ gone as (
     -- Stored records no longer staged.
     select stored.*
     from {{ this }} as stored
-    anti join events
-        on events.contract_id = stored.contract_id
-        and events.delivery_id = stored.delivery_id
-        and events.row_number = stored.row_number
+    anti join events using (contract_id, delivery_id, row_number)
 
 ),
 {% endif %}
@@ -230,10 +218,7 @@ final as (
         events.consent_to_share,
         events.detail
     from {{ 'built_events' if is_incremental() else 'events' }} as events
-    left join person_records
-        on events.contract_id = person_records.contract_id
-        and events.delivery_id = person_records.delivery_id
-        and events.row_number = person_records.row_number
+    left join person_records using (contract_id, delivery_id, row_number)
     left join postcodes
         on events.postcode_key = postcodes.postcode_key
 
