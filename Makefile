@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
 .PHONY: demo test install system-deps bench lock dev clean
 
@@ -12,11 +12,15 @@ SYSTEM_COMMANDS := chromium:chromium pdftoppm:poppler-utils
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# Bytecode is compiled at install (uv does not by default, unlike pip): where Python may not
+# write it (PYTHONDONTWRITEBYTECODE, as on our CI machines) every process, every dbt start-up
+# included, would otherwise compile dagster, dbt and Great Expectations from source, seconds each.
+$(STAMP): pyproject.toml requirements.lock Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "uv>=0.9,<1"
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -m compileall -q -j 0 orchestration benchmarks >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $@
 
