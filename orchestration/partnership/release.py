@@ -169,12 +169,11 @@ def _identity_sql(con: duckdb.DuckDBPyConnection, ids: dict) -> str:
         from ({" union all ".join(parts)})) where rn = 1"""
 
 
-def _scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict, key: bytes | None,
-                   for_fingerprint: bool = False) -> tuple[str, dict]:
+def _scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict, key: bytes | None) -> tuple[str, dict]:
     """The SQL (and its named parameters) of one output's rows before disclosure control: allowed
-    rows and columns, generalised, pseudonymised, identified only as the protocol names.
-    `for_fingerprint`: pseudonym columns hold the value they are made from (the key enters the
-    fingerprint on its own), and the rows are not ordered."""
+    rows and columns, generalised, identified only as the protocol names, unordered. Pseudonym
+    columns hold the value they are made from: pseudonyms are made in one place, `_from_scoped`
+    (the key enters the fingerprint on its own)."""
     if not _table_exists(con, out["source"]):
         raise SourceMissing(f"{out['source']} is not in the warehouse (not built yet)")
     pseudonyms = out.get("pseudonyms") or {}
@@ -185,15 +184,10 @@ def _scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict
     if out.get("opt_out") and not _table_exists(con, "linkage.persons"):
         raise SourceMissing("linkage.persons (the opt-out status of each person) is not in the warehouse")
     gen = out.get("generalisation") or {}
-    select, params = [], {}
-    if pseudonyms and not for_fingerprint:
-        ipad, opad = ps.hmac_pads(key, protocol.pseudonym_context)
-        params = {"ipad": ipad, "opad": opad}
+    select = []
     for c in out["columns"]:
         if c in pseudonyms:
-            value = f"cast(s.{_q(pseudonyms[c])} as varchar)"
-            select.append(f"{value} as {_q(c)}" if for_fingerprint else
-                          f"case when {value} is null then null else {ps.hmac_sql(value)} end as {_q(c)}")
+            select.append(f"cast(s.{_q(pseudonyms[c])} as varchar) as {_q(c)}")
         elif c in id_cols:
             select.append(f"ident.{_q(id_cols[c])} as {_q(c)}")
         elif gen.get(c) in _GENERALISE_SQL:
@@ -204,8 +198,8 @@ def _scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict
     if ids:
         join = f" left join ({_identity_sql(con, ids)}) ident on ident.person_id = s.{_q(ids['person_column'])}"
     clauses, wparams = _where(out)
-    # positional filter parameters after the named pads are not allowed: inline them as named ones
-    named = dict(params)
+    # named parameters throughout (the pads `_from_scoped` binds are named too)
+    named = {}
     sql_clauses = []
     k = 0
     for clause in clauses:
@@ -215,8 +209,7 @@ def _scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict
         sql_clauses.append(clause)
     named.update({f"p{i}": v for i, v in enumerate(wparams)})
     where = (" where " + " and ".join(sql_clauses)) if sql_clauses else ""
-    order = "" if for_fingerprint else " order by all"
-    return f"select {', '.join(select)} from {out['source']} s{join}{where}{order}", named
+    return f"select {', '.join(select)} from {out['source']} s{join}{where}", named
 
 
 def _person_level(out: dict) -> bool:
@@ -224,21 +217,22 @@ def _person_level(out: dict) -> bool:
 
 
 def scope_once(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None) -> dict[str, str]:
-    """The scoped rows of each person-level output (`_scoped_select` for the fingerprint: pseudonym
-    columns hold the ids they are made from), read once into a temporary table of this connection
-    (in memory, gone when it closes), which the fingerprint and the build then both read: the
-    identity join and row filters run once instead of twice. Output table -> temporary table."""
+    """The scoped rows of each person-level output (`_scoped_select`: pseudonym columns hold the
+    ids they are made from), read once into a temporary table of this connection (in memory, gone
+    when it closes), which the fingerprint and the build then both read: the identity join and
+    row filters run once instead of twice. Output table -> temporary table."""
     scoped = {}
     for i, out in enumerate(protocol.outputs):
         if _person_level(out):
-            sql, named = _scoped_select(con, protocol, out, key, for_fingerprint=True)
+            sql, named = _scoped_select(con, protocol, out, key)
             con.execute(f"create or replace temp table _scoped_{i} as {sql}", named)
             scoped[out["table"]] = f"temp.main._scoped_{i}"
     return scoped
 
 
 def _from_scoped(protocol: Protocol, out: dict, key: bytes, scoped: str) -> tuple[str, dict]:
-    """The output's rows (as `_scoped_select` gives them) from its scoped rows: pseudonyms made, ordered."""
+    """A person-level output's rows from its scoped rows: pseudonyms made (HMAC-SHA256 keyed per
+    recipient, the only place a release's pseudonyms are made), ordered."""
     pseudonyms = out.get("pseudonyms") or {}
     ipad, opad = ps.hmac_pads(key, protocol.pseudonym_context)
     select = [f"case when t.{_q(c)} is null then null else {ps.hmac_sql(f't.{_q(c)}')} end as {_q(c)}"
@@ -250,13 +244,17 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
                  scoped: dict[str, str] | None = None) -> dict[str, pl.DataFrame]:
     """The protocol's outputs, read from the warehouse: allowed rows and columns only, generalised,
     pseudonymised per recipient, identified only as the protocol names, disclosure-controlled.
-    `scoped`: person-level outputs' rows already read by `scope_once` on this connection."""
+    `scoped`: person-level outputs' rows already read by `scope_once` on this connection (read
+    here when not given)."""
+    if scoped is None:
+        scoped = scope_once(con, protocol, key)
     tables = {}
     for out in protocol.outputs:
-        if scoped and out["table"] in scoped:
+        if out["table"] in scoped:
             sql, named = _from_scoped(protocol, out, key, scoped[out["table"]])
         else:
             sql, named = _scoped_select(con, protocol, out, key)
+            sql += " order by all"
         df = con.sql(sql, params=named).pl()
         counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
         if protocol.level == "aggregate" and (counts or derived):
@@ -296,6 +294,8 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
     for each output the rows it reads (a sha256 over the sorted md5 of each scoped row's JSON,
     in DuckDB, identifiers as stored, before pseudonymisation and disclosure control) and the
     dbt descriptions its data dictionary copies. `scoped`: as for `build_tables`."""
+    if scoped is None:
+        scoped = scope_once(con, protocol, key)
     path = Path(protocol.path) if getattr(protocol, "path", None) else None
     parts: dict[str, str] = {
         "logic": logic_version(),
@@ -306,10 +306,10 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
         parts["key_fingerprint"] = ps.fingerprint(key)
         parts["pseudonym_context"] = protocol.pseudonym_context
     for out in protocol.outputs:
-        if scoped and out["table"] in scoped:
+        if out["table"] in scoped:
             sql, named = f"select * from {scoped[out['table']]}", {}
         else:
-            sql, named = _scoped_select(con, protocol, out, key, for_fingerprint=True)
+            sql, named = _scoped_select(con, protocol, out, key)
         n, digest = con.execute(
             f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), '')
                 from (select md5(cast(to_json(q) as varchar)) as h from ({sql}) q)""", named).fetchall()[0]
