@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 from datetime import date
 
@@ -30,6 +32,16 @@ def test_identifier_patterns_are_found_but_codes_and_hashes_are_not():
                                               "fall_admission", "65-69"], None, exact_names=True)
     assert any("NHS numbers" in f and f.startswith("t.c: 1 ") for f in found)
     assert any("postcodes" in f and "1 values" in f for f in found)
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, b"another key of sixty-five bytes, longer than one SHA-256 block!!!"])
+def test_the_audits_pseudonyms_are_the_standard_librarys_hmac_of_the_recipients_derived_key(key):
+    context = "release-recipient:county-falls-analysts"
+    derived = hmac.new(key, context.encode(), hashlib.sha256).digest()
+    pseudonym = audit._pseudonymiser(key, context)
+    for value in ("P000000001", "", "Zoë O’Brien", "h" * 200, "P000000001"):
+        assert pseudonym(value) == hmac.new(derived, value.encode(), hashlib.sha256).hexdigest()
+    assert pseudonym("P000000001") != audit._pseudonymiser(key, "release-recipient:other")("P000000001")
 
 
 def _ward_table(cells):

@@ -47,31 +47,43 @@ def release_dir_for(releases_dir: Path, protocol_id: str, on: date | None = None
 
 def build_pack(release_dir: Path, protocol: Protocol, force: bool = False) -> PackResult:
     """Write board_pack.html and board_pack.pdf into `release_dir`. An unchanged page is not printed again."""
-    from .pdf import print_pdf  # Playwright, Altair: imported only when a pack is rendered
+    from .pdf import Printer  # Playwright, Altair: imported only when a pack is rendered
     from .render import render_html
 
     release_dir = Path(release_dir)
     pack = model.load(release_dir, protocol)
-    html = render_html(pack)
     html_path, pdf_path = release_dir / HTML_FILE, release_dir / PDF_FILE
-    digest = hashlib.sha256(html.encode()).hexdigest()
-    result = dict(protocol_id=protocol.id, release_date=pack.release_date, html=html_path, pdf=pdf_path,
-                  content_sha256=pack.manifest["content_sha256"], html_sha256=digest, pack=pack)
-    if not force and pdf_path.exists() and html_path.exists() and html_path.read_bytes() == html.encode():
-        return PackResult(status="unchanged", **result)
-    tmp_html = html_path.with_name(f".{HTML_FILE}.{os.getpid()}.tmp")
-    tmp_pdf = pdf_path.with_name(f".{PDF_FILE}.{os.getpid()}.tmp")
+    # Chromium starts while the page and its charts render, unless the pack in place is this
+    # release's (its page names the release's content hash): then the page is likely unchanged
+    # and not printed; when it did change after all, Chromium starts once it is known.
+    likely_current = (not force and html_path.is_file() and pdf_path.is_file()
+                      and pack.manifest["content_sha256"].encode() in html_path.read_bytes())
+    printer = None if likely_current else Printer()
     try:
-        tmp_html.write_text(html, encoding="utf-8")
-        footer = (f"{protocol.doc['title']} · release {pack.release_date.isoformat()} · "
-                  f"content sha256 {pack.manifest['content_sha256']}")
-        print_pdf(html, tmp_pdf, footer)
-        os.replace(tmp_pdf, pdf_path)  # the PDF first: a page without its PDF is never left newer
-        os.replace(tmp_html, html_path)
+        html = render_html(pack)
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        result = dict(protocol_id=protocol.id, release_date=pack.release_date, html=html_path, pdf=pdf_path,
+                      content_sha256=pack.manifest["content_sha256"], html_sha256=digest, pack=pack)
+        if not force and pdf_path.exists() and html_path.exists() and html_path.read_bytes() == html.encode():
+            return PackResult(status="unchanged", **result)
+        tmp_html = html_path.with_name(f".{HTML_FILE}.{os.getpid()}.tmp")
+        tmp_pdf = pdf_path.with_name(f".{PDF_FILE}.{os.getpid()}.tmp")
+        try:
+            tmp_html.write_text(html, encoding="utf-8")
+            footer = (f"{protocol.doc['title']} · release {pack.release_date.isoformat()} · "
+                      f"content sha256 {pack.manifest['content_sha256']}")
+            if printer is None:
+                printer = Printer()
+            printer.print(html, tmp_pdf, footer)
+            os.replace(tmp_pdf, pdf_path)  # the PDF first: a page without its PDF is never left newer
+            os.replace(tmp_html, html_path)
+        finally:
+            tmp_html.unlink(missing_ok=True)
+            tmp_pdf.unlink(missing_ok=True)
+        return PackResult(status="built", **result)
     finally:
-        tmp_html.unlink(missing_ok=True)
-        tmp_pdf.unlink(missing_ok=True)
-    return PackResult(status="built", **result)
+        if printer is not None:
+            printer.close()
 
 
 def current_pack(release_dir: Path, protocol: Protocol) -> PackResult | None:

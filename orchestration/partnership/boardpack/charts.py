@@ -1,45 +1,59 @@
-"""The pack's charts: Altair (Vega-Lite) specifications rendered to static SVG offline by vl-convert.
+"""The pack's charts: Vega-Lite specifications rendered to static SVG offline by vl-convert.
 
 Readable in greyscale: values are black markers, intervals are error bars, the target is a
 dashed line and the area's value a solid one; ward comparisons differ by marker shape, not
 colour. Every chart comes with a text alternative that says what it shows.
+
+The specifications are written here as the JSON Vega-Lite reads (what Altair's `to_dict` made of
+the same layers, without building Altair's objects: a second a pack, and its import). Their shape
+is fixed by this code, not by the data; the tests check every chart of a pack against the
+Vega-Lite JSON schema (tests/integration/test_boardpack.py).
 """
 
 from __future__ import annotations
 
 import re
 
-import altair as alt
 import vl_convert as vlc
 
 from .model import NOT_CALCULATED, SHOWN, SUPPRESSED, IndicatorSection, breakdown_label
 from .numbers import fmt_value
 
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 FONT = "DejaVu Sans, Arial, sans-serif"
 INK, GREY, LIGHT = "#111111", "#555555", "#bbbbbb"
 WIDTH = 620
 SHAPES = {"higher": "triangle-up", "lower": "triangle-down", "similar": "circle", "not_compared": "diamond"}
 COMPARISON_WORDS = {"higher": "significantly higher than", "lower": "significantly lower than",
                     "similar": "not significantly different from", "not_compared": "not compared with"}
+CONFIG = {
+    "view": {"continuousWidth": 300, "continuousHeight": 300, "stroke": None},
+    "axis": {"domainColor": GREY, "gridColor": "#e6e6e6", "labelColor": INK, "labelFontSize": 11, "tickColor": GREY,
+             "titleColor": INK, "titleFontSize": 11},
+    "background": "white",
+    "font": FONT,
+    "legend": {"labelFontSize": 11, "orient": "bottom", "symbolStrokeColor": INK, "titleFontSize": 11},
+}
 
 
-def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    return (chart.configure(font=FONT, background="white")
-            .configure_axis(labelColor=INK, titleColor=INK, domainColor=GREY, tickColor=GREY, gridColor="#e6e6e6",
-                            labelFontSize=11, titleFontSize=11)
-            .configure_view(stroke=None)
-            .configure_legend(labelFontSize=11, titleFontSize=11, symbolStrokeColor=INK, orient="bottom"))
+def _chart(layers: list[dict], width: int, height: int) -> dict:
+    return {"config": CONFIG, "layer": layers, "height": height, "width": width, "$schema": SCHEMA}
 
 
-# Altair checks each spec against the Vega-Lite JSON schema (a third of a pack's render time). The
-# specs are built here, their shape fixed by this code, not by the data: the tests render them with
-# the check on (tests/integration/test_boardpack.py); a night renders them without it.
-VALIDATE = False
+def _layer(values: list[dict], mark: dict, encoding: dict, *transform: dict) -> dict:
+    layer = {"data": {"values": values}, "mark": mark, "encoding": encoding}
+    if transform:
+        layer["transform"] = list(transform)
+    return layer
 
 
-def to_svg(chart: alt.TopLevelMixin, description: str) -> str:
+def _q(field: str, **more) -> dict:
+    return {"field": field, **more, "type": "quantitative"}
+
+
+def to_svg(spec: dict, description: str) -> str:
     """Static SVG, no scripts, no external references; the description becomes its accessible name."""
-    svg = vlc.vegalite_to_svg(chart.to_dict(validate=VALIDATE), allowed_base_urls=[])
+    svg = vlc.vegalite_to_svg(spec, allowed_base_urls=[])
     svg = re.sub(r"^<svg ", f'<svg role="img" aria-label="{_attr(description)}" focusable="false" ', svg, count=1)
     return svg
 
@@ -48,7 +62,7 @@ def _attr(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def trend(section: IndicatorSection) -> tuple[str, str] | None:
+def trend_spec(section: IndicatorSection) -> dict | None:
     """The area's value per period with 95% intervals, the target, and which periods are withheld."""
     if not section.trend:
         return None
@@ -61,32 +75,45 @@ def trend(section: IndicatorSection) -> tuple[str, str] | None:
         rows.append({"period": c.period_label, "value": c.value, "lower": c.lower_ci, "upper": c.upper_ci,
                      "state": {SHOWN: "shown", SUPPRESSED: "suppressed", NOT_CALCULATED: "not calculated"}[c.state],
                      "segment": run, "series": "Value with 95% confidence interval"})
-    data = alt.Data(values=rows)
-    x = alt.X("period:O", sort=order, title=None, axis=alt.Axis(labelAngle=-30 if len(order) > 8 else 0))
-    shown = alt.datum.state == "shown"
+    x = {"axis": {"labelAngle": -30 if len(order) > 8 else 0}, "field": "period", "sort": order, "title": None,
+         "type": "ordinal"}
+    shown = "(datum.state === 'shown')"
     y_title = section.unit
-    base = alt.Chart(data)
     layers = [
-        base.mark_rule(color=INK, strokeWidth=1.2).encode(x=x, y=alt.Y("lower:Q", title=y_title), y2="upper:Q")
-        .transform_filter(shown & alt.expr.isValid(alt.datum.lower)),
-        base.mark_tick(color=INK, thickness=1.2, size=10).encode(x=x, y="lower:Q").transform_filter(shown & alt.expr.isValid(alt.datum.lower)),
-        base.mark_tick(color=INK, thickness=1.2, size=10).encode(x=x, y="upper:Q").transform_filter(shown & alt.expr.isValid(alt.datum.upper)),
-        base.mark_line(color=INK, strokeWidth=1.5).encode(x=x, y="value:Q", detail="segment:N").transform_filter(shown),
-        base.mark_point(filled=True, color=INK, size=60, shape="circle").encode(
-            x=x, y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=True)),
-            tooltip=["period:O", "value:Q", "lower:Q", "upper:Q"]).transform_filter(shown),
-        base.mark_text(color=GREY, angle=270, align="left", baseline="middle", fontSize=10, dy=0)
-        .encode(x=x, y=alt.value(0), text=alt.Text("state:N")).transform_filter(~shown)
-        .transform_calculate(state="datum.state == 'suppressed' ? 'suppressed ⊘' : 'not calculated'"),
-        base.mark_rule(color=LIGHT, strokeDash=[2, 3]).encode(x=x).transform_filter(~shown),
+        _layer(rows, {"type": "rule", "color": INK, "strokeWidth": 1.2},
+               {"x": x, "y": _q("lower", title=y_title), "y2": {"field": "upper"}},
+               {"filter": f"({shown} && isValid(datum.lower))"}),
+        _layer(rows, {"type": "tick", "color": INK, "size": 10, "thickness": 1.2}, {"x": x, "y": _q("lower")},
+               {"filter": f"({shown} && isValid(datum.lower))"}),
+        _layer(rows, {"type": "tick", "color": INK, "size": 10, "thickness": 1.2}, {"x": x, "y": _q("upper")},
+               {"filter": f"({shown} && isValid(datum.upper))"}),
+        _layer(rows, {"type": "line", "color": INK, "strokeWidth": 1.5},
+               {"detail": {"field": "segment", "type": "nominal"}, "x": x, "y": _q("value")}, {"filter": shown}),
+        _layer(rows, {"type": "point", "color": INK, "filled": True, "shape": "circle", "size": 60},
+               {"tooltip": [{"field": "period", "type": "ordinal"}, _q("value"), _q("lower"), _q("upper")],
+                "x": x, "y": _q("value", scale={"zero": True}, title=y_title)}, {"filter": shown}),
+        _layer(rows, {"type": "text", "align": "left", "angle": 270, "baseline": "middle", "color": GREY, "dy": 0,
+                      "fontSize": 10},
+               {"text": {"field": "state", "type": "nominal"}, "x": x, "y": {"value": 0}},
+               {"filter": f"(!{shown})"},
+               {"calculate": "datum.state == 'suppressed' ? 'suppressed ⊘' : 'not calculated'", "as": "state"}),
+        _layer(rows, {"type": "rule", "color": LIGHT, "strokeDash": [2, 3]}, {"x": x}, {"filter": f"(!{shown})"}),
     ]
     if section.target is not None:
-        t = alt.Chart(alt.Data(values=[{"target": section.target, "label": f"Target {fmt_value(section.target)}"}]))
-        layers += [t.mark_rule(color=GREY, strokeDash=[8, 4], strokeWidth=1.5).encode(y="target:Q"),
-                   t.mark_text(color=GREY, align="right", baseline="bottom", dy=-3, fontSize=10)
-                   .encode(y="target:Q", x=alt.value(WIDTH), text="label:N")]
-    chart = alt.layer(*layers).properties(width=WIDTH, height=220)
-    return to_svg(_config(chart), trend_text(section)), trend_text(section)
+        t = [{"target": section.target, "label": f"Target {fmt_value(section.target)}"}]
+        layers += [_layer(t, {"type": "rule", "color": GREY, "strokeDash": [8, 4], "strokeWidth": 1.5},
+                          {"y": _q("target")}),
+                   _layer(t, {"type": "text", "align": "right", "baseline": "bottom", "color": GREY, "dy": -3,
+                              "fontSize": 10},
+                          {"text": {"field": "label", "type": "nominal"}, "x": {"value": WIDTH}, "y": _q("target")})]
+    return _chart(layers, WIDTH, 220)
+
+
+def trend(section: IndicatorSection) -> tuple[str, str] | None:
+    spec = trend_spec(section)
+    if spec is None:
+        return None
+    return to_svg(spec, trend_text(section)), trend_text(section)
 
 
 def trend_text(section: IndicatorSection) -> str:
@@ -111,7 +138,7 @@ def trend_text(section: IndicatorSection) -> str:
     return " ".join(parts)
 
 
-def wards(section: IndicatorSection) -> tuple[str, str] | None:
+def wards_spec(section: IndicatorSection) -> dict | None:
     """A caterpillar plot: each ward's value and 95% interval, ranked, against the area's value."""
     cmp = section.wards
     shown = [(c, how) for c, how in cmp.wards if c.state == SHOWN]
@@ -122,30 +149,37 @@ def wards(section: IndicatorSection) -> tuple[str, str] | None:
             for c, how in shown]
     order = [r["ward"] for r in sorted(rows, key=lambda r: r["value"])]
     domain = [COMPARISON_WORDS[k].replace(" than", "").replace(" from", "").replace(" with", "") for k in SHAPES]
-    base = alt.Chart(alt.Data(values=rows))
-    y = alt.Y("ward:N", sort=order, title=None)
+    y = {"field": "ward", "sort": order, "title": None, "type": "nominal"}
     x_title = section.unit
+    legend = f"Compared with {section.trend[0].geography_name if section.trend else 'the area'}"
     layers = [
-        base.mark_rule(color=INK).encode(y=y, x=alt.X("lower:Q", title=x_title), x2="upper:Q")
-        .transform_filter(alt.expr.isValid(alt.datum.lower)),
-        base.mark_point(filled=True, color=INK, size=70).encode(
-            y=y, x=alt.X("value:Q", title=x_title, scale=alt.Scale(zero=True)),
-            shape=alt.Shape("comparison:N", scale=alt.Scale(domain=domain, range=list(SHAPES.values())),
-                             legend=alt.Legend(title=f"Compared with {section.trend[0].geography_name if section.trend else 'the area'}"))),
+        _layer(rows, {"type": "rule", "color": INK}, {"x": _q("lower", title=x_title), "x2": {"field": "upper"}, "y": y},
+               {"filter": "isValid(datum.lower)"}),
+        _layer(rows, {"type": "point", "color": INK, "filled": True, "size": 70},
+               {"shape": {"field": "comparison", "legend": {"title": legend},
+                          "scale": {"domain": domain, "range": list(SHAPES.values())}, "type": "nominal"},
+                "x": _q("value", scale={"zero": True}, title=x_title), "y": y}),
     ]
     if cmp.area is not None and cmp.area.state == SHOWN:
-        a = alt.Chart(alt.Data(values=[{"v": cmp.area.value, "label": f"{cmp.area.geography_name} {fmt_value(cmp.area.value)}"}]))
-        layers += [a.mark_rule(color=INK, strokeWidth=1.5).encode(x="v:Q"),
-                   a.mark_text(color=INK, align="left", dx=3, dy=-4, baseline="bottom", fontSize=10)
-                   .encode(x="v:Q", y=alt.value(0), text="label:N")]
+        a = [{"v": cmp.area.value, "label": f"{cmp.area.geography_name} {fmt_value(cmp.area.value)}"}]
+        layers += [_layer(a, {"type": "rule", "color": INK, "strokeWidth": 1.5}, {"x": _q("v")}),
+                   _layer(a, {"type": "text", "align": "left", "baseline": "bottom", "color": INK, "dx": 3, "dy": -4,
+                              "fontSize": 10},
+                          {"text": {"field": "label", "type": "nominal"}, "x": _q("v"), "y": {"value": 0}})]
     if section.target is not None:
-        t = alt.Chart(alt.Data(values=[{"v": section.target, "label": f"Target {fmt_value(section.target)}"}]))
-        layers += [t.mark_rule(color=GREY, strokeDash=[8, 4], strokeWidth=1.5).encode(x="v:Q"),
-                   t.mark_text(color=GREY, align="left", dx=3, baseline="top", fontSize=10)
-                   .encode(x="v:Q", y=alt.value(0), text="label:N")]
-    chart = alt.layer(*layers).properties(width=WIDTH - 120, height=max(120, 22 * len(rows)))
+        t = [{"v": section.target, "label": f"Target {fmt_value(section.target)}"}]
+        layers += [_layer(t, {"type": "rule", "color": GREY, "strokeDash": [8, 4], "strokeWidth": 1.5}, {"x": _q("v")}),
+                   _layer(t, {"type": "text", "align": "left", "baseline": "top", "color": GREY, "dx": 3, "fontSize": 10},
+                          {"text": {"field": "label", "type": "nominal"}, "x": _q("v"), "y": {"value": 0}})]
+    return _chart(layers, WIDTH - 120, max(120, 22 * len(rows)))
+
+
+def wards(section: IndicatorSection) -> tuple[str, str] | None:
+    spec = wards_spec(section)
+    if spec is None:
+        return None
     text = wards_text(section)
-    return to_svg(_config(chart), text), text
+    return to_svg(spec, text), text
 
 
 def wards_text(section: IndicatorSection) -> str:
@@ -169,4 +203,4 @@ def wards_text(section: IndicatorSection) -> str:
     return " ".join(parts)
 
 
-__all__ = ["trend", "wards", "trend_text", "wards_text", "breakdown_label"]
+__all__ = ["trend", "wards", "trend_spec", "wards_spec", "trend_text", "wards_text", "breakdown_label"]
