@@ -44,6 +44,53 @@ def test_the_audits_pseudonyms_are_the_standard_librarys_hmac_of_the_recipients_
     assert pseudonym("P000000001") != audit._pseudonymiser(key, "release-recipient:other")("P000000001")
 
 
+class _NamesZone:
+    """The part of the audit's zone the identifier check reads: full names, one made of the letters a-f."""
+
+    full_names = {("ada", "bee"), ("john", "smith"), ("dee", "cafe")}
+    names = {n for pair in full_names for n in pair}
+    hex_pairs = {("ada", "bee"), ("dee", "cafe")}
+
+    def known_nhs(self, candidates):
+        return set()
+
+
+def test_pseudonym_shaped_values_get_the_same_findings_as_any_other_value():
+    rng = random.Random(7)
+    values = []
+    for i in range(400):
+        v = "".join(rng.choice("0123456789abcdef") for _ in range(64))
+        if i % 3 == 0:  # plant a full name made of hex letters, digits around it
+            at = rng.randrange(1, 50)
+            v = (v[:at] + "1ada2bee3" + v[at + 9:])[:64]
+        if i % 7 == 0:
+            v = (v[:20] + "5dee0cafe9" + v[30:])[:64]
+        values.append(v)
+    assert all(audit.HEX_VALUE.fullmatch(v) for v in values)
+    planted = sum(("1ada2bee3" in v) + ("5dee0cafe9" in v) for v in values)
+    for exact in (True, False):
+        fast = audit._identifier_findings("t.c", values, _NamesZone(), exact_names=exact)
+        # the same values with a trailing space are not pseudonym-shaped: they take the general path
+        general = audit._identifier_findings("t.c", [v + " " for v in values], _NamesZone(), exact_names=exact)
+        assert fast == general == [f"t.c: {planted} names from the identity schema"]
+    assert audit._identifier_findings("t.c", ["a" * 64], None, exact_names=True) == []
+
+
+def test_the_columns_holding_another_recipients_pseudonyms_are_those_a_python_set_finds():
+    df = pl.DataFrame({
+        "ref": ["a" * 64, None, "b" * 64],
+        "cat": pl.Series(["x", "c" * 64, None], dtype=pl.Categorical),
+        "big": [9434765919, None, 1],
+        "small": [1, 2, 3],
+        "other": ["d" * 64, "e", "f"],
+        "when": [date(2026, 1, 1)] * 3,
+    })
+    for released in ({"a" * 64, "c" * 64}, {"9434765919"}, {"z" * 64}, {"a" * 64, "d" * 64, "9434765919", "c" * 64}):
+        by_python_sets = [c for c, values in audit._strings(df, set()) if released & set(values)]
+        assert audit._columns_holding(df, released) == by_python_sets
+    assert audit._columns_holding(df, {"a" * 64, "c" * 64}) == ["ref", "cat"]
+
+
 def _ward_table(cells):
     rows = []
     for w, (f, m) in enumerate(cells):
