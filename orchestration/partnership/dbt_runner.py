@@ -85,14 +85,17 @@ _NOT_INPUTS = {"target", "logs", "dbt_packages", "dbt_internal_packages"}
 def project_fingerprint(settings: Settings, with_env: bool = True) -> str:
     """Everything `dbt parse` reads: every file of the dbt project (models, macros, tests,
     seeds with the staged place seeds, the generated _sources.yml, dbt_project.yml,
-    profiles.yml), the environment profiles.yml reads, and the dbt versions. Without the
-    environment (the warehouse's path) for the build state, which lives in the warehouse and
-    describes its tables wherever the file is: a warehouse restored or copied to another
-    path does not rebuild everything."""
+    profiles.yml), what the manifest takes from the profile's environment, and the dbt
+    versions. Of the warehouse's path the manifest holds only the database name dbt-duckdb
+    derives from it (the file's stem): a data folder elsewhere with the same file name reuses
+    the manifest. Without it for the build state, which lives in the warehouse and describes
+    its tables wherever the file is: a warehouse restored or copied elsewhere does not rebuild
+    everything."""
     project = settings.dbt_project_dir
     h = hashlib.sha256()
     h.update(json.dumps({"dbt-core": version("dbt-core"), "dbt-duckdb": version("dbt-duckdb"),
-                         "env": dbt_env(settings) if with_env else None}, sort_keys=True).encode())
+                         "env": {"database": Path(settings.warehouse_path).stem} if with_env else None},
+                        sort_keys=True).encode())
     files = []
     for root, dirs, names in os.walk(project):
         here = Path(root)

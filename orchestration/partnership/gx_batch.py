@@ -58,10 +58,16 @@ def _context(docs_dir: Path | None):
         docs_dir.mkdir(parents=True, exist_ok=True)
         ctx = gx.get_context(mode="file", project_root_dir=str(docs_dir))
         sites = ctx.list_data_docs_sites() or {}
+        here = str(docs_dir / "data_docs")
+        if SITE in sites and (sites[SITE].get("store_backend") or {}).get("base_directory") != here:
+            # GX keeps the site's folder as an absolute path: a data folder moved or restored
+            # elsewhere would write its pages into the old one.
+            ctx.delete_data_docs_site(SITE)
+            sites = {k: v for k, v in sites.items() if k != SITE}
         if SITE not in sites:
             ctx.add_data_docs_site(SITE, {
                 "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / "data_docs")},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": here},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             })
         for other in [s for s in sites if s != SITE]:
@@ -167,8 +173,18 @@ def run_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arriv
     return out
 
 
-def build_docs(docs_dir: Path) -> Path:
-    """Rebuild the Data Docs site from every stored validation result."""
+def build_docs(docs_dir: Path, everything: bool = False) -> Path:
+    """Bring the Data Docs site up to date with the stored validation results: render the pages
+    of results that have none yet (a night's new deliveries, or any a crash left unrendered),
+    every suite's page, and the index. A stored result never changes, so its page stands;
+    rendering them all again would cost more each night as the history grows.
+    `everything` renders every page again."""
     ctx = _context(docs_dir)
-    ctx.build_data_docs(site_names=[SITE])
+    if everything:
+        ctx.build_data_docs(site_names=[SITE])
+        return docs_dir / "data_docs" / "index.html"
+    missing = [k for k in ctx.validation_results_store.list_keys()
+               if not any(u.get("site_url") for u in ctx.get_docs_sites_urls(resource_identifier=k, site_names=[SITE]))]
+    suites = list(ctx.expectations_store.list_keys())
+    ctx.build_data_docs(site_names=[SITE], resource_identifiers=missing + suites)
     return docs_dir / "data_docs" / "index.html"
