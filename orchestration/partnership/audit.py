@@ -91,24 +91,52 @@ def _allowed_columns(protocol: Protocol, out: dict) -> list[str]:
 
 # ---------------------------------------------------------------- secure-zone facts, read-only
 
+_names_read: dict[tuple, tuple[frozenset, frozenset, frozenset]] = {}
+
+
+def _names(con: duckdb.DuckDBPyConnection, warehouse: Path, names_sql: str) -> tuple[frozenset, frozenset, frozenset]:
+    """The identity schema's full names (forename, surname: case-folded, stripped), every name of
+    them, and those made of the letters a-f only (the full names a pseudonym's words can form).
+
+    Reading them (the distinct pairs of millions of rows, folded in Python) is most of an aggregate
+    release's audit, and a night audits several releases of the same identity schema in one process:
+    the names are kept for the next audit of this process, under the row count and the sum of
+    DuckDB's 64-bit hash of every (forename, surname) row read — a hash of the rows as a multiset,
+    which any added, removed or edited name changes (a fifth of the read). Read again otherwise."""
+    count, digest = con.execute(f"select count(*), sum(hash(f, s)::hugeint) from ({names_sql})").fetchall()[0]
+    key = (str(Path(warehouse).resolve()), names_sql, count, str(digest))
+    if key not in _names_read:
+        full = set()
+        for fn, sn in con.execute(f"select distinct f, s from ({names_sql})").fetchall():
+            if fn and sn:
+                full.add((fn.casefold().strip(), sn.casefold().strip()))
+        hex_pairs = {(a, b) for a, b in full if HEX_LETTERS.fullmatch(a) and HEX_LETTERS.fullmatch(b)}
+        _names_read.clear()  # one warehouse's names at a time
+        _names_read[key] = (frozenset(full), frozenset(n for pair in full for n in pair), frozenset(hex_pairs))
+    return _names_read[key]
+
+
 class _Zone:
     """What the audit needs from the warehouse, read once, read-only."""
 
     def __init__(self, warehouse: Path):
-        self.full_names: set[tuple[str, str]] = set()
-        self.names: set[str] = set()
-        self.hex_pairs: set[tuple[str, str]] = set()
+        self.full_names: frozenset[tuple[str, str]] = frozenset()
+        self.names: frozenset[str] = frozenset()
+        self.hex_pairs: frozenset[tuple[str, str]] = frozenset()  # see `_names`
         self.lsoa_ward: dict[str, str] = {}
         self.ward_district: dict[str, str] = {}
         with duckdb.connect(str(warehouse), read_only=True) as con:
             tables = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
             have = {f"{s}.{t}" for s, t in tables}
             numbers, names = [], []
+            identity_cols: dict[str, set[str]] = defaultdict(set)
+            for table, column in con.execute("select table_name, column_name from information_schema.columns "
+                                             "where table_schema = 'identity'").fetchall():
+                identity_cols[table].add(column)
             for schema, table in tables:
                 if schema != "identity":
                     continue
-                cols = {r[0] for r in con.execute("select column_name from information_schema.columns "
-                                                   "where table_schema = 'identity' and table_name = ?", [table]).fetchall()}
+                cols = identity_cols[table]
                 numbers += [f'select cast("{c}" as varchar) as v from identity."{table}"'
                             for c in sorted(cols & {"nhs_number", "nhs_number_l", "nhs_number_r"})]
                 names += [f'select cast("{f}" as varchar) as f, cast("{s}" as varchar) as s from identity."{table}"'
@@ -117,12 +145,7 @@ class _Zone:
             # NHS numbers are read only when a released value holds one (`known_nhs`): a county's are 700,000
             self._numbers_sql = " union all ".join(numbers)
             if names:
-                for fn, sn in con.execute(f"select distinct f, s from ({' union all '.join(names)})").fetchall():
-                    if fn and sn:
-                        self.full_names.add((fn.casefold().strip(), sn.casefold().strip()))
-                self.names = {n for pair in self.full_names for n in pair}
-            # the full names a pseudonym's words can form: both parts made of the letters a-f only
-            self.hex_pairs = {(a, b) for a, b in self.full_names if HEX_LETTERS.fullmatch(a) and HEX_LETTERS.fullmatch(b)}
+                self.full_names, self.names, self.hex_pairs = _names(con, warehouse, " union all ".join(names))
             if "reference.geography_lsoas" in have:
                 self.lsoa_ward = dict(con.execute("select lsoa_code, ward_code from reference.geography_lsoas").fetchall())
             if "reference.geography_wards" in have:
