@@ -10,11 +10,11 @@ import pytest
 from orchestration.defs.catalogue import contracts
 from orchestration.partnership.linkage import run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
-from orchestration.partnership.linkage.pipeline import DELTA_TABLES, STATE_TABLES, coverage_gaps
+from orchestration.partnership.linkage.pipeline import ADDRESS_TABLE, DELTA_TABLES, STATE_TABLES, coverage_gaps
 from orchestration.partnership.settings import Settings
 
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence")
-IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, "linkage_records", "linkage_clerical_review")
+IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review")
 
 
 def _ids(path):
@@ -78,6 +78,7 @@ def _today(settings: Settings, tmp_path, name: str, yesterday: Settings, scoring
                 con.execute(f"drop table if exists identity.{t}")
         if changes:
             _withdraw_and_opt_out(con)
+            _move_house(con)
     finally:
         con.close()
     return today
@@ -100,6 +101,55 @@ def _withdraw_and_opt_out(con) -> None:
     con.execute(f"""insert into identity.{OPT_OUT_CONTRACT} by name
                     select ? as _delivery_id, max(_row_number) + 1 as _row_number, ? as nhs_number
                     from identity.{OPT_OUT_CONTRACT}""", [latest, joiner])
+
+
+MOVER_CONTRACT = "county_council__children_social_care_referrals"  # carries UPRN, postcode and surname
+FRESH_UPRNS = ("999999999991", "999999999992")  # on no record
+
+
+def _move_house(con) -> None:
+    """Tonight's children's social care delivery (UPRN, postcode and surname) moves people:
+    1. its record, given the UPN of a pupil with no UPRN yet who shares a household (with
+       fewer records than theirs when there is one such), moves them to the UPRN of a person
+       living alone: they join that household, and the others, with no record tonight, stay
+       together in a household of their own;
+    2. a record added to it (someone new, no agency ids) brings a new UPRN to the postcode
+       and surname of people none of whom has a UPRN: they join the newcomer's household;
+    3. another brings another new UPRN to the postcode and surname of people who share one
+       UPRN through one of them: the cell has two UPRNs now, so those without one split off.
+    The people of 2 and 3 have no record tonight: only their neighbours changed."""
+    delivery, row = con.execute(f"""select _delivery_id, min(_row_number) from valid."{MOVER_CONTRACT}"
+                                    where _delivery_id not in (select delivery_id from y.identity.linkage_deliveries
+                                                               where contract_id = '{MOVER_CONTRACT}')
+                                    group by all order by all limit 1""").fetchall()[0]
+    last = con.execute(f'select max(_row_number) from valid."{MOVER_CONTRACT}" where _delivery_id = ?', [delivery]).fetchall()[0][0]
+    # Yesterday's people per cell (postcode and surname of their latest address).
+    cells = """select last_postcode, last_surname from y.identity.linkage_person_addresses
+               where last_postcode is not null and last_surname is not null
+               group by all having {} order by count(*) desc, last_postcode, last_surname limit 1"""
+    no_uprn = con.execute(cells.format("count(last_uprn) = 0")).fetchall()[0]
+    one_uprn = con.execute(cells.format("count(distinct last_uprn) = 1 and count(*) > count(last_uprn)")).fetchall()[0]
+    # A pupil (UPN) with no UPRN on any record, sharing a household of yesterday with others.
+    upn = con.execute("""
+        with pa as (select * from y.identity.linkage_person_addresses),
+        hh as (select household_id, count(*) as people, sum(records) as records from pa group by 1),
+        pupils as (select person_id, min(upn) as upn from y.identity.linkage_records group by 1
+                   having count(upn) > 0 and count(uprn) = 0)
+        select k.upn from pupils k join pa p using (person_id) join hh using (household_id)
+        where hh.people >= 2 order by p.records * 2 > hh.records desc, 1 limit 1""").fetchall()[0][0]
+    target = con.execute("""select min(last_uprn) from y.identity.linkage_person_addresses where household_id in
+                            (select household_id from y.identity.linkage_person_addresses group by 1 having count(*) = 1)""").fetchall()[0][0]
+    con.execute(f"""update identity."{MOVER_CONTRACT}" set uprn = ?, upn = ?, child_id = null
+                    where _delivery_id = ? and _row_number = ?""", [target, upn, delivery, row])
+    for n, (uprn, (postcode, surname)) in enumerate(zip(FRESH_UPRNS, (no_uprn, one_uprn)), 1):
+        con.execute(f"""insert into valid."{MOVER_CONTRACT}" select * replace (? as _row_number, ? as postcode)
+                        from valid."{MOVER_CONTRACT}" where _delivery_id = ? and _row_number = ?""",
+                    [last + n, postcode, delivery, row])
+        con.execute(f"""insert into identity."{MOVER_CONTRACT}"
+                        select * replace (? as _row_number, ? as uprn, ? as surname, ? as forename,
+                                          null as child_id, null as upn)
+                        from identity."{MOVER_CONTRACT}" where _delivery_id = ? and _row_number = ?""",
+                    [last + n, uprn, surname, f"newcomer{'ab'[n - 1]}", delivery, row])
 
 
 def _tables_differ(a: Settings, b: Settings) -> dict[str, int]:
@@ -223,6 +273,60 @@ def test_an_opt_out_and_a_withdrawn_delivery_take_effect_on_an_incremental_night
         con.close()
 
 
+def test_households_follow_a_move_and_the_neighbours_it_changes_on_an_incremental_night(nights):
+    """People not linked again tonight change household when someone moves in beside them
+    (`_move_house`); the incremental night, which works households out only around what
+    changed, ends as the full one (`_tables_differ` above); here: the moves took effect."""
+    settings, tmp, yesterday, (incremental, inc), _ = nights
+    con = duckdb.connect(str(incremental.warehouse_path), read_only=True)
+    try:
+        con.execute(f"attach '{yesterday.warehouse_path}' as y (read_only)")
+        tonight = """select person_id from linkage.person_records
+                     anti join y.identity.linkage_deliveries using (contract_id, delivery_id)"""
+
+        def cell(uprn):
+            """The household of the mover with this UPRN, and yesterday's people of its new cell
+            (none of whom has a record tonight): their UPRN and household yesterday and tonight."""
+            household, postcode, surname = con.execute(
+                """select household_id, last_postcode, last_surname
+                   from identity.linkage_person_addresses where last_uprn = ?""", [uprn]).fetchall()[0]
+            rows = con.execute(f"""select q.last_uprn, q.household_id, p.household_id from y.identity.linkage_person_addresses q
+                                   join identity.linkage_person_addresses p using (person_id)
+                                   where q.last_postcode = ? and q.last_surname = ?
+                                     and q.person_id not in ({tonight})""", [postcode, surname]).fetchall()
+            return household, rows
+
+        # 2. People without a UPRN join the household of the one who brought one to their cell.
+        household, rows = cell(FRESH_UPRNS[0])
+        assert rows and all(u is None and after == household for u, _, after in rows)
+        # 3. Those who shared a UPRN through a neighbour split off: one household yesterday, two tonight.
+        household, rows = cell(FRESH_UPRNS[1])
+        holders, others = [r for r in rows if r[0] is not None], [r for r in rows if r[0] is None]
+        assert holders and others
+        assert len({before for _, before, _ in rows}) == 1
+        assert {after for *_, after in holders}.isdisjoint({after for *_, after in others})
+        assert household not in {after for *_, after in rows}
+        # 1. The pupil moving to the UPRN of a person living alone joins their household.
+        delivery, row = con.execute(f"""select delivery_id, min(row_number) from linkage.person_records
+            anti join y.identity.linkage_deliveries using (contract_id, delivery_id)
+            where contract_id = '{MOVER_CONTRACT}' group by 1 order by 1 limit 1""").fetchall()[0]
+        mover = con.execute("""select person_id from linkage.person_records
+            where contract_id = ? and delivery_id = ? and row_number = ?""", [MOVER_CONTRACT, delivery, row]).fetchall()[0][0]
+        households = con.execute("""
+            select list(distinct p.household_id), list(distinct q.household_id)
+            from identity.linkage_person_addresses p join y.identity.linkage_person_addresses q using (person_id)
+            where person_id = ? or q.last_uprn = (select last_uprn from identity.linkage_person_addresses where person_id = ?)""",
+            [mover, mover]).fetchall()[0]
+        assert len(households[0]) == 1 and len(households[1]) == 2
+        # The opt-out list changed for people with no record tonight (`_withdraw_and_opt_out`).
+        flips = con.execute(f"""select count(*) filter (where p.opted_out), count(*) filter (where q.opted_out)
+                                from linkage.persons p join y.linkage.persons q using (person_id)
+                                where p.opted_out <> q.opted_out and person_id not in ({tonight})""").fetchall()[0]
+        assert flips[0] >= 1 and flips[1] >= 1
+    finally:
+        con.close()
+
+
 def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_what_changed(nights, tmp_path):
     """A warehouse made by the code before incremental linkage (no stored state, no profile key
     on `identity.linkage_records`): its first night links everything, as a from-scratch night
@@ -241,6 +345,12 @@ def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_wh
     assert _tables_differ(upgraded, full) == {}
     again = Settings(tmp_path / "again")
     _copy(upgraded, again)
+    # Without last night's copy of the gazetteer's table, a night reads the file and writes it again.
+    con = duckdb.connect(str(again.warehouse_path))
+    try:
+        con.execute(f"drop table identity.{ADDRESS_TABLE}")
+    finally:
+        con.close()
     second = run_linkage(again, contracts())
     assert second.incremental and second.records_linked == 0 and second.profiles_scored == 0
     assert _tables_differ(again, upgraded) == {}

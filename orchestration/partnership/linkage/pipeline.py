@@ -15,6 +15,8 @@ Reads `valid.*` and `identity.*` from the warehouse, computes in a private in-me
 - `identity.linkage_profiles`, `identity.linkage_person_addresses`, `identity.linkage_deliveries`,
   `identity.linkage_state`  what was linked, so that the next night links only the records of
                             new or withdrawn deliveries and the groups of profiles they touch
+- `identity.linkage_address_postcodes`  the gazetteer's UPRN -> postcode, normalised, reused
+                            while the gazetteer file is the one `linkage_state` records
 
 and an aggregate report (no identifying values) to `data/reports/linkage/`. A night that links
 only part ends with the same tables as a night that links everything (see `_region`).
@@ -50,7 +52,11 @@ STATE_TABLES = ("linkage_scoring_state", "linkage_scored_profiles", "linkage_sco
 # when their meaning changes: the next night then links every record again and rewrites them.
 STATE_VERSION = 1
 DELTA_TABLES = ("linkage_state", "linkage_profiles", "linkage_person_addresses", "linkage_deliveries")
+# The gazetteer's UPRN -> postcode table, normalised, for the next night while the file is the same.
+ADDRESS_TABLE = "linkage_address_postcodes"
 _KEY = ("contract_id", "delivery_id", "row_number")
+_SPLINK_SELECT = """pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
+                    compared_postcode as postcode, nhs_number, uprn"""
 _FIRST = "first_contract_id, first_delivery_id, first_row_number"
 
 
@@ -132,7 +138,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
         mem.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
         try:
             sources = person_sources(contracts)
-            gazetteer = _read_reference(mem, settings)
+            gazetteer, address_cached = _read_reference(mem, settings)
             delta = (not (retrain or rescore) and path.exists() and _state_usable(mem, path, gazetteer))
             summary.incremental = delta
             if delta:
@@ -145,10 +151,9 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             else:
                 _profiles(mem)
                 mem.execute("create view all_profiles as select * from profiles")
-            mem.execute("""create table splink_input as
-                select pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
-                       compared_postcode as postcode, nhs_number, uprn
-                from all_profiles""")
+            # What Splink compares. An incremental night uses the stored model and frequencies,
+            # so only `scoring_input` (built from `all_profiles` in `_score`) is read.
+            mem.execute(f"create {'view' if delta else 'table'} splink_input as select {_SPLINK_SELECT} from all_profiles")
             clock.lap("profiles")
             if retrain or not path.exists():
                 splink_model.train(mem, "splink_input", path)
@@ -171,7 +176,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             clock.lap("ids_households_optouts")
         finally:
             mem.execute("detach wh")
-        _write(mem, settings, summary, delta, gazetteer)
+        _write(mem, settings, summary, delta, gazetteer, address_cached)
         clock.lap("write")
     finally:
         mem.close()
@@ -180,16 +185,22 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
     return summary
 
 
-def _read_reference(mem: duckdb.DuckDBPyConnection, settings: Settings) -> str:
-    """The address gazetteer and the opt-out list; returns the gazetteer's digest ('' if none)."""
+def _read_reference(mem: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[str, bool]:
+    """The address gazetteer and the opt-out list; returns the gazetteer's digest ('' if none)
+    and whether its UPRN -> postcode table was read from last night's copy."""
     # The address gazetteer, to compare records that carry a UPRN but no postcode (fire).
+    # Normalising it takes seconds at county; last night's copy (`ADDRESS_TABLE`, written
+    # with the state that records the digest it was made from) serves while the file is the same.
     lookup = settings.reference_dir / "address_lookup.csv"
-    if lookup.exists():
+    digest = hashlib.sha256(lookup.read_bytes()).hexdigest() if lookup.exists() else ""
+    cached = (ADDRESS_TABLE in _tables(mem, "wh", "identity") and "linkage_state" in _tables(mem, "wh", "identity")
+              and mem.execute("select gazetteer_sha256 from wh.identity.linkage_state").fetchall() == [(digest,)])
+    if cached:
+        mem.execute(f"create table address_postcodes as select uprn, postcode from wh.identity.{ADDRESS_TABLE}")
+    elif lookup.exists():
         mem.execute(f"create table address_postcodes as {address_postcodes_sql(str(lookup))}")
-        digest = hashlib.sha256(lookup.read_bytes()).hexdigest()
     else:
         mem.execute("create table address_postcodes (uprn varchar, postcode varchar)")
-        digest = ""
     # The national data opt-out list is a monthly full snapshot: only its latest accepted delivery counts.
     if OPT_OUT_CONTRACT in _tables(mem, "wh", "valid") and OPT_OUT_CONTRACT in _tables(mem, "wh", "identity"):
         mem.execute(f"""create table opt_outs as
@@ -202,7 +213,7 @@ def _read_reference(mem: duckdb.DuckDBPyConnection, settings: Settings) -> str:
             where {nhs_sql('i.nhs_number')} is not null""")
     else:
         mem.execute("create table opt_outs (nhs_number varchar)")
-    return digest
+    return digest, cached
 
 
 def _state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> bool:
@@ -293,7 +304,10 @@ def _read_new(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> No
 def _all_profiles(mem: duckdb.DuckDBPyConnection) -> None:
     """Tonight's profiles (what is scored): last night's, with those whose records changed recounted.
 
-    `pid` numbers profiles by their first record, as a night linking everything would."""
+    `pid` only names a profile for Splink and the joins around it (results are keyed by `pkey`):
+    last night's unchanged profiles keep their row number in the stored table, which costs no
+    sort; the others follow, numbered by their first record as a night linking everything
+    numbers them, so that pairs among new profiles are scored in the same orientation."""
     ident = ", ".join(_IDENT)
     mem.execute("""create table touched as
         select pkey from new_records
@@ -308,13 +322,14 @@ def _all_profiles(mem: duckdb.DuckDBPyConnection) -> None:
         select pkey, {", ".join(f"any_value({c}) as {c}" for c in (*_IDENT, "compared_postcode"))},
                {", ".join(f"arg_min({k}, ({', '.join(_KEY)})) as first_{k}" for k in _KEY)}, count(*) as n_records
         from recs group by pkey""")
-    cols = f"pkey, {ident}, compared_postcode, {_FIRST}, n_records"
+    cols = f"pkey, {ident}, compared_postcode, n_records"
+    first = ", ".join(f"t.{c}" for c in _FIRST.split(", "))
     mem.execute(f"""create table all_profiles as
-        select row_number() over (order by {_FIRST}) - 1 as pid, * from (
-            select {cols}, component from wh.identity.linkage_profiles where pkey not in (select pkey from touched)
-            union all
-            select {", ".join(f"t.{c}" for c in cols.split(", "))}, s.component
-            from touched_profiles t left join wh.identity.linkage_profiles s using (pkey))""")
+        select p.rowid as pid, {cols}, component from wh.identity.linkage_profiles p anti join touched using (pkey)
+        union all
+        select (select coalesce(max(rowid) + 1, 0) from wh.identity.linkage_profiles) + row_number() over (order by {first}) - 1,
+               {", ".join(f"t.{c}" for c in cols.split(", "))}, s.component
+        from touched_profiles t left join wh.identity.linkage_profiles s using (pkey)""")
 
 
 def _region(mem: duckdb.DuckDBPyConnection) -> None:
@@ -347,9 +362,9 @@ def _region(mem: duckdb.DuckDBPyConnection) -> None:
     mem.execute(f"""create table records as
         select row_number() over (order by contract_id, delivery_id, row_number) - 1 as rid, * from (
             select l.contract_id, l.delivery_id, l.row_number, {ident}, l.pkey, p.compared_postcode
-            from wh.identity.linkage_records l join all_profiles p using (pkey)
+            from wh.identity.linkage_records l
+            join (select pkey, compared_postcode from all_profiles semi join region_pkeys using (pkey)) p using (pkey)
             anti join removed_deliveries using (contract_id, delivery_id)
-            where l.pkey in (select pkey from region_pkeys)
             union all select {", ".join(_KEY)}, {", ".join(_IDENT)}, pkey, compared_postcode from new_records)""")
     mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
                    from wh.identity.linkage_records where pkey in (select pkey from prev_region)""")
@@ -384,9 +399,12 @@ def _score(mem: duckdb.DuckDBPyConnection, path: Path, summary: LinkageSummary, 
         mem.execute("create table term_frequencies as select * from wh.identity.linkage_term_frequencies")
     else:
         mem.execute(f"create table term_frequencies as {splink_model.term_frequencies_sql('splink_input')}")
-    seen = "select pkey from wh.identity.linkage_scored_profiles" if not full else "select 0::uhugeint as pkey where false"
+    if full:
+        mem.execute("create table new_keys as select pkey from all_profiles")
+    else:
+        mem.execute("create table new_keys as select pkey from all_profiles anti join wh.identity.linkage_scored_profiles using (pkey)")
     mem.execute(f"""create table scoring_input as
-        select s.*, p.pkey not in ({seen}) as is_new, p.n_records from splink_input s join all_profiles p on p.pid = s.unique_id""")
+        select {_SPLINK_SELECT}, pkey in (select pkey from new_keys) as is_new, n_records from all_profiles""")
     n_new, n_old = mem.execute("select count(*) filter (where is_new), count(*) filter (where not is_new) "
                                "from scoring_input").fetchall()[0]
     if n_new:
@@ -531,8 +549,10 @@ def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     """A person's household: the UPRN of their latest record that has one; else the UPRN that
     people with the same surname at the same postcode have; else that surname and postcode.
 
-    Worked out per person over everyone (a person's household depends on other people at the
-    same postcode); people not linked again tonight bring their addresses from the stored state."""
+    A person's household key depends on their own latest address and on the people at the
+    same postcode with the same surname (the *cell*). A night linking everything works it out
+    for everyone; an incremental night only for the people it may change (`_household_scope`),
+    everyone else keeps last night's household, which is what everyone would get."""
     import polars as pl
 
     latest = "(delivery_id, row_number)"
@@ -543,18 +563,16 @@ def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
                arg_max(postcode, {latest}) filter (where postcode is not null and surname is not null) as last_postcode,
                arg_max(surname, {latest}) filter (where postcode is not null and surname is not null) as last_surname
         from rp group by person_id""")
-    cols = f"person_id, records, {_FIRST}, last_uprn, last_postcode, last_surname"
-    stored = f"""
-        select {cols}, household_id as previous_household, opted_out as previous_opted_out, false as relinked
-        from wh.identity.linkage_person_addresses
-        where person_id not in (select person_id from prev_region)
-        union all""" if delta else ""
-    mem.execute(f"""create table persons_all as {stored}
-        select {cols}, cast(null as varchar) as previous_household, cast(null as boolean) as previous_opted_out,
-               true as relinked from region_persons""")
+    if delta:
+        _household_scope(mem)
+    else:
+        mem.execute(f"""create table persons_all as
+            select {_PERSON_ADDRESS}, cast(null as varchar) as previous_household,
+                   cast(null as boolean) as previous_opted_out, true as relinked from region_persons""")
+        mem.execute("create view cell_members as select last_postcode, last_surname, last_uprn from persons_all")
     mem.execute(f"""create table person_grp as
         with addr_uprn as (
-            select last_postcode, last_surname, min(last_uprn) as uprn from persons_all
+            select last_postcode, last_surname, min(last_uprn) as uprn from cell_members
             where last_postcode is not null and last_uprn is not null group by 1, 2 having count(distinct last_uprn) = 1),
         keyed as (
             select p.person_id, p.records, p.previous_household, p.relinked,
@@ -581,21 +599,92 @@ def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     mem.unregister("_ids")
 
 
+_PERSON_ADDRESS = f"person_id, records, {_FIRST}, last_uprn, last_postcode, last_surname"
+_STORED_PERSONS = """(select * from wh.identity.linkage_person_addresses
+                       where person_id not in (select person_id from prev_ids))"""
+
+
+def _household_scope(mem: duckdb.DuckDBPyConnection) -> None:
+    """`persons_all`: the people whose household an incremental night works out again; and
+    `cell_members`: everyone in their cells (the people a household key depends on).
+
+    Households are assigned per household key, each key keeping the household most of its
+    members' records had (`assign_stable_ids`); that assignment is independent between sets
+    of people connected by a shared key or a shared household of last night. Last night every
+    household was exactly one key's people. A key changes only for people linked again
+    tonight and for people in a cell where someone arrived or left (its UPRN may change).
+    Starting from those people, the set is closed by adding everyone sharing a UPRN key with
+    them and everyone in a household of last night that any of them (or anyone who left) had:
+    with last night's households being keys, that is everyone connected to them. Everyone
+    else keeps their key, alone with last night's household, so keeps that household; and
+    new household numbers go only to keys in the set, numbered in the same order."""
+    cols = _PERSON_ADDRESS
+    stored = _STORED_PERSONS
+    mem.execute("create table prev_ids as select distinct person_id from prev_region")
+    mem.execute("""create table left_persons as select person_id, last_postcode, last_surname, household_id
+                   from wh.identity.linkage_person_addresses where person_id in (select person_id from prev_ids)""")
+    mem.execute("""create table dirty_cells as
+        select distinct last_postcode, last_surname from (
+            select last_postcode, last_surname from region_persons
+            union all select last_postcode, last_surname from left_persons)
+        where last_postcode is not null and last_surname is not null""")
+    # People whose key may change: those linked again, and everyone in a cell someone entered or left.
+    mem.execute(f"""create table moved as
+        select {cols}, household_id as previous_household, opted_out as previous_opted_out, false as relinked
+        from {stored} s semi join dirty_cells using (last_postcode, last_surname)
+        union all
+        select {cols}, cast(null as varchar), cast(null as boolean), true from region_persons""")
+    mem.execute("""create table moved_uprns as
+        with au as (select last_postcode, last_surname, min(last_uprn) as uprn from moved
+                    where last_postcode is not null and last_uprn is not null group by 1, 2
+                    having count(distinct last_uprn) = 1)
+        select distinct coalesce(m.last_uprn, au.uprn) as uprn
+        from moved m left join au using (last_postcode, last_surname) where coalesce(m.last_uprn, au.uprn) is not null""")
+    mem.execute(f"""create table scope_households as
+        select household_id from left_persons
+        union select household_id from previous
+        union select previous_household from moved
+        union select household_id from {stored} s semi join moved_uprns u on u.uprn = s.last_uprn""")
+    mem.execute(f"""create table persons_all as
+        select * from moved
+        union all
+        select {cols}, household_id, opted_out, false from {stored} s
+        where person_id not in (select person_id from moved)
+          and (household_id in (select household_id from scope_households)
+               or last_uprn in (select uprn from moved_uprns))""")
+    mem.execute(f"""create table cell_members as
+        select last_postcode, last_surname, last_uprn from {stored} s
+        semi join (select distinct last_postcode, last_surname from persons_all) c using (last_postcode, last_surname)
+        union all select last_postcode, last_surname, last_uprn from region_persons""")
+
+
 def _opt_outs(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
-    """Flagged once, on the person: any of their records carries an NHS number on the list."""
+    """Flagged once, on the person: any of their records carries an NHS number on the list.
+
+    The list is a full snapshot, so every person is checked against it (a join of the list with
+    the stored profiles); an incremental night then carries only the people whose flag
+    changed, beside those whose household was worked out again."""
     stored = """union all select nhs_number, person_id from wh.identity.linkage_profiles
                 where component not in (select component from region_components)""" if delta else ""
     mem.execute(f"""create table opted_out_persons as
         select distinct person_id from (
             select p.nhs_number, pp.person_id from profiles p join profile_person pp using (pid) {stored})
         join opt_outs using (nhs_number)""")
+    flag_changed = f"""
+        union all
+        select {_PERSON_ADDRESS}, household_id as previous_household, opted_out as previous_opted_out,
+               false as relinked, household_id, not opted_out
+        from {_STORED_PERSONS} s
+        where person_id not in (select person_id from person_household)
+          and opted_out <> (person_id in (select person_id from opted_out_persons))""" if delta else ""
     mem.execute(f"""create or replace table persons_all as
         select a.*, h.household_id, o.person_id is not null as opted_out
-        from persons_all a join person_household h using (person_id) left join opted_out_persons o using (person_id)""")
+        from persons_all a join person_household h using (person_id) left join opted_out_persons o using (person_id)
+        {flag_changed}""")
 
 
 def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageSummary, delta: bool,
-           gazetteer: str) -> None:
+           gazetteer: str, address_cached: bool = False) -> None:
     ident = ", ".join(f"r.{c}" for c in _IDENT)
     mem.execute(f"""create table out_records as
         select r.contract_id, r.delivery_id, r.row_number, p.person_id, a.household_id, p.match_method,
@@ -606,13 +695,11 @@ def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageS
                p.n_records, c.component, pp.person_id, c.refused
         from profiles p join profile_cluster c using (pid) join profile_person pp using (pid)""")
     if delta:
-        mem.execute("create table prev_ids as select distinct person_id from prev_region")
         mem.execute("""create table changed as select person_id, household_id, opted_out from persons_all
                        where not relinked and (household_id is distinct from previous_household
                                                or opted_out is distinct from previous_opted_out)""")
         mem.execute("create table vanished as select pkey from touched where pkey not in (select pkey from all_profiles)")
-        mem.execute("""create table new_profile_keys as select p.pkey from scoring_input s
-                       join all_profiles p on p.pid = s.unique_id where s.is_new""")
+        mem.execute("create table new_profile_keys as select pkey from new_keys")
     mem.execute(f"attach '{settings.warehouse_path}' as wh")
     try:
         mem.execute("begin transaction")
@@ -622,8 +709,10 @@ def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageS
             _write_changes(mem)
         else:
             _write_all(mem, gazetteer)
+        if not (delta and address_cached):
+            mem.execute(f"create or replace table wh.identity.{ADDRESS_TABLE} as select * from address_postcodes order by uprn")
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
-        _clerical_review(mem)
+        _clerical_review(mem, delta)
         _count(mem, summary)
         mem.execute("commit")
     except BaseException:
@@ -691,25 +780,38 @@ def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
     mem.execute("insert into wh.identity.linkage_deliveries select contract_id, delivery_id, records from new_deliveries")
 
 
-def _clerical_review(mem: duckdb.DuckDBPyConnection) -> None:
+def _clerical_review(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     """Borderline pairs (review threshold <= p < match threshold) left in two different people,
-    the profile delivered first on the left."""
+    the profile delivered first on the left.
+
+    A row depends on its pair and its two profiles (identifiers, first record, records,
+    person). An incremental night changes those only for the profiles of the groups it links
+    again: it replaces the rows of last night's people in those groups (`prev_ids`: a person
+    never spans two groups) with the rows of pairs that have a profile linked tonight."""
     sides = ("forename", "surname", "date_of_birth", "sex", "postcode", "nhs_number", "uprn")
     first = "(x.first_contract_id, x.first_delivery_id, x.first_row_number) < (y.first_contract_id, y.first_delivery_id, y.first_row_number)"
-    mem.execute(f"""create or replace table wh.identity.linkage_clerical_review as
+    delta = delta and "linkage_clerical_review" in _tables(mem, "wh", "identity")
+    touching = """and (s.pkey_a in (select pkey from out_profiles) or s.pkey_b in (select pkey from out_profiles))""" if delta else ""
+    rows = f"""
         with s as (
             select s.match_probability, s.match_weight,
                    case when {first} then x.pkey else y.pkey end as pkey_l,
                    case when {first} then y.pkey else x.pkey end as pkey_r
             from wh.identity.linkage_scored_pairs s
             join wh.identity.linkage_profiles x on x.pkey = s.pkey_a join wh.identity.linkage_profiles y on y.pkey = s.pkey_b
-            where s.match_probability < {splink_model.MATCH_THRESHOLD})
+            where s.match_probability < {splink_model.MATCH_THRESHOLD} {touching})
         select s.match_probability, s.match_weight, a.person_id as person_id_l, b.person_id as person_id_r,
                {", ".join(f"a.{c} as {c}_l, b.{c} as {c}_r" for c in sides)},
                a.n_records as records_l, b.n_records as records_r
         from s join wh.identity.linkage_profiles a on a.pkey = s.pkey_l join wh.identity.linkage_profiles b on b.pkey = s.pkey_r
-        where a.person_id <> b.person_id
-        order by s.match_probability desc, person_id_l, person_id_r""")
+        where a.person_id <> b.person_id"""
+    if delta:
+        mem.execute("""delete from wh.identity.linkage_clerical_review
+                       where person_id_l in (select person_id from prev_ids) or person_id_r in (select person_id from prev_ids)""")
+        mem.execute(f"insert into wh.identity.linkage_clerical_review {rows}")
+    else:
+        mem.execute(f"""create or replace table wh.identity.linkage_clerical_review as {rows}
+                        order by s.match_probability desc, person_id_l, person_id_r""")
 
 
 def _count(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
