@@ -150,6 +150,17 @@ def _move_house(con) -> None:
                                           null as child_id, null as upn)
                         from identity."{MOVER_CONTRACT}" where _delivery_id = ? and _row_number = ?""",
                     [last + n, uprn, surname, f"newcomer{'ab'[n - 1]}", delivery, row])
+    # 4. A record with the UPN of someone in a pair for clerical review joins them: their group
+    #    is linked again, and their review rows are replaced.
+    reviewed = con.execute("""select min(l.upn) from y.identity.linkage_clerical_review r
+                              join y.identity.linkage_records l on l.person_id in (r.person_id_l, r.person_id_r)
+                              where l.upn is not null""").fetchall()[0][0]
+    con.execute(f"""insert into valid."{MOVER_CONTRACT}" select * replace (? as _row_number)
+                    from valid."{MOVER_CONTRACT}" where _delivery_id = ? and _row_number = ?""", [last + 3, delivery, row])
+    con.execute(f"""insert into identity."{MOVER_CONTRACT}"
+                    select * replace (? as _row_number, null as uprn, ? as upn, null as child_id)
+                    from identity."{MOVER_CONTRACT}" where _delivery_id = ? and _row_number = ?""",
+                [last + 3, reviewed, delivery, row])
 
 
 def _tables_differ(a: Settings, b: Settings) -> dict[str, int]:
@@ -318,6 +329,10 @@ def test_households_follow_a_move_and_the_neighbours_it_changes_on_an_incrementa
             where person_id = ? or q.last_uprn = (select last_uprn from identity.linkage_person_addresses where person_id = ?)""",
             [mover, mover]).fetchall()[0]
         assert len(households[0]) == 1 and len(households[1]) == 2
+        # 4. Someone in a pair for clerical review, linked again tonight, still has their rows.
+        reviewed = con.execute(f"""select count(*) from identity.linkage_clerical_review where person_id_l in ({tonight})
+                                   or person_id_r in ({tonight})""").fetchall()[0][0]
+        assert reviewed > 0
         # The opt-out list changed for people with no record tonight (`_withdraw_and_opt_out`).
         flips = con.execute(f"""select count(*) filter (where p.opted_out), count(*) filter (where q.opted_out)
                                 from linkage.persons p join y.linkage.persons q using (person_id)
