@@ -103,6 +103,16 @@ def run_night(settings: Settings, quiet: bool = False):
 
 
 def _run_night_locked(settings: Settings, quiet: bool):
+    from .gx_batch import start_worker, stop_worker
+
+    start_worker()  # imports Great Expectations on the other core while dbt parses and Dagster loads
+    try:
+        return _run_night_with_worker(settings, quiet)
+    finally:
+        stop_worker()
+
+
+def _run_night_with_worker(settings: Settings, quiet: bool):
     import contextlib
     from datetime import datetime
 

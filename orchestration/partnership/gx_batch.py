@@ -147,9 +147,17 @@ def _describe(result) -> tuple[str, str]:
 def run_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arrived_at: datetime,
               delivery_label: str, docs_dir: Path | None = None) -> list[BatchResult]:
     """Run the contract's batch suite on one delivery; one result per rule, in suite order."""
+    frame = batch_frame(contract, text, valid)
+    if _WORKER is not None:
+        return _in_worker(_run_suite_on_frame, contract, frame, text.height, arrived_at, delivery_label, docs_dir)
+    return _run_suite_on_frame(contract, frame, text.height, arrived_at, delivery_label, docs_dir)
+
+
+def _run_suite_on_frame(contract: Contract, frame, rows: int, arrived_at: datetime, delivery_label: str,
+                        docs_dir: Path | None) -> list[BatchResult]:
     gx = _gx()
     ctx = _context(docs_dir)
-    suite = build_suite(contract, arrived_at, text.height)
+    suite = build_suite(contract, arrived_at, rows)
     if not suite.expectations:
         return []
     suite = ctx.suites.add_or_update(suite)
@@ -159,7 +167,6 @@ def run_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arriv
     batch_def = next((b for b in asset.batch_definitions if b.name == "delivery"), None) \
         or asset.add_batch_definition_whole_dataframe("delivery")
     vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(data=batch_def, suite=suite, name=contract.id))
-    frame = batch_frame(contract, text, valid)
     res = vd.run(batch_parameters={"dataframe": frame}, result_format="BASIC",
                  run_id=gx.RunIdentifier(run_name=delivery_label, run_time=datetime.now()))
     out = []
@@ -174,6 +181,12 @@ def run_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arriv
 
 
 def build_docs(docs_dir: Path, everything: bool = False) -> Path:
+    if _WORKER is not None:
+        return _in_worker(_build_docs, docs_dir, everything)
+    return _build_docs(docs_dir, everything)
+
+
+def _build_docs(docs_dir: Path, everything: bool = False) -> Path:
     """Bring the Data Docs site up to date with the stored validation results: render the pages
     of results that have none yet (a night's new deliveries, or any a crash left unrendered),
     every suite's page, and the index. A stored result never changes, so its page stands;
@@ -188,3 +201,51 @@ def build_docs(docs_dir: Path, everything: bool = False) -> Path:
     suites = list(ctx.expectations_store.list_keys())
     ctx.build_data_docs(site_names=[SITE], resource_identifiers=missing + suites)
     return docs_dir / "data_docs" / "index.html"
+
+
+# ----------------------------------------------------------------------------- a warm worker
+# Importing Great Expectations costs seconds of CPU (its expectation classes are built at
+# import), paid by the first delivery of a night. A night starts a worker process first thing;
+# it imports GX on the other core while the night loads its definitions, and then runs every
+# suite and Data Docs build of the night (the only process that writes the GX project). Without
+# a worker (`partnership check`, a single asset run in the UI) GX runs in this process, the same code.
+
+_WORKER = None
+
+
+def _warm() -> None:
+    _gx()
+
+
+def _in_worker(fn, *args):
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return _WORKER.submit(fn, *args).result()
+    except BrokenProcessPool:
+        # The worker died (killed, out of memory): the work runs here instead (a result the worker
+        # stored before it died stays in the GX project beside this one).
+        stop_worker()
+        return fn(*args)
+
+
+def start_worker(force: bool = False) -> None:
+    """Start the GX worker now, unless one runs or (unless `force`) GX is already imported here."""
+    global _WORKER
+    import sys
+
+    if _WORKER is not None or ("great_expectations" in sys.modules and not force):
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: this process has threads (Dagster, DuckDB), which a fork would copy mid-state.
+    _WORKER = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    _WORKER.submit(_warm)  # the pool starts its process on the first task; not waited for
+
+
+def stop_worker() -> None:
+    global _WORKER
+    worker, _WORKER = _WORKER, None
+    if worker is not None:
+        worker.shutdown(wait=True, cancel_futures=True)
