@@ -181,8 +181,14 @@ class BuildPlan:
     def build_args(self, manifest: dict) -> list[str]:
         """`dbt build` arguments: a full build rebuilds the incremental models whole too
         (`--full-refresh`: the project changed, e.g. their code or a seed they join, or the
-        last build's record is gone); a partial build excludes the unchanged nodes."""
-        return ["--full-refresh"] if self.full else self.exclude_args(manifest)
+        last build's record is gone) and runs the unit tests; a partial build excludes the
+        unchanged nodes, and the unit tests. A partial build means the project is the one of
+        the last recorded build, and the first build recorded with this project was a full
+        one that passed them: a unit test runs a model's code on the fixed rows its YAML
+        gives, so with the same project it gives the same result."""
+        if self.full:
+            return ["--full-refresh"]
+        return [*self.exclude_args(manifest), "--exclude-resource-type", "unit_test"]
 
     def exclude_args(self, manifest: dict) -> list[str]:
         """dbt selection for a partial build: everything except the unchanged nodes and the

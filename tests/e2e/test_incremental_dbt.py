@@ -13,6 +13,7 @@ and still publishes."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ import duckdb
 import pytest
 
 from orchestration.partnership.contracts import load_contracts
+from orchestration.partnership.dbt_runner import BuildPlan
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.conftest import DEMO_AS_OF, DEMO_RUN_DATE, use_data_dir
 
@@ -70,6 +72,14 @@ def _tables(warehouse: Path) -> dict[str, list]:
             f"""select table_schema, table_name from information_schema.tables
                 where table_schema in ({",".join("?" for _ in DBT_SCHEMAS)}) order by 1, 2""", DBT_SCHEMAS).fetchall()
         return {f"{s}.{t}": con.execute(f'select * from "{s}"."{t}" order by all').fetchall() for s, t in names}
+
+
+def _run_results(settings, result) -> list[tuple[str, str]]:
+    """(unique_id, status) of every node the run's `dbt build` ran (dagster-dbt names each
+    invocation's folder after the step and the run)."""
+    found = list((settings.dbt_project_dir / "target").glob(f"partnership_dbt_models-{result.run_id[:7]}-*/run_results.json"))
+    assert len(found) == 1, found
+    return [(r["unique_id"], r["status"]) for r in json.loads(found[0].read_text())["results"]]
 
 
 def _keys(warehouse: Path) -> set[tuple]:
@@ -140,6 +150,14 @@ def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_i
     removed, added = before - after, after - before
     assert removed and {delivery[d] for _, d, _ in removed} <= resent_from
     assert added and {delivery[d] for _, d, _ in added} == {p.name for p in held}
+    # A partial build does not run the unit tests (the project is the one whose full build
+    # passed them), though models they test were rebuilt; their data tests ran.
+    results = _run_results(settings, second)
+    manifest = json.loads((settings.dbt_project_dir / "target" / "manifest.json").read_text())
+    unit_tested = {u["depends_on"]["nodes"][0] for u in manifest["unit_tests"].values()}
+    assert unit_tested & {u for u, _ in results if u.startswith("model.")}
+    assert [u for u, _ in results if u.startswith("test.")]
+    assert not [u for u, _ in results if u.startswith("unit_test.")]
 
 
 def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
@@ -152,9 +170,15 @@ def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_
     with duckdb.connect(str(copy)) as con:  # nothing of night 2's build may survive into the full build
         for s in DBT_SCHEMAS:
             con.execute(f"drop schema if exists {s} cascade")
-    proc = subprocess.run([str(Path(os.sys.executable).with_name("dbt")), "build", "--full-refresh", "--quiet",
+    full_build = BuildPlan(project="", sources={}, full=True, reason="").build_args({})  # what the night runs
+    proc = subprocess.run([str(Path(os.sys.executable).with_name("dbt")), "build", *full_build, "--quiet",
                            "--project-dir", project, "--profiles-dir", project], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
+    # A full build runs every unit test, and they pass.
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    unit = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
+    manifest = json.loads((settings.dbt_project_dir / "target" / "manifest.json").read_text())
+    assert set(unit) == set(manifest["unit_tests"]) and set(unit.values()) == {"pass"}
     incremental, full = _tables(settings.warehouse_path), _tables(copy)
     assert sorted(incremental) == sorted(full)
     assert [t for t in full if t.startswith("marts.")]

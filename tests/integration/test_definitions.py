@@ -30,3 +30,21 @@ def test_the_nightly_schedule_runs_the_nightly_job_at_two_in_the_morning_london_
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     job = defs.resolve_job_def("nightly")
     assert job.executor_def.name == "in_process"
+
+
+def test_the_dbt_resource_starts_no_dbt_in_the_dagster_process(demo_night):
+    import inspect
+    from importlib.metadata import version
+
+    from dagster_dbt import DbtCliResource
+    from packaging.version import Version
+
+    from orchestration.defs.dbt.assets import dbt_resource
+
+    # dagster-dbt's cli() asks these two before it launches dbt; the overrides answer without a
+    # `dbt --version` start-up or a dbt adapter built in this process (the project loaded, every
+    # macro parsed). Were an upgrade to rename them, the overrides would silently stop working.
+    source = inspect.getsource(DbtCliResource.cli)
+    assert "self._cli_version" in source and "self._initialize_dbt_core_adapter(" in source
+    assert dbt_resource._cli_version == Version(version("dbt-core"))
+    assert dbt_resource._initialize_dbt_core_adapter(["build"]) is None

@@ -103,8 +103,25 @@ def test_a_changed_source_rebuilds_exactly_what_is_downstream_of_it(settings, ch
     # Unchanged nodes and the unchanged source are excluded; cautious selection keeps the test
     # between a rebuilt model and a kept one.
     assert args[:2] == ["--indirect-selection", "cautious"]
-    assert args[2] == "--exclude" and len(args) == 4
+    assert args[2] == "--exclude" and len(args) == 6
     assert set(args[3].split(" ")) == {"stg_b", "seed_s", "dim_s", "source:valid.b"}
+    assert args[4:] == ["--exclude-resource-type", "unit_test"]
+
+
+def test_unit_tests_run_in_a_full_build_and_again_after_a_project_change_not_in_a_partial_one(settings):
+    # dbt build runs unit tests unless told otherwise: a full build's arguments do not exclude them.
+    first = _plan(settings)
+    assert first.full and "unit_test" not in first.build_args(MANIFEST)
+    r.record_build(settings, first)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into valid.b values (8)")
+    partial = _plan(settings)
+    # Same project as the recorded build: its unit tests gave their result on that project.
+    assert not partial.full and partial.rebuild
+    assert partial.build_args(MANIFEST)[-2:] == ["--exclude-resource-type", "unit_test"]
+    r.record_build(settings, partial)
+    changed = _plan(settings, project="p2")
+    assert changed.full and "--exclude-resource-type" not in changed.build_args(MANIFEST)
 
 
 def test_a_missing_table_is_rebuilt_with_what_depends_on_it(settings):
