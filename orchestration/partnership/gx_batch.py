@@ -209,20 +209,75 @@ def _build_docs(docs_dir: Path, everything: bool = False) -> Path:
 # it imports GX on the other core while the night loads its definitions, and then runs every
 # suite and Data Docs build of the night (the only process that writes the GX project). Without
 # a worker (`partnership check`, a single asset run in the UI) GX runs in this process, the same code.
+# The worker is `python -m orchestration.partnership.gx_worker` on two pipes, not multiprocessing:
+# a spawned multiprocessing child re-imports the caller's main script, which may be a night.
 
 _WORKER = None
 
 
-def _warm() -> None:
-    _gx()
+class _Worker:
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+        import threading
+        from multiprocessing.connection import Connection
+
+        to_child, from_parent = os.pipe()[::-1]
+        from_child, to_parent = os.pipe()
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestration.partnership.gx_worker", str(from_parent),
+                                      str(to_parent)], pass_fds=(from_parent, to_parent), stdin=subprocess.DEVNULL)
+        os.close(from_parent)
+        os.close(to_parent)
+        self.requests = Connection(to_child, readable=False)
+        self.replies = Connection(from_child, writable=False)
+        self.lock = threading.Lock()
+
+    def call(self, fn, *args):
+        with self.lock:
+            self.requests.send((fn.__name__, args))
+            ok, value = self.replies.recv()
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        import subprocess
+
+        self.requests.close()  # the worker ends when its requests end
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.replies.close()
+
+
+def serve(requests, replies) -> None:
+    """The worker's loop: run each requested function of this module, reply with its result."""
+    _gx()  # warm: the reason the worker exists
+    while True:
+        try:
+            name, args = requests.recv()
+        except EOFError:
+            return
+        try:
+            replies.send((True, globals()[name](*args)))
+        except Exception as exc:  # noqa: BLE001 - the caller raises it, as if it had run there
+            try:
+                replies.send((False, exc))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                replies.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+def worker_pid() -> int:
+    """The process a request runs in (a health check)."""
+    return os.getpid()
 
 
 def _in_worker(fn, *args):
-    from concurrent.futures.process import BrokenProcessPool
-
     try:
-        return _WORKER.submit(fn, *args).result()
-    except BrokenProcessPool:
+        return _WORKER.call(fn, *args)
+    except (EOFError, OSError):
         # The worker died (killed, out of memory): the work runs here instead (a result the worker
         # stored before it died stays in the GX project beside this one).
         stop_worker()
@@ -236,16 +291,11 @@ def start_worker(force: bool = False) -> None:
 
     if _WORKER is not None or ("great_expectations" in sys.modules and not force):
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn: this process has threads (Dagster, DuckDB), which a fork would copy mid-state.
-    _WORKER = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    _WORKER.submit(_warm)  # the pool starts its process on the first task; not waited for
+    _WORKER = _Worker()
 
 
 def stop_worker() -> None:
     global _WORKER
     worker, _WORKER = _WORKER, None
     if worker is not None:
-        worker.shutdown(wait=True, cancel_futures=True)
+        worker.close()

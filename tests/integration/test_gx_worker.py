@@ -33,8 +33,8 @@ def test_the_worker_gives_the_same_batch_verdicts_and_a_dead_worker_falls_back(d
         assert len(here[name]) > 1, "the contract has batch rules besides the quarantine rate"
     gx_batch.start_worker(force=True)
     try:
-        pid = gx_batch._WORKER.submit(os.getpid).result()
-        assert pid != os.getpid()
+        pid = gx_batch._WORKER.proc.pid
+        assert gx_batch._WORKER.call(gx_batch.worker_pid) == pid != os.getpid()
         for cid, path, name, sha, arrived in rows:
             a = assess(Path(path), contracts[cid], file_name=name,
                        sha256=sha, arrived_at=arrived, docs_dir=tmp_path / "worker", label=f"worker {name}")

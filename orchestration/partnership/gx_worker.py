@@ -1,0 +1,10 @@
+"""The night's Great Expectations worker: `python -m orchestration.partnership.gx_worker R W`,
+started by gx_batch.start_worker, serving requests on file descriptor R and replying on W."""
+
+import sys
+from multiprocessing.connection import Connection
+
+from orchestration.partnership.gx_batch import serve
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
