@@ -196,11 +196,15 @@ def _build_docs(docs_dir: Path, everything: bool = False) -> Path:
     if everything:
         ctx.build_data_docs(site_names=[SITE])
         return docs_dir / "data_docs" / "index.html"
+    site = docs_dir / "data_docs"
+    # A result's page is validations/<its key's parts>.html (were GX to lay pages out otherwise,
+    # every page would look missing and be rendered again: slower, never stale).
     missing = [k for k in ctx.validation_results_store.list_keys()
-               if not any(u.get("site_url") for u in ctx.get_docs_sites_urls(resource_identifier=k, site_names=[SITE]))]
-    suites = list(ctx.expectations_store.list_keys())
-    ctx.build_data_docs(site_names=[SITE], resource_identifiers=missing + suites)
-    return docs_dir / "data_docs" / "index.html"
+               if not site.joinpath("validations", *k.to_tuple()).with_name(k.to_tuple()[-1] + ".html").is_file()]
+    if missing or not (site / "index.html").is_file():
+        suites = list({k.expectation_suite_identifier.to_tuple(): k.expectation_suite_identifier for k in missing}.values())
+        ctx.build_data_docs(site_names=[SITE], resource_identifiers=missing + suites)
+    return site / "index.html"
 
 
 # ----------------------------------------------------------------------------- a warm worker
