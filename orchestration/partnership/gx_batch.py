@@ -148,9 +148,7 @@ def run_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arriv
               delivery_label: str, docs_dir: Path | None = None) -> list[BatchResult]:
     """Run the contract's batch suite on one delivery; one result per rule, in suite order."""
     frame = batch_frame(contract, text, valid)
-    if _WORKER is not None:
-        return _in_worker(_run_suite_on_frame, contract, frame, text.height, arrived_at, delivery_label, docs_dir)
-    return _run_suite_on_frame(contract, frame, text.height, arrived_at, delivery_label, docs_dir)
+    return _run(_run_suite_on_frame, contract, frame, text.height, arrived_at, delivery_label, docs_dir)
 
 
 def _run_suite_on_frame(contract: Contract, frame, rows: int, arrived_at: datetime, delivery_label: str,
@@ -181,17 +179,15 @@ def _run_suite_on_frame(contract: Contract, frame, rows: int, arrived_at: dateti
 
 
 def build_docs(docs_dir: Path, everything: bool = False) -> Path:
-    if _WORKER is not None:
-        return _in_worker(_build_docs, docs_dir, everything)
-    return _build_docs(docs_dir, everything)
+    return _run(_build_docs, docs_dir, everything)
 
 
 def _build_docs(docs_dir: Path, everything: bool = False) -> Path:
     """Bring the Data Docs site up to date with the stored validation results: render the pages
     of results that have none yet (a night's new deliveries, or any a crash left unrendered),
-    every suite's page, and the index. A stored result never changes, so its page stands;
-    rendering them all again would cost more each night as the history grows.
-    `everything` renders every page again."""
+    their suites' pages and the index; nothing when every result has its page. A stored result
+    never changes, so its page stands; rendering them all again would cost more each night as
+    the history grows. `everything` renders every page again."""
     ctx = _context(docs_dir)
     if everything:
         ctx.build_data_docs(site_names=[SITE])
@@ -200,7 +196,7 @@ def _build_docs(docs_dir: Path, everything: bool = False) -> Path:
     # A result's page is validations/<its key's parts>.html (were GX to lay pages out otherwise,
     # every page would look missing and be rendered again: slower, never stale).
     missing = [k for k in ctx.validation_results_store.list_keys()
-               if not site.joinpath("validations", *k.to_tuple()).with_name(k.to_tuple()[-1] + ".html").is_file()]
+               if not site.joinpath("validations", *k.to_tuple()[:-1], k.to_tuple()[-1] + ".html").is_file()]
     if missing or not (site / "index.html").is_file():
         suites = list({k.expectation_suite_identifier.to_tuple(): k.expectation_suite_identifier for k in missing}.values())
         ctx.build_data_docs(site_names=[SITE], resource_identifiers=missing + suites)
@@ -226,7 +222,7 @@ class _Worker:
         import threading
         from multiprocessing.connection import Connection
 
-        to_child, from_parent = os.pipe()[::-1]
+        from_parent, to_child = os.pipe()
         from_child, to_parent = os.pipe()
         self.proc = subprocess.Popen([sys.executable, "-m", "orchestration.partnership.gx_worker", str(from_parent),
                                       str(to_parent)], pass_fds=(from_parent, to_parent), stdin=subprocess.DEVNULL)
@@ -278,7 +274,10 @@ def worker_pid() -> int:
     return os.getpid()
 
 
-def _in_worker(fn, *args):
+def _run(fn, *args):
+    """`fn(*args)` in the worker when there is one, else here."""
+    if _WORKER is None:
+        return fn(*args)
     try:
         return _WORKER.call(fn, *args)
     except (EOFError, OSError):

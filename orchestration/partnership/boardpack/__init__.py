@@ -3,5 +3,5 @@
 `build.build_pack(release_dir, protocol)` writes `board_pack.html` (self-contained) and
 `board_pack.pdf` (the same page printed by headless Chromium) into the release folder.
 `quality` computes, at release time, the data-quality facts the pack shows.
-Heavy imports (Altair, Playwright) live in the modules that need them.
+Heavy imports (vl-convert, Playwright) live in the modules that need them.
 """

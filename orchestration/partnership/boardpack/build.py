@@ -47,7 +47,7 @@ def release_dir_for(releases_dir: Path, protocol_id: str, on: date | None = None
 
 def build_pack(release_dir: Path, protocol: Protocol, force: bool = False) -> PackResult:
     """Write board_pack.html and board_pack.pdf into `release_dir`. An unchanged page is not printed again."""
-    from .pdf import Printer  # Playwright, Altair: imported only when a pack is rendered
+    from .pdf import Printer  # Playwright: imported only when a pack is rendered
     from .render import render_html
 
     release_dir = Path(release_dir)
