@@ -163,13 +163,20 @@ class _Zone:
         """The person_id of everyone with a national data opt-out."""
         return [p for (p,) in self.source_rows("select person_id from linkage.persons where opted_out")]
 
-    def pseudonymised_ids(self, source: str, column: str) -> list[str]:
+    def hashed_ids(self, source: str, column: str, key: bytes, contexts: dict[str, str]) -> pl.DataFrame:
         """The distinct ids of `column` in `source` (the table a release reads): only these can be
-        pseudonymised in its rows. A person or household column keeps only ids of the person index."""
+        pseudonymised in its rows. A person or household column keeps only ids of the person index.
+        Column `id`, and one column per name of `contexts` holding each id's pseudonym for that
+        recipient (`_pseudonymiser`: the audit's own HMAC, not DuckDB's, which is no faster)."""
         index = {"person_id": "person_id", "household_id": "household_id"}.get(column)
         inside = f' and "{column}" in (select {index} from linkage.persons)' if index else ""
-        return [r[0] for r in self.source_rows(f'select distinct cast("{column}" as varchar) from {source} '
-                                               f'where "{column}" is not null{inside}')]
+        ids = [r[0] for r in self.source_rows(f'select distinct cast("{column}" as varchar) from {source} '
+                                              f'where "{column}" is not null{inside} order by 1')]
+        hashed = {"id": ids}
+        for name, ctx in contexts.items():
+            of = _pseudonymiser(key, ctx)
+            hashed[name] = [of(i) for i in ids]
+        return pl.DataFrame(hashed, schema={c: pl.Utf8 for c in hashed})
 
     def known_nhs(self, candidates: set[str]) -> set[str]:
         """Those of `candidates` (ten digits each) that are NHS numbers in the identity schema, each
@@ -190,6 +197,23 @@ class _Zone:
 
 
 # ---------------------------------------------------------------- the checks
+
+_recipients_read: dict[tuple, list[tuple[str, str, str]]] = {}
+
+
+def _recipients(protocols_dir: Path) -> list[tuple[str, str, str]]:
+    """(recipient id, level, pseudonym context) of every protocol in `protocols_dir`, as
+    `load_protocols` reads them (schema-checked). Parsing and checking the YAML files is a third
+    of a second; a night audits several releases against the same files, so the result is kept
+    for this process under the files' names and bytes (any edit, added or removed file reads them again)."""
+    key = (str(Path(protocols_dir).resolve()),
+           tuple((f.name, f.read_bytes()) for f in sorted(Path(protocols_dir).glob("*.yaml"))))
+    if key not in _recipients_read:
+        _recipients_read.clear()
+        _recipients_read[key] = [(p.recipient_id, p.level, p.pseudonym_context)
+                                 for p in load_protocols(protocols_dir).values()]
+    return _recipients_read[key]
+
 
 def _check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict | None:
     expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", "data_dictionary.md"}
@@ -400,16 +424,24 @@ def recoverable_cells(df: pl.DataFrame, count: str, margins: list[dict]) -> int:
     return found
 
 
-def _strings(df: pl.DataFrame, skip: set[str]) -> list[tuple[str, list[str]]]:
-    """Text columns' values, and integers of NHS-number size as text (a number column can carry one too)."""
+def _strings(df: pl.DataFrame, skip: set[str]) -> list[tuple[str, Counter[str]]]:
+    """Text columns' values, and integers of NHS-number size as text (a number column can carry one
+    too), each column's as a count of each distinct value (counted by polars: a column of age bands
+    has a handful of values in a hundred thousand rows)."""
     out = []
     for c, dt in df.schema.items():
         if c in skip:
             continue
         if dt in (pl.Utf8, pl.String, pl.Categorical):
-            out.append((c, [v for v in df[c].cast(pl.Utf8).to_list() if v is not None]))
+            col = df[c].cast(pl.Utf8).drop_nulls()
         elif dt.is_integer():
-            out.append((c, [str(v) for v in df[c].to_list() if v is not None and 10**9 <= v < 10**10]))
+            col = df[c].drop_nulls()
+            col = col if dt == pl.UInt64 else col.cast(pl.Int64)  # room for the bounds
+            col = col.filter(col.is_between(10**9, 10**10, closed="left")).cast(pl.Utf8)
+        else:
+            continue
+        vc = col.value_counts()
+        out.append((c, Counter(dict(zip(vc[c].to_list(), vc["count"].to_list())))))
     return out
 
 
@@ -427,12 +459,12 @@ def _columns_holding(df: pl.DataFrame, values: set[str]) -> list[str]:
     return found
 
 
-def _identifier_findings(where: str, values: list[str], zone: _Zone | None, exact_names: bool) -> list[str]:
+def _identifier_findings(where: str, values: list[str] | Counter[str], zone: _Zone | None, exact_names: bool) -> list[str]:
     nhs = postcodes = names = 0
     found: Counter[str] = Counter()  # every NHS-number-shaped match, valid check digit or not
     # each distinct value is read once and counted as often as it occurs (a column of age bands or
     # agencies has a handful of values in a million rows)
-    for v, n in Counter(values).items():
+    for v, n in (values if isinstance(values, Counter) else Counter(values)).items():
         if HEX_VALUE.fullmatch(v):
             # A pseudonym's shape (most values of a person-level release), checked the same way, only
             # faster: within 64 letters and digits no NHS-number match can find its boundaries, no
@@ -505,31 +537,31 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
         return
     ctx = protocol.pseudonym_context
     mine_of = _pseudonymiser(key, ctx)
-    others = {p.pseudonym_context for p in load_protocols(protocol.path.parent).values()
-              if p.recipient_id != protocol.recipient_id and p.level != "aggregate"}
-    # id -> this recipient's pseudonym, per pseudonymised source column: the opt-out and consent
-    # checks below look their ids up here instead of hashing them again
-    mine_by: dict[str, dict[str, str]] = {}
+    others = sorted({c for rid, level, c in _recipients(protocol.path.parent)
+                     if rid != protocol.recipient_id and level != "aggregate"})
+    contexts = {"mine": ctx, **{f"other_{j}": c for j, c in enumerate(others)}}
+    # per pseudonymised source column: its ids and this recipient's pseudonym of each (`mine`); the
+    # opt-out and consent checks below look their ids up here instead of hashing them again
+    mine_by: dict[str, pl.DataFrame] = {}
     all_mine: dict[str, bool] = {}  # column -> every released value is the pseudonym of a source id
     for col, src in pseudonyms.items():
-        released = {v for v in df[col].to_list() if v is not None}
+        released = df[col].drop_nulls().unique()
         # Every released value must be the pseudonym of an id the source holds (of a person or household
         # the index knows): the pseudonyms of the source's ids, not of the whole county's, are computed.
         # A clash with another recipient's pseudonym of an id outside the source would need an HMAC
         # collision between two keys; the same context is caught on the source's own ids.
-        ids = zone.pseudonymised_ids(out["source"], src)
-        mine_by[src] = {i: mine_of(i) for i in ids}
-        mine = set(mine_by[src].values())
-        all_mine[col] = not (released - mine)
-        if released - mine:
-            problems.append(f"{t}.{col}: {len(released - mine)} values are not this recipient's pseudonyms")
-        if released & set(ids):
+        hashed = zone.hashed_ids(out["source"], src, key, contexts)
+        mine_by[src] = hashed.select("id", "mine")
+        not_mine = int((~released.is_in(hashed["mine"])).sum())
+        all_mine[col] = not not_mine
+        if not_mine:
+            problems.append(f"{t}.{col}: {not_mine} values are not this recipient's pseudonyms")
+        if released.is_in(hashed["id"]).any():
             problems.append(f"{t}.{col}: internal ids released in place of pseudonyms")
-        for other in others:
-            theirs = _pseudonymiser(key, other)
-            clash = released & {theirs(i) for i in ids}
+        for j in range(len(others)):
+            clash = int(released.is_in(hashed[f"other_{j}"]).sum())
             if clash:
-                problems.append(f"{t}.{col}: {len(clash)} pseudonyms equal another recipient's")
+                problems.append(f"{t}.{col}: {clash} pseudonyms equal another recipient's")
     if releases_dir is not None and pseudonyms:
         released = set().union(*({v for v in df[c].to_list() if v is not None} for c in pseudonyms))
         for other_manifest in Path(releases_dir).glob("*/*/manifest.json"):
@@ -551,7 +583,7 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
                 # every released value is the pseudonym of a source id (else the release is blocked
                 # above): the opted-out people who can appear are those among the source's ids
                 of_source = mine_by[oo["person_column"]]
-                opted = {of_source[p] for p in zone.opted_out if p in of_source}
+                opted = set(of_source.filter(pl.col("id").is_in(zone.opted_out))["mine"].to_list())
             else:
                 opted = {mine_of(p) for p in zone.opted_out}
             scope = df if oo.get("applies_to_all_rows") else df.filter(pl.col(agency).is_in(oo["health_derived_agencies"]))
@@ -566,10 +598,12 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
             problems.append(f"{t}: the consent rule cannot be verified (its person or agency column is not released)")
             continue
         marks = ", ".join("?" for _ in rule["agencies"])
-        known = mine_by.get(person_src, {})
-        consented = Counter({known.get(p) or mine_of(p): n for p, n in zone.source_rows(
-            f'''select cast("{person_src}" as varchar), count(*) from {out["source"]}
-                where "{agency}" in ({marks}) and "{rule["column"]}" is true group by 1''', rule["agencies"])})
+        rows = zone.source_rows(f'''select cast("{person_src}" as varchar), count(*) from {out["source"]}
+                                    where "{agency}" in ({marks}) and "{rule["column"]}" is true group by 1''',
+                                rule["agencies"])
+        of_source = mine_by.get(person_src)
+        known = dict(of_source.filter(pl.col("id").is_in([p for p, _ in rows])).iter_rows()) if of_source is not None else {}
+        consented = Counter({known.get(p) or mine_of(p): n for p, n in rows})
         shown = Counter(df.filter(pl.col(agency).is_in(rule["agencies"]))[col].to_list())
         bad = sum(max(0, n - consented.get(p, 0)) for p, n in shown.items())
         if bad:

@@ -431,17 +431,33 @@ def _dbt_descriptions(source: str) -> tuple[str, dict[str, str]]:
     from .settings import PROJECT_ROOT
 
     manifest = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
-    if not manifest.exists():
-        return "", {}
-    name = source.split(".", 1)[1]
     try:
-        nodes = json.loads(manifest.read_text())["nodes"]
-    except (ValueError, KeyError):
+        raw = manifest.read_bytes()
+    except FileNotFoundError:
         return "", {}
-    for node in nodes.values():
-        if node.get("resource_type") in ("model", "seed") and node.get("name") == name:
-            return node.get("description", ""), {c: v.get("description", "") for c, v in node.get("columns", {}).items()}
-    return "", {}
+    return _descriptions_in(hashlib.sha256(raw).hexdigest(), raw).get(source.split(".", 1)[1], ("", {}))
+
+
+_descriptions_read: dict[str, dict[str, tuple[str, dict[str, str]]]] = {}
+
+
+def _descriptions_in(digest: str, raw: bytes) -> dict[str, tuple[str, dict[str, str]]]:
+    """Model or seed name -> its description and its columns', from the dbt manifest's bytes. The
+    manifest (2 MB at county scale) is parsed once per process while its bytes are the same: a
+    night's releases read it twice each (fingerprint, data dictionary)."""
+    if digest not in _descriptions_read:
+        try:
+            nodes = json.loads(raw)["nodes"]
+        except (ValueError, KeyError):
+            nodes = {}
+        found: dict[str, tuple[str, dict[str, str]]] = {}
+        for node in nodes.values():
+            if node.get("resource_type") in ("model", "seed") and node.get("name") not in found:
+                found[node.get("name")] = (node.get("description", ""),
+                                       {c: v.get("description", "") for c, v in node.get("columns", {}).items()})
+        _descriptions_read.clear()
+        _descriptions_read[digest] = found
+    return _descriptions_read[digest]
 
 
 def _dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
