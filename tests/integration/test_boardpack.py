@@ -297,7 +297,7 @@ def test_every_chart_spec_is_valid_vega_lite(built, monkeypatch):
 
     _, pack = built
     specs = []
-    monkeypatch.setattr(charts, "to_svg", lambda spec, description: specs.append(spec) or "<svg></svg>")
+    monkeypatch.setattr(charts, "to_svg", lambda spec, description, cache=None: specs.append(spec) or "<svg></svg>")
     for s in pack.pack.indicators:
         charts.trend(s)
         charts.wards(s)
@@ -451,3 +451,27 @@ def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp
     assert len(smtp_server.messages) == 2 and pack4.content_sha256 != pack.content_sha256
     body = message_from_bytes(smtp_server.messages[1][2], policy=policy.default).get_body(preferencelist=("plain",)).get_content()
     assert pack4.content_sha256 in body
+
+
+def test_charts_from_the_cache_make_the_same_page_without_converting_again(built, tmp_path, monkeypatch):
+    import time
+
+    from orchestration.partnership.boardpack import charts
+    from orchestration.partnership.boardpack.render import render_html
+
+    _, pack = built
+    fresh = render_html(pack.pack)  # no cache: every chart converted by vl-convert
+    cache = tmp_path / "charts"
+    assert render_html(pack.pack, cache) == fresh
+    kept = sorted(cache.glob("*.svg"))
+    assert len(kept) >= 2 * len(INDICATORS)
+    calls = []
+    real = charts.vlc.vegalite_to_svg
+    monkeypatch.setattr(charts.vlc, "vegalite_to_svg", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert render_html(pack.pack, cache) == fresh and calls == []  # every chart from the cache
+    kept[0].write_text("<svg")  # not a whole SVG: converted again and replaced
+    assert render_html(pack.pack, cache) == fresh and len(calls) == 1
+    assert kept[0].read_text().rstrip().endswith("</svg>")
+    unused = time.time() - (charts.CACHE_DAYS + 1) * 86400
+    os.utime(kept[1], (unused, unused))
+    assert charts.prune_cache(cache) == 1 and not kept[1].exists() and kept[0].exists()

@@ -8,6 +8,7 @@ the pack already in the release folder is current."""
 import dagster as dg
 
 from orchestration.defs.catalogue import protocols
+from orchestration.partnership.boardpack.build import CHART_CACHE
 from orchestration.partnership.boardpack.model import VALUES_SOURCE
 from orchestration.partnership.protocols import Protocol
 from orchestration.partnership.settings import get_settings, run_date
@@ -29,7 +30,8 @@ def _board_pack_asset(protocol: Protocol) -> dg.AssetsDefinition:
         from orchestration.partnership.boardpack.build import refresh_pack  # imports the renderer only when it renders
 
         settings = get_settings()
-        refreshed = refresh_pack(settings.reports_dir, settings.releases_dir, protocol, run_date())
+        refreshed = refresh_pack(settings.reports_dir, settings.releases_dir, protocol, run_date(),
+                                 chart_cache=settings.data_dir / CHART_CACHE)
         if refreshed is None:
             context.log.info(f"board pack {protocol.id}: no release for {run_date()}; nothing to build")
             return dg.MaterializeResult(metadata={"status": "no release", "path": ""})

@@ -15,6 +15,8 @@ from pathlib import Path
 from ..protocols import Protocol
 from . import model
 
+# The charts converted for packs, under the data folder (aggregate, disclosure-controlled figures only).
+CHART_CACHE = "cache/board_pack_charts"
 HTML_FILE = "board_pack.html"
 PDF_FILE = "board_pack.pdf"
 
@@ -45,8 +47,10 @@ def release_dir_for(releases_dir: Path, protocol_id: str, on: date | None = None
     return dated[-1]
 
 
-def build_pack(release_dir: Path, protocol: Protocol, force: bool = False) -> PackResult:
-    """Write board_pack.html and board_pack.pdf into `release_dir`. An unchanged page is not printed again."""
+def build_pack(release_dir: Path, protocol: Protocol, force: bool = False, chart_cache: Path | None = None) -> PackResult:
+    """Write board_pack.html and board_pack.pdf into `release_dir`. An unchanged page is not printed again.
+    `chart_cache`: a folder keeping converted charts between packs and nights (`charts.to_svg`)."""
+    from . import charts
     from .pdf import Printer  # Playwright: imported only when a pack is rendered
     from .render import render_html
 
@@ -60,7 +64,9 @@ def build_pack(release_dir: Path, protocol: Protocol, force: bool = False) -> Pa
                       and pack.manifest["content_sha256"].encode() in html_path.read_bytes())
     printer = None if likely_current else Printer()
     try:
-        html = render_html(pack)
+        html = render_html(pack, chart_cache)
+        if chart_cache is not None:
+            charts.prune_cache(chart_cache)
         digest = hashlib.sha256(html.encode()).hexdigest()
         result = dict(protocol_id=protocol.id, release_date=pack.release_date, html=html_path, pdf=pdf_path,
                       content_sha256=pack.manifest["content_sha256"], html_sha256=digest, pack=pack)
@@ -120,7 +126,7 @@ def night_release(reports_dir: Path, releases_dir: Path, protocol_id: str, on: d
     return (folder, entry["status"] == "published") if (folder / "manifest.json").exists() else None
 
 
-def refresh_pack(reports_dir: Path, releases_dir: Path, protocol: Protocol, on: date):
+def refresh_pack(reports_dir: Path, releases_dir: Path, protocol: Protocol, on: date, chart_cache: Path | None = None):
     """A night's board pack: built (and e-mailed) when the night changed the release or its folder
     has no pack yet; otherwise the pack in place is current and nothing is rendered. A pack whose
     release content was never e-mailed (say SMTP failed) is e-mailed. Returns (pack, mail) or None."""
@@ -132,5 +138,5 @@ def refresh_pack(reports_dir: Path, releases_dir: Path, protocol: Protocol, on: 
     folder, changed = found
     pack = None if changed else current_pack(folder, protocol)
     if pack is None:
-        pack = build_pack(folder, protocol)
+        pack = build_pack(folder, protocol, chart_cache=chart_cache)
     return pack, send_pack(pack, protocol, reports_dir)

@@ -12,7 +12,13 @@ Vega-Lite JSON schema (tests/integration/test_boardpack.py).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import threading
+import time
+from pathlib import Path
 
 import vl_convert as vlc
 
@@ -51,11 +57,59 @@ def _q(field: str, **more) -> dict:
     return {"field": field, **more, "type": "quantitative"}
 
 
-def to_svg(spec: dict, description: str) -> str:
-    """Static SVG, no scripts, no external references; the description becomes its accessible name."""
-    svg = vlc.vegalite_to_svg(spec, allowed_base_urls=[])
+def to_svg(spec: dict, description: str, cache: Path | None = None) -> str:
+    """Static SVG, no scripts, no external references; the description becomes its accessible name.
+    `cache`: a folder of SVGs already converted (`_converted`)."""
+    svg = _converted(spec, cache)
     svg = re.sub(r"^<svg ", f'<svg role="img" aria-label="{_attr(description)}" focusable="false" ', svg, count=1)
     return svg
+
+
+# Charts converted and not used again for this long are removed from the cache (`prune_cache`).
+CACHE_DAYS = 35
+
+
+def _converted(spec: dict, cache: Path | None) -> str:
+    """vl-convert's SVG of `spec`. With `cache`, kept there under the sha256 of the spec's JSON and
+    vl-convert's version: the SVG is a function of these alone, and most nights leave every chart of
+    a pack as it was (only the data-quality panel or an unplotted cell changed), while converting
+    costs vl-convert's start (a second and a half under load) and a few tenths per chart. Written
+    by rename (never half a file); a file is touched when used, so `prune_cache` keeps what is in use."""
+    if cache is None:
+        return vlc.vegalite_to_svg(spec, allowed_base_urls=[])
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(f"vl-convert {vlc.__version__}\0{text}".encode()).hexdigest()
+    path = Path(cache) / f"{digest}.svg"
+    try:
+        svg = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        svg = None
+    if svg is not None and svg.startswith("<svg") and svg.rstrip().endswith("</svg>"):
+        os.utime(path)
+        return svg
+    svg = vlc.vegalite_to_svg(spec, allowed_base_urls=[])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(svg, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return svg
+
+
+def prune_cache(cache: Path, days: int = CACHE_DAYS) -> int:
+    """Remove the cached charts not used for `days`; how many were removed."""
+    limit = time.time() - days * 86400
+    removed = 0
+    for f in Path(cache).glob("*.svg") if Path(cache).is_dir() else ():
+        try:
+            if f.stat().st_mtime < limit:
+                f.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def _attr(text: str) -> str:
@@ -109,11 +163,11 @@ def trend_spec(section: IndicatorSection) -> dict | None:
     return _chart(layers, WIDTH, 220)
 
 
-def trend(section: IndicatorSection) -> tuple[str, str] | None:
+def trend(section: IndicatorSection, cache: Path | None = None) -> tuple[str, str] | None:
     spec = trend_spec(section)
     if spec is None:
         return None
-    return to_svg(spec, trend_text(section)), trend_text(section)
+    return to_svg(spec, trend_text(section), cache=cache), trend_text(section)
 
 
 def trend_text(section: IndicatorSection) -> str:
@@ -174,12 +228,12 @@ def wards_spec(section: IndicatorSection) -> dict | None:
     return _chart(layers, WIDTH - 120, max(120, 22 * len(rows)))
 
 
-def wards(section: IndicatorSection) -> tuple[str, str] | None:
+def wards(section: IndicatorSection, cache: Path | None = None) -> tuple[str, str] | None:
     spec = wards_spec(section)
     if spec is None:
         return None
     text = wards_text(section)
-    return to_svg(spec, text), text
+    return to_svg(spec, text, cache=cache), text
 
 
 def wards_text(section: IndicatorSection) -> str:

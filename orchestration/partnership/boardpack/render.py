@@ -49,11 +49,12 @@ def _value_cell(ind: str, c: Cell, field: str) -> Markup:
     return Markup(f'<td class="num" {_attrs(ind, c, field, SHOWN)}>{escape(fmt_value(v))}</td>')
 
 
-def render_html(pack: Pack) -> str:
+def render_html(pack: Pack, chart_cache: Path | None = None) -> str:
+    """The page; `chart_cache`: a folder of charts already converted (`charts.to_svg`)."""
     sections = []
     for s in pack.indicators:
-        trend = charts.trend(s)
-        wards = charts.wards(s)
+        trend = charts.trend(s, cache=chart_cache)
+        wards = charts.wards(s, cache=chart_cache)
         sections.append({
             "s": s,
             "trend_svg": Markup(trend[0]) if trend else None,
