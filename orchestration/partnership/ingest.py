@@ -180,23 +180,30 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
 
 
 def _pseudonyms(con, contract: Contract, valid: pl.DataFrame, pads: tuple[bytes, bytes]) -> pl.DataFrame:
-    """`valid` with a `<column>_pseudo` for each direct identifier: every HMAC computed once, in DuckDB,
-    for both `valid` (the pseudonym) and `identity` (the value with its pseudonym)."""
+    """`valid` with a `<column>_pseudo` for each direct identifier, for both `valid` (the pseudonym) and
+    `identity` (the value with its pseudonym).
+
+    The HMAC is computed in DuckDB once per distinct value of a column, not once per row: a
+    delivery repeats its people (a name is shared by thousands of rows, a patient attends
+    again), and the keyed hashing was the costliest part of a load. Each row then takes its
+    value's pseudonym by an exact match on the value as delivered (its normalisation is part
+    of the hashed expression), so a row gets what hashing it alone would give."""
     direct = [c.name for c in contract.columns if c.classification == "direct_identifier"]
     if not direct or not valid.height:
         return valid.with_columns(pl.lit(None, pl.Utf8).alias(f"{c}_pseudo") for c in direct)
-    exprs = []
+    pseudo = []
     for name in direct:
-        norm = ps.normalise_sql(name, ps.identifier_kind(name))
-        exprs.append(f'case when {norm} is null then null else {ps.hmac_sql(norm)} end as "{name}_pseudo"')
-    con.register("_valid", valid)
-    try:
-        pseudo = con.sql(f"select {ROW_NUMBER}, {', '.join(exprs)} from _valid", params={"ipad": pads[0], "opad": pads[1]}).pl()
-    finally:
-        con.unregister("_valid")
-    if not pseudo.get_column(ROW_NUMBER).equals(valid.get_column(ROW_NUMBER)):  # DuckDB kept the frame's order; if not, match by row
-        pseudo = valid.select(ROW_NUMBER).join(pseudo, on=ROW_NUMBER, how="left", maintain_order="left")
-    return valid.hstack(pseudo.drop(ROW_NUMBER).with_columns(pl.all().cast(pl.Utf8)))
+        norm = ps.normalise_sql("value", ps.identifier_kind(name))
+        values = valid.select(pl.col(name).alias("value")).drop_nulls().unique()
+        con.register("_values", values)
+        try:
+            hashed = con.sql(f"select value, case when {norm} is null then null else {ps.hmac_sql(norm)} end as pseudo from _values",
+                             params={"ipad": pads[0], "opad": pads[1]}).pl()
+        finally:
+            con.unregister("_values")
+        pseudo.append(valid.select(name).join(hashed, left_on=name, right_on="value", how="left", maintain_order="left")
+                      .get_column("pseudo").cast(pl.Utf8).alias(f"{name}_pseudo"))
+    return valid.hstack(pseudo)
 
 
 def _write_rows(con, contract: Contract, delivery_id: int, text: pl.DataFrame, valid: pl.DataFrame,

@@ -124,3 +124,34 @@ def test_a_changed_key_is_refused_by_a_warehouse_built_with_another(monkeypatch,
     finally:
         con.close()
     assert stored == [(ps.fingerprint(b"a" * 40),)]  # only a fingerprint is kept, never the key
+
+
+def test_a_loads_pseudonyms_hashed_once_per_distinct_value_are_each_rows_own_hmac():
+    """ingest._pseudonyms hashes each distinct value once and matches rows to it by value: every row
+    must still get Python's HMAC of its own normalised value (repeats, variants of one value, nulls,
+    values that normalise to nothing, and every row in its place)."""
+    import polars as pl
+
+    from orchestration.partnership.contracts import load_contracts
+    from orchestration.partnership.ingest import _pseudonyms
+    from orchestration.partnership.settings import PROJECT_ROOT
+
+    contract = load_contracts(PROJECT_ROOT / "contracts" / "agencies")["riverside_acute__ae_attendances"]
+    direct = [c.name for c in contract.columns if c.classification == "direct_identifier"]
+    assert {"nhs_number", "forename"} <= set(direct)
+    nhs = ["9434765919", "943 476 5919", None, "943-476-5919", "4010232137", "--", "9434765919"] * 300
+    names = ["Anne  Marie", " anne marie", "Zoe\u0301", "Zo\u00e9", None, "ANNE MARIE", "Élodie"] * 300
+    valid = pl.DataFrame({"_row_number": range(1, len(nhs) + 1), **{c: names for c in direct if c != "nhs_number"},
+                          "nhs_number": nhs}).sample(fraction=1.0, shuffle=True, seed=7)
+    con = duckdb.connect()
+    try:
+        out = _pseudonyms(con, contract, valid, ps.hmac_pads(KEY))
+    finally:
+        con.close()
+    assert out.select(valid.columns).equals(valid)  # the rows as they were, in their order
+    for name in direct:
+        kind = ps.identifier_kind(name)
+        expected = [None if ps.normalise(v, kind) is None else ps.hmac_python(KEY, ps.normalise(v, kind))
+                    for v in valid.get_column(name).to_list()]
+        assert out.get_column(f"{name}_pseudo").to_list() == expected, name
+    assert out.get_column("nhs_number_pseudo").null_count() == 300 * 2  # missing, and "--" (no digits)
