@@ -475,3 +475,33 @@ def test_charts_from_the_cache_make_the_same_page_without_converting_again(built
     unused = time.time() - (charts.CACHE_DAYS + 1) * 86400
     os.utime(kept[1], (unused, unused))
     assert charts.prune_cache(cache) == 1 and not kept[1].exists() and kept[0].exists()
+
+
+def test_a_chromium_started_earlier_prints_the_next_packs_and_one_that_fails_is_replaced(built, tmp_path, monkeypatch):
+    import shutil
+    import time
+
+    from orchestration.partnership.boardpack import pdf
+
+    folder, _ = built
+    copies = []
+    for name in ("a", "b"):
+        copies.append(tmp_path / name)
+        shutil.copytree(folder, copies[-1])
+        for f in ("board_pack.html", "board_pack.pdf"):
+            (copies[-1] / f).unlink()
+    pdf.warm()  # as the release asset does when its pack follows in the run
+    warm = pdf._kept[0]
+    first = build_pack(copies[0], PROTOCOL)
+    assert first.status == "built" and first.pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf._kept[0] is warm  # printed with the Chromium started earlier, kept for the next pack
+    real, failed = pdf._print, []
+    monkeypatch.setattr(pdf, "_print", lambda *a: failed.append(1) or (real(*a) if len(failed) > 1 else 1 / 0))
+    second = build_pack(copies[1], PROTOCOL)  # the kept one fails: printed by a new one
+    assert second.status == "built" and second.pdf.read_bytes()[:5] == b"%PDF-" and len(failed) == 2
+    replacement = pdf._kept[0]
+    assert replacement is not warm and not warm._thread.is_alive()
+    monkeypatch.setattr(pdf, "IDLE_SECONDS", 0.1)
+    pdf.give_back(pdf.take()[0])  # unused for IDLE_SECONDS: closed
+    time.sleep(1.5)
+    assert pdf._kept is None and not replacement._thread.is_alive()

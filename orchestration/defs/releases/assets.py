@@ -43,6 +43,10 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
         except ReleaseBlocked as exc:
             record_report(settings.reports_dir, run_date(), ReleaseResult(protocol.id, "blocked", reason=str(exc)))
             raise dg.Failure(f"release {protocol.id} blocked by its audit; nothing was published: {exc}") from None
+        if result.status == "published" and _pack_follows(context, protocol):
+            from orchestration.partnership.boardpack import pdf
+
+            pdf.warm()  # Chromium starts while the other releases run, not on the pack's clock
         line = f"release {protocol.id}: {result.status} {result.reason or (result.path or '')}".strip()
         if result.status in ("not_in_force", "blocked"):
             context.log.warning(line)  # e.g. an expired protocol: nothing produced, and why
@@ -54,6 +58,14 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
         })
 
     return _asset
+
+
+def _pack_follows(context: dg.AssetExecutionContext, protocol: Protocol) -> bool:
+    """This release's board pack is built later in this run, in this process (the in-process executor)."""
+    from orchestration.defs.releases.boardpack_assets import has_board_pack
+
+    return (has_board_pack(protocol) and context.job_def.executor_def.name == "in_process"
+            and dg.AssetKey(["board_packs", protocol.id]) in context.job_def.asset_layer.selected_asset_keys)
 
 
 def build_release_assets() -> list[dg.AssetsDefinition]:

@@ -50,19 +50,20 @@ def release_dir_for(releases_dir: Path, protocol_id: str, on: date | None = None
 def build_pack(release_dir: Path, protocol: Protocol, force: bool = False, chart_cache: Path | None = None) -> PackResult:
     """Write board_pack.html and board_pack.pdf into `release_dir`. An unchanged page is not printed again.
     `chart_cache`: a folder keeping converted charts between packs and nights (`charts.to_svg`)."""
-    from . import charts
-    from .pdf import Printer  # Playwright: imported only when a pack is rendered
+    from . import charts, pdf  # Playwright: imported only when a pack is printed
     from .render import render_html
 
     release_dir = Path(release_dir)
     pack = model.load(release_dir, protocol)
     html_path, pdf_path = release_dir / HTML_FILE, release_dir / PDF_FILE
-    # Chromium starts while the page and its charts render, unless the pack in place is this
-    # release's (its page names the release's content hash): then the page is likely unchanged
-    # and not printed; when it did change after all, Chromium starts once it is known.
+    # Chromium starts while the page and its charts render (or was started earlier by `pdf.warm`,
+    # or for the process's previous pack), unless the pack in place is this release's (its page
+    # names the release's content hash): then the page is likely unchanged and not printed; when
+    # it did change after all, Chromium starts once it is known.
     likely_current = (not force and html_path.is_file() and pdf_path.is_file()
                       and pack.manifest["content_sha256"].encode() in html_path.read_bytes())
-    printer = None if likely_current else Printer()
+    printer, reused = (None, False) if likely_current else pdf.take()
+    healthy = True
     try:
         html = render_html(pack, chart_cache)
         if chart_cache is not None:
@@ -79,8 +80,19 @@ def build_pack(release_dir: Path, protocol: Protocol, force: bool = False, chart
             footer = (f"{protocol.doc['title']} · release {pack.release_date.isoformat()} · "
                       f"content sha256 {pack.manifest['content_sha256']}")
             if printer is None:
-                printer = Printer()
-            printer.print(html, tmp_pdf, footer)
+                printer, reused = pdf.take()
+            healthy = False  # until it has printed
+            try:
+                printer.print(html, tmp_pdf, footer)
+            except Exception:
+                if not reused:
+                    raise
+                # a Chromium started earlier may have gone away since: once more with a new one
+                printer.close()
+                printer, reused = pdf.Printer(), False
+                tmp_pdf.unlink(missing_ok=True)
+                printer.print(html, tmp_pdf, footer)
+            healthy = True
             os.replace(tmp_pdf, pdf_path)  # the PDF first: a page without its PDF is never left newer
             os.replace(tmp_html, html_path)
         finally:
@@ -89,7 +101,10 @@ def build_pack(release_dir: Path, protocol: Protocol, force: bool = False, chart
         return PackResult(status="built", **result)
     finally:
         if printer is not None:
-            printer.close()
+            if healthy:
+                pdf.give_back(printer)  # the next pack of this process prints with it (closed when idle)
+            else:
+                printer.close()
 
 
 def current_pack(release_dir: Path, protocol: Protocol) -> PackResult | None:

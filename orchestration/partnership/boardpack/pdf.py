@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import threading
 from pathlib import Path
 
 CHROMIUM_ENV = "PARTNERSHIP_CHROMIUM"
@@ -62,6 +64,7 @@ class Printer:
         import threading
 
         self._jobs: queue.Queue = queue.Queue()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="board-pack-chromium", daemon=True)
         self._thread.start()
 
@@ -91,11 +94,16 @@ class Printer:
     def print(self, html: str, dest: Path, footer: str) -> None:
         from concurrent.futures import Future
 
+        if self._closed:
+            raise RuntimeError("this Chromium printer is closed")
         done: Future = Future()
         self._jobs.put((html, dest, footer, done))
         done.result()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._jobs.put(None)
         self._thread.join()
 
@@ -104,3 +112,65 @@ class Printer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# ------------------------------------------------------------------ one Chromium for a night's packs
+
+# A started Chromium not taken by a pack within this many seconds is closed.
+IDLE_SECONDS = 60.0
+_kept: tuple[Printer, object] | None = None  # (printer, its idle timer)
+_kept_lock = threading.Lock()
+
+
+def _keep(printer: Printer) -> None:
+    """Keep `printer` for the next pack of this process, closing it after `IDLE_SECONDS` unused."""
+    global _kept
+    timer = threading.Timer(IDLE_SECONDS, _close_kept, args=(printer,))
+    timer.daemon = True
+    with _kept_lock:
+        previous, _kept = _kept, (printer, timer)
+    timer.start()
+    if previous is not None:
+        previous[1].cancel()
+        if previous[0] is not printer:
+            previous[0].close()
+
+
+def _close_kept(printer: Printer | None = None) -> None:
+    """Close the kept printer (only if it is still `printer`, when given)."""
+    global _kept
+    with _kept_lock:
+        if _kept is None or (printer is not None and _kept[0] is not printer):
+            return
+        (kept, timer), _kept = _kept, None
+    timer.cancel()
+    kept.close()
+
+
+def warm() -> None:
+    """Start Chromium now for a pack this process is about to build (the night's board-pack assets
+    run after the releases): it starts while other work runs, instead of on the pack's clock. A
+    printer already kept is kept (its idle clock starts again)."""
+    with _kept_lock:
+        kept = _kept[0] if _kept is not None else None
+    _keep(kept if kept is not None else Printer())
+
+
+def take() -> tuple[Printer, bool]:
+    """A printer for one pack: the one kept (started earlier, True), else a new one (False).
+    Give it back with `give_back` when the pack is printed; close it if printing failed."""
+    global _kept
+    with _kept_lock:
+        kept, _kept = _kept, None
+    if kept is None:
+        return Printer(), False
+    kept[1].cancel()
+    return kept[0], True
+
+
+def give_back(printer: Printer) -> None:
+    """Keep a printer that printed for the next pack (closed after `IDLE_SECONDS` unused)."""
+    _keep(printer)
+
+
+atexit.register(_close_kept)
