@@ -41,7 +41,23 @@ concurrency:
     default_limit: 1
   runs:
     max_concurrent_runs: 1
+# Dagster's SQLite event log, each database kept open rather than opened per event
+# (orchestration/partnership/dagster_storage.py); same files under $DAGSTER_HOME/history/runs.
+event_log_storage:
+  module: orchestration.partnership.dagster_storage
+  class: PartnershipEventLogStorage
 """
+# Earlier versions written by `partnership`, replaced by the current one; a file edited by hand is left alone.
+_PREVIOUS_DAGSTER_YAML = ("""\
+# Written by `partnership`: this instance keeps run history under the data folder.
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+  runs:
+    max_concurrent_runs: 1
+""",)
 
 
 class CliError(Exception):
@@ -56,8 +72,11 @@ def _environment(settings: Settings) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    config = home / "dagster.yaml"
+    if not config.exists() or config.read_text() in _PREVIOUS_DAGSTER_YAML:
+        tmp = config.with_name(config.name + ".tmp")
+        tmp.write_text(DAGSTER_YAML)
+        tmp.replace(config)
 
 
 def _demo_key(settings: Settings) -> None:
