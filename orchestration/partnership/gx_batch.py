@@ -231,9 +231,11 @@ class _Worker:
         self.requests = Connection(to_child, readable=False)
         self.replies = Connection(from_child, writable=False)
         self.lock = threading.Lock()
+        self.used = False
 
     def call(self, fn, *args):
         with self.lock:
+            self.used = True
             self.requests.send((fn.__name__, args))
             ok, value = self.replies.recv()
         if not ok:
@@ -244,6 +246,10 @@ class _Worker:
         import subprocess
 
         self.requests.close()  # the worker ends when its requests end
+        if not self.used:
+            # Still importing GX, or idle: it has done nothing, so a night that ended before any
+            # contract suite (a failure, nothing new) need not wait for the import to finish.
+            self.proc.kill()
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

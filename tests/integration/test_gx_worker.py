@@ -49,3 +49,21 @@ def test_the_worker_gives_the_same_batch_verdicts_and_a_dead_worker_falls_back(d
         assert gx_batch._WORKER is None
     finally:
         gx_batch.stop_worker()
+
+
+def test_stopping_the_worker_is_quick_whether_or_not_it_was_used():
+    import time
+
+    # Unused (still importing GX): stopped at once, not after the import.
+    gx_batch.start_worker(force=True)
+    proc = gx_batch._WORKER.proc
+    t = time.monotonic()
+    gx_batch.stop_worker()
+    assert proc.returncode is not None and time.monotonic() - t < 2
+    # Used: it has finished its work, and ends without tearing down GX's modules.
+    gx_batch.start_worker(force=True)
+    proc = gx_batch._WORKER.proc
+    assert gx_batch._WORKER.call(gx_batch.worker_pid) == proc.pid
+    t = time.monotonic()
+    gx_batch.stop_worker()
+    assert proc.returncode == 0 and time.monotonic() - t < 2
