@@ -5,8 +5,11 @@ lands one more day of the nightly extracts: each re-sends the first rows of the 
 (the same records again, so the earlier rows are superseded: they leave staging, and
 int_person_events must remove them and store the new ones). Before night 2 a few stored
 records of int_person_events are given another person, as a merge or split of the person index
-leaves them (the incremental build must relink them). Night 2's dbt step rebuilds only the
-models downstream of sources whose data changed, int_person_events incrementally. Then the whole
+leaves them (the incremental build must relink them), and retention purges one earlier nightly
+delivery (its records leave valid and linkage, so the incremental staging tables and
+int_person_events must remove them). Night 2's dbt step rebuilds only the models downstream of
+sources whose data changed, the staging tables of the nightly extracts and int_person_events
+incrementally. Then the whole
 project is built again with `dbt build --full-refresh` on a copy of night 2's warehouse: every
 table dbt built must be the same, row for row. A third night with nothing new rebuilds nothing
 and still publishes."""
@@ -32,6 +35,7 @@ DBT_SCHEMAS = ("staging", "intermediate", "marts", "reference")
 NOT_REBUILT = "not rebuilt"
 RESENT_ROWS = 25
 RELINKED = 12
+PURGED = ("county_ambulance__incidents", "stg_county_ambulance__incidents")
 
 
 def _resend(landing: Path, day) -> dict[Path, set[str]]:
@@ -112,18 +116,37 @@ def two_nights(tmp_path_factory, demo_night):
                       where person_id is not null order by all limit {RELINKED})""").fetchone()[0]
     assert relinked > 0
     before = _keys(settings.warehouse_path)
+    purged = _purge_a_nightly_delivery(settings, day - timedelta(days=2))
     second = run_night(settings, quiet=True)
-    return settings, first, second, resent, before
+    return settings, first, second, resent, before, purged
+
+
+def _purge_a_nightly_delivery(settings, day) -> tuple[int, str]:
+    """As retention purges an expired delivery (its rows, whole, from every row schema and from
+    linkage): the ambulance delivery of `day`, which night 2 does not send again."""
+    from orchestration.partnership.retention import _purge_rows
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        found = con.execute("""select delivery_id, file_name from ops.deliveries
+                               where contract_id = ? and status = 'accepted' and file_name like ?""",
+                            [PURGED[0], f"%_{day:%Y%m%d}.csv"]).fetchall()
+        assert len(found) == 1, found
+        did, name = found[0]
+        rows = _purge_rows(con, {"contract_id": PURGED[0], "delivery_id": did})
+        assert rows[f"valid.{PURGED[0]}"] > 0 and rows["linkage.person_records"] > 0
+        if "purged_at" in {r[0] for r in con.execute("describe ops.deliveries").fetchall()}:
+            con.execute("update ops.deliveries set purged_at = current_timestamp where delivery_id = ?", [did])
+    return did, name
 
 
 def test_the_first_night_builds_everything(two_nights):
-    _, first, _, _, _ = two_nights
+    _, first, _, _, _, _ = two_nights
     built = _dbt_assets(first)
     assert built and not [k for k, m in built.items() if NOT_REBUILT in str(m.get("dbt", ""))]
 
 
 def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_index_reach(two_nights):
-    settings, _, second, held, before = two_nights
+    settings, _, second, held, before, (purged_id, purged_name) = two_nights
     assert second.success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         new = con.execute(f"""select count(*) from ops.deliveries where status = 'accepted' and file_name in
@@ -142,13 +165,20 @@ def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_i
     runs = sorted((settings.dbt_project_dir / "target").glob("*/run/**/people/int_person_events.sql"),
                   key=lambda p: p.stat().st_mtime)
     assert runs and "_deleted" in runs[-1].read_text(), "int_person_events was not built incrementally"
-    # The re-sent records' earlier rows left it, the new deliveries' rows came in.
+    # So were the staging tables of the nightly extracts.
+    staged = sorted((settings.dbt_project_dir / "target").glob(f"*/run/**/{PURGED[1]}.sql"), key=lambda p: p.stat().st_mtime)
+    assert staged and "_deleted" in staged[-1].read_text(), f"{PURGED[1]} was not built incrementally"
+    # The re-sent records' earlier rows and the purged delivery's rows left it, the new
+    # deliveries' rows came in.
     after = _keys(settings.warehouse_path)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         delivery = dict(con.execute("select delivery_id, file_name from ops.deliveries").fetchall())
+        staged_purged = con.execute(f"select count(*) from staging.{PURGED[1]} where delivery_id = ?", [purged_id]).fetchone()[0]
     resent_from = set().union(*held.values())
     removed, added = before - after, after - before
-    assert removed and {delivery[d] for _, d, _ in removed} <= resent_from
+    assert removed and {delivery[d] for _, d, _ in removed} <= resent_from | {purged_name}
+    assert {k for k in before if k[1] == purged_id} and {k for k in before if k[1] == purged_id} <= removed
+    assert staged_purged == 0
     assert added and {delivery[d] for _, d, _ in added} == {p.name for p in held}
     # A partial build does not run the unit tests (the project is the one whose full build
     # passed them), though models they test were rebuilt; their data tests ran.
@@ -161,7 +191,7 @@ def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_i
 
 
 def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
-    settings, _, _, _, before = two_nights
+    settings, _, _, _, _, _ = two_nights
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(settings.warehouse_path, copy)
     env = {**os.environ, "PARTNERSHIP_WAREHOUSE": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target"),
@@ -189,7 +219,7 @@ def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_
 def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_nights):
     from orchestration.partnership.cli import run_night
 
-    settings, _, _, _, _ = two_nights
+    settings, _, _, _, _, _ = two_nights
     before = _tables(settings.warehouse_path)
     third = run_night(settings, quiet=True)
     assert third.success

@@ -3,7 +3,21 @@
 
 {#- Incremental extracts: a record sent again in a later delivery is a correction, so the
     latest delivery of each key stands (and within one delivery the last row). Selects every
-    column of the relation; the caller renames. -#}
+    column of the relation; the caller renames.
+
+    The staging models of these extracts are incremental tables (strategy `replace_by_key`,
+    unique key = the business key), so that a night reads only what its new deliveries touch
+    instead of ranking the whole history again. A delivery's valid rows never change once
+    accepted; whole deliveries only arrive (any id: one held back by a crash comes later) or go
+    (retention purges). So a key's latest record can change only when a delivery the table has
+    not seen holds a row of it, or when the delivery of its stored row is gone: exactly the keys
+    `staged_keys_touched` finds. For those keys only, the latest record is ranked again over
+    every row the extract still holds (so an older delivery's row takes over when the latest is
+    purged), and a key with no row left is removed (`staged_rows`). Every other key's stored
+    row is still its latest: its rows are a subset of those it had when stored, and the stored
+    one is among them. The model reads its extract through a CTE declared `not materialized`:
+    read three times, DuckDB would otherwise copy the whole extract first (0.35 s at county
+    for A&E attendances, on a night that touches no key). -#}
 {% macro latest_record_per_key(relation, key_columns) -%}
     select *
     from (
@@ -14,8 +28,49 @@
                 order by src._delivery_id desc, src._row_number desc
             ) as _recency
         from {{ relation }} as src
+        {%- if is_incremental() %}
+        semi join staged_keys_touched using ({{ key_columns | join(', ') }})
+        {%- endif %}
     ) as ranked
     where _recency = 1
+{%- endmacro %}
+
+{#- The CTE `staged_keys_touched` (with its trailing comma; nothing in a full build): the keys
+    with a row in a delivery the staged table holds no row of, and the keys whose stored row's
+    delivery the extract no longer holds. A delivery all of whose rows were superseded has no
+    stored row, so its keys are looked at again each night: more work, same result. -#}
+{% macro staged_keys_touched(relation, key_columns) -%}
+{%- if is_incremental() %}
+staged_keys_touched as materialized (
+
+    select {{ key_columns | join(', ') }}
+    from {{ relation }} as src
+    anti join (select distinct delivery_id from {{ this }}) as stored
+        on src._delivery_id = stored.delivery_id
+
+    union
+
+    select {{ key_columns | join(', ') }}
+    from {{ this }} as stored
+    anti join (select distinct _delivery_id from {{ relation }}) as kept
+        on stored.delivery_id = kept._delivery_id
+
+),
+{%- endif %}
+{%- endmacro %}
+
+{#- The model's rows: all of them in a full build; in an incremental one, those of the touched
+    keys, and each touched key with no row left flagged `_deleted` (replace_by_key removes it). -#}
+{% macro staged_rows(renamed, relation, key_columns) -%}
+{%- if is_incremental() %}
+select *, false as _deleted from {{ renamed }}
+union all by name
+select {{ key_columns | join(', ') }}, true as _deleted
+from staged_keys_touched
+anti join {{ relation }} using ({{ key_columns | join(', ') }})
+{%- else %}
+select * from {{ renamed }}
+{%- endif %}
 {%- endmacro %}
 
 {#- Full-snapshot extracts: each delivery replaces the whole extract, so only the rows of

@@ -7,12 +7,28 @@
 --
 -- Incremental: a night writes only the records it has not stored yet and those whose person,
 -- household or opt-out the person index changed (a merge or split moves records between
--- people), and removes the records no longer staged (superseded by a later delivery, or a
--- snapshot replaced). A record's own columns never change: a delivery's rows are fixed once
--- accepted, and a correction is a new record. Postcode lookup, admission methods and this
--- code are part of the project fingerprint: when they change the night builds it whole
--- (--full-refresh). tests/e2e/test_incremental_dbt.py proves the result equal to a full build.
+-- people), and removes the records no longer staged (superseded by a later delivery, a
+-- snapshot replaced, a delivery purged). A record's own columns never change: a delivery's
+-- rows are fixed once accepted, and a correction is a new record. Which records to build is
+-- worked out on keys alone; only those records are read whole (macro to_build_only).
+-- Postcode lookup, admission methods and this code are part of the project fingerprint: when
+-- they change the night builds it whole (--full-refresh). tests/e2e/test_incremental_dbt.py
+-- proves the result equal to a full build.
 
+{#- Each staging CTE below and the contract_id its branch of `events` gives its records. -#}
+{%- set contracts = {
+    "admissions": "riverside_acute__emergency_admissions",
+    "attendances": "riverside_acute__ae_attendances",
+    "ambulance": "county_ambulance__incidents",
+    "visits": "riverside_fire__safe_and_well_visits",
+    "adaptations": "riverside_council__housing_adaptations",
+    "homelessness": "riverside_council__homelessness_cases",
+    "adult_referrals": "county_council__adult_social_care_referrals",
+    "children_referrals": "county_council__children_social_care_referrals",
+    "attendance": "county_council__school_attendance",
+    "police": "county_police__incidents",
+    "falls_classes": "riverside_agewell__falls_class_referrals"
+} %}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_by_key',
@@ -21,23 +37,74 @@
 
 with
 
-admissions as (select * from {{ ref('stg_riverside_acute__emergency_admissions') }}),
-attendances as (select * from {{ ref('stg_riverside_acute__ae_attendances') }}),
-ambulance as (select * from {{ ref('stg_county_ambulance__incidents') }}),
-visits as (select * from {{ ref('stg_riverside_fire__safe_and_well_visits') }}),
-adaptations as (select * from {{ ref('stg_riverside_council__housing_adaptations') }}),
-homelessness as (select * from {{ ref('stg_riverside_council__homelessness_cases') }}),
-adult_referrals as (select * from {{ ref('stg_county_council__adult_social_care_referrals') }}),
-children_referrals as (select * from {{ ref('stg_county_council__children_social_care_referrals') }}),
-attendance as (select * from {{ ref('stg_county_council__school_attendance') }}),
-police as (select * from {{ ref('stg_county_police__incidents') }}),
-falls_classes as (select * from {{ ref('stg_riverside_agewell__falls_class_referrals') }}),
-person_records as (select * from {{ ref('stg_linkage__person_records') }}),
-postcodes as (select * from {{ ref('stg_reference__postcodes') }}),
-methods as (select * from {{ ref('admission_methods') }}),
+-- Not materialized: an incremental build reads each twice (its keys, then the records to
+-- build); DuckDB would otherwise copy every staged record whole first.
+admissions as not materialized (select * from {{ ref('stg_riverside_acute__emergency_admissions') }}),
+attendances as not materialized (select * from {{ ref('stg_riverside_acute__ae_attendances') }}),
+ambulance as not materialized (select * from {{ ref('stg_county_ambulance__incidents') }}),
+visits as not materialized (select * from {{ ref('stg_riverside_fire__safe_and_well_visits') }}),
+adaptations as not materialized (select * from {{ ref('stg_riverside_council__housing_adaptations') }}),
+homelessness as not materialized (select * from {{ ref('stg_riverside_council__homelessness_cases') }}),
+adult_referrals as not materialized (select * from {{ ref('stg_county_council__adult_social_care_referrals') }}),
+children_referrals as not materialized (select * from {{ ref('stg_county_council__children_social_care_referrals') }}),
+attendance as not materialized (select * from {{ ref('stg_county_council__school_attendance') }}),
+police as not materialized (select * from {{ ref('stg_county_police__incidents') }}),
+falls_classes as not materialized (select * from {{ ref('stg_riverside_agewell__falls_class_referrals') }}),
+person_records as not materialized (select * from {{ ref('stg_linkage__person_records') }}),
+postcodes as not materialized (select * from {{ ref('stg_reference__postcodes') }}),
+methods as not materialized (select * from {{ ref('admission_methods') }}),
 
--- An incremental build reads it three times (new, rebuilt and gone records): computed once.
-events as {{ 'materialized' if is_incremental() }} (
+{% if is_incremental() %}
+
+-- Which records to build: keys only (every staged record's contract, delivery and row), so
+-- the whole staged history is compared as three narrow columns and only the records to build
+-- are read whole below.
+staged as materialized (
+
+{%- for cte, contract in contracts.items() %}
+    select '{{ contract }}' as contract_id, delivery_id, row_number from {{ cte }}
+    {{- '\n    union all' if not loop.last }}
+{%- endfor %}
+
+),
+
+stored as materialized (
+
+    select contract_id, delivery_id, row_number, person_id, household_id, opted_out from {{ this }}
+
+),
+
+to_build as materialized (
+
+    -- Records not stored yet.
+    select contract_id, delivery_id, row_number
+    from staged
+    anti join stored using (contract_id, delivery_id, row_number)
+
+    union all
+
+    -- Stored records the person index now links differently.
+    select stored.contract_id, stored.delivery_id, stored.row_number
+    from stored
+    left join person_records using (contract_id, delivery_id, row_number)
+    where stored.person_id is distinct from person_records.person_id
+        or stored.household_id is distinct from person_records.household_id
+        or stored.opted_out is distinct from coalesce(person_records.opted_out, false)
+
+),
+
+gone as (
+
+    -- Stored records no longer staged (replace_by_key needs only their keys).
+    select contract_id, delivery_id, row_number
+    from stored
+    anti join staged using (contract_id, delivery_id, row_number)
+
+),
+{% endif %}
+
+-- In an incremental build each extract's branch reads only the records to build (to_build_only).
+events as (
 
     select
         'riverside_acute__emergency_admissions' as contract_id, delivery_id, row_number,
@@ -53,7 +120,7 @@ events as {{ 'materialized' if is_incremental() }} (
               or {{ icd10_in_list('admissions.secondary_diagnosis_4', 'falls_W00_W19') }})) as is_fall,
         true as is_health_derived, cast(null as boolean) as consent_to_share,
         cast(null as varchar) as detail
-    from admissions
+    from {{ to_build_only('admissions', 'riverside_acute__emergency_admissions') }} as admissions
 
     union all
 
@@ -64,7 +131,7 @@ events as {{ 'materialized' if is_incremental() }} (
         ({{ icd10_in_list('attendances.primary_diagnosis', 'falls_W00_W19') }}
          or {{ icd10_in_list('attendances.secondary_diagnosis', 'falls_W00_W19') }}),
         true, cast(null as boolean), disposal
-    from attendances
+    from {{ to_build_only('attendances', 'riverside_acute__ae_attendances') }} as attendances
 
     union all
 
@@ -74,7 +141,7 @@ events as {{ 'materialized' if is_incremental() }} (
         incident_date, date_of_birth, sex, postcode_key,
         chief_complaint = 'FALL',
         true, cast(null as boolean), chief_complaint
-    from ambulance
+    from {{ to_build_only('ambulance', 'county_ambulance__incidents') }} as ambulance
 
     union all
 
@@ -83,7 +150,7 @@ events as {{ 'materialized' if is_incremental() }} (
         visit_id, 'riverside_fire', 'safe_and_well_visit',
         visit_date, date_of_birth, 'U', cast(null as varchar),
         false, false, cast(null as boolean), referral_source
-    from visits
+    from {{ to_build_only('visits', 'riverside_fire__safe_and_well_visits') }} as visits
 
     union all
 
@@ -92,7 +159,7 @@ events as {{ 'materialized' if is_incremental() }} (
         case_ref, 'riverside_council', 'housing_adaptation_referral',
         referral_date, date_of_birth, 'U', postcode_key,
         false, false, cast(null as boolean), adaptation_type
-    from adaptations
+    from {{ to_build_only('adaptations', 'riverside_council__housing_adaptations') }} as adaptations
 
     union all
 
@@ -101,7 +168,7 @@ events as {{ 'materialized' if is_incremental() }} (
         case_ref, 'riverside_council', 'homelessness_approach',
         approach_date, date_of_birth, 'U', postcode_key,
         false, false, cast(null as boolean), duty_type
-    from homelessness
+    from {{ to_build_only('homelessness', 'riverside_council__homelessness_cases') }} as homelessness
 
     union all
 
@@ -110,7 +177,7 @@ events as {{ 'materialized' if is_incremental() }} (
         referral_id, 'county_council', 'adult_social_care_referral',
         referral_date, date_of_birth, sex, postcode_key,
         false, false, cast(null as boolean), outcome
-    from adult_referrals
+    from {{ to_build_only('adult_referrals', 'county_council__adult_social_care_referrals') }} as adult_referrals
 
     union all
 
@@ -119,7 +186,7 @@ events as {{ 'materialized' if is_incremental() }} (
         referral_id, 'county_council', 'children_social_care_referral',
         referral_date, date_of_birth, sex, postcode_key,
         false, false, cast(null as boolean), decision
-    from children_referrals
+    from {{ to_build_only('children_referrals', 'county_council__children_social_care_referrals') }} as children_referrals
 
     union all
 
@@ -128,7 +195,7 @@ events as {{ 'materialized' if is_incremental() }} (
         {{ dbt.concat(['upn_pseudo', "'|'", 'academic_year', "'|'", 'term']) }}, 'county_council', 'school_attendance_term',
         term_end_date, date_of_birth, sex, postcode_key,
         false, false, cast(null as boolean), term
-    from attendance
+    from {{ to_build_only('attendance', 'county_council__school_attendance') }} as attendance
 
     union all
 
@@ -137,7 +204,7 @@ events as {{ 'materialized' if is_incremental() }} (
         {{ dbt.concat(['occurrence_id', "'|'", 'nominal_id_pseudo']) }}, 'county_police', 'police_incident',
         occurrence_date, date_of_birth, 'U', postcode_key,
         false, false, cast(null as boolean), {{ dbt.concat(['occurrence_type', "':'", 'person_role']) }}
-    from police
+    from {{ to_build_only('police', 'county_police__incidents') }} as police
 
     union all
 
@@ -146,53 +213,9 @@ events as {{ 'materialized' if is_incremental() }} (
         referral_id, 'riverside_agewell', 'falls_class_referral',
         referral_date, date_of_birth, 'U', postcode_key,
         false, false, consent_to_share, referral_source
-    from falls_classes
+    from {{ to_build_only('falls_classes', 'riverside_agewell__falls_class_referrals') }} as falls_classes
 
 ),
-{% if is_incremental() %}
-
-stored as (
-
-    select contract_id, delivery_id, row_number, person_id, household_id, opted_out from {{ this }}
-
-),
-
-to_build as (
-
-    -- Records not stored yet.
-    select events.contract_id, events.delivery_id, events.row_number
-    from events
-    anti join stored using (contract_id, delivery_id, row_number)
-
-    union all
-
-    -- Stored records the person index now links differently.
-    select stored.contract_id, stored.delivery_id, stored.row_number
-    from stored
-    left join person_records using (contract_id, delivery_id, row_number)
-    where stored.person_id is distinct from person_records.person_id
-        or stored.household_id is distinct from person_records.household_id
-        or stored.opted_out is distinct from coalesce(person_records.opted_out, false)
-
-),
-
-built_events as (
-
-    select events.*
-    from events
-    semi join to_build using (contract_id, delivery_id, row_number)
-
-),
-
-gone as (
-
-    -- Stored records no longer staged.
-    select stored.*
-    from {{ this }} as stored
-    anti join events using (contract_id, delivery_id, row_number)
-
-),
-{% endif %}
 
 final as (
 
@@ -217,7 +240,7 @@ final as (
         events.is_health_derived,
         events.consent_to_share,
         events.detail
-    from {{ 'built_events' if is_incremental() else 'events' }} as events
+    from events
     left join person_records using (contract_id, delivery_id, row_number)
     left join postcodes
         on events.postcode_key = postcodes.postcode_key

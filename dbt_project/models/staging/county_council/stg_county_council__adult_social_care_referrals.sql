@@ -1,15 +1,22 @@
+-- Incremental: a night ranks again only the keys its new deliveries (or a purged delivery)
+-- touch; macros/staging/deliveries.sql says why that equals ranking the whole history.
+{% set keys = ['referral_id'] %}
+{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys) }}
+
 with
 
-source as (
+source as not materialized (
 
     select * from {{ source('valid', 'county_council__adult_social_care_referrals') }}
 
 ),
 
+{{ staged_keys_touched('source', keys) }}
+
 latest as (
 
     -- A referral sent again in a later delivery is a correction: the latest one stands.
-    {{ latest_record_per_key('source', ['referral_id']) }}
+    {{ latest_record_per_key('source', keys) }}
 
 ),
 
@@ -33,4 +40,4 @@ renamed as (
 
 )
 
-select * from renamed
+{{ staged_rows('renamed', 'source', keys) }}

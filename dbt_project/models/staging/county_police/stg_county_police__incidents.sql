@@ -1,15 +1,22 @@
+-- Incremental: a night ranks again only the keys its new deliveries (or a purged delivery)
+-- touch; macros/staging/deliveries.sql says why that equals ranking the whole history.
+{% set keys = ['occurrence_id', 'nominal_id_pseudo'] %}
+{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys) }}
+
 with
 
-source as (
+source as not materialized (
 
     select * from {{ source('valid', 'county_police__incidents') }}
 
 ),
 
+{{ staged_keys_touched('source', keys) }}
+
 latest as (
 
     -- One row per person per occurrence; a row sent again later is a correction.
-    {{ latest_record_per_key('source', ['occurrence_id', 'nominal_id_pseudo']) }}
+    {{ latest_record_per_key('source', keys) }}
 
 ),
 
@@ -30,4 +37,4 @@ renamed as (
 
 )
 
-select * from renamed
+{{ staged_rows('renamed', 'source', keys) }}

@@ -1,15 +1,22 @@
+-- Incremental: a night ranks again only the keys its new deliveries (or a purged delivery)
+-- touch; macros/staging/deliveries.sql says why that equals ranking the whole history.
+{% set keys = ['episode_id'] %}
+{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys) }}
+
 with
 
-source as (
+source as not materialized (
 
     select * from {{ source('valid', 'riverside_acute__emergency_admissions') }}
 
 ),
 
+{{ staged_keys_touched('source', keys) }}
+
 latest as (
 
     -- An episode sent again in a later delivery is a correction: the latest one stands.
-    {{ latest_record_per_key('source', ['episode_id']) }}
+    {{ latest_record_per_key('source', keys) }}
 
 ),
 
@@ -38,4 +45,4 @@ renamed as (
 
 )
 
-select * from renamed
+{{ staged_rows('renamed', 'source', keys) }}

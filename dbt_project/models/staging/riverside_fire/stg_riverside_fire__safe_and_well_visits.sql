@@ -1,15 +1,22 @@
+-- Incremental: a night ranks again only the keys its new deliveries (or a purged delivery)
+-- touch; macros/staging/deliveries.sql says why that equals ranking the whole history.
+{% set keys = ['visit_id'] %}
+{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys) }}
+
 with
 
-source as (
+source as not materialized (
 
     select * from {{ source('valid', 'riverside_fire__safe_and_well_visits') }}
 
 ),
 
+{{ staged_keys_touched('source', keys) }}
+
 latest as (
 
     -- A visit sent again in a later delivery is a correction: the latest one stands.
-    {{ latest_record_per_key('source', ['visit_id']) }}
+    {{ latest_record_per_key('source', keys) }}
 
 ),
 
@@ -29,4 +36,4 @@ renamed as (
 
 )
 
-select * from renamed
+{{ staged_rows('renamed', 'source', keys) }}
