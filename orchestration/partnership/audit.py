@@ -60,6 +60,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _derived_key(key: bytes, context: str) -> bytes:
+    """A recipient's HMAC key: HMAC-SHA256(key, context)."""
+    return hmac.new(key, context.encode(), hashlib.sha256).digest()
+
+
 def _pseudonymiser(key: bytes, context: str):
     """A recipient's pseudonym of a value: HMAC-SHA256 keyed by HMAC-SHA256(key, context). The
     context's key is derived, and the inner and outer SHA-256 keyed (RFC 2104), once; each value
@@ -539,7 +544,6 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
     mine_of = _pseudonymiser(key, ctx)
     others = sorted({c for rid, level, c in _recipients(protocol.path.parent)
                      if rid != protocol.recipient_id and level != "aggregate"})
-    contexts = {"mine": ctx, **{f"other_{j}": c for j, c in enumerate(others)}}
     # per pseudonymised source column: its ids and this recipient's pseudonym of each (`mine`); the
     # opt-out and consent checks below look their ids up here instead of hashing them again
     mine_by: dict[str, pl.DataFrame] = {}
@@ -550,16 +554,24 @@ def _check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: _Zone |
         # the index knows): the pseudonyms of the source's ids, not of the whole county's, are computed.
         # A clash with another recipient's pseudonym of an id outside the source would need an HMAC
         # collision between two keys; the same context is caught on the source's own ids.
-        hashed = zone.hashed_ids(out["source"], src, key, contexts)
-        mine_by[src] = hashed.select("id", "mine")
+        hashed = zone.hashed_ids(out["source"], src, key, {"mine": ctx})
+        mine_by[src] = hashed
         not_mine = int((~released.is_in(hashed["mine"])).sum())
         all_mine[col] = not not_mine
         if not_mine:
             problems.append(f"{t}.{col}: {not_mine} values are not this recipient's pseudonyms")
         if released.is_in(hashed["id"]).any():
             problems.append(f"{t}.{col}: internal ids released in place of pseudonyms")
-        for j in range(len(others)):
-            clash = int(released.is_in(hashed[f"other_{j}"]).sum())
+        for other in others:
+            if all_mine[col]:
+                # Every released value is this recipient's HMAC of a source id: it can equal another
+                # recipient's HMAC of a source id only if the two derived keys are the same, or by an
+                # HMAC collision between two keys (as for ids outside the source). The keys are
+                # compared, and the other recipient's pseudonyms are not computed.
+                clash = released.len() if _derived_key(key, other) == _derived_key(key, ctx) else 0
+            else:  # blocked already: the clashes are counted too, to say so
+                theirs = _pseudonymiser(key, other)
+                clash = int(released.is_in(pl.Series([theirs(i) for i in hashed["id"].to_list()], dtype=pl.Utf8)).sum())
             if clash:
                 problems.append(f"{t}.{col}: {clash} pseudonyms equal another recipient's")
     if releases_dir is not None and pseudonyms:

@@ -188,3 +188,24 @@ def test_the_audit_hashes_every_source_id_as_the_standard_librarys_hmac_for_each
     assert hashed["id"].to_list() == ["LP1", "LP2", "LP3", "LP4", "LP5", "LP6"]  # the source's ids the index knows
     for name, context in contexts.items():
         assert hashed[name].to_list() == [ps.hmac_python(key, i, context) for i in hashed["id"]]
+
+
+def test_pseudonyms_of_another_recipients_key_block_whether_or_not_the_audit_shares_that_key(warehouse, tmp_path, monkeypatch):
+    from orchestration.partnership import audit
+    from orchestration.partnership.protocols import Protocol
+
+    real = rel.ps.hmac_pads
+    with monkeypatch.context() as m:  # the builder alone uses the families' key: not ours, and theirs
+        m.setattr(rel.ps, "hmac_pads", lambda key, context="": real(key, FAMILIES.pseudonym_context))
+        with pytest.raises(rel.ReleaseBlocked) as blocked:
+            rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
+    assert "3 values are not this recipient's pseudonyms" in str(blocked.value)
+    assert "3 pseudonyms equal another recipient's" in str(blocked.value)
+    # every recipient given the same key (builder and audit alike): ours, and equal to theirs
+    monkeypatch.setattr(Protocol, "pseudonym_context", property(lambda self: "release-recipient:everyone"))
+    monkeypatch.setattr(audit, "_recipients_read", {})  # the protocols as they now read
+    with pytest.raises(rel.ReleaseBlocked) as blocked:
+        rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
+    assert "not this recipient's" not in str(blocked.value)
+    assert "3 pseudonyms equal another recipient's" in str(blocked.value)
+    assert not any((tmp_path / "releases" / "falls-analysts").glob("*"))
