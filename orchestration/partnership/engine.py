@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from .contracts import Contract
-from .gx_batch import run_suite
+from .gx_batch import Pending, start_suite
 from .readers import ROW_NUMBER, DeliveryRejected, read_delivery
 from .validation import RULES, RowValidation, validate_rows
 
@@ -179,17 +179,28 @@ _BATCH_CODES = ("row_count", "null_rate", "freshness")
 def assess(path: Path, contract: Contract, *, file_name: str, sha256: str, arrived_at: datetime,
            duplicate_of: int | None = None, docs_dir: Path | None = None, label: str | None = None) -> Assessment:
     """Judge one delivered file. `arrived_at` is UTC (naive); `duplicate_of` is the accepted delivery with the same bytes."""
+    a, batch = assess_rows(path, contract, file_name=file_name, sha256=sha256, arrived_at=arrived_at,
+                           duplicate_of=duplicate_of, docs_dir=docs_dir, label=label)
+    return judge_batch(a, batch, contract) if batch is not None else a
+
+
+def assess_rows(path: Path, contract: Contract, *, file_name: str, sha256: str, arrived_at: datetime,
+                duplicate_of: int | None = None, docs_dir: Path | None = None,
+                label: str | None = None) -> tuple[Assessment, Pending | None]:
+    """`assess` up to the batch rules: the file-level and row rules judged, the batch suite started
+    (in the GX worker, when a night has one). Then `judge_batch(a, batch, contract)` finishes the
+    verdict; the night loads the rows in between. The batch is None when the file is already rejected."""
     a = Assessment(contract.id, contract.version, contract.agency, file_name, sha256, arrived_at, None)
     try:
         a.due_at = due_at(contract, file_name)
     except DeliveryRejected as rej:
-        return _reject(a, rej.code, rej.message)
+        return _reject(a, rej.code, rej.message), None
     if a.due_at is not None:
         a.late = arrived_at > a.due_at
         late_msg = (f"{file_name}: arrived {arrived_at:%Y-%m-%d %H:%M} UTC, due by {a.due_at:%Y-%m-%d %H:%M} UTC "
                     f"({contract.delivery.due_by} {contract.delivery.timezone})")
         if a.late and contract.delivery.late == "reject":
-            return _reject(a, "late", late_msg + "; the contract rejects late deliveries")
+            return _reject(a, "late", late_msg + "; the contract rejects late deliveries"), None
         a.rules.append(RuleResult("late", "file", "warning" if contract.delivery.late == "warn" else "error", not a.late,
                                   observed=f"arrived {arrived_at:%Y-%m-%d %H:%M} UTC",
                                   expected=f"by {a.due_at:%Y-%m-%d %H:%M} UTC"))
@@ -198,17 +209,24 @@ def assess(path: Path, contract: Contract, *, file_name: str, sha256: str, arriv
     try:
         text = read_delivery(path, contract, file_name)
     except DeliveryRejected as rej:
-        return _reject(a, rej.code, rej.message)
+        return _reject(a, rej.code, rej.message), None
     a.rules.append(RuleResult("readable", "file", "error", True, observed=f"{text.height} rows, {len(contract.columns)} columns"))
     if duplicate_of is not None and text.height > 0:  # two empty days have the same bytes, and are not duplicates
-        return _reject(a, "duplicate", f"{file_name}: identical to delivery {duplicate_of}, already loaded")
+        return _reject(a, "duplicate", f"{file_name}: identical to delivery {duplicate_of}, already loaded"), None
     a.rules.append(RuleResult("duplicate", "file", "error", True, observed="no accepted delivery has the same bytes"))
     rows = validate_rows(text, contract, as_of=arrived_at.date())
     assert rows.rows_read == text.height, "conservation: rows read must equal valid + quarantined"
     a.text, a.rows = text, rows
     a.rows_read, a.rows_valid, a.rows_quarantined = text.height, rows.valid.height, rows.quarantine.height
+    batch = start_suite(contract, text, rows.valid, arrived_at, label or file_name, docs_dir)
     a.rules += _row_rule_results(contract, rows)
-    for b in run_suite(contract, text, rows.valid, arrived_at, label or file_name, docs_dir):
+    return a, batch
+
+
+def judge_batch(a: Assessment, batch: Pending, contract: Contract) -> Assessment:
+    """The batch rules' verdicts (waiting for the suite), then the quarantined share: `assess`'s last part."""
+    file_name = a.file_name
+    for b in batch.result():
         a.rules.append(RuleResult(b.rule, "batch", b.severity, b.passed, observed=b.observed, expected=b.expected))
         if b.passed:
             continue

@@ -41,7 +41,45 @@ def _gx():
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
 
+    _compile_templates_once()
     return gx
+
+
+_TEMPLATE_CODE: dict[str, bytes] = {}
+
+
+def _compile_templates_once() -> None:
+    """Data Docs renders every page through a new Jinja environment (one per GX view object),
+    which compiles GX's templates again: most of an extract's Data Docs build. One in-memory
+    bytecode cache shared by those environments compiles each template once per process. Jinja
+    checks each template's source checksum before it uses the cached code, and every environment
+    GX makes has the same settings, so the pages are the same."""
+    try:
+        import jinja2
+        from great_expectations.render.view.view import DefaultJinjaView
+    except ImportError:  # GX or Jinja laid out otherwise: pages render as GX renders them
+        return
+    if getattr(DefaultJinjaView, "_partnership_bytecode_cache", None) is not None:
+        return
+
+    class _Memory(jinja2.BytecodeCache):
+        def load_bytecode(self, bucket) -> None:
+            code = _TEMPLATE_CODE.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket) -> None:
+            _TEMPLATE_CODE[bucket.key] = bucket.bytecode_to_string()
+
+    cache = _Memory()
+    get_template = DefaultJinjaView._get_template
+
+    def _get_template(self, template_str: str):  # every page renders through it (GX introspects __init__: left alone)
+        self.env.bytecode_cache = cache
+        return get_template(self, template_str)
+
+    DefaultJinjaView._get_template = _get_template
+    DefaultJinjaView._partnership_bytecode_cache = cache
 
 
 _CONTEXTS: dict[str, object] = {}
@@ -147,8 +185,15 @@ def _describe(result) -> tuple[str, str]:
 def run_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arrived_at: datetime,
               delivery_label: str, docs_dir: Path | None = None) -> list[BatchResult]:
     """Run the contract's batch suite on one delivery; one result per rule, in suite order."""
+    return start_suite(contract, text, valid, arrived_at, delivery_label, docs_dir).result()
+
+
+def start_suite(contract: Contract, text: pl.DataFrame, valid: pl.DataFrame, arrived_at: datetime,
+                delivery_label: str, docs_dir: Path | None = None) -> Pending:
+    """`run_suite`, started: with a worker, the suite runs there while the caller goes on (a night
+    loads the delivery's rows meanwhile); `.result()` waits for its results."""
     frame = batch_frame(contract, text, valid)
-    return _run(_run_suite_on_frame, contract, frame, text.height, arrived_at, delivery_label, docs_dir)
+    return Pending(_run_suite_on_frame, contract, frame, text.height, arrived_at, delivery_label, docs_dir)
 
 
 def _run_suite_on_frame(contract: Contract, frame, rows: int, arrived_at: datetime, delivery_label: str,
@@ -179,7 +224,12 @@ def _run_suite_on_frame(contract: Contract, frame, rows: int, arrived_at: dateti
 
 
 def build_docs(docs_dir: Path, everything: bool = False) -> Path:
-    return _run(_build_docs, docs_dir, everything)
+    return start_docs(docs_dir, everything).result()
+
+
+def start_docs(docs_dir: Path, everything: bool = False) -> Pending:
+    """`build_docs`, started (in the worker, after the suites asked for before it)."""
+    return Pending(_build_docs, docs_dir, everything)
 
 
 def _build_docs(docs_dir: Path, everything: bool = False) -> Path:
@@ -232,15 +282,32 @@ class _Worker:
         self.replies = Connection(from_child, writable=False)
         self.lock = threading.Lock()
         self.used = False
+        self.sent = 0  # requests sent; the worker answers them in order
+        self.received = 0
+        self.unclaimed: dict[int, tuple[bool, object]] = {}  # replies read before their caller asked
 
-    def call(self, fn, *args):
+    def submit(self, fn, *args) -> int:
+        """Send a request; returns its ticket, for `wait`."""
         with self.lock:
             self.used = True
             self.requests.send((fn.__name__, args))
-            ok, value = self.replies.recv()
+            self.sent += 1
+            return self.sent
+
+    def wait(self, ticket: int):
+        """The reply to a request (raising what it raised), reading earlier replies aside."""
+        with self.lock:
+            while ticket not in self.unclaimed:
+                reply = self.replies.recv()
+                self.received += 1
+                self.unclaimed[self.received] = reply
+            ok, value = self.unclaimed.pop(ticket)
         if not ok:
             raise value
         return value
+
+    def call(self, fn, *args):
+        return self.wait(self.submit(fn, *args))
 
     def close(self) -> None:
         import subprocess
@@ -280,17 +347,36 @@ def worker_pid() -> int:
     return os.getpid()
 
 
-def _run(fn, *args):
-    """`fn(*args)` in the worker when there is one, else here."""
-    if _WORKER is None:
-        return fn(*args)
-    try:
-        return _WORKER.call(fn, *args)
-    except (EOFError, OSError):
-        # The worker died (killed, out of memory): the work runs here instead (a result the worker
-        # stored before it died stays in the GX project beside this one).
-        stop_worker()
-        return fn(*args)
+class Pending:
+    """`fn(*args)`: sent to the worker at once when there is one, and `result()` waits for its
+    reply; without a worker, `result()` runs it here (so it fails where the caller asks for it,
+    either way). If the worker dies (killed, out of memory) the work runs here instead (a result
+    the worker stored before it died stays in the GX project beside this one)."""
+
+    def __init__(self, fn, *args) -> None:
+        self.fn, self.args = fn, args
+        self.worker, self.ticket, self.done = _WORKER, None, None
+        if self.worker is not None:
+            try:
+                self.ticket = self.worker.submit(fn, *args)
+            except (EOFError, OSError):
+                self._lost()
+
+    def _lost(self) -> None:
+        if _WORKER is self.worker:
+            stop_worker()
+        self.worker = self.ticket = None
+
+    def result(self):
+        if self.done is None:
+            value = None
+            if self.ticket is not None:
+                try:
+                    value = (self.worker.wait(self.ticket),)
+                except (EOFError, OSError):
+                    self._lost()
+            self.done = value or (self.fn(*self.args),)
+        return self.done[0]
 
 
 def start_worker(force: bool = False) -> None:

@@ -18,13 +18,14 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import polars as pl
 
 from . import pseudonymise as ps
 from .contracts import Contract
-from .engine import Assessment, _reject, assess
+from .engine import Assessment, _reject, assess_rows, judge_batch
 from .readers import ROW_NUMBER, DeliveryRejected
 from .testhooks import pause_point
 from .validation import RULES
@@ -179,6 +180,12 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
         con.execute(f'create table if not exists identity."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {idcols})')
 
 
+def _arrow(frame: pl.DataFrame):
+    """A frame as DuckDB reads it: Arrow with string views, polars' own strings, not copied (its
+    default export copies every string into a large_string column first)."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 def _pseudonyms(con, contract: Contract, valid: pl.DataFrame, pads: tuple[bytes, bytes]) -> pl.DataFrame:
     """`valid` with a `<column>_pseudo` for each direct identifier, for both `valid` (the pseudonym) and
     `identity` (the value with its pseudonym).
@@ -195,7 +202,7 @@ def _pseudonyms(con, contract: Contract, valid: pl.DataFrame, pads: tuple[bytes,
     for name in direct:
         norm = ps.normalise_sql("value", ps.identifier_kind(name))
         values = valid.select(pl.col(name).alias("value")).drop_nulls().unique()
-        con.register("_values", values)
+        con.register("_values", _arrow(values))
         try:
             hashed = con.sql(f"select value, case when {norm} is null then null else {ps.hmac_sql(norm)} end as pseudo from _values",
                              params={"ipad": pads[0], "opad": pads[1]}).pl()
@@ -211,12 +218,12 @@ def _write_rows(con, contract: Contract, delivery_id: int, text: pl.DataFrame, v
     t = contract.table
     cols = ", ".join(f'"{c}"' for c in contract.column_names)
     params = {"d": delivery_id}
-    con.register("_text", text)
+    con.register("_text", _arrow(text))
     con.execute(f'insert into raw."{t}" select $d, {ROW_NUMBER}, {cols} from _text', params)
-    con.register("_quarantine", quarantine)
+    con.register("_quarantine", _arrow(quarantine))
     con.execute(f'insert into quarantine."{t}" select $d, {ROW_NUMBER}, {RULES}, {cols} from _quarantine', params)
     direct = [c.name for c in contract.columns if c.classification == "direct_identifier"]
-    con.register("_valid", _pseudonyms(con, contract, valid, pads))
+    con.register("_valid", _arrow(_pseudonyms(con, contract, valid, pads)))
     select = [f'"{c.name}_pseudo"' if c.name in direct else f'"{c.name}"' for c in contract.columns]
     con.execute(f'insert into valid."{t}" select $d, {ROW_NUMBER}, {", ".join(select)} from _valid', params)
     if direct:
@@ -232,8 +239,13 @@ def _finish(con, delivery_id: int, **fields) -> None:
 
 
 def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir: Path, contract: Contract,
-                     delivery: dict, pads: tuple[bytes, bytes], now: datetime, docs_dir: Path | None = None) -> Assessment:
-    """Validate and load one registered delivery, atomically. Returns the engine's assessment of it."""
+                     delivery: dict, pads: tuple[bytes, bytes], now: datetime, docs_dir: Path | None = None,
+                     suite_started: Callable[[], object] | None = None) -> Assessment:
+    """Validate and load one registered delivery, atomically. Returns the engine's assessment of it.
+
+    The rows are written while the batch suite runs (in the GX worker, on the other core); its
+    verdict is awaited before the commit. A batch rule of error severity rolls the rows back and
+    records the rejection alone. `suite_started` is called once the suite is under way."""
     did = delivery["delivery_id"]
     path = landing / delivery["landing_path"]
     archived: Path | None = None
@@ -244,6 +256,7 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
                and delivery_id <> ? and status = 'accepted'""",
             [contract.id, delivery["sha256"], did],
         ).fetchall()[0][0]
+        batch = None
         try:
             if not path.exists():
                 raise DeliveryRejected("missing", f"{delivery['file_name']}: the file was removed from landing before it could be read")
@@ -253,9 +266,19 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
                                 delivery["arrived_at"], None)
             _reject(result, rej.code, rej.message)
         else:
-            result = assess(archived, contract, file_name=delivery["file_name"], sha256=delivery["sha256"],
-                            arrived_at=delivery["arrived_at"], duplicate_of=dup, docs_dir=docs_dir,
-                            label=f"delivery {did}: {delivery['file_name']}")
+            result, batch = assess_rows(archived, contract, file_name=delivery["file_name"], sha256=delivery["sha256"],
+                                        arrived_at=delivery["arrived_at"], duplicate_of=dup, docs_dir=docs_dir,
+                                        label=f"delivery {did}: {delivery['file_name']}")
+        if batch is not None:
+            if suite_started is not None:
+                suite_started()
+            rows = result.rows
+            _ensure_tables(con, contract)
+            _write_rows(con, contract, did, result.text, rows.valid, rows.quarantine, pads)
+            judge_batch(result, batch, contract)
+            if not result.accepted:  # a batch rule rejects the delivery: none of its rows stay
+                con.execute("rollback")
+                con.execute("begin transaction")
         if not result.accepted:
             _finish(con, did, status="rejected", reason_code=result.reason_code, reason=result.reason,
                     contract_version=contract.version, processed_at=now, warnings=json.dumps(result.warnings),
@@ -263,8 +286,6 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
             con.execute("commit")
             return result
         rows = result.rows
-        _ensure_tables(con, contract)
-        _write_rows(con, contract, did, result.text, rows.valid, rows.quarantine, pads)
         assert rows.rows_read == result.rows_read, "conservation: rows read must equal valid + quarantined"
         _finish(con, did, status="accepted", contract_version=contract.version, rows_read=result.rows_read,
                 rows_valid=result.rows_valid, rows_quarantined=result.rows_quarantined,

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from . import pseudonymise as ps
 from .contracts import Contract
-from .gx_batch import build_docs
+from .gx_batch import start_docs
 from .ingest import _ensure_tables, pending, process_delivery, register
 from .notify import notify_owner
 from .reports import report_stem, write_agency_index, write_delivery_report
@@ -66,9 +66,15 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
         ensure_schemas(con)
         todo = pending(con, contract.id)
         outcome.notices = []
-        for delivery in todo:
+        docs = None
+
+        def build_docs_next() -> None:  # queued behind the last suite: the worker renders while this process loads
+            nonlocal docs
+            docs = start_docs(gx_dir(settings))
+
+        for i, delivery in enumerate(todo):
             a = process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now(),
-                                 docs_dir=gx_dir(settings))
+                                 docs_dir=gx_dir(settings), suite_started=build_docs_next if i == len(todo) - 1 else None)
             did = delivery["delivery_id"]
             report = settings.reports_dir / "contracts" / contract.agency / f"{report_stem(did, a.file_name)}.html"
             a.notification = notify_owner(contract, a, did, report)
@@ -76,7 +82,7 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
             if a.notification != "not needed":
                 outcome.notices.append(f"{a.file_name}: notice {a.notification}")
         if todo:
-            build_docs(gx_dir(settings))
+            (docs or start_docs(gx_dir(settings))).result()
         write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency))
         ids = [d["delivery_id"] for d in todo] or [-1]
         rows = con.execute(

@@ -1,0 +1,69 @@
+"""A delivery's rows are written while its batch suite runs; the suite's verdict still decides
+what stays: a batch rule of error severity leaves nothing of the delivery but its rejection."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import datetime, timezone
+
+import duckdb
+
+from orchestration.partnership import pseudonymise as ps
+from orchestration.partnership.contracts import load_contracts
+from orchestration.partnership.ingest import _ensure_tables, pending, process_delivery, register
+from orchestration.partnership.settings import PROJECT_ROOT
+from orchestration.partnership.warehouse import ensure_schemas
+
+KEY = b"k" * 40
+
+
+def _nhs(n: int) -> str:
+    """The n-th ten-digit number (from 4000000000) with a valid modulus-11 check digit."""
+    base = 400000000
+    while True:
+        digits = str(base)
+        check = (11 - sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11) % 11
+        if check != 10:
+            if n == 0:
+                return digits + str(check)
+            n -= 1
+        base += 1
+
+
+def test_a_batch_rule_of_error_severity_rejects_the_delivery_and_none_of_its_written_rows_stay(tmp_path):
+    contract = dataclasses.replace(load_contracts(PROJECT_ROOT / "contracts" / "agencies")["nhs_optout__opt_outs"],
+                                   row_count_max=3)
+    folder = tmp_path / "landing" / contract.agency / contract.extract
+    folder.mkdir(parents=True)
+    files = {"opt_outs_20261001.csv": [_nhs(i) for i in range(5)],  # valid rows, one too many for the batch rule
+             "opt_outs_20261101.csv": [_nhs(10), "123", _nhs(11)]}  # within it; one row quarantined
+    for name, values in files.items():
+        (folder / name).write_text("nhs_number\n" + "\n".join(values) + "\n")
+        day = datetime.strptime(name[9:17], "%Y%m%d").replace(hour=1, tzinfo=timezone.utc).timestamp()
+        os.utime(folder / name, (day, day))
+    now = datetime(2026, 11, 2)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        ensure_schemas(con)
+        _ensure_tables(con, contract)
+        register(con, tmp_path / "landing", {contract.id: contract}, now)
+        results = [process_delivery(con, tmp_path / "landing", tmp_path / "archive", contract, d, ps.hmac_pads(KEY), now)
+                   for d in pending(con, contract.id)]
+        statuses = con.execute("select file_name, status, reason_code, reason, rows_read from ops.deliveries "
+                               "order by delivery_id").fetchall()
+        loaded = {s: con.execute(f"select _delivery_id, count(*) from {s}.{contract.table} group by 1 order by 1").fetchall()
+                  for s in ("raw", "valid", "quarantine", "identity")}
+        pseudonyms = con.execute(f"select nhs_number, nhs_number_pseudo from identity.{contract.table}").fetchall()
+    finally:
+        con.close()
+    first, second = results
+    assert (first.status, first.reason_code) == ("rejected", "row_count")
+    assert first.rows_read == 5, "the rows were read and judged (and written, then rolled back)"
+    (n1, s1, c1, r1, read1), (n2, s2, c2, r2, read2) = statuses
+    assert (n1, s1, c1, read1) == ("opt_outs_20261001.csv", "rejected", "row_count", None)
+    assert r1 == first.reason and "batch rule row_count failed: 5 rows" in r1 and "1 to 3 rows" in r1
+    assert (n2, s2, c2, read2) == ("opt_outs_20261101.csv", "accepted", None, 3)
+    # Only the accepted delivery (id 2) has rows anywhere; the rejected one left none behind.
+    assert loaded == {"raw": [(2, 3)], "valid": [(2, 2)], "quarantine": [(2, 1)], "identity": [(2, 2)]}
+    assert sorted(pseudonyms) == sorted((v, ps.hmac_python(KEY, v)) for v in (_nhs(10), _nhs(11)))
