@@ -47,6 +47,7 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
             from orchestration.partnership.boardpack import pdf
 
             pdf.warm()  # Chromium starts while the other releases run, not on the pack's clock
+            context.log.info(f"release {protocol.id}: its board pack follows in this run; Chromium started for it")
         line = f"release {protocol.id}: {result.status} {result.reason or (result.path or '')}".strip()
         if result.status in ("not_in_force", "blocked"):
             context.log.warning(line)  # e.g. an expired protocol: nothing produced, and why
@@ -60,11 +61,15 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
     return _asset
 
 
+# the night's executor (jobs.py), and Dagster's for `execute_in_process` (how `partnership run` runs the night)
+IN_PROCESS = ("in_process", "execute_in_process_executor")
+
+
 def _pack_follows(context: dg.AssetExecutionContext, protocol: Protocol) -> bool:
     """This release's board pack is built later in this run, in this process (the in-process executor)."""
     from orchestration.defs.releases.boardpack_assets import has_board_pack
 
-    return (has_board_pack(protocol) and context.job_def.executor_def.name == "in_process"
+    return (has_board_pack(protocol) and context.job_def.executor_def.name in IN_PROCESS
             and dg.AssetKey(["board_packs", protocol.id]) in context.job_def.asset_layer.selected_asset_keys)
 
 
