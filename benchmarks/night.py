@@ -47,6 +47,18 @@ def linkage_seconds(instance, run_id: str) -> dict[str, float]:
     return {}
 
 
+def ingest_seconds(instance, run_id: str) -> dict[str, dict[str, float]]:
+    """Each extract's ingest step, per phase (archive, validate, write, ...), from its materialization metadata."""
+    out = {}
+    for entry in instance.all_logs(run_id):
+        ev = entry.dagster_event
+        if ev is not None and ev.event_type_value == "ASSET_MATERIALIZATION":
+            mat = ev.event_specific_data.materialization
+            if mat.asset_key.path[0] == "valid" and "seconds" in mat.metadata:
+                out[mat.asset_key.path[-1]] = dict(mat.metadata["seconds"].data)
+    return out
+
+
 def dbt_node_times(project_dir: Path, since: float) -> dict[str, dict]:
     """Per-node execution time of the night's `dbt build` (the newest build run_results.json written since)."""
     best = None
@@ -92,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         # Importing dagster and the product's CLI, before the clock: `partnership run` pays it too.
         "import_seconds": t0 - started,
         "steps": steps, "linkage_seconds": linkage_seconds(dg.DagsterInstance.get(), result.run_id),
+        "ingest_seconds": ingest_seconds(dg.DagsterInstance.get(), result.run_id),
         "dbt_nodes": dbt_node_times(settings.dbt_project_dir, t0), "log": str(result.log_path),
     }
     a.out.write_text(json.dumps(out, indent=2))

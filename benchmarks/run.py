@@ -245,13 +245,42 @@ def machine() -> dict:
             "python": platform.python_version(), "versions": {p: version(p) for p in pkgs}}
 
 
+VALIDATION_PHASES = ("validate", "batch suite wait")  # read, row rules, split; then the GX batch suite's verdict
+INGEST_PHASES = ("archive", "validate", "write", "batch suite wait", "commit", "reports", "data docs wait")
+
+
+def ingest_phases(r: dict) -> str:
+    """The full night's ingest steps by phase (a paragraph), when the night recorded them."""
+    per = r["full"].get("ingest_seconds") or {}
+    if not per:
+        return ""
+    total = {p: sum(x.get(p, 0.0) for x in per.values()) for p in INGEST_PHASES}
+    steps = r["full"]["stages"]["ingest + validate"]
+    rest = steps - sum(total.values())
+    phases = ", ".join(f"{p} {v:.1f}" for p, v in total.items())
+    valid = sum(total[p] for p in VALIDATION_PHASES)
+    return (f"The full night's ingest steps ({steps:.1f} s) by phase, summed over the {len(per)} extracts (s): {phases}; "
+            f"the rest ({rest:.1f} s) is the step's own work around them (connection, pending deliveries, Dagster's "
+            f"records). Contract validation (validate: read, row rules and split; and the wait for the batch "
+            f"suite's verdict, which runs in the GX worker while the rows are written) is {valid:.1f} s: "
+            f"**{r['ratios']['contract_validation_vs_raw_load']:.2f}x** the raw DuckDB load of the same files "
+            f"(the target's measure, as for the 5M-row extract below); archiving, pseudonymising and writing four "
+            f"tables in one transaction, reports and Data Docs are the ingest's other work.\n\n")
+
+
 def evaluate(r: dict) -> list[dict]:
     full, inc = r["full"], r["incremental"]
     checks = [
         (f"full night ({r['preset']} preset)", full["wall_seconds"], TARGETS["full_night_s"], "s"),
         ("peak memory (full night, process tree)", full["peak_tree_gib"], TARGETS["peak_gib"], "GiB"),
         ("incremental night", inc["wall_seconds"], TARGETS["incremental_s"], "s"),
-        ("validation / raw DuckDB load", r["ratios"]["validation_vs_raw_load"], TARGETS["validation_ratio"], "x"),
+        # Judged as for the 5M-row extract (benchmarks/validation.py): the contract validation of
+        # the night's deliveries (read, row rules, split, batch suite), from each ingest step's own
+        # phase timings. Results of older runs without them: the whole ingest steps.
+        ("contract validation / raw DuckDB load" if "contract_validation_vs_raw_load" in r["ratios"]
+         else "validation / raw DuckDB load",
+         r["ratios"].get("contract_validation_vs_raw_load", r["ratios"]["validation_vs_raw_load"]),
+         TARGETS["validation_ratio"], "x"),
         ("pipeline / baseline, shared stages", r["ratios"]["shared_stages"], TARGETS["overhead_ratio"], "x"),
     ]
     return [{"target": name, "measured": value, "limit": limit, "unit": unit, "met": value <= limit,
@@ -368,7 +397,7 @@ Per extract (full night; the incremental night's figures are for the new deliver
 
 {extract_table(r)}
 
-Ratios: validation (ingest + validate steps) / raw DuckDB load of the same files
+{ingest_phases(r)}Ratios: validation (ingest + validate steps) / raw DuckDB load of the same files
 {r['ratios']['validation_vs_raw_load']:.2f}x; / baseline load + SQL row checks {r['ratios']['ingest_vs_baseline_ingest']:.2f}x;
 dbt FALLS-01 models and seeds ({r['ratios']['falls_01_dbt_seconds']:.1f} s, sum of node times) / baseline FALLS-01 SQL
 {r['ratios']['falls_01_vs_baseline']:.2f}x; shared stages (ingest, validate, FALLS-01) together {r['ratios']['shared_stages']:.2f}x;
@@ -454,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     b_load = sum(e["load"] for e in base["extracts"].values())
     b_chk = sum(e["checks"] for e in base["extracts"].values())
     ingest = n1["stages"]["ingest + validate"]
+    validation = sum(x.get(p, 0.0) for x in n1.get("ingest_seconds", {}).values() for p in VALIDATION_PHASES)
     r = {
         "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "preset": a.preset, "seed": a.seed,
         "machine": machine(), "generated": gen_info, "full": n1, "incremental": n2, "baseline": base,
@@ -462,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         "quarantine_check": quarantine_check,
         "ratios": {
             "validation_vs_raw_load": ratio(ingest, b_load),
+            "contract_validation_seconds": validation,
+            "contract_validation_vs_raw_load": ratio(validation, b_load),
             "ingest_vs_baseline_ingest": ratio(ingest, b_load + b_chk),
             "falls_01_dbt_seconds": falls_dbt,
             "falls_01_vs_baseline": ratio(falls_dbt, base["falls_01_seconds"]),

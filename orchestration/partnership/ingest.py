@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import stat
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -240,12 +241,15 @@ def _finish(con, delivery_id: int, **fields) -> None:
 
 def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir: Path, contract: Contract,
                      delivery: dict, pads: tuple[bytes, bytes], now: datetime, docs_dir: Path | None = None,
-                     suite_started: Callable[[], object] | None = None) -> Assessment:
+                     suite_started: Callable[[], object] | None = None,
+                     seconds: dict[str, float] | None = None) -> Assessment:
     """Validate and load one registered delivery, atomically. Returns the engine's assessment of it.
 
     The rows are written while the batch suite runs (in the GX worker, on the other core); its
     verdict is awaited before the commit. A batch rule of error severity rolls the rows back and
-    records the rejection alone. `suite_started` is called once the suite is under way."""
+    records the rejection alone. `suite_started` is called once the suite is under way. Wall time
+    per phase is added to `seconds` (archive, validate, write, batch suite wait, commit)."""
+    clock = _Clock(seconds)
     did = delivery["delivery_id"]
     path = landing / delivery["landing_path"]
     archived: Path | None = None
@@ -261,6 +265,7 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
             if not path.exists():
                 raise DeliveryRejected("missing", f"{delivery['file_name']}: the file was removed from landing before it could be read")
             archived = archive(path, archive_dir, contract, delivery["sha256"])
+            clock.lap("archive")
         except DeliveryRejected as rej:
             result = Assessment(contract.id, contract.version, contract.agency, delivery["file_name"], delivery["sha256"],
                                 delivery["arrived_at"], None)
@@ -269,13 +274,16 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
             result, batch = assess_rows(archived, contract, file_name=delivery["file_name"], sha256=delivery["sha256"],
                                         arrived_at=delivery["arrived_at"], duplicate_of=dup, docs_dir=docs_dir,
                                         label=f"delivery {did}: {delivery['file_name']}")
+            clock.lap("validate")
         if batch is not None:
             if suite_started is not None:
                 suite_started()
             rows = result.rows
             _ensure_tables(con, contract)
             _write_rows(con, contract, did, result.text, rows.valid, rows.quarantine, pads)
+            clock.lap("write")
             judge_batch(result, batch, contract)
+            clock.lap("batch suite wait")
             if not result.accepted:  # a batch rule rejects the delivery: none of its rows stay
                 con.execute("rollback")
                 con.execute("begin transaction")
@@ -293,10 +301,24 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
                 archive_path=str(archived), processed_at=now)
         pause_point("ingest:before_commit")  # crash tests only; inert otherwise
         con.execute("commit")
+        clock.lap("commit")
         return result
     except BaseException:
         con.execute("rollback")
         raise
+
+
+class _Clock:
+    """Adds the wall time since its last lap to a phase of `seconds` (nothing when it is None)."""
+
+    def __init__(self, seconds: dict[str, float] | None) -> None:
+        self.seconds, self.last = seconds, time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.seconds is not None:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
+        self.last = now
 
 
 def pending(con: duckdb.DuckDBPyConnection, contract_id: str) -> list[dict]:

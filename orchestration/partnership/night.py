@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from . import pseudonymise as ps
@@ -27,6 +28,9 @@ class ExtractOutcome:
     rejections: list[str] | None = None
     warnings: list[str] | None = None
     notices: list[str] | None = None
+    # Wall time per phase over the extract's deliveries (archive, validate, write, batch suite
+    # wait, commit, reports, data docs wait): where an ingest step's time goes.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _now() -> datetime:
@@ -72,18 +76,26 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
             nonlocal docs
             docs = start_docs(gx_dir(settings))
 
+        seconds = outcome.seconds
         for i, delivery in enumerate(todo):
             a = process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now(),
-                                 docs_dir=gx_dir(settings), suite_started=build_docs_next if i == len(todo) - 1 else None)
+                                 docs_dir=gx_dir(settings), suite_started=build_docs_next if i == len(todo) - 1 else None,
+                                 seconds=seconds)
+            t = time.perf_counter()
             did = delivery["delivery_id"]
             report = settings.reports_dir / "contracts" / contract.agency / f"{report_stem(did, a.file_name)}.html"
             a.notification = notify_owner(contract, a, did, report)
             write_delivery_report(settings.reports_dir, a, contract, did)
             if a.notification != "not needed":
                 outcome.notices.append(f"{a.file_name}: notice {a.notification}")
+            seconds["reports"] = seconds.get("reports", 0.0) + time.perf_counter() - t
+        t = time.perf_counter()
         if todo:
             (docs or start_docs(gx_dir(settings))).result()
+        seconds["data docs wait"] = time.perf_counter() - t
+        t = time.perf_counter()
         write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency))
+        seconds["reports"] = seconds.get("reports", 0.0) + time.perf_counter() - t
         ids = [d["delivery_id"] for d in todo] or [-1]
         rows = con.execute(
             f"""select status, reason, coalesce(rows_read, 0), coalesce(rows_valid, 0), coalesce(rows_quarantined, 0), warnings

@@ -67,3 +67,44 @@ def test_a_batch_rule_of_error_severity_rejects_the_delivery_and_none_of_its_wri
     # Only the accepted delivery (id 2) has rows anywhere; the rejected one left none behind.
     assert loaded == {"raw": [(2, 3)], "valid": [(2, 2)], "quarantine": [(2, 1)], "identity": [(2, 2)]}
     assert sorted(pseudonyms) == sorted((v, ps.hmac_python(KEY, v)) for v in (_nhs(10), _nhs(11)))
+
+
+def test_each_delivery_reports_where_its_time_went_and_the_night_records_it(tmp_path, demo_night):
+    """Phase timings (archive, validate, write, batch suite wait, commit): what the benchmark's
+    contract-validation figure is made of, and what the UI shows for an ingest step."""
+    import time
+
+    import dagster as dg
+
+    contract = load_contracts(PROJECT_ROOT / "contracts" / "agencies")["nhs_optout__opt_outs"]
+    folder = tmp_path / "landing" / contract.agency / contract.extract
+    folder.mkdir(parents=True)
+    (folder / "opt_outs_20261101.csv").write_text("nhs_number\n" + "\n".join(_nhs(i) for i in range(50)) + "\n")
+    day = datetime(2026, 11, 1, 1, tzinfo=timezone.utc).timestamp()  # arrived on time
+    os.utime(folder / "opt_outs_20261101.csv", (day, day))
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        ensure_schemas(con)
+        _ensure_tables(con, contract)
+        register(con, tmp_path / "landing", {contract.id: contract}, datetime(2026, 11, 2))
+        seconds: dict[str, float] = {}
+        t = time.perf_counter()
+        (d,) = pending(con, contract.id)
+        a = process_delivery(con, tmp_path / "landing", tmp_path / "archive", contract, d, ps.hmac_pads(KEY),
+                             datetime(2026, 11, 2), seconds=seconds)
+        wall = time.perf_counter() - t
+    finally:
+        con.close()
+    assert a.accepted
+    assert set(seconds) == {"archive", "validate", "write", "batch suite wait", "commit"}
+    assert all(v >= 0 for v in seconds.values()) and sum(seconds.values()) <= wall
+    # The night's ingest steps carry the same phases, plus reports and Data Docs, in their metadata.
+    settings, result = demo_night
+    mats = [e.dagster_event.event_specific_data.materialization
+            for e in dg.DagsterInstance.get().all_logs(result.run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"]
+    per = {m.asset_key.path[-1]: m.metadata["seconds"].data for m in mats if m.asset_key.path[0] == "valid"}
+    assert len(per) == len(load_contracts(settings.contracts_dir))
+    for phases in per.values():
+        assert {"reports", "data docs wait"} <= set(phases)
+    assert any({"archive", "validate", "write", "batch suite wait", "commit"} <= set(p) for p in per.values())

@@ -54,7 +54,8 @@ def _extract_asset(contract: Contract) -> dg.AssetsDefinition:
         )
         yield dg.MaterializeResult(
             metadata={"accepted": outcome.accepted, "rejected": outcome.rejected, "rows_read": outcome.rows_read,
-                      "rows_valid": outcome.rows_valid, "rows_quarantined": outcome.rows_quarantined},
+                      "rows_valid": outcome.rows_valid, "rows_quarantined": outcome.rows_quarantined,
+                      "seconds": dg.MetadataValue.json({k: round(v, 3) for k, v in outcome.seconds.items()})},
         )
         yield dg.AssetCheckResult(
             check_name="contract_file_level", passed=not standing, severity=dg.AssetCheckSeverity.ERROR,
