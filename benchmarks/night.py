@@ -112,4 +112,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from orchestration.partnership.cli import exit_now
+
+    exit_now(main())  # as `partnership run` ends
