@@ -32,7 +32,7 @@ from .settings import Settings, get_settings
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-DAGSTER_YAML = """\
+_DAGSTER_YAML_V1 = """\
 # Written by `partnership`: this instance keeps run history under the data folder.
 telemetry:
   enabled: false
@@ -41,6 +41,8 @@ concurrency:
     default_limit: 1
   runs:
     max_concurrent_runs: 1
+"""
+DAGSTER_YAML = _DAGSTER_YAML_V1 + """\
 # Dagster's SQLite event log, each database kept open rather than opened per event
 # (orchestration/partnership/dagster_storage.py); same files under $DAGSTER_HOME/history/runs.
 event_log_storage:
@@ -48,16 +50,7 @@ event_log_storage:
   class: PartnershipEventLogStorage
 """
 # Earlier versions written by `partnership`, replaced by the current one; a file edited by hand is left alone.
-_PREVIOUS_DAGSTER_YAML = ("""\
-# Written by `partnership`: this instance keeps run history under the data folder.
-telemetry:
-  enabled: false
-concurrency:
-  pools:
-    default_limit: 1
-  runs:
-    max_concurrent_runs: 1
-""",)
+_PREVIOUS_DAGSTER_YAML = (_DAGSTER_YAML_V1,)
 
 
 class CliError(Exception):

@@ -249,7 +249,7 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
     verdict is awaited before the commit. A batch rule of error severity rolls the rows back and
     records the rejection alone. `suite_started` is called once the suite is under way. Wall time
     per phase is added to `seconds` (archive, validate, write, batch suite wait, commit)."""
-    clock = _Clock(seconds)
+    clock = PhaseClock(seconds)
     did = delivery["delivery_id"]
     path = landing / delivery["landing_path"]
     archived: Path | None = None
@@ -308,7 +308,7 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
         raise
 
 
-class _Clock:
+class PhaseClock:
     """Adds the wall time since its last lap to a phase of `seconds` (nothing when it is None)."""
 
     def __init__(self, seconds: dict[str, float] | None) -> None:

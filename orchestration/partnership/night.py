@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from . import pseudonymise as ps
 from .contracts import Contract
 from .gx_batch import start_docs
-from .ingest import _ensure_tables, pending, process_delivery, register
+from .ingest import PhaseClock, _ensure_tables, pending, process_delivery, register
 from .notify import notify_owner
 from .reports import report_stem, write_agency_index, write_delivery_report
 from .settings import Settings
@@ -76,26 +75,24 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
             nonlocal docs
             docs = start_docs(gx_dir(settings))
 
-        seconds = outcome.seconds
         for i, delivery in enumerate(todo):
             a = process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now(),
                                  docs_dir=gx_dir(settings), suite_started=build_docs_next if i == len(todo) - 1 else None,
-                                 seconds=seconds)
-            t = time.perf_counter()
+                                 seconds=outcome.seconds)
+            clock = PhaseClock(outcome.seconds)
             did = delivery["delivery_id"]
             report = settings.reports_dir / "contracts" / contract.agency / f"{report_stem(did, a.file_name)}.html"
             a.notification = notify_owner(contract, a, did, report)
             write_delivery_report(settings.reports_dir, a, contract, did)
             if a.notification != "not needed":
                 outcome.notices.append(f"{a.file_name}: notice {a.notification}")
-            seconds["reports"] = seconds.get("reports", 0.0) + time.perf_counter() - t
-        t = time.perf_counter()
+            clock.lap("reports")
+        clock = PhaseClock(outcome.seconds)
         if todo:
             (docs or start_docs(gx_dir(settings))).result()
-        seconds["data docs wait"] = time.perf_counter() - t
-        t = time.perf_counter()
+        clock.lap("data docs wait")
         write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency))
-        seconds["reports"] = seconds.get("reports", 0.0) + time.perf_counter() - t
+        clock.lap("reports")
         ids = [d["delivery_id"] for d in todo] or [-1]
         rows = con.execute(
             f"""select status, reason, coalesce(rows_read, 0), coalesce(rows_valid, 0), coalesce(rows_quarantined, 0), warnings
