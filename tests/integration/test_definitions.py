@@ -48,3 +48,45 @@ def test_the_dbt_resource_starts_no_dbt_in_the_dagster_process(demo_night):
     assert "self._cli_version" in source and "self._initialize_dbt_core_adapter(" in source
     assert dbt_resource._cli_version == Version(version("dbt-core"))
     assert dbt_resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+_SNAPSHOT = """
+import hashlib, json, sys
+if sys.argv[1] == "dbt-core first":
+    import dbt.version  # dagster-dbt then finds dbt-core, as it would without the hiding
+from orchestration.definitions import defs
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster._serdes import serialize_value
+import dagster_dbt.compat
+repo = RepositorySnap.from_def(defs.get_repository_def())
+snap = serialize_value(repo)
+print(json.dumps({"dbt_core": dagster_dbt.compat.DBT_PYTHON_VERSION is not None,
+                  "dbt_modules": sorted(m for m in sys.modules if m == "dbt" or m.startswith("dbt.")),
+                  "assets": len(repo.asset_nodes), "checks": len(repo.asset_check_nodes or []),
+                  "sha256": hashlib.sha256(snap.encode()).hexdigest()}))
+"""
+
+
+def test_the_definitions_are_the_same_whether_dagster_dbt_finds_dbt_core_or_not(demo_night):
+    import json
+    import subprocess
+    import sys
+
+    from orchestration.partnership.settings import PROJECT_ROOT
+
+    # Two fresh processes (in parallel): the code location as every process loads it (dbt-core hidden
+    # from dagster-dbt), and with dbt-core imported first. Their whole snapshots (assets and their
+    # metadata, checks, lineage, jobs, schedules, sensors: what the UI shows) are the same.
+    procs = {mode: subprocess.Popen([sys.executable, "-c", _SNAPSHOT, mode], cwd=PROJECT_ROOT, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for mode in ("as loaded", "dbt-core first")}
+    out = {}
+    for mode, p in procs.items():
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr[-3000:]
+        out[mode] = json.loads(stdout.strip().splitlines()[-1])
+    hidden, core = out["as loaded"], out["dbt-core first"]
+    assert not hidden["dbt_core"] and hidden["dbt_modules"] == []
+    assert core["dbt_core"] and "dbt.contracts.results" in core["dbt_modules"]
+    assert hidden["assets"] > 50 and hidden["checks"] > 100
+    assert hidden == {**core, "dbt_core": False, "dbt_modules": []}
