@@ -14,6 +14,10 @@
 -- Postcode lookup, admission methods and this code are part of the project fingerprint: when
 -- they change the night builds it whole (--full-refresh). tests/e2e/test_incremental_dbt.py
 -- proves the result equal to a full build.
+--
+-- A record is keyed by (delivery_id, row_number): delivery ids come from one sequence
+-- (ops.deliveries), so a delivery belongs to one contract and contract_id adds nothing to a
+-- join; joining on two columns instead of three roughly halves the joins' cost.
 
 {#- Each staging CTE below and the contract_id its branch of `events` gives its records. -#}
 {%- set contracts = {
@@ -32,7 +36,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_by_key',
-    unique_key=['contract_id', 'delivery_id', 'row_number'],
+    unique_key=['delivery_id', 'row_number'],
 ) }}
 
 with
@@ -57,8 +61,8 @@ methods as not materialized (select * from {{ ref('admission_methods') }}),
 {% if is_incremental() %}
 
 -- Which records to build: keys only (every staged record's contract, delivery and row), so
--- the whole staged history is compared as three narrow columns and only the records to build
--- are read whole below.
+-- the whole staged history is compared as narrow columns and only the records to build are
+-- read whole below.
 staged as materialized (
 
 {%- for cte, contract in contracts.items() %}
@@ -79,14 +83,14 @@ to_build as materialized (
     -- Records not stored yet.
     select contract_id, delivery_id, row_number
     from staged
-    anti join stored using (contract_id, delivery_id, row_number)
+    anti join stored using (delivery_id, row_number)
 
     union all
 
     -- Stored records the person index now links differently.
     select stored.contract_id, stored.delivery_id, stored.row_number
     from stored
-    left join person_records using (contract_id, delivery_id, row_number)
+    left join person_records using (delivery_id, row_number)
     where stored.person_id is distinct from person_records.person_id
         or stored.household_id is distinct from person_records.household_id
         or stored.opted_out is distinct from coalesce(person_records.opted_out, false)
@@ -98,7 +102,7 @@ gone as (
     -- Stored records no longer staged (replace_by_key needs only their keys).
     select contract_id, delivery_id, row_number
     from stored
-    anti join staged using (contract_id, delivery_id, row_number)
+    anti join staged using (delivery_id, row_number)
 
 ),
 {% endif %}
@@ -241,7 +245,7 @@ final as (
         events.consent_to_share,
         events.detail
     from events
-    left join person_records using (contract_id, delivery_id, row_number)
+    left join person_records using (delivery_id, row_number)
     left join postcodes
         on events.postcode_key = postcodes.postcode_key
 
