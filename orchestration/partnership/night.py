@@ -30,6 +30,7 @@ class ExtractOutcome:
     # Wall time per phase over the extract's deliveries (archive, validate, write, batch suite
     # wait, commit, reports, data docs wait): where an ingest step's time goes.
     seconds: dict[str, float] = field(default_factory=dict)
+    standing: list[str] = field(default_factory=list)  # rejections standing after this step (`blocking_rejections`)
 
 
 def _now() -> datetime:
@@ -38,19 +39,24 @@ def _now() -> datetime:
 
 def check_key(settings: Settings) -> tuple[bytes, bytes]:
     """The pseudonymisation pads, after checking the key is the one this warehouse was built with."""
+    with connect(settings.warehouse_path) as con:
+        return _check_key(con)
+
+
+def _check_key(con) -> tuple[bytes, bytes]:
+    """`check_key` on an open writing connection."""
     key = ps.load_key()
     fp = ps.fingerprint(key)
-    with connect(settings.warehouse_path) as con:
-        ensure_schemas(con)
-        row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
-        if not row:
-            con.execute("insert into ops.settings values ('key_fingerprint', ?)", [fp])
-        elif row[0][0] != fp:
-            raise ps.PseudonymKeyError(
-                "the pseudonymisation key differs from the one this warehouse was built with "
-                f"(fingerprint {fp}, expected {row[0][0]}); pseudonyms would no longer link. "
-                "Restore the key, or rotate it deliberately (docs/linkage.md)."
-            )
+    ensure_schemas(con)
+    row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
+    if not row:
+        con.execute("insert into ops.settings values ('key_fingerprint', ?)", [fp])
+    elif row[0][0] != fp:
+        raise ps.PseudonymKeyError(
+            "the pseudonymisation key differs from the one this warehouse was built with "
+            f"(fingerprint {fp}, expected {row[0][0]}); pseudonyms would no longer link. "
+            "Restore the key, or rotate it deliberately (docs/linkage.md)."
+        )
     return ps.hmac_pads(key)
 
 
@@ -62,10 +68,17 @@ def register_deliveries(settings: Settings, contracts: dict[str, Contract]) -> l
         return register(con, settings.landing_dir, contracts, _now())
 
 
-def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, bytes]) -> ExtractOutcome:
-    """Validate and load every registered delivery of one extract, oldest first."""
+def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, bytes] | None = None) -> ExtractOutcome:
+    """Validate and load every registered delivery of one extract, oldest first. Without `pads`,
+    the key is checked (`check_key`) on the same connection. `standing` of the outcome: the
+    extract's rejections still standing afterwards (`blocking_rejections`).
+
+    One connection for the whole step: opening the county warehouse file and closing it (a
+    checkpoint after writes) costs a tenth of a second or more each time."""
     outcome = ExtractOutcome(contract.id, rejections=[], warnings=[])
     with connect(settings.warehouse_path) as con:
+        if pads is None:
+            pads = _check_key(con)
         ensure_schemas(con)
         todo = pending(con, contract.id)
         outcome.notices = []
@@ -99,6 +112,7 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
                 from ops.deliveries where delivery_id in ({",".join("?" for _ in ids)}) order by delivery_id""",
             ids,
         ).fetchall()
+        outcome.standing = standing_rejections(con).get(contract.id, [])
     for status, reason, read, valid, quarantined, warnings in rows:
         if status == "accepted":
             outcome.accepted += 1
@@ -134,13 +148,23 @@ def blocking_rejections(settings: Settings, contract_id: str) -> list[str]:
 
     While any stands, everything downstream of the extract is held back: the last good data
     stays in use, and no release is built on an extract whose latest delivery failed."""
+    return all_blocking_rejections(settings).get(contract_id, [])
+
+
+def all_blocking_rejections(settings: Settings) -> dict[str, list[str]]:
+    """`blocking_rejections` of every extract that has any, read on one connection."""
     with connect(settings.warehouse_path, read_only=True) as con:
-        rows = con.execute(
-            """select file_name, reason from ops.deliveries d
-               where contract_id = ? and status = 'rejected' and reason_code <> 'duplicate'
+        return standing_rejections(con)
+
+
+def standing_rejections(con) -> dict[str, list[str]]:
+    """`all_blocking_rejections` on an open connection: contract -> reasons, oldest first."""
+    out: dict[str, list[str]] = {}
+    for contract_id, reason in con.execute(
+            """select contract_id, reason from ops.deliveries d
+               where contract_id is not null and status = 'rejected' and reason_code <> 'duplicate'
                  and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
                                  and a.status = 'accepted' and a.arrived_at > d.arrived_at)
-               order by arrived_at""",
-            [contract_id],
-        ).fetchall()
-    return [reason for _, reason in rows]
+               order by contract_id, arrived_at""").fetchall():
+        out.setdefault(contract_id, []).append(reason)
+    return out

@@ -515,11 +515,27 @@ def _lineage(con: duckdb.DuckDBPyConnection, protocol: Protocol) -> list[dict]:
 
 def _data_quality(con: duckdb.DuckDBPyConnection, protocol: Protocol, release_date: date) -> dict:
     """Hook: the board pack's data-quality facts (agency-level counts from ops.deliveries)."""
-    from .contracts import load_contracts
     from .settings import get_settings
 
-    contracts = {c.id: c for c in load_contracts(get_settings().contracts_dir).values()}
-    return data_quality.for_release(con, protocol.id, protocol.doc["controllers"], contracts, release_date)
+    return data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
+                                    _contracts(get_settings().contracts_dir), release_date)
+
+
+_contracts_read: dict[tuple, dict] = {}
+
+
+def _contracts(contracts_dir: Path) -> dict:
+    """The agency contracts by id, as `load_contracts` reads them (parsed and schema-checked: a quarter
+    of a second). A night builds several releases against the same files, so the result is kept for
+    this process under the files' names and bytes (any edit, added or removed file reads them again)."""
+    from .contracts import load_contracts
+
+    key = (str(Path(contracts_dir).resolve()),
+           tuple((f.relative_to(contracts_dir).as_posix(), f.read_bytes()) for f in sorted(Path(contracts_dir).glob("*/*.odcs.yaml"))))
+    if key not in _contracts_read:
+        _contracts_read.clear()
+        _contracts_read[key] = {c.id: c for c in load_contracts(contracts_dir).values()}
+    return _contracts_read[key]
 
 
 def _log(con: duckdb.DuckDBPyConnection, protocol: Protocol, release_date: date, status: str,
@@ -578,9 +594,9 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
         return ReleaseResult(protocol.id, "not_in_force", reason=why)
 
     person_level = any(_person_level(o) for o in protocol.outputs)
-    key = _checked_key(warehouse) if person_level else None
     try:
         with connect(warehouse, read_only=True) as con:
+            key = _checked_key(con) if person_level else None
             scoped = scope_once(con, protocol, key)
             fingerprint, parts = input_fingerprint(con, protocol, key, scoped)
             cur = _current(con, protocol.id)
@@ -706,12 +722,11 @@ def _disk_full(exc: BaseException) -> bool:
         or "no space left on device" in str(exc).lower()
 
 
-def _checked_key(warehouse: Path) -> bytes:
-    """The pseudonymisation key, only if it is the one the warehouse was built with: a changed key
-    would silently give every recipient new pseudonyms, breaking their linkage between releases."""
+def _checked_key(con: duckdb.DuckDBPyConnection) -> bytes:
+    """The pseudonymisation key, only if it is the one the warehouse (open on `con`) was built with:
+    a changed key would silently give every recipient new pseudonyms, breaking their linkage between releases."""
     key = ps.load_key()
-    with connect(warehouse, read_only=True) as con:
-        row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
+    row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
     if row and row[0][0] != ps.fingerprint(key):
         raise ps.PseudonymKeyError(
             f"the pseudonymisation key differs from the one this warehouse was built with (fingerprint "

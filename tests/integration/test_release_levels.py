@@ -184,7 +184,8 @@ def test_the_audit_hashes_every_source_id_as_the_standard_librarys_hmac_for_each
 
     key = KEY.encode()
     contexts = {"mine": ANALYSTS.pseudonym_context, "theirs": FAMILIES.pseudonym_context}
-    hashed = audit._Zone(warehouse).hashed_ids("marts.fct_falls_pathway_events", "person_id", key, contexts)
+    with audit._Zone(warehouse) as zone:
+        hashed = zone.hashed_ids("marts.fct_falls_pathway_events", "person_id", key, contexts)
     assert hashed["id"].to_list() == ["LP1", "LP2", "LP3", "LP4", "LP5", "LP6"]  # the source's ids the index knows
     for name, context in contexts.items():
         assert hashed[name].to_list() == [ps.hmac_python(key, i, context) for i in hashed["id"]]

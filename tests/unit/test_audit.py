@@ -97,9 +97,9 @@ def test_the_names_one_audit_read_serve_the_next_only_while_no_name_changed(tmp_
         con.execute("create schema identity")
         con.execute("create table identity.a (forename varchar, surname varchar)")
         con.execute("insert into identity.a values ('Ada', 'Lovelace'), ('Tom', 'Lovelace'), (null, 'Nobody')")
-    first = audit._Zone(db)
-    assert first.full_names == {("ada", "lovelace"), ("tom", "lovelace")}
-    assert audit._Zone(db).full_names is first.full_names  # read once for both audits
+    with audit._Zone(db) as first, audit._Zone(db) as second:
+        assert first.full_names == {("ada", "lovelace"), ("tom", "lovelace")}
+        assert second.full_names is first.full_names  # read once for both audits
     for change in ("update identity.a set forename = 'Ida' where forename = 'Ada'",  # same row count
                    "update identity.a set forename = 'Tom', surname = 'Lovelace' where forename is null",
                    "delete from identity.a where forename = 'Tom'"):
@@ -107,7 +107,8 @@ def test_the_names_one_audit_read_serve_the_next_only_while_no_name_changed(tmp_
             con.execute(change)
             expected = {(f.casefold().strip(), s.casefold().strip())
                         for f, s in con.execute("select forename, surname from identity.a").fetchall() if f and s}
-        assert audit._Zone(db).full_names == expected
+        with audit._Zone(db) as zone:
+            assert zone.full_names == expected
 
 
 def _ward_table(cells):

@@ -30,7 +30,7 @@ from orchestration.partnership.dbt_runner import (
     stage_place_seeds,
     topological,
 )
-from orchestration.partnership.night import blocking_rejections
+from orchestration.partnership.night import all_blocking_rejections
 from orchestration.partnership.settings import get_settings
 from orchestration.partnership.warehouse import writer_lock
 
@@ -44,7 +44,8 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     manifest = json.loads(Path(partnership_dbt.manifest_path).read_text())
     project = project_fingerprint(settings, with_env=False)
     args = ["build"]
-    held = sorted(c.id for c in contracts().values() if blocking_rejections(settings, c.id))
+    standing = all_blocking_rejections(settings)
+    held = sorted(c.id for c in contracts().values() if standing.get(c.id))
     held_down: set[str] = set()
     if held:
         # Everything downstream of an extract whose latest delivery stands rejected keeps its

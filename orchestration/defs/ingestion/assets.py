@@ -4,7 +4,7 @@ import dagster as dg
 
 from orchestration.defs.catalogue import contracts
 from orchestration.partnership.contracts import Contract
-from orchestration.partnership.night import blocking_rejections, check_key, process_extract, register_deliveries
+from orchestration.partnership.night import process_extract, register_deliveries
 from orchestration.partnership.settings import get_settings
 
 DELIVERIES = dg.AssetKey(["ops", "deliveries"])
@@ -46,8 +46,9 @@ def _extract_asset(contract: Contract) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext):
         settings = get_settings()
-        outcome = process_extract(settings, contract, check_key(settings))
-        standing = blocking_rejections(settings, contract.id)
+        # the key checked, the deliveries loaded and the standing rejections read on one connection
+        outcome = process_extract(settings, contract)
+        standing = outcome.standing
         context.log.info(
             f"{contract.id}: {outcome.accepted} accepted, {outcome.rejected} rejected; "
             f"rows read {outcome.rows_read} = valid {outcome.rows_valid} + quarantined {outcome.rows_quarantined}"

@@ -10,7 +10,7 @@ import dagster as dg
 
 from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
-from orchestration.partnership.night import blocking_rejections
+from orchestration.partnership.night import all_blocking_rejections
 from orchestration.partnership.protocols import Protocol
 from orchestration.partnership.release import ReleaseBlocked, ReleaseResult, record_report, release
 from orchestration.partnership.settings import get_settings, run_date
@@ -29,10 +29,11 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
+        standing = all_blocking_rejections(settings)
         held = {
             c.id: reasons
             for c in contracts().values()
-            if c.agency in protocol.doc["controllers"] and (reasons := blocking_rejections(settings, c.id))
+            if c.agency in protocol.doc["controllers"] and (reasons := standing.get(c.id))
         }
         if held:
             detail = "; ".join(f"{cid}: {r[0]}" for cid, r in sorted(held.items()))
