@@ -223,10 +223,16 @@ def _column(path: Path, raw: dict) -> Column:
     )
 
 
+# libyaml's parser under PyYAML's safe constructor (a seventh of the time: the contracts are read at
+# every start of a night, the UI's code server and the tests); the same documents as `yaml.safe_load`
+# (tests/unit/test_contracts.py compares them on every contract and protocol).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_contract(path: Path) -> Contract:
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ContractError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(doc, dict):

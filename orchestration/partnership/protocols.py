@@ -149,7 +149,7 @@ def load_protocols(protocols_dir: Path) -> dict[str, Protocol]:
     return {p.id: p for p in (load_protocol(f) for f in sorted(Path(protocols_dir).glob("*.yaml")))}
 
 
-class _NoDatesLoader(yaml.SafeLoader):
+class _NoDatesLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser, as contracts.SAFE_LOADER
     pass
 
 

@@ -121,3 +121,22 @@ def test_contracts_diff_on_the_command_line_fails_a_breaking_change_without_a_ma
     bumped = path.read_text().replace("version: 1.0.0", "version: 2.0.0", 1)
     path.write_text(bumped)
     assert main(["contracts", "diff", str(path), str(AMBULANCE)]) == 0
+
+
+def test_contracts_and_protocols_read_with_libyaml_are_the_documents_pyyaml_reads():
+    import yaml
+
+    from orchestration.partnership import protocols
+    from orchestration.partnership.contracts import SAFE_LOADER
+    from orchestration.partnership.settings import PROJECT_ROOT
+
+    assert SAFE_LOADER is yaml.CSafeLoader  # else the faster parser is not in use
+    no_dates = type("PythonNoDates", (yaml.SafeLoader,), {"yaml_implicit_resolvers": protocols._NoDatesLoader.yaml_implicit_resolvers})
+    files = sorted((PROJECT_ROOT / "contracts").rglob("*.yaml"))
+    assert len(files) >= 15
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=SAFE_LOADER) == yaml.safe_load(text), f
+        assert yaml.load(text, Loader=protocols._NoDatesLoader) == yaml.load(text, Loader=no_dates), f
+    dated = "valid_from: 2026-01-01\nn: 1\n"
+    assert yaml.load(dated, Loader=protocols._NoDatesLoader) == {"valid_from": "2026-01-01", "n": 1}
