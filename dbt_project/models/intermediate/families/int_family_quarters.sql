@@ -13,7 +13,8 @@
 
 with
 
-events as (
+-- Not materialized: each reader takes only its columns and rows of the 2 million events.
+events as not materialized (
 
     select * from {{ ref('int_person_events') }} where person_id is not null
 
@@ -155,18 +156,21 @@ children as (
 
 homes as (
 
-    -- Where the household lived: the ward of its latest record with a home in the district.
-    select period_start, household_id, ward_code, district_code
+    -- Where the household lived: the ward of its latest record with a home in the district (the
+    -- latest date, then the first contract and record id: one record, as record ids are unique
+    -- within a contract). One aggregate per household and quarter, not a sort of its records.
+    select
+        period_start,
+        household_id,
+        home.ward_code,
+        home.district_code
     from (
         select
             reported_quarters.period_start,
             events.household_id,
-            events.ward_code,
-            events.district_code,
-            row_number() over (
-                partition by reported_quarters.period_start, events.household_id
-                order by events.event_date desc, events.contract_id, events.record_id
-            ) as recency
+            arg_min({'ward_code': events.ward_code, 'district_code': events.district_code},
+                    {'latest': -epoch_ms(events.event_date), 'contract_id': events.contract_id,
+                     'record_id': events.record_id}) as home
         from criteria
         inner join reported_quarters
             on criteria.period_start = reported_quarters.period_start
@@ -174,8 +178,8 @@ homes as (
             on events.household_id = criteria.household_id
             and events.event_date <= reported_quarters.period_end
         where events.ward_code is not null
+        group by reported_quarters.period_start, events.household_id
     ) as latest
-    where recency = 1
 
 ),
 

@@ -8,7 +8,9 @@
 
 with
 
-events as (
+-- Not materialized: each reader takes only its columns and rows of the 2 million events (a
+-- materialized copy of every column was most of this model's time).
+events as not materialized (
 
     select * from {{ ref('int_person_events') }} where person_id is not null
 
@@ -39,7 +41,8 @@ pathway as (
 
 person_sex as (
 
-    -- A person's sex as most of their records give it (U when they disagree evenly or never say).
+    -- A person's sex as most of their records give it (U when they disagree evenly or never say);
+    -- needed only for pathway events that do not give M or F themselves.
     select
         person_id,
         case
@@ -48,6 +51,8 @@ person_sex as (
             else 'U'
         end as sex
     from events
+    semi join (select person_id from pathway where pathway_event_type is not null and coalesce(sex, 'U') not in ('M', 'F')) as wanted
+        using (person_id)
     group by person_id
 
 ),
