@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,29 @@ def term_frequencies_sql(input_table: str) -> str:
                from {input_table} where {c} is not null group by {c}"""
 
 
+def _symmetric_blocking_rules(model: dict) -> list[str] | None:
+    """The model's blocking rules (SQL on aliases `l` and `r`) when every one is a conjunction of
+    equalities of the same expression of either side, so that it holds for (old, new) exactly
+    when it holds for (new, old); else None."""
+    rules = [r["blocking_rule"] for r in model.get("blocking_rules_to_generate_predictions") or []]
+    for rule in rules:
+        body = rule.strip()
+        if not (body.startswith("(") and body.endswith(")")):
+            return None
+        for term in re.split(r"\)\s+AND\s+\(", body[1:-1]):
+            left, eq, right = term.strip().partition(" = ")
+            if not eq or "l." not in left or "r." in left or left.replace("l.", "r.") != right:
+                return None
+    return rules or None
+
+
+def candidates_sql(input_table: str, new: str, rules: list[str]) -> str:
+    """The `unique_id` of the stored profiles (`not is_new`) of `input_table` that some profile of
+    `new` blocks with under one of `rules` (symmetric: see `_symmetric_blocking_rules`)."""
+    return " union ".join(f"select l.unique_id from {input_table} l semi join {new} r on {rule} where not l.is_new"
+                          for rule in rules)
+
+
 def predict(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path, output_table: str,
             tf_table: str, new_only: bool = False) -> Prediction:
     """Score candidate pairs with the saved model; keep pairs at or above the review threshold.
@@ -201,7 +225,9 @@ def predict(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path, 
     `tf_table` holds the surname frequencies to use (see `term_frequencies_sql`). With
     `new_only`, `input_table` has a boolean `is_new` and only pairs with at least one new
     profile are scored (new with new, new with old): the pairs a full run would add to those
-    already scored, with the same probabilities, since the model and frequencies are fixed."""
+    already scored, with the same probabilities, since the model and frequencies are fixed.
+    Old profiles no new one blocks with are left out of `predict_between` beforehand (its pairs
+    are those of the blocking rules: the same pairs, without joining a million old profiles)."""
     from splink import DuckDBAPI, Linker
 
     _quiet()
@@ -210,8 +236,13 @@ def predict(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path, 
     cols = ", ".join(SPLINK_COLUMNS)
     con.execute(f"create or replace temp view _splink_new as select {cols} from {input_table}"
                 + (" where is_new" if new_only else ""))
-    con.execute(f"create or replace temp view _splink_old as select {cols} from {input_table} where "
-                + ("not is_new" if new_only else "false"))
+    old_rows = "not is_new" if new_only else "false"
+    rules = _symmetric_blocking_rules(model) if new_only else None
+    if rules:
+        # The stored profiles some new profile blocks with: the only ones predict_between can pair.
+        con.execute(f"create or replace temp table _splink_candidates as {candidates_sql(input_table, '_splink_new', rules)}")
+        old_rows += " and unique_id in (select unique_id from _splink_candidates)"
+    con.execute(f"create or replace temp view _splink_old as select {cols} from {input_table} where {old_rows}")
     new, old = db.register("_splink_new"), db.register("_splink_old")
     linker = Linker(new, model, log_level=None)
     linker.table_management.register_term_frequency_lookup(db.register(tf_table), TF_COLUMN)
@@ -225,6 +256,7 @@ def predict(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path, 
     con.execute(f"create or replace table {output_table} as {union}")
     n = con.execute(f"select count(*) from {output_table}").fetchall()[0][0]
     linker.table_management.delete_tables_created_by_splink_from_db()
-    con.execute("drop view _splink_new")
     con.execute("drop view _splink_old")
+    con.execute("drop view _splink_new")
+    con.execute("drop table if exists _splink_candidates")
     return Prediction(output_table, n)
