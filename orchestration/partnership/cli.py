@@ -63,6 +63,9 @@ def _environment(settings: Settings) -> None:
     os.environ["PARTNERSHIP_WAREHOUSE"] = str(settings.warehouse_path)
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Dagster then hands a run's planned materializations and asset checks (~600 a night) to the
+    # event log as one batch, which it stores in one transaction per database (dagster_storage.py).
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "10000")
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

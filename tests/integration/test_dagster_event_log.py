@@ -142,3 +142,42 @@ def test_no_base_dir_and_no_dagster_home_is_a_clear_error(monkeypatch):
     with pytest.raises(ValueError, match="DAGSTER_HOME"):
         PartnershipEventLogStorage()
     assert os.environ.get("DAGSTER_HOME") is None
+
+
+def test_a_runs_planned_events_stored_as_one_batch_are_those_stored_one_by_one(home, monkeypatch):
+    instance = _instance(home)
+    assert int(os.environ["DAGSTER_EVENT_BATCH_SIZE"]) >= 1000  # set by `partnership` for its runs
+    check = dg.AssetCheckKey(dg.AssetKey("numbers"), "positive")
+    batched = JOB.execute_in_process(instance=instance)
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE")
+    single = JOB.execute_in_process(instance=instance)
+    planned = {r.run_id: sorted(t for t in _event_types(instance, r.run_id) if t.endswith("_PLANNED")) for r in (batched, single)}
+    assert planned[batched.run_id] == planned[single.run_id] == [
+        "ASSET_CHECK_EVALUATION_PLANNED", "ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION_PLANNED"]
+    history = instance.event_log_storage.get_asset_check_execution_history(check, limit=10)
+    assert sorted(h.run_id for h in history) == sorted([batched.run_id, single.run_id])
+    assert {h.status.value for h in history} == {"SUCCEEDED"}
+
+
+def test_a_batch_that_fails_half_way_stores_none_of_its_events(home, monkeypatch):
+    instance = _instance(home)
+    storage = instance.event_log_storage
+    assert isinstance(storage, PartnershipEventLogStorage)
+    run = JOB.execute_in_process(instance=instance)
+    events = [e for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.event_type_value.endswith("_PLANNED")]
+    moved = [e._replace(run_id="another-run") for e in events]
+    real, calls = PartnershipEventLogStorage.store_event, []
+
+    def failing(self, event):
+        calls.append(event)
+        if len(calls) == len(moved):
+            raise OSError("disk full")
+        real(self, event)
+
+    monkeypatch.setattr(PartnershipEventLogStorage, "store_event", failing)
+    with pytest.raises(OSError):
+        storage.store_event_batch(moved)
+    monkeypatch.setattr(PartnershipEventLogStorage, "store_event", real)
+    assert storage.get_logs_for_run("another-run") == []
+    storage.store_event_batch(moved)  # and the storage is usable afterwards
+    assert len(storage.get_logs_for_run("another-run")) == len(moved) == 3
