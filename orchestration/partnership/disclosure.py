@@ -111,7 +111,8 @@ def determined_columns(a: np.ndarray) -> list[int]:
 class _Suppressor:
     """Secondary suppression of one connected group of equations (cells shared between them)."""
 
-    def __init__(self, values: list[int | None], out: list[bool], equations: list[tuple[int, list[int]]]):
+    def __init__(self, values: list[int | None], out: list[bool], equations: list[tuple[int, list[int]]],
+                 forced: dict | None = None):
         self.values, self.out = values, out
         self.eqs = [(t, *ms) for t, ms in equations]  # total first
         self.cell_eqs: dict[int, list[int]] = defaultdict(list)
@@ -124,7 +125,14 @@ class _Suppressor:
         self.dirty = {c for c in self.cell_eqs if out[c]}
         # cells the equations fix even with every cell suppressed (e.g. a total whose only member row is absent
         # elsewhere): no suppression can protect them, so they are not chased (the audit reports them)
-        self.forced = set(self.determined(list(range(len(self.eqs))), sorted(self.cell_eqs), lambda c: True))
+        # (they depend on the equations alone: `forced` keeps them for the next count of the same table)
+        key = tuple(self.eqs)
+        found = forced.get(key) if forced is not None else None
+        if found is None:
+            found = frozenset(self.determined(list(range(len(self.eqs))), sorted(self.cell_eqs), lambda c: True))
+            if forced is not None:
+                forced[key] = found
+        self.forced = found
 
     def determined(self, eqs: list[int], cells: list[int], unknown) -> list[int]:
         """Cells (of `cells`, the unknown ones of `eqs`) that the equations `eqs` pin down."""
@@ -199,17 +207,20 @@ class _Suppressor:
         return changed
 
 
-def secondary(values: list[int | None], suppressed: list[bool], equations: list[tuple[int, list[int]]]) -> list[bool]:
+def secondary(values: list[int | None], suppressed: list[bool], equations: list[tuple[int, list[int]]],
+              forced: dict | None = None) -> list[bool]:
     """Suppress more cells until no suppressed cell can be recovered from the equations.
 
     `values` are the true counts (used only to choose which cells to sacrifice); nulls are treated
-    as published (known) cells, as an attacker would. Deterministic: same input, same output."""
+    as published (known) cells, as an attacker would. Deterministic: same input, same output.
+    `forced`: a dict shared by the calls for the counts of one table (the same equations), which
+    keeps what depends on the equations alone."""
     out = list(suppressed)
     for comp in _linked(list(range(len(equations))), lambda e: [equations[e][0], *equations[e][1]]):
         eqs = [equations[e] for e in comp]
         if not any(out[c] for t, ms in eqs for c in (t, *ms)):
             continue
-        s = _Suppressor(values, out, eqs)
+        s = _Suppressor(values, out, eqs, forced)
         while s.single_unknowns() and s.linear():
             pass
     return out
@@ -220,11 +231,11 @@ def apply(df: pl.DataFrame, counts: list[str], derived: list[str], low: int, hig
     """Suppress counts in [low, high], then secondary suppression over `margins`, round the rest
     to `base`, and withhold derived values (rates, intervals) of any row with a suppressed count."""
     equations = margin_equations(df, margins or [])
-    flags = {}
+    flags, forced = {}, {}
     for c in counts:
         values = df[c].to_list()
         primary = [v is not None and low <= v <= high for v in values]
-        flags[c] = secondary(values, primary, equations) if equations else primary
+        flags[c] = secondary(values, primary, equations, forced) if equations else primary
     out = df.with_columns([pl.Series(f"{c}_suppressed", flags[c], dtype=pl.Boolean) for c in counts])
     exprs = []
     for c in counts:
