@@ -322,8 +322,9 @@ def extract_table(r: dict) -> str:
 
 
 def dbt_commands(log: Path) -> list[tuple[str, float]]:
-    """(dbt command, seconds) from the night's log: Dagster logs each dbt command's start and end."""
-    pat = re.compile(r"^(\S+ \S+) \S+ - dagster - .* - (Running|Finished) dbt command: `\S*dbt ([a-z ]+?)(?: --.*)?`")
+    """(dbt command, seconds) from the night's log: Dagster logs each dbt command's start and end
+    (dbt's global options, such as `--log-level-file info`, come before the command)."""
+    pat = re.compile(r"^(\S+ \S+) \S+ - dagster - .* - (Running|Finished) dbt command: `\S*dbt (?:--\S+ \S+ )*([a-z ]+?)(?: --.*)?`")
     started: dict[str, datetime] = {}
     out = []
     if not Path(log).exists():
