@@ -41,6 +41,15 @@ KEY = "benchmark-key-" + "0123456789abcdef" * 3
 DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 
 
+def results_name(copies: int) -> str:
+    return "results.json" if copies <= 1 else f"results-x{copies}.json"
+
+
+def figures_key(r: dict) -> str:
+    """Which figures block of the page a run fills: its preset, and how many copies of the history."""
+    return r["preset"] if r.get("replicate", 1) <= 1 else f"{r['preset']}-x{r['replicate']}"
+
+
 def markers(preset: str) -> tuple[str, str]:
     """Each preset's figures have their own place on the page."""
     return f"<!-- benchmarks.run: {preset} figures begin -->", f"<!-- benchmarks.run: {preset} figures end -->"
@@ -96,6 +105,37 @@ def fresh_data_dir(gen: Path, night: Path, exclude: set[str]) -> None:
             rel = p.relative_to(gen / sub)
             if p.is_file() and not (sub == "landing" and str(rel) in exclude):
                 _link(p, night / sub / rel)
+
+
+def replicate(gen: Path, night: Path, copies: int) -> dict[str, int]:
+    """Volume beyond the presets (`--replicate N`): N - 1 more copies of the two-year history file of
+    every nightly CSV extract, landed beside it, each row's key suffixed (`-R1`, `-R2`, …) so that it
+    is a new record of the same person and event. Same format, encoding, delimiter and arrival time
+    as the original; the file date stays last in the name. The people do not change (linkage sees
+    more records per person, not more people) and indicators count every copy: figures for speed
+    and memory at volume, not for quality. Returns the rows added per contract."""
+    import polars as pl
+
+    added: dict[str, int] = {}
+    for cid, c in load_contracts(PROJECT_ROOT / "contracts" / "agencies").items():
+        if copies <= 1 or c.delivery.cadence != "nightly" or c.format.type != "csv":
+            continue
+        for src in sorted((gen / "landing" / c.agency / c.extract).glob("*_history_*")):
+            raw = src.read_bytes()
+            df = pl.read_csv(raw.decode(c.format.encoding).encode(), separator=c.format.delimiter,
+                             quote_char=c.format.quote, infer_schema=False)
+            eol = "\r\n" if b"\r\n" in raw[:4096] else "\n"
+            key = c.key_columns[0]
+            st = src.stat()
+            for i in range(1, copies):
+                dst = night / "landing" / c.agency / c.extract / src.name.replace("_history_", f"_history_r{i}_", 1)
+                text = df.with_columns(pl.col(key) + f"-R{i}").write_csv(
+                    separator=c.format.delimiter, quote_char=c.format.quote, line_terminator=eol)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(text.encode(c.format.encoding))  # utf-8-sig writes the BOM again
+                os.utime(dst, (st.st_atime, st.st_mtime))
+                added[cid] = added.get(cid, 0) + df.height
+    return added
 
 
 def child_env(data_dir: Path) -> dict:
@@ -368,7 +408,7 @@ def markdown(r: dict, command: str) -> str:
     cc = r["counts"]
     mism = [c for c in cc["baseline"] if cc["baseline"][c] != cc["pipeline"].get(c)]
     f1 = r["falls_01_check"]
-    begin, end = markers(r["preset"])
+    begin, end = markers(figures_key(r))
     load = ("The cores were shared with other work: the 1-minute load average, averaged over each run, was "
             f"{r['full']['mean_load']:.1f} (full night), {r['incremental']['mean_load']:.1f} (incremental night) and "
             f"{r['baseline']['mean_load']:.1f} (baseline); above {m['cores']}, work queued for a core."
@@ -384,7 +424,7 @@ Measured {r['measured_at']} with `{command}`, {r['preset']} preset, seed {r['see
 
 **Volume:** {counts['people']:,} people ({counts['residents_at_as_of']:,} residents), {counts['wards']} wards, {counts['addresses']:,}
 addresses; {counts['files']} files generated ({rows:,} delivered rows over two years, {counts['events']:,} person events,
-{counts['falls_phof_admissions']:,} FALLS-01 admissions) in {gen['seconds']:.0f} s (peak {gen['peak_tree_gib']:.1f} GiB).
+{counts['falls_phof_admissions']:,} FALLS-01 admissions) in {gen['seconds']:.0f} s (peak {gen['peak_tree_gib']:.1f} GiB).{replicas(r)}
 The full night read {r['full']['rows_read']:,} rows from {r['full']['deliveries']} deliveries; the incremental night
 {inc['new_rows_read']:,} rows from {inc['new_deliveries']} new deliveries.
 
@@ -419,6 +459,15 @@ incremental night: {', '.join(f'{k} {v:.1f}' for k, v in (r['incremental'].get('
 {end}"""
 
 
+def replicas(r: dict) -> str:
+    added = r.get("replicated_rows") or {}
+    if not added:
+        return ""
+    return (f"\nWith `--replicate {r['replicate']}`: {r['replicate'] - 1} more copies of each nightly extract's history "
+            f"(keys suffixed; the same people), {sum(added.values()):,} rows added "
+            f"({', '.join(f'{c} {n:,}' for c, n in sorted(added.items()))}).")
+
+
 def write_docs(section: str, preset: str) -> None:
     begin, end = markers(preset)
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
@@ -438,17 +487,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--bench-dir", type=Path,
                     default=Path(os.environ.get("PARTNERSHIP_BENCH_DIR") or Path(tempfile.gettempdir()) / "partnership-bench"))
+    ap.add_argument("--replicate", type=int, default=1, metavar="N",
+                    help="N copies of each nightly extract's history (volume beyond the preset; see replicate())")
     ap.add_argument("--no-docs", action="store_true", help="print and write results.json only")
     ap.add_argument("--render", action="store_true", help="measure nothing: print and write the figures of DIR/results.json")
     a = ap.parse_args(argv)
     bench = a.bench_dir.resolve()
     if a.render:
-        return report(json.loads((bench / "results.json").read_text()), a.no_docs, bench)
+        return report(json.loads((bench / results_name(a.replicate)).read_text()), a.no_docs, bench)
     gen, gen_info = generated(bench, a.preset, a.seed)
     as_of = date.fromisoformat(gen_info["manifest"]["as_of"])
     new_files = held_back(gen, as_of)
-    night = bench / f"night-{a.preset}-{a.seed}"
+    night = bench / f"night-{a.preset}-{a.seed}" if a.replicate <= 1 else bench / f"night-{a.preset}-{a.seed}-x{a.replicate}"
     fresh_data_dir(gen, night, set(new_files))
+    replicated = replicate(gen, night, a.replicate)
     warehouse = night / "warehouse.duckdb"
 
     # 1. full night from empty
@@ -487,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     validation = sum(x.get(p, 0.0) for x in n1.get("ingest_seconds", {}).values() for p in VALIDATION_PHASES)
     r = {
         "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "preset": a.preset, "seed": a.seed,
+        "replicate": a.replicate, "replicated_rows": replicated,
         "machine": machine(), "generated": gen_info, "full": n1, "incremental": n2, "baseline": base,
         "incremental_proof": incremental_proof(before, after, new_files),
         "counts": {"pipeline": counts_pipeline, "baseline": base["counts"]}, "falls_01_check": falls_check,
@@ -504,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     r["counts"]["baseline"] = {c: {k: v for k, v in d.items()} for c, d in base["counts"].items()}
     r["targets"] = evaluate(r)
-    (bench / "results.json").write_text(json.dumps(r, indent=2, default=str))
+    (bench / results_name(a.replicate)).write_text(json.dumps(r, indent=2, default=str))
     rc = report(r, a.no_docs, bench)
     # Issue 3's target: contract validation of a 5M-row extract vs a raw DuckDB load, same run.
     from benchmarks.validation import run_for_make_bench
@@ -516,13 +569,15 @@ def report(r: dict, no_docs: bool, bench: Path) -> int:
     r["targets"] = evaluate(r)
     for night in (r["full"], r["incremental"]):
         night["stages"] = stages(night)  # as this version of the benchmark groups them (also for --render)
-    command = "make bench" + (f" BENCH_ARGS='--preset {r['preset']}'" if r["preset"] != "county" else "")
+    args = ([f"--preset {r['preset']}"] if r["preset"] != "county" else []) + (
+        [f"--replicate {r['replicate']}"] if r.get("replicate", 1) > 1 else [])
+    command = "make bench" + (f" BENCH_ARGS='{' '.join(args)}'" if args else "")
     section = markdown(r, command)
     print("\n".join(line for line in section.splitlines() if not line.startswith("<!--")))
     if not no_docs:
-        write_docs(section, r["preset"])
+        write_docs(section, figures_key(r))
         print(f"written: {DOCS}")
-    print(f"results: {bench / 'results.json'}")
+    print(f"results: {bench / results_name(r.get('replicate', 1))}")
     failed = not (r["full"]["success"] and r["incremental"]["success"])
     if failed:
         print(f"a night failed: see {r['full']['log']} and {r['incremental']['log']}", file=sys.stderr)
