@@ -505,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. full night from empty
     m1, n1 = run_night(night, as_of - timedelta(days=1), "full")
+    if not n1["success"]:
+        return failed_night(n1, m1, bench / results_name(a.replicate))
     before = deliveries(warehouse)
     counts_pipeline = pipeline_counts(warehouse)
     # 3. baseline, same files (before the incremental files land)
@@ -563,6 +565,23 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.validation import run_for_make_bench
 
     return run_for_make_bench(bench) or rc
+
+
+def failed_night(night: dict, m: Measured, out: Path) -> int:
+    """A full night that failed (e.g. out of memory at a volume it cannot take) is a finding, not a
+    crash of the benchmark: how far it got, stage by stage, and which steps failed."""
+    night.update(wall_seconds=m.wall_seconds, peak_tree_gib=m.peak_tree_gib, peak_process_gib=m.peak_process_gib,
+                 returncode=m.returncode, mean_load=m.mean_load)
+    night["stages"] = stages(night)
+    failed = sorted(k for k, v in night["steps"].items() if v.get("outcome") == "failure")
+    night["failed_steps"] = failed
+    print(f"the full night FAILED after {m.wall_seconds:.1f} s (peak {m.peak_tree_gib:.2f} GiB); failed steps: "
+          f"{', '.join(failed) or 'see the log'}; log: {night['log']}", file=sys.stderr)
+    for k, v in night["stages"].items():
+        print(f"  {k:<48} {v:8.1f} s")
+    out.write_text(json.dumps({"full": night, "failed": True}, indent=2, default=str))
+    print(f"results: {out}")
+    return 1
 
 
 def report(r: dict, no_docs: bool, bench: Path) -> int:
