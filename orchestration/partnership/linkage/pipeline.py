@@ -263,10 +263,19 @@ def _current_deliveries(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
 def _read_all(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> None:
     """Every valid person record, and last night's ids so that people keep theirs."""
     valid = _tables(mem, "wh", "valid")
-    mem.execute(f"""create table records as
-        select row_number() over (order by contract_id, delivery_id, row_number) - 1 as rid, *
-        from ({_keyed(records_sql(sources, valid, 'wh.'))})""")
-    mem.execute("create table cur_deliveries as select contract_id, delivery_id, count(*) as records from records group by all")
+    # rid numbers the records in (contract, delivery, row) order. One window over every record
+    # ran out of the working database's memory at 25 million rows (docs/benchmarks.md, "Volume");
+    # numbered within each delivery, after the deliveries before it, the numbers are the same.
+    mem.execute(f"create table unnumbered as {_keyed(records_sql(sources, valid, 'wh.'))}")
+    mem.execute("create table cur_deliveries as select contract_id, delivery_id, count(*) as records from unnumbered group by all")
+    mem.execute("""create table records as
+        select cast(o.first_rid + row_number() over (partition by r.contract_id, r.delivery_id order by r.row_number) - 1 as bigint) as rid, r.*
+        from unnumbered r join (
+            select contract_id, delivery_id,
+                   coalesce(sum(records) over (order by contract_id, delivery_id
+                                               rows between unbounded preceding and 1 preceding), 0) as first_rid
+            from cur_deliveries) o using (contract_id, delivery_id)""")
+    mem.execute("drop table unnumbered")
     if "person_records" in _tables(mem, "wh", "linkage"):
         mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
                        from wh.linkage.person_records""")
