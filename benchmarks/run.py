@@ -528,9 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     chain = falls_01_chain(PROJECT_ROOT / "dbt_project")
     falls_dbt = sum(v["seconds"] for k, v in n1["dbt_nodes"].items() if k in chain)
     for n, m in ((n1, m1), (n2, m2)):
-        n.update(wall_seconds=m.wall_seconds, peak_tree_gib=m.peak_tree_gib, peak_process_gib=m.peak_process_gib,
-                 returncode=m.returncode, mean_load=m.mean_load)
-        n["stages"] = stages(n)
+        measured_night(n, m)
     n1["deliveries"] = len(before)
     n1["rows_read"] = sum(r["rows_read"] or 0 for r in before.values())
     base.update(wall_seconds=mb.wall_seconds, peak_tree_gib=mb.peak_tree_gib, peak_process_gib=mb.peak_process_gib,
@@ -567,12 +565,17 @@ def main(argv: list[str] | None = None) -> int:
     return run_for_make_bench(bench) or rc
 
 
-def failed_night(night: dict, m: Measured, out: Path) -> int:
-    """A full night that failed (e.g. out of memory at a volume it cannot take) is a finding, not a
-    crash of the benchmark: how far it got, stage by stage, and which steps failed."""
+def measured_night(night: dict, m: Measured) -> None:
+    """A night's own figures with what the parent measured of its process, grouped into stages."""
     night.update(wall_seconds=m.wall_seconds, peak_tree_gib=m.peak_tree_gib, peak_process_gib=m.peak_process_gib,
                  returncode=m.returncode, mean_load=m.mean_load)
     night["stages"] = stages(night)
+
+
+def failed_night(night: dict, m: Measured, out: Path) -> int:
+    """A full night that failed (e.g. out of memory at a volume it cannot take) is a finding, not a
+    crash of the benchmark: how far it got, stage by stage, and which steps failed."""
+    measured_night(night, m)
     failed = sorted(k for k, v in night["steps"].items() if v.get("outcome") == "failure")
     night["failed_steps"] = failed
     print(f"the full night FAILED after {m.wall_seconds:.1f} s (peak {m.peak_tree_gib:.2f} GiB); failed steps: "

@@ -14,6 +14,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .contracts import SAFE_LOADER
+
 
 class ProtocolError(ValueError):
     """A protocol file that cannot be used; the message names the file and the key."""
@@ -149,7 +151,7 @@ def load_protocols(protocols_dir: Path) -> dict[str, Protocol]:
     return {p.id: p for p in (load_protocol(f) for f in sorted(Path(protocols_dir).glob("*.yaml")))}
 
 
-class _NoDatesLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser, as contracts.SAFE_LOADER
+class _NoDatesLoader(SAFE_LOADER):  # libyaml's parser, as for the contracts
     pass
 
 
