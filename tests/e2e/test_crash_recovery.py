@@ -81,10 +81,15 @@ class Launch:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)  # the run and its children (dbt): nothing gets to clean up
         self.proc.wait()
+        # Waiting for the run alone is not enough: a killed child (dbt, holding the warehouse's
+        # lock) can still be exiting when the test opens the warehouse.
+        deadline = time.monotonic() + 30
+        while _group_processes(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
-def _dbt_build_processes(pgid: int) -> list[int]:
-    """The `dbt build` processes of a launch's process group."""
+def _group_processes(pgid: int) -> list[tuple[int, list[bytes]]]:
+    """The live processes (pid, arguments) of a launch's process group (exited ones hold no lock)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -94,10 +99,15 @@ def _dbt_build_processes(pgid: int) -> list[int]:
             args = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        group = int(stat.rsplit(")", 1)[1].split()[2])
-        if group == pgid and any(a.endswith(b"/dbt") for a in args) and b"build" in args:
-            found.append(int(proc.name))
+        state, _, group = stat.rsplit(")", 1)[1].split()[:3]
+        if int(group) == pgid and state not in ("Z", "X"):
+            found.append((int(proc.name), args))
     return found
+
+
+def _dbt_build_processes(pgid: int) -> list[int]:
+    """The `dbt build` processes of a launch's process group."""
+    return [pid for pid, args in _group_processes(pgid) if any(a.endswith(b"/dbt") for a in args) and b"build" in args]
 
 
 def _holder(data_dir: Path) -> dict:
