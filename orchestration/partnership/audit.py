@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from .boardpack import quality as data_quality
 from .protocols import Protocol, load_protocols
+from .warehouse import configure
 
 BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")
 TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_FILE)
@@ -134,6 +135,7 @@ class _Zone:
         self.ward_district: dict[str, str] = {}
         self._con = con = duckdb.connect(str(warehouse), read_only=True)
         try:
+            configure(con)
             tables = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
             have = {f"{s}.{t}" for s, t in tables}
             numbers, names = [], []

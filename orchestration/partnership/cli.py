@@ -107,9 +107,11 @@ def run_night(settings: Settings, quiet: bool = False):
     the step being run and, at the end, a summary."""
     from .pseudonymise import load_key
 
+    from .warehouse import memory_limit, writer_lock
+
     load_key()  # fail before anything runs, with a clear message, if there is no key
+    memory_limit()  # or a memory limit DuckDB would refuse
     _environment(settings)
-    from .warehouse import writer_lock
 
     # One launch writes at a time (docs/operations.md): a second waits, then fails naming the first.
     with writer_lock(settings.warehouse_path, purpose="partnership run",
@@ -555,9 +557,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("PARTNERSHIP_DEBUG"):
             raise
         from .pseudonymise import PseudonymKeyError
-        from .warehouse import WarehouseLocked
+        from .warehouse import SettingError, WarehouseLocked
 
-        if isinstance(exc, (PseudonymKeyError, WarehouseLocked)):
+        if isinstance(exc, (PseudonymKeyError, SettingError, WarehouseLocked)):
             err.print(f"[red]error:[/] {exc}")
             return 2
         raise

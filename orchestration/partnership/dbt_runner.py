@@ -16,7 +16,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from .settings import Settings
-from .warehouse import connect
+from .warehouse import MEMORY_LIMIT_ENV, connect, memory_limit
 
 PLACE_FILES = ("geography_wards.csv", "geography_lsoas.csv", "geography_postcodes.csv", "address_lookup.csv",
                "population_estimates.csv")
@@ -28,7 +28,7 @@ class DbtSetupError(RuntimeError):
 
 def dbt_env(settings: Settings) -> dict[str, str]:
     """What profiles.yml reads."""
-    return {"PARTNERSHIP_WAREHOUSE": str(settings.warehouse_path)}
+    return {"PARTNERSHIP_WAREHOUSE": str(settings.warehouse_path), MEMORY_LIMIT_ENV: memory_limit()}
 
 
 def stage_place_seeds(settings: Settings) -> None:

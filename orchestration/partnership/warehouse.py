@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -57,6 +58,16 @@ create table if not exists ops.settings (name varchar primary key, value varchar
 
 LOCK_TIMEOUT_ENV = "PARTNERSHIP_LOCK_TIMEOUT_S"
 DEFAULT_LOCK_TIMEOUT_S = 3600.0
+MEMORY_LIMIT_ENV = "PARTNERSHIP_MEMORY_LIMIT"
+# DuckDB's own default is 80% of the machine's memory, and it keeps what it reads and writes
+# cached up to that: a 25-million-row county night's dbt build held 11 GiB. Bounded, it spills
+# joins and sorts to `<warehouse>.tmp/` instead (docs/operations.md, Memory).
+DEFAULT_MEMORY_LIMIT = "4GB"
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+
+
+class SettingError(ValueError):
+    pass
 
 
 class WarehouseLocked(RuntimeError):
@@ -74,6 +85,25 @@ _held_guard = threading.Lock()
 
 def lock_timeout() -> float:
     return float(os.environ.get(LOCK_TIMEOUT_ENV) or DEFAULT_LOCK_TIMEOUT_S)
+
+
+def memory_limit() -> str:
+    """The most memory each DuckDB of the night (a warehouse connection, dbt's) may hold:
+    `PARTNERSHIP_MEMORY_LIMIT`, a size such as `4GB` or `6GiB`, else 4GB."""
+    value = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    m = _SIZE.fullmatch(value)
+    if not m or float(m.group(1)) <= 0:
+        raise SettingError(f"{MEMORY_LIMIT_ENV}={value!r} is not a memory size: write a positive number and a "
+                           f"unit, e.g. 4GB, 6GiB or 512MB")
+    return f"{m.group(1)}{m.group(2).upper().replace('I', 'i')}"
+
+
+def configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Apply the night's memory limit to a connection's database (set per database, not per
+    connection: a config passed to `connect` would refuse a second connection to the file made
+    without it)."""
+    con.execute(f"set memory_limit = '{memory_limit()}'")
+    return con
 
 
 def holder(warehouse: Path) -> dict | None:
@@ -176,6 +206,7 @@ def connect(path: Path, read_only: bool = False, retries: int = 20, wait_s: floa
     to finish); any connection retries while DuckDB reports the file in use, then fails clearly."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    memory_limit()  # a bad setting fails before anything is opened
     with (writer_lock(path, purpose="warehouse connection") if not read_only else _nothing()):
         last: Exception | None = None
         for _ in range(retries):
@@ -191,7 +222,7 @@ def connect(path: Path, read_only: bool = False, retries: int = 20, wait_s: floa
             raise WarehouseLocked(f"{path} is in use by another process (waited {retries * wait_s:.0f}s; "
                                   f"writer lock: {describe(holder(path))}): {last}")
         try:
-            yield con
+            yield configure(con)
         finally:
             con.close()
 
