@@ -149,7 +149,8 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             if delta:
                 _all_profiles(mem)
             else:
-                _profiles(mem)
+                _profiles(mem, "unnumbered")
+                mem.execute("drop table unnumbered")
                 mem.execute("create view all_profiles as select * from profiles")
             # What Splink compares. An incremental night uses the stored model and frequencies,
             # so only `scoring_input` (built from `all_profiles` in `_score`) is read.
@@ -164,7 +165,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             clock.lap("predict")
             if delta:
                 _region(mem)
-                _profiles(mem)
+                _profiles(mem, "region_records")
             _scored_pairs(mem, summary)
             _cluster(mem, summary)
             clock.lap("cluster")
@@ -261,23 +262,15 @@ def _current_deliveries(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
 
 
 def _read_all(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> None:
-    """Every valid person record, and last night's ids so that people keep theirs."""
+    """Every valid person record (`unnumbered`, made into profiles and `records` by `_profiles`),
+    and last night's ids so that people keep theirs."""
     valid = _tables(mem, "wh", "valid")
-    # rid numbers the records in (contract, delivery, row) order. One window over every record
-    # ran out of the working database's memory at 25 million rows (docs/benchmarks.md, "Volume");
-    # numbered within each delivery, after the deliveries before it, the numbers are the same.
     mem.execute(f"create table unnumbered as {_keyed(records_sql(sources, valid, 'wh.'))}")
     mem.execute("create table cur_deliveries as select contract_id, delivery_id, count(*) as records from unnumbered group by all")
-    mem.execute("""create table records as
-        select cast(o.first_rid + row_number() over (partition by r.contract_id, r.delivery_id order by r.row_number) - 1 as bigint) as rid, r.*
-        from unnumbered r join (
-            select contract_id, delivery_id,
-                   coalesce(sum(records) over (order by contract_id, delivery_id
-                                               rows between unbounded preceding and 1 preceding), 0) as first_rid
-            from cur_deliveries) o using (contract_id, delivery_id)""")
-    mem.execute("drop table unnumbered")
+    # Read where it is used (once, by `_person_ids`), not copied: at 25 million rows a copy
+    # is gigabytes of the working database's memory.
     if "person_records" in _tables(mem, "wh", "linkage"):
-        mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
+        mem.execute("""create view previous as select contract_id, delivery_id, row_number, person_id, household_id
                        from wh.linkage.person_records""")
     else:
         mem.execute("""create table previous (contract_id varchar, delivery_id bigint, row_number bigint,
@@ -368,26 +361,53 @@ def _region(mem: duckdb.DuckDBPyConnection) -> None:
     mem.execute("""create table region_pkeys as select pkey from all_profiles
                    where component is null or component in (select component from region_components)""")
     ident = ", ".join(f"l.{c}" for c in _IDENT)
-    mem.execute(f"""create table records as
-        select row_number() over (order by contract_id, delivery_id, row_number) - 1 as rid, * from (
-            select l.contract_id, l.delivery_id, l.row_number, {ident}, l.pkey, p.compared_postcode
-            from wh.identity.linkage_records l
-            join (select pkey, compared_postcode from all_profiles semi join region_pkeys using (pkey)) p using (pkey)
-            anti join removed_deliveries using (contract_id, delivery_id)
-            union all select {", ".join(_KEY)}, {", ".join(_IDENT)}, pkey, compared_postcode from new_records)""")
+    mem.execute(f"""create table region_records as
+        select l.contract_id, l.delivery_id, l.row_number, {ident}, l.pkey, p.compared_postcode
+        from wh.identity.linkage_records l
+        join (select pkey, compared_postcode from all_profiles semi join region_pkeys using (pkey)) p using (pkey)
+        anti join removed_deliveries using (contract_id, delivery_id)
+        union all select {", ".join(_KEY)}, {", ".join(_IDENT)}, pkey, compared_postcode from new_records""")
     mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
                    from wh.identity.linkage_records where pkey in (select pkey from prev_region)""")
 
 
-def _profiles(mem: duckdb.DuckDBPyConnection) -> None:
-    """Records with identical identifiers are one profile; linkage works on profiles."""
-    cols = ", ".join(f"any_value({c}) as {c}" for c in (*_IDENT, "compared_postcode"))
+# A record's place in (contract, delivery, row) order, and in (delivery, row) order, as one
+# number: the delivery's rank (or id) above the row number (`_profiles` checks they fit).
+_ROW_BITS = 40
+
+
+def _profiles(mem: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Records with identical identifiers are one profile; linkage works on profiles.
+
+    `profiles`: one row per profile of `source` (the records being linked, with their
+    identifiers), numbered (`pid`) by first record in (contract, delivery, row) order, with its
+    first and last record. `records`: each record's delivery (`d`, in `deliveries`), row and
+    profile, nothing more. Everything linkage decides about a record it decides about its
+    profile (the same identifiers), so the identifiers are kept once per profile, not once per
+    record (25 million records are a million profiles)."""
+    mem.execute("""create or replace table deliveries as
+        select cast(row_number() over (order by contract_id, delivery_id) - 1 as bigint) as d, contract_id, delivery_id
+        from (select distinct contract_id, delivery_id from cur_deliveries)""")
+    lo, hi, dmin, dmax = mem.execute(f"""select min(row_number), max(row_number),
+        (select min(delivery_id) from deliveries), (select max(delivery_id) from deliveries) from {source}""").fetchall()[0]
+    if (lo is not None and (lo < 0 or hi >= 1 << _ROW_BITS)) or (dmin is not None and (dmin < 0 or dmax >= 1 << (62 - _ROW_BITS))):
+        raise ValueError(f"linkage: row numbers {lo}..{hi} or delivery ids {dmin}..{dmax} out of the range linkage orders by")
+    cols = ", ".join(f"any_value(s.{c}) as {c}" for c in (*_IDENT, "compared_postcode"))
+    mask = (1 << _ROW_BITS) - 1
     mem.execute(f"""create table profiles as
-        select row_number() over (order by min(rid)) - 1 as pid, pkey, {cols},
-               {", ".join(f"arg_min({k}, rid) as first_{k}" for k in _KEY)}, min(rid) as first_rid,
-               count(*) as n_records
-        from records group by pkey""")
-    mem.execute("create table record_profile as select r.rid, p.pid from records r join profiles p using (pkey)")
+        with p as (
+            select s.pkey, {cols},
+                   min((d.d << {_ROW_BITS}) + s.row_number) as first_at,
+                   max((s.delivery_id << {_ROW_BITS}) + s.row_number) as last_at, count(*) as n_records
+            from {source} s join deliveries d using (contract_id, delivery_id) group by s.pkey)
+        select row_number() over (order by p.first_at) - 1 as pid, p.pkey, {", ".join(f"p.{c}" for c in (*_IDENT, "compared_postcode"))},
+               d.contract_id as first_contract_id, d.delivery_id as first_delivery_id, p.first_at & {mask} as first_row_number,
+               p.n_records, p.last_at as last_at
+        from p join deliveries d on d.d = p.first_at >> {_ROW_BITS}""")
+    mem.execute(f"""create table records as
+        select cast(d.d as integer) as d, s.row_number, p.pid
+        from {source} s join deliveries d using (contract_id, delivery_id) join profiles p using (pkey)
+        order by d, row_number""")
 
 
 def _score(mem: duckdb.DuckDBPyConnection, path: Path, summary: LinkageSummary, rescore: bool) -> None:
@@ -522,36 +542,39 @@ def _person_ids(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None
     import polars as pl
 
     mem.execute("""create or replace temp table _groups as
-        select rp.rid, dense_rank() over (order by pc.root) - 1 as grp
-        from record_profile rp join profile_cluster pc using (pid)""")
+        select pid, dense_rank() over (order by root) - 1 as grp from profile_cluster""")
     n_groups = mem.execute("select coalesce(max(grp) + 1, 0) from _groups").fetchall()[0][0]
-    counts = mem.execute("""
-        select g.grp, p.person_id, count(*) from _groups g
-        join records r using (rid)
-        join previous p on p.contract_id = r.contract_id and p.delivery_id = r.delivery_id and p.row_number = r.row_number
-        where p.person_id is not null group by all""").fetchall()
-    first = [f[0] for f in mem.execute("select min(rid) from _groups group by grp order by grp").fetchall()]
+    # Last night's person and household of tonight's records, counted per profile: the one
+    # join of every record with last night's (households count from it too).
+    mem.execute("""create table prev_counts as
+        select r.pid, p.person_id, p.household_id, count(*) as n
+        from previous p join deliveries d using (contract_id, delivery_id)
+        join records r on r.d = d.d and r.row_number = p.row_number
+        group by all""")
+    counts = [(g, p, int(n)) for g, p, n in mem.execute("""
+        select g.grp, c.person_id, sum(c.n) from prev_counts c join _groups g using (pid)
+        where c.person_id is not null group by all""").fetchall()]
+    # A group's first record is its first profile's (profiles are numbered by first record).
+    first = [f[0] for f in mem.execute("select min(pid) from _groups group by grp order by grp").fetchall()]
     ids = _assign(mem, "person", PERSON_PREFIX, n_groups, counts, first)
     mem.register("_ids", pl.DataFrame({"grp": np.arange(n_groups, dtype=np.int64), "id": ids}))
-    mem.execute("create or replace table person_ids as select g.rid, i.id from _groups g join _ids i using (grp)")
+    mem.execute("create table profile_person as select g.pid, i.id as person_id from _groups g join _ids i using (grp)")
     mem.unregister("_ids")
     kept = len({c[1] for c in counts} & set(ids))
     summary.new_persons = n_groups - kept
     # How each record was matched: the first rule that linked its profile; a profile whose
     # records are the person's only ones is a singleton; repeated identical records otherwise.
     methods = ", ".join(f"({i}, '{m}')" for i, m in enumerate(METHODS))
-    mem.execute(f"""create table record_person as
+    mem.execute(f"""create table profile_method as
         with m(code, name) as (values {methods}),
-        sized as (select i.rid, i.id as person_id, count(*) over (partition by i.id) as person_records from person_ids i)
-        select r.rid, s.person_id,
+        sized as (select pp.pid, pp.person_id, sum(p.n_records) over (partition by pp.person_id) as person_records
+                  from profile_person pp join profiles p using (pid))
+        select s.pid, s.person_id,
                case when m.name is not null then m.name
                     when s.person_records = 1 then 'singleton'
                     else 'identical_identifiers' end as match_method,
                case when m.name = 'probabilistic' then pc.probability end as match_probability
-        from records r join sized s using (rid) join record_profile rp using (rid)
-        join profile_cluster pc using (pid) left join m on m.code = pc.method_code""")
-    mem.execute("""create table profile_person as
-        select rp.pid, any_value(p.person_id) as person_id from record_profile rp join record_person p using (rid) group by 1""")
+        from sized s join profile_cluster pc using (pid) left join m on m.code = pc.method_code""")
 
 
 def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
@@ -564,14 +587,18 @@ def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     everyone else keeps last night's household, which is what everyone would get."""
     import polars as pl
 
-    latest = "(delivery_id, row_number)"
+    # From the person's profiles: a profile's records share its identifiers, so the person's
+    # latest record with a UPRN is the latest record of the latest of their profiles with one.
+    # (`last_at` orders records by (delivery, row); `pid` orders profiles by first record.)
+    latest = "last_at"
     mem.execute(f"""create table region_persons as
-        with rp as (select r.*, p.person_id from records r join record_person p using (rid))
-        select person_id, count(*) as records, {", ".join(f"arg_min({k}, rid) as first_{k}" for k in _KEY)},
+        with pp as (select p.*, m.person_id from profiles p join profile_person m using (pid))
+        select person_id, cast(sum(n_records) as bigint) as records,
+               {", ".join(f"arg_min(first_{k}, pid) as first_{k}" for k in _KEY)},
                arg_max(uprn, {latest}) filter (where uprn is not null) as last_uprn,
                arg_max(postcode, {latest}) filter (where postcode is not null and surname is not null) as last_postcode,
                arg_max(surname, {latest}) filter (where postcode is not null and surname is not null) as last_surname
-        from rp group by person_id""")
+        from pp group by person_id""")
     if delta:
         _household_scope(mem)
     else:
@@ -594,10 +621,9 @@ def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     # Last night's household of each record: per record for people linked again, per person otherwise.
     counts = mem.execute("""
         select grp, household_id, sum(n) from (
-            select g.grp, p.household_id, count(*) as n from records r join record_person rp using (rid)
-            join person_grp g using (person_id)
-            join previous p on p.contract_id = r.contract_id and p.delivery_id = r.delivery_id and p.row_number = r.row_number
-            where p.household_id is not null group by all
+            select g.grp, c.household_id, sum(c.n) as n from prev_counts c join profile_person pp using (pid)
+            join person_grp g on g.person_id = pp.person_id
+            where c.household_id is not null group by all
             union all
             select grp, previous_household, records from person_grp where not relinked and previous_household is not null)
         group by all""").fetchall()
@@ -694,11 +720,15 @@ def _opt_outs(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
 
 def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageSummary, delta: bool,
            gazetteer: str, address_cached: bool = False) -> None:
-    ident = ", ".join(f"r.{c}" for c in _IDENT)
-    mem.execute(f"""create table out_records as
-        select r.contract_id, r.delivery_id, r.row_number, p.person_id, a.household_id, p.match_method,
-               p.match_probability, a.opted_out, {ident}, r.pkey
-        from records r join record_person p using (rid) join persons_all a using (person_id)""")
+    ident = ", ".join(f"p.{c}" for c in _IDENT)
+    # What a record's rows say, per profile; the rows themselves are joined as they are written.
+    mem.execute(f"""create table profile_out as
+        select p.pid, m.person_id, a.household_id, m.match_method, m.match_probability, a.opted_out, {ident}, p.pkey
+        from profiles p join profile_method m using (pid) join persons_all a using (person_id)""")
+    mem.execute(f"""create view out_records as
+        select d.contract_id, d.delivery_id, r.row_number, o.person_id, o.household_id, o.match_method,
+               o.match_probability, o.opted_out, {", ".join(f"o.{c}" for c in _IDENT)}, o.pkey
+        from records r join deliveries d using (d) join profile_out o using (pid)""")
     mem.execute(f"""create table out_profiles as
         select p.pkey, {", ".join(f"p.{c}" for c in _IDENT)}, p.compared_postcode, {", ".join(f"p.{c}" for c in _FIRST.split(", "))},
                p.n_records, c.component, pp.person_id, c.refused
@@ -738,12 +768,16 @@ _ADDRESS_COLS = f"person_id, records, {_FIRST}, last_uprn, last_postcode, last_s
 
 
 def _write_all(mem: duckdb.DuckDBPyConnection, gazetteer: str) -> None:
-    """Everything linked tonight: replace every table."""
-    order = "order by contract_id, delivery_id, row_number"
-    mem.execute(f"create or replace table wh.linkage.person_records as select {_RECORD_COLS} from out_records {order}")
+    """Everything linked tonight: replace every table.
+
+    The per-record tables are written in `records`' order, which is (contract, delivery, row):
+    the joins that add each profile's values keep it (insertion order preserved), so the
+    tables are stored in that order, nearly, without sorting 25 million wide rows again."""
+    mem.execute("set preserve_insertion_order = true")
+    mem.execute(f"create or replace table wh.linkage.person_records as select {_RECORD_COLS} from out_records")
     mem.execute(f"create or replace table wh.linkage.persons as select {_PERSON_COLS} from persons_all order by person_id")
     mem.execute(f"""create or replace table wh.identity.linkage_records as
-                    select {_LINKAGE_RECORD_COLS} from out_records {order}""")
+                    select {_LINKAGE_RECORD_COLS} from out_records""")
     # What tonight scored: every current profile, the pairs found among them, and the
     # model and surname frequencies they were scored with.
     mem.execute("create or replace table wh.identity.linkage_scoring_state as select * from scoring_state")
