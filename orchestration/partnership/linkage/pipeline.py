@@ -361,14 +361,20 @@ def _region(mem: duckdb.DuckDBPyConnection) -> None:
     mem.execute("""create table region_pkeys as select pkey from all_profiles
                    where component is null or component in (select component from region_components)""")
     ident = ", ".join(f"l.{c}" for c in _IDENT)
+    # One scan of the stored records (25 million at the largest volume measured) for both:
+    # the records of the region's profiles, and last night's of its people.
+    mem.execute(f"""create table stored_region as
+        select {", ".join(f"l.{c}" for c in _KEY)}, {ident}, l.pkey, l.person_id, l.household_id
+        from wh.identity.linkage_records l
+        where l.pkey in (select pkey from region_pkeys union select pkey from prev_region)""")
     mem.execute(f"""create table region_records as
         select l.contract_id, l.delivery_id, l.row_number, {ident}, l.pkey, p.compared_postcode
-        from wh.identity.linkage_records l
+        from stored_region l
         join (select pkey, compared_postcode from all_profiles semi join region_pkeys using (pkey)) p using (pkey)
         anti join removed_deliveries using (contract_id, delivery_id)
         union all select {", ".join(_KEY)}, {", ".join(_IDENT)}, pkey, compared_postcode from new_records""")
     mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
-                   from wh.identity.linkage_records where pkey in (select pkey from prev_region)""")
+                   from stored_region where pkey in (select pkey from prev_region)""")
 
 
 # A record's place in (contract, delivery, row) order, and in (delivery, row) order, as one
