@@ -53,13 +53,18 @@ def default_copies(preset: str) -> int:
     return DEFAULT_COPIES.get(preset, 1)
 
 
+def copies_suffix(copies: int) -> str:
+    """What tells a replicated run's results file, docs block and night folder from the preset's own."""
+    return "" if copies <= 1 else f"-x{copies}"
+
+
 def results_name(copies: int) -> str:
-    return "results.json" if copies <= 1 else f"results-x{copies}.json"
+    return f"results{copies_suffix(copies)}.json"
 
 
 def figures_key(r: dict) -> str:
     """Which figures block of the page a run fills: its preset, and how many copies of the history."""
-    return r["preset"] if r.get("replicate", 1) <= 1 else f"{r['preset']}-x{r['replicate']}"
+    return r["preset"] + copies_suffix(r.get("replicate", 1))
 
 
 def markers(preset: str) -> tuple[str, str]:
@@ -129,8 +134,10 @@ def replicate(gen: Path, night: Path, copies: int) -> dict[str, int]:
     import polars as pl
 
     added: dict[str, int] = {}
+    if copies <= 1:
+        return added
     for cid, c in load_contracts(PROJECT_ROOT / "contracts" / "agencies").items():
-        if copies <= 1 or c.delivery.cadence != "nightly" or c.format.type != "csv":
+        if c.delivery.cadence != "nightly" or c.format.type != "csv":
             continue
         for src in sorted((gen / "landing" / c.agency / c.extract).glob("*_history_*")):
             raw = src.read_bytes()
@@ -516,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     gen, gen_info = generated(bench, a.preset, a.seed)
     as_of = date.fromisoformat(gen_info["manifest"]["as_of"])
     new_files = held_back(gen, as_of)
-    night = bench / f"night-{a.preset}-{a.seed}" if a.replicate <= 1 else bench / f"night-{a.preset}-{a.seed}-x{a.replicate}"
+    night = bench / f"night-{a.preset}-{a.seed}{copies_suffix(a.replicate)}"
     fresh_data_dir(gen, night, set(new_files))
     replicated = replicate(gen, night, a.replicate)
     warehouse = night / "warehouse.duckdb"

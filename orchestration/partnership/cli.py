@@ -106,7 +106,6 @@ def run_night(settings: Settings, quiet: bool = False):
     dbt's and Dagster's own output goes to a log file under <data>/logs/; the console shows
     the step being run and, at the end, a summary."""
     from .pseudonymise import load_key
-
     from .warehouse import memory_limit, writer_lock
 
     load_key()  # fail before anything runs, with a clear message, if there is no key
