@@ -28,9 +28,9 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.partnership.contracts import Column, Contract, load_contracts
+from orchestration.partnership.contracts.model import Column, Contract, load_contracts
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.validation import strftime_format
+from orchestration.partnership.validation.rows import strftime_format
 
 _DUCK = {"string": "varchar", "date": "date", "timestamp": "timestamp", "integer": "bigint", "number": "double",
          "boolean": "boolean"}
@@ -159,7 +159,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, files: list[Pat
     elif fmt.type == "parquet":
         src = f"read_parquet([{', '.join(lit(p) for p in files)}], filename = true)"
     else:  # xlsx: no DuckDB reader without a download; read with openpyxl, hand over as Arrow
-        from orchestration.partnership.readers import read_delivery
+        from orchestration.partnership.validation.readers import read_delivery
         import polars as pl
 
         frames = [read_delivery(p, contract).drop("_row_number").with_columns(pl.lit(str(p)).alias("filename"))

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.disclosure                      # county shape: 96 wards + the district
     .venv/bin/python -m benchmarks.disclosure --wards 12           # district shape
     .venv/bin/python -m benchmarks.disclosure --compare OLD.py     # A/B against another disclosure.py, same run
-        (e.g. `git show <commit>:orchestration/partnership/disclosure.py > /tmp/old_disclosure.py`)
+        (e.g. `git show <commit>:orchestration/partnership/releases/disclosure.py > /tmp/old_disclosure.py`)
     .venv/bin/python -m benchmarks.disclosure --table falls-board=PATH.parquet   # a real, unsuppressed table
 
 Builds tables shaped like the falls-board and safeguarding-board `indicator_values` outputs (the
@@ -95,8 +95,7 @@ def _load(path: Path):
 
 
 def measure(name: str, df: pl.DataFrame, margins: list[dict], impl, low: int = 1, high: int = 7) -> list[dict]:
-    from orchestration.partnership import audit
-
+    import orchestration.partnership.releases.audit as audit
     results = []
     t0 = time.perf_counter()
     equations = impl.margin_equations(df, margins)
@@ -131,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the results here too")
     args = ap.parse_args(argv)
 
-    from orchestration.partnership import disclosure
-    from orchestration.partnership.protocols import load_protocols
+    import orchestration.partnership.releases.disclosure as disclosure
+    from orchestration.partnership.releases.protocols import load_protocols
 
     protocols = load_protocols(ROOT / "contracts" / "protocols")
     tables = [(f"{p} ({args.wards} wards, seed {args.seed})", p, county_table(p, args.wards, args.seed))

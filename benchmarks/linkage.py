@@ -1,6 +1,6 @@
 """Linkage at county scale: wall time and peak memory (not run by `make test`).
 
-    .venv/bin/python -m orchestration.partnership.generator DIR --preset county   # ~90 s, once
+    .venv/bin/python -m orchestration.partnership.demo DIR --preset county   # ~90 s, once
     .venv/bin/python -m benchmarks.linkage DIR [--skip-night]
 
 Runs the ingestion part of a night (register, validate, pseudonymise every extract) unless
@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PARTNERSHIP_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("PARTNERSHIP_PSEUDONYM_KEY", "benchmark-key-" + "0123456789abcdef" * 3)
 
-    from orchestration.partnership.contracts import load_contracts
+    from orchestration.partnership.contracts.model import load_contracts
     from orchestration.partnership.linkage import run_linkage
     from orchestration.partnership.linkage.quality import evaluate
-    from orchestration.partnership.night import check_key, process_extract, register_deliveries
+    from orchestration.partnership.ingest.night import check_key, process_extract, register_deliveries
     from orchestration.partnership.settings import get_settings
 
     settings = get_settings()

@@ -37,7 +37,7 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.measure import Measured, run as measured
-from orchestration.partnership.contracts import load_contracts
+from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.settings import PROJECT_ROOT
 
 KEY = "benchmark-key-" + "0123456789abcdef" * 3
@@ -85,7 +85,7 @@ def generated(bench: Path, preset: str, seed: int) -> tuple[Path, dict]:
     shutil.rmtree(gen, ignore_errors=True)
     bench.mkdir(parents=True, exist_ok=True)
     print(f"generating the {preset} preset (seed {seed}) into {gen} …", flush=True)
-    m = measured([sys.executable, "-m", "orchestration.partnership.generator", str(gen), "--preset", preset,
+    m = measured([sys.executable, "-m", "orchestration.partnership.demo", str(gen), "--preset", preset,
                   "--seed", str(seed)], bench / f"gen-{preset}-{seed}.log")
     if m.returncode:
         raise SystemExit(f"the generator failed; see {bench / f'gen-{preset}-{seed}.log'}")

@@ -27,11 +27,11 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from orchestration.partnership.contracts import load_contract
-from orchestration.partnership.gx_batch import run_suite
-from orchestration.partnership.readers import read_delivery
+from orchestration.partnership.contracts.model import load_contract
+from orchestration.partnership.validation.batch import run_suite
+from orchestration.partnership.validation.readers import read_delivery
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.validation import validate_rows
+from orchestration.partnership.validation.rows import validate_rows
 
 CONTRACT = PROJECT_ROOT / "contracts" / "agencies" / "county_ambulance" / "incidents.odcs.yaml"
 
@@ -74,7 +74,7 @@ def _imports() -> float:
     t0 = time.perf_counter()
     import pandera.polars  # noqa: F401
 
-    from orchestration.partnership.gx_batch import _gx
+    from orchestration.partnership.validation.batch import _gx
 
     _gx()
     return time.perf_counter() - t0

@@ -43,7 +43,7 @@ def use_data_dir(data_dir: Path, key: str = TEST_KEY, run_date: date = DEMO_RUN_
 def demo_night(tmp_path_factory, saved_environment):
     """The small demo partnership, generated and run through one whole night."""
     from orchestration.partnership.cli import run_night
-    from orchestration.partnership.generator import generate
+    from orchestration.partnership.demo import generate
 
     data_dir = tmp_path_factory.mktemp("night")
     settings = use_data_dir(data_dir)

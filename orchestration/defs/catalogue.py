@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from orchestration.partnership.contracts import Contract, load_contracts
-from orchestration.partnership.protocols import Protocol, load_protocols
+from orchestration.partnership.contracts.model import Contract, load_contracts
+from orchestration.partnership.releases.protocols import Protocol, load_protocols
 from orchestration.partnership.settings import PROJECT_ROOT
 
 CONTRACTS_DIR = PROJECT_ROOT / "contracts" / "agencies"

@@ -17,10 +17,10 @@ import dagster as dg
 
 from orchestration.defs.catalogue import contracts
 from orchestration.defs.ingestion.assets import extract_key
-from orchestration.partnership.contracts import Contract
-from orchestration.partnership.engine import due_at, file_date
+from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.validation.engine import due_at, file_date
 from orchestration.partnership.settings import get_settings
-from orchestration.partnership.warehouse import connect
+from orchestration.partnership.warehouse.connection import connect
 
 CHECK_NAME = "delivery_freshness"
 LATE_WINDOW_DAYS = 35  # late deliveries listed: those that arrived in this many days

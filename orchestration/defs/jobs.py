@@ -14,7 +14,7 @@ from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.freshness import freshness_checks
 from orchestration.defs.ingestion.assets import DELIVERIES, POOL, extract_key
 from orchestration.partnership.settings import get_settings, run_date
-from orchestration.partnership.warehouse import writer_lock
+from orchestration.partnership.warehouse.connection import writer_lock
 
 
 def reclaim_from_dead_runs(instance: dg.DagsterInstance, current_run_id: str | None = None) -> list[str]:
@@ -117,7 +117,7 @@ class RetentionConfig(dg.Config):
 
 @dg.op(pool=POOL, description="Purge deliveries and releases older than their contract's or protocol's retention.")
 def purge_expired(context: dg.OpExecutionContext, config: RetentionConfig) -> dg.Output:
-    from orchestration.partnership.retention import purge
+    from orchestration.partnership.ops.retention import purge
 
     summary = purge(get_settings(), contracts(), protocols(), run_date(), dry_run=config.dry_run)
     for line in summary.lines():

@@ -20,9 +20,9 @@ import dagster as dg
 from orchestration.defs.catalogue import contracts
 from orchestration.defs.ingestion.assets import DELIVERIES, extract_key
 from orchestration.defs.jobs import ingest_job
-from orchestration.partnership.ingest import scan_landing, sha256_file
+from orchestration.partnership.ingest.deliveries import scan_landing, sha256_file
 from orchestration.partnership.settings import get_settings
-from orchestration.partnership.warehouse import WarehouseLocked, connect, writer_lock
+from orchestration.partnership.warehouse.connection import WarehouseLocked, connect, writer_lock
 
 LANDING_SENSOR_INTERVAL_S = 60
 OPS_EMAIL_ENV = "PARTNERSHIP_OPS_EMAIL"
@@ -179,7 +179,7 @@ def _first_line(event) -> str:
                        description="E-mails operations (PARTNERSHIP_OPS_EMAIL, over SMTP) the failed step and a link "
                                    "to the run, for any failed run of this code location.")
 def ops_failure_alert(context: dg.RunFailureSensorContext):
-    from orchestration.partnership.smtp import send_message, smtp_settings
+    from orchestration.partnership.ops.smtp import send_message, smtp_settings
 
     to = os.environ.get(OPS_EMAIL_ENV)
     smtp = smtp_settings()

@@ -10,8 +10,8 @@ import polars as pl
 
 from orchestration.partnership.boardpack.build import HTML_FILE, PDF_FILE
 from orchestration.partnership.boardpack.quality import WINDOW_DAYS
-from orchestration.partnership.contracts import load_contracts
-from orchestration.partnership.protocols import load_protocol
+from orchestration.partnership.contracts.model import load_contracts
+from orchestration.partnership.releases.protocols import load_protocol
 from tests.conftest import DEMO_RUN_DATE, use_data_dir
 
 

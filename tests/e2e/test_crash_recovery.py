@@ -199,7 +199,7 @@ class CrashSequence:
         self.future: Future | None = None
 
     def start(self) -> "CrashSequence":
-        from orchestration.partnership.dbt_runner import dbt_parse
+        from orchestration.partnership.dbt.runner import dbt_parse
         from orchestration.partnership.settings import Settings
 
         if self.future is not None:

@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.partnership.contracts import load_contracts
-from orchestration.partnership.dbt_runner import BuildPlan
+from orchestration.partnership.contracts.model import load_contracts
+from orchestration.partnership.dbt.runner import BuildPlan
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.conftest import DEMO_AS_OF, DEMO_RUN_DATE, use_data_dir
 
@@ -124,7 +124,7 @@ def two_nights(tmp_path_factory, demo_night):
 def _purge_a_nightly_delivery(settings, day) -> tuple[int, str]:
     """As retention purges an expired delivery (its rows, whole, from every row schema and from
     linkage): the ambulance delivery of `day`, which night 2 does not send again."""
-    from orchestration.partnership.retention import _purge_rows
+    from orchestration.partnership.ops.retention import _purge_rows
 
     with duckdb.connect(str(settings.warehouse_path)) as con:
         found = con.execute("""select delivery_id, file_name from ops.deliveries

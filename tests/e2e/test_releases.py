@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from orchestration.partnership.cli import main
-from orchestration.partnership.protocols import load_protocols
+from orchestration.partnership.releases.protocols import load_protocols
 from tests.conftest import DEMO_RUN_DATE, use_data_dir
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.partnership.contracts import load_contracts
-from orchestration.partnership.generator import generate
-from orchestration.partnership.night import check_key, process_extract, register_deliveries
+from orchestration.partnership.contracts.model import load_contracts
+from orchestration.partnership.demo import generate
+from orchestration.partnership.ingest.night import check_key, process_extract, register_deliveries
 from orchestration.partnership.settings import Settings
 from tests.conftest import DEMO_AS_OF, use_data_dir
 from tests.hostile.corpus import Case, build_cases, place

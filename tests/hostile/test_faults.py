@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.partnership import pseudonymise as ps
-from orchestration.partnership.night import check_key
-from orchestration.partnership.warehouse import WarehouseLocked, connect
+import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.ingest.night import check_key
+from orchestration.partnership.warehouse.connection import WarehouseLocked, connect
 
 HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
 
@@ -96,8 +96,8 @@ def test_a_changed_key_loads_nothing_and_keeps_the_fingerprint(hostile, monkeypa
 
 
 def test_a_changed_key_builds_no_person_level_release(hostile, monkeypatch, tmp_path):
-    from orchestration.partnership.protocols import load_protocols
-    from orchestration.partnership.release import release
+    from orchestration.partnership.releases.protocols import load_protocols
+    from orchestration.partnership.releases.engine import release
 
     protocols = load_protocols(hostile.settings.protocols_dir)
     person_level = next(p for p in protocols.values() if any(o.get("pseudonyms") for o in p.outputs))
@@ -126,9 +126,9 @@ def _fill(folder: Path, leave: int) -> None:
 
 
 def test_a_full_disk_while_writing_a_release_publishes_nothing_and_keeps_the_previous_one(demo_night, tmp_path, small_disk):
-    from orchestration.partnership.ingest import sha256_file
-    from orchestration.partnership.protocols import load_protocols
-    from orchestration.partnership.release import ReleaseBlocked, release
+    from orchestration.partnership.ingest.deliveries import sha256_file
+    from orchestration.partnership.releases.protocols import load_protocols
+    from orchestration.partnership.releases.engine import ReleaseBlocked, release
 
     settings, _ = demo_night
     warehouse = tmp_path / "warehouse.duckdb"

@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from benchmarks import baseline
-from orchestration.partnership.generator import generate
+from orchestration.partnership.demo import generate
 
 
 def test_the_baseline_quarantines_exactly_the_planted_violations_and_computes_falls_01(tmp_path):
@@ -42,8 +42,8 @@ def test_replicated_history_is_the_same_rows_under_new_keys_and_judged_alike(tmp
     from datetime import datetime
 
     from benchmarks.run import replicate
-    from orchestration.partnership.contracts import load_contracts
-    from orchestration.partnership.engine import assess_rows
+    from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership.validation.engine import assess_rows
     from orchestration.partnership.settings import PROJECT_ROOT
 
     gen = tmp_path / "gen"

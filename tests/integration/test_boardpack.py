@@ -21,11 +21,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from orchestration.partnership.boardpack import model
+import orchestration.partnership.boardpack.model as model
 from orchestration.partnership.boardpack.build import build_pack
-from orchestration.partnership.protocols import load_protocol
-from orchestration.partnership.release import audit, release
-from orchestration.partnership.warehouse import ensure_schemas
+from orchestration.partnership.releases.protocols import load_protocol
+from orchestration.partnership.releases.engine import audit, release
+from orchestration.partnership.warehouse.connection import ensure_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = load_protocol(ROOT / "contracts" / "protocols" / "falls-board.yaml")
@@ -293,8 +293,7 @@ def test_the_pdf_is_vector_only_so_printing_stays_fast(built):
 def test_every_chart_spec_is_valid_vega_lite(built, monkeypatch):
     import altair as alt
 
-    from orchestration.partnership.boardpack import charts
-
+    import orchestration.partnership.boardpack.charts as charts
     _, pack = built
     specs = []
     monkeypatch.setattr(charts, "to_svg", lambda spec, description, cache=None: specs.append(spec) or "<svg></svg>")
@@ -375,7 +374,7 @@ def smtp_server(monkeypatch):
 
 
 def test_the_pack_is_mailed_once_to_the_distribution_list_with_the_pdf_attached(built, smtp_server, tmp_path):
-    from orchestration.partnership.mail import send_pack
+    from orchestration.partnership.boardpack.mail import send_pack
 
     _, pack = built
     sent = send_pack(pack, PROTOCOL, tmp_path / "reports")
@@ -394,7 +393,7 @@ def test_the_pack_is_mailed_once_to_the_distribution_list_with_the_pdf_attached(
 
 
 def test_without_smtp_settings_nothing_is_sent_and_the_result_says_so(built, monkeypatch, tmp_path):
-    from orchestration.partnership.mail import MailNotConfigured, send_pack
+    from orchestration.partnership.boardpack.mail import MailNotConfigured, send_pack
 
     monkeypatch.delenv("PARTNERSHIP_SMTP_HOST", raising=False)
     _, pack = built
@@ -420,8 +419,7 @@ def test_the_data_quality_panel_names_late_rejected_and_over_tolerance_deliverie
 
 
 def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp_path, smtp_server, monkeypatch):
-    from orchestration.partnership.boardpack import build
-
+    import orchestration.partnership.boardpack.build as build
     warehouse, releases, reports = tmp_path / "warehouse.duckdb", tmp_path / "releases", tmp_path / "reports"
     _write_warehouse(warehouse)
     night = lambda on: (release(warehouse, releases, PROTOCOL, on, reports_dir=reports),  # noqa: E731
@@ -456,7 +454,7 @@ def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp
 def test_charts_from_the_cache_make_the_same_page_without_converting_again(built, tmp_path, monkeypatch):
     import time
 
-    from orchestration.partnership.boardpack import charts
+    import orchestration.partnership.boardpack.charts as charts
     from orchestration.partnership.boardpack.render import render_html
 
     _, pack = built
@@ -481,8 +479,7 @@ def test_a_chromium_started_earlier_prints_the_next_packs_and_one_that_fails_is_
     import shutil
     import time
 
-    from orchestration.partnership.boardpack import pdf
-
+    import orchestration.partnership.boardpack.pdf as pdf
     folder, _ = built
     copies = []
     for name in ("a", "b"):

@@ -8,9 +8,9 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from orchestration.partnership.check import check_file
+from orchestration.partnership.validation.check import check_file
 from orchestration.partnership.cli import main
-from orchestration.partnership.contracts import load_contracts
+from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.settings import Settings
 
 

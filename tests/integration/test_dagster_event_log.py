@@ -1,4 +1,4 @@
-"""The instance's event log storage (orchestration/partnership/dagster_storage.py): Dagster's
+"""The instance's event log storage (orchestration/runtime/event_log.py): Dagster's
 SQLite files with connections kept open. Another process's view of a running run (the UI) must
 still see every event, live, and a moved data folder must keep its history."""
 
@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from orchestration.partnership import cli
-from orchestration.partnership.dagster_storage import PartnershipEventLogStorage
+import orchestration.partnership.cli as cli
+from orchestration.runtime.event_log import PartnershipEventLogStorage
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="numbers")])

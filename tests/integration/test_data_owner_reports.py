@@ -61,9 +61,9 @@ def _land(src_root, dst_root, agency, extract, name, arrived: datetime):
 
 def test_a_late_delivery_is_rejected_or_warned_as_its_contract_says_and_each_owner_hears_only_of_their_own(
         tmp_path_factory, saved_environment, smtp_server):
-    from orchestration.partnership.contracts import load_contracts
-    from orchestration.partnership.generator import generate
-    from orchestration.partnership.night import check_key, process_extract, register_deliveries
+    from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership.demo import generate
+    from orchestration.partnership.ingest.night import check_key, process_extract, register_deliveries
 
     source = tmp_path_factory.mktemp("source")
     generate(source, preset="small", seed=42, as_of=DEMO_AS_OF)
@@ -144,7 +144,7 @@ def test_every_delivery_has_a_report_whose_rule_counts_and_hash_match_the_wareho
 
 def test_report_examples_never_show_an_identifying_value(night):
     settings, rows = night
-    from orchestration.partnership.contracts import load_contracts
+    from orchestration.partnership.contracts.model import load_contracts
 
     contracts = load_contracts(settings.contracts_dir)
     seen = 0

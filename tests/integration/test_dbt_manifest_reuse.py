@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 
-from orchestration.partnership.dbt_runner import dbt_executable
+from orchestration.partnership.dbt.runner import dbt_executable
 
 
 def _strip(value):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from orchestration.partnership import gx_batch
-
-
+import orchestration.partnership.validation.batch as gx_batch
 def _pages(gx_dir):
     return {p: p.stat().st_mtime_ns for p in (gx_dir / "data_docs" / "validations").rglob("*.html")}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.partnership import gx_batch
-from orchestration.partnership.contracts import load_contracts
-from orchestration.partnership.engine import assess
+import orchestration.partnership.validation.batch as gx_batch
+from orchestration.partnership.contracts.model import load_contracts
+from orchestration.partnership.validation.engine import assess
 
 
 def _verdicts(a):

@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from orchestration.partnership import pseudonymise as ps
-from orchestration.partnership.contracts import load_contracts
-from orchestration.partnership.ingest import _ensure_tables, pending, process_delivery, register
+import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.contracts.model import load_contracts
+from orchestration.partnership.ingest.deliveries import _ensure_tables, pending, process_delivery, register
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.warehouse import ensure_schemas
+from orchestration.partnership.warehouse.connection import ensure_schemas
 
 KEY = b"k" * 40
 

@@ -12,8 +12,8 @@ import sys
 import duckdb
 import pytest
 
-from orchestration.partnership import warehouse
-from orchestration.partnership.dbt_runner import dbt_executable
+import orchestration.partnership.warehouse.connection as warehouse
+from orchestration.partnership.dbt.runner import dbt_executable
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.conftest import TEST_KEY
 

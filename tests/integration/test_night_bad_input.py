@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from orchestration.partnership.contracts import load_contracts
-from orchestration.partnership.generator import generate
-from orchestration.partnership.night import blocking_rejections, check_key, process_extract, register_deliveries
+from orchestration.partnership.contracts.model import load_contracts
+from orchestration.partnership.demo import generate
+from orchestration.partnership.ingest.night import blocking_rejections, check_key, process_extract, register_deliveries
 from tests.conftest import DEMO_AS_OF, use_data_dir
 
 
@@ -61,7 +61,7 @@ def test_processing_again_registers_and_loads_nothing_new(ingested):
 
 
 def test_a_different_key_on_a_later_night_is_a_clear_error(ingested, monkeypatch):
-    from orchestration.partnership.pseudonymise import PseudonymKeyError
+    from orchestration.partnership.warehouse.pseudonymise import PseudonymKeyError
 
     settings, _ = ingested
     monkeypatch.setenv("PARTNERSHIP_PSEUDONYM_KEY", "another-key-" + "x" * 40)

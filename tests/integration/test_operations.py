@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.partnership.ingest import sha256_file
+from orchestration.partnership.ingest.deliveries import sha256_file
 from tests.conftest import _ENV_KEYS, TEST_KEY, use_data_dir
 
 FILE = "county_ambulance/incidents/incidents_20261126.csv"  # late deliveries warn, not reject: accepted
@@ -147,7 +147,7 @@ def test_while_another_launch_writes_a_stable_file_waits_for_the_next_tick(ops_e
 def _hold_lock(settings, seconds: float) -> subprocess.Popen:
     """Another process holding the warehouse writer lock, as a running night would."""
     code = ("import sys, time\n"
-            "from orchestration.partnership.warehouse import writer_lock\n"
+            "from orchestration.partnership.warehouse.connection import writer_lock\n"
             f"with writer_lock({str(settings.warehouse_path)!r}, purpose='test holder'):\n"
             "    print('held', flush=True)\n"
             f"    time.sleep({seconds})\n")
@@ -223,7 +223,7 @@ def test_a_failed_run_emails_operations_the_failed_step_and_a_link_to_the_run(op
     target = settings.landing_dir / "county_police/incidents/incidents_20261126.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "county_police/incidents/incidents_20261126.csv", target)
-    from orchestration.partnership.night import check_key
+    from orchestration.partnership.ingest.night import check_key
 
     check_key(settings)  # the warehouse is built with the test key
     os.environ["PARTNERSHIP_PSEUDONYM_KEY"] = "a-different-key-" + "9" * 40  # a misconfigured key: the step fails
@@ -259,7 +259,7 @@ def test_a_contracts_delivery_sla_becomes_a_freshness_verdict():
     from datetime import datetime
 
     from orchestration.defs.freshness import assess_freshness
-    from orchestration.partnership.contracts import load_contracts
+    from orchestration.partnership.contracts.model import load_contracts
     from orchestration.partnership.settings import get_settings
 
     contracts = load_contracts(get_settings().contracts_dir)

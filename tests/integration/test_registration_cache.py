@@ -10,10 +10,10 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from orchestration.partnership import ingest
-from orchestration.partnership.contracts import load_contracts
+import orchestration.partnership.ingest.deliveries as ingest
+from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.warehouse import ensure_schemas
+from orchestration.partnership.warehouse.connection import ensure_schemas
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "contracts" / "agencies")
 NOW = datetime(2026, 11, 28, 2, 0)

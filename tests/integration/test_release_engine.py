@@ -9,8 +9,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from orchestration.partnership import disclosure, release as rel
-from orchestration.partnership.protocols import load_protocol
+import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.engine as rel
+from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 
 FALLS_BOARD = PROJECT_ROOT / "contracts" / "protocols" / "falls-board.yaml"
@@ -111,7 +112,7 @@ def _not_computed(monkeypatch):
 
 
 def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leaves_files_identical(warehouse, tmp_path, monkeypatch):
-    from orchestration.partnership.audit import verify_log
+    from orchestration.partnership.releases.audit import verify_log
 
     protocol = load_protocol(FALLS_BOARD)
     first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)

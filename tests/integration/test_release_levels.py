@@ -10,8 +10,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from orchestration.partnership import pseudonymise as ps, release as rel
-from orchestration.partnership.protocols import load_protocol
+import orchestration.partnership.warehouse.pseudonymise as ps
+import orchestration.partnership.releases.engine as rel
+from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 
 PROTOCOLS = PROJECT_ROOT / "contracts" / "protocols"
@@ -130,7 +131,7 @@ def test_when_the_builder_forgets_consent_the_audit_blocks(warehouse, tmp_path, 
 
 
 def test_when_the_builder_uses_another_recipients_key_the_audit_blocks(warehouse, tmp_path, monkeypatch):
-    from orchestration.partnership.protocols import Protocol
+    from orchestration.partnership.releases.protocols import Protocol
 
     monkeypatch.setattr(Protocol, "pseudonym_context", property(lambda self: FAMILIES.doc and "release-recipient:county-early-help"))
     with pytest.raises(rel.ReleaseBlocked):
@@ -180,8 +181,7 @@ def test_person_level_releases_are_not_recomputed_on_the_same_inputs_and_are_whe
 
 
 def test_the_audit_hashes_every_source_id_as_the_standard_librarys_hmac_for_each_recipient(warehouse):
-    from orchestration.partnership import audit
-
+    import orchestration.partnership.releases.audit as audit
     key = KEY.encode()
     contexts = {"mine": ANALYSTS.pseudonym_context, "theirs": FAMILIES.pseudonym_context}
     with audit._Zone(warehouse) as zone:
@@ -192,8 +192,8 @@ def test_the_audit_hashes_every_source_id_as_the_standard_librarys_hmac_for_each
 
 
 def test_pseudonyms_of_another_recipients_key_block_whether_or_not_the_audit_shares_that_key(warehouse, tmp_path, monkeypatch):
-    from orchestration.partnership import audit
-    from orchestration.partnership.protocols import Protocol
+    import orchestration.partnership.releases.audit as audit
+    from orchestration.partnership.releases.protocols import Protocol
 
     real = rel.ps.hmac_pads
     with monkeypatch.context() as m:  # the builder alone uses the families' key: not ours, and theirs

@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration.partnership import audit, disclosure, release as rel
-from orchestration.partnership.protocols import load_protocol
+import orchestration.partnership.releases.audit as audit
+import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.engine as rel
+from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.oracles import attacker
 

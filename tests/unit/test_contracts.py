@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.partnership.contract_diff import compare, version_problem
-from orchestration.partnership.contracts import ContractError, load_contract, load_contracts
-from orchestration.partnership.engine import due_at
+from orchestration.partnership.contracts.diff import compare, version_problem
+from orchestration.partnership.contracts.model import ContractError, load_contract, load_contracts
+from orchestration.partnership.validation.engine import due_at
 from orchestration.partnership.settings import PROJECT_ROOT
 
 AGENCIES = PROJECT_ROOT / "contracts" / "agencies"
@@ -126,8 +126,8 @@ def test_contracts_diff_on_the_command_line_fails_a_breaking_change_without_a_ma
 def test_contracts_and_protocols_read_with_libyaml_are_the_documents_pyyaml_reads():
     import yaml
 
-    from orchestration.partnership import protocols
-    from orchestration.partnership.contracts import SAFE_LOADER
+    import orchestration.partnership.releases.protocols as protocols
+    from orchestration.partnership.contracts.model import SAFE_LOADER
     from orchestration.partnership.settings import PROJECT_ROOT
 
     assert SAFE_LOADER is yaml.CSafeLoader  # else the faster parser is not in use

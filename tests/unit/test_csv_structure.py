@@ -16,9 +16,9 @@ from dataclasses import replace
 import polars as pl
 import pytest
 
-from orchestration.partnership import readers
-from orchestration.partnership.contracts import load_contract
-from orchestration.partnership.readers import DeliveryRejected, read_delivery
+import orchestration.partnership.validation.readers as readers
+from orchestration.partnership.contracts.model import load_contract
+from orchestration.partnership.validation.readers import DeliveryRejected, read_delivery
 from orchestration.partnership.settings import PROJECT_ROOT
 
 AMBULANCE = load_contract(PROJECT_ROOT / "contracts" / "agencies" / "county_ambulance" / "incidents.odcs.yaml")

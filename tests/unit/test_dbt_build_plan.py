@@ -8,9 +8,7 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from orchestration.partnership import dbt_runner as r
-
-# valid.a → stg_a → int_ab ← stg_b ← valid.b ; seed_s → dim_s ; tests on stg_a and between int_ab and dim_s
+import orchestration.partnership.dbt.runner as r
 MANIFEST = {
     "sources": {
         "source.p.valid.a": {"source_name": "valid", "name": "a", "schema": "valid", "identifier": "a"},
@@ -215,7 +213,7 @@ def test_kept_nodes_are_reported_after_what_they_depend_on():
 def test_only_the_newest_dbt_invocation_folders_are_kept(tmp_path):
     import os
 
-    from orchestration.partnership.dbt_runner import prune_invocation_dirs
+    from orchestration.partnership.dbt.runner import prune_invocation_dirs
 
     target = tmp_path / "target"
     names = [f"partnership_dbt_models-{i:07x}-abcdef{i % 10}" for i in range(12)] + [f"{i:07x}" for i in range(100, 103)]

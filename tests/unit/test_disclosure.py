@@ -6,7 +6,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration.partnership import disclosure
+import orchestration.partnership.releases.disclosure as disclosure
 from tests.oracles import attacker
 
 
@@ -126,8 +126,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from benchmarks.disclosure import county_table  # noqa: E402
-from orchestration.partnership import audit  # noqa: E402
-from orchestration.partnership.protocols import load_protocol  # noqa: E402
+import orchestration.partnership.releases.audit as audit
+from orchestration.partnership.releases.protocols import load_protocol  # noqa: E402
 from orchestration.partnership.settings import PROJECT_ROOT  # noqa: E402
 
 

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import load_workbook
 
-from orchestration.partnership.generator import PRESETS, generate
-from orchestration.partnership.generator.ids import is_valid_nhs, is_valid_upn
+from orchestration.partnership.demo import PRESETS, generate
+from orchestration.partnership.demo.ids import is_valid_nhs, is_valid_upn
 
 AS_OF = date(2026, 11, 27)
 

@@ -7,8 +7,7 @@ import random
 
 import duckdb
 
-from orchestration.partnership.linkage import model
-
+import orchestration.partnership.linkage.model as model
 RULES = [  # as Splink writes the model's rules into model.json
     '(l."dob" = r."dob") AND (SUBSTRING(l.surname, 1, 1) = SUBSTRING(r.surname, 1, 1))',
     '(l."dob" = r."dob") AND (l."postcode" = r."postcode")',

@@ -7,8 +7,7 @@ import stat
 import duckdb
 import pytest
 
-from orchestration.partnership import pseudonymise as ps
-
+import orchestration.partnership.warehouse.pseudonymise as ps
 KEY = b"k" * 40
 
 
@@ -107,7 +106,7 @@ def test_the_demo_key_is_random_private_and_not_overwritten(tmp_path):
 
 
 def test_a_changed_key_is_refused_by_a_warehouse_built_with_another(monkeypatch, tmp_path):
-    from orchestration.partnership.night import check_key
+    from orchestration.partnership.ingest.night import check_key
     from orchestration.partnership.settings import Settings
 
     settings = Settings(tmp_path)
@@ -132,8 +131,8 @@ def test_a_loads_pseudonyms_hashed_once_per_distinct_value_are_each_rows_own_hma
     values that normalise to nothing, and every row in its place)."""
     import polars as pl
 
-    from orchestration.partnership.contracts import load_contracts
-    from orchestration.partnership.ingest import _pseudonyms
+    from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership.ingest.deliveries import _pseudonyms
     from orchestration.partnership.settings import PROJECT_ROOT
 
     contract = load_contracts(PROJECT_ROOT / "contracts" / "agencies")["riverside_acute__ae_attendances"]

@@ -15,12 +15,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from orchestration.partnership.contracts import load_contracts
-from orchestration.partnership.engine import assess
-from orchestration.partnership.generator import generate
-from orchestration.partnership.ingest import sha256_file
+from orchestration.partnership.contracts.model import load_contracts
+from orchestration.partnership.validation.engine import assess
+from orchestration.partnership.demo import generate
+from orchestration.partnership.ingest.deliveries import sha256_file
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.validation import _UPN_LETTERS
+from orchestration.partnership.validation.rows import _UPN_LETTERS
 from tests.conftest import DEMO_AS_OF
 from tests.hostile.corpus import AGEWELL, AMB, HOUSING, OPTOUT, SCHOOL, CsvSource, _workbook, _xlsx_rows
 

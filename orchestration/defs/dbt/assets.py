@@ -16,7 +16,7 @@ from orchestration.defs.catalogue import contracts
 from orchestration.defs.dbt.project import partnership_dbt
 from orchestration.defs.dbt.translator import PartnershipTranslator
 from orchestration.defs.ingestion.assets import POOL
-from orchestration.partnership.dbt_runner import (
+from orchestration.partnership.dbt.runner import (
     DOCS_MARKER,
     dbt_env,
     dbt_executable,
@@ -30,9 +30,9 @@ from orchestration.partnership.dbt_runner import (
     stage_place_seeds,
     topological,
 )
-from orchestration.partnership.night import all_blocking_rejections
+from orchestration.partnership.ingest.night import all_blocking_rejections
 from orchestration.partnership.settings import get_settings
-from orchestration.partnership.warehouse import writer_lock
+from orchestration.partnership.warehouse.connection import writer_lock
 
 
 @dbt_assets(manifest=partnership_dbt.manifest_path, project=partnership_dbt,

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from orchestration.defs.catalogue import contracts
-from orchestration.partnership.contracts import Contract
-from orchestration.partnership.night import process_extract, register_deliveries
+from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.ingest.night import process_extract, register_deliveries
 from orchestration.partnership.settings import get_settings
 
 DELIVERIES = dg.AssetKey(["ops", "deliveries"])

@@ -10,9 +10,9 @@ import dagster as dg
 
 from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
-from orchestration.partnership.night import all_blocking_rejections
-from orchestration.partnership.protocols import Protocol
-from orchestration.partnership.release import ReleaseBlocked, ReleaseResult, record_report, release
+from orchestration.partnership.ingest.night import all_blocking_rejections
+from orchestration.partnership.releases.protocols import Protocol
+from orchestration.partnership.releases.engine import ReleaseBlocked, ReleaseResult, record_report, release
 from orchestration.partnership.settings import get_settings, run_date
 
 
@@ -45,8 +45,7 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
             record_report(settings.reports_dir, run_date(), ReleaseResult(protocol.id, "blocked", reason=str(exc)))
             raise dg.Failure(f"release {protocol.id} blocked by its audit; nothing was published: {exc}") from None
         if result.status == "published" and _pack_follows(context, protocol):
-            from orchestration.partnership.boardpack import pdf
-
+            import orchestration.partnership.boardpack.pdf as pdf
             pdf.warm()  # Chromium starts while the other releases run, not on the pack's clock
             context.log.info(f"release {protocol.id}: its board pack follows in this run; Chromium started for it")
         line = f"release {protocol.id}: {result.status} {result.reason or (result.path or '')}".strip()

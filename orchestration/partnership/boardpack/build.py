@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ..protocols import Protocol
-from . import model
-
-# The charts converted for packs, under the data folder (aggregate, disclosure-controlled figures only).
+from orchestration.partnership.releases.protocols import Protocol
+import orchestration.partnership.boardpack.model as model
 CHART_CACHE = "cache/board_pack_charts"
 HTML_FILE = "board_pack.html"
 PDF_FILE = "board_pack.pdf"
@@ -50,8 +48,9 @@ def release_dir_for(releases_dir: Path, protocol_id: str, on: date | None = None
 def build_pack(release_dir: Path, protocol: Protocol, force: bool = False, chart_cache: Path | None = None) -> PackResult:
     """Write board_pack.html and board_pack.pdf into `release_dir`. An unchanged page is not printed again.
     `chart_cache`: a folder keeping converted charts between packs and nights (`charts.to_svg`)."""
-    from . import charts, pdf  # Playwright: imported only when a pack is printed
-    from .render import render_html
+    import orchestration.partnership.boardpack.charts as charts
+    import orchestration.partnership.boardpack.pdf as pdf
+    from orchestration.partnership.boardpack.render import render_html
 
     release_dir = Path(release_dir)
     pack = model.load(release_dir, protocol)
@@ -145,7 +144,7 @@ def refresh_pack(reports_dir: Path, releases_dir: Path, protocol: Protocol, on: 
     """A night's board pack: built (and e-mailed) when the night changed the release or its folder
     has no pack yet; otherwise the pack in place is current and nothing is rendered. A pack whose
     release content was never e-mailed (say SMTP failed) is e-mailed. Returns (pack, mail) or None."""
-    from ..mail import send_pack
+    from orchestration.partnership.boardpack.mail import send_pack
 
     found = night_release(reports_dir, releases_dir, protocol.id, on)
     if found is None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from ..contracts import Contract
+from orchestration.partnership.contracts.model import Contract
 
 DATA_QUALITY_FILE = "data_quality.json"
 WINDOW_DAYS = 28

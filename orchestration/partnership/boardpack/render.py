@@ -7,9 +7,9 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
-from . import charts
-from .model import NOT_CALCULATED, SHOWN, SUPPRESSED, Cell, Pack, breakdown_label
-from .numbers import fmt_count, fmt_percent_change, fmt_signed, fmt_value
+import orchestration.partnership.boardpack.charts as charts
+from orchestration.partnership.boardpack.model import NOT_CALCULATED, SHOWN, SUPPRESSED, Cell, Pack, breakdown_label
+from orchestration.partnership.boardpack.numbers import fmt_count, fmt_percent_change, fmt_signed, fmt_value
 
 TEMPLATES = Path(__file__).with_name("templates")
 RAG_SYMBOL = {"green": "✔", "amber": "◆", "red": "✖", "none": "–"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..contracts import Contract
+from orchestration.partnership.contracts.model import Contract
 
 # Contracts about lists of people rather than people's records: not linked, used as flags.
 OPT_OUT_CONTRACT = "nhs_optout__opt_outs"

@@ -33,11 +33,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from ..contracts import Contract
-from ..settings import Settings
-from . import model as splink_model
-from .cluster import NO_VALUE, ConstrainedUnionFind, assign_stable_ids
-from .inputs import OPT_OUT_CONTRACT, PersonSource, address_postcodes_sql, nhs_sql, person_sources, records_sql
+from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.settings import Settings
+import orchestration.partnership.linkage.model as splink_model
+from orchestration.partnership.linkage.cluster import NO_VALUE, ConstrainedUnionFind, assign_stable_ids
+from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, PersonSource, address_postcodes_sql, nhs_sql, person_sources, records_sql
 
 # Match methods, strongest first: the order links are applied in.
 METHODS = ("nhs_number", "upn", "local_id", "uprn_dob", "probabilistic")
@@ -907,7 +907,7 @@ def _write_report(settings: Settings, summary: LinkageSummary) -> None:
 
 def coverage_gaps(settings: Settings, contracts: dict[str, Contract]) -> dict[str, tuple[int, int]]:
     """Extracts whose valid rows and person records differ in number: {contract: (valid, linked)}."""
-    from ..warehouse import connect
+    from orchestration.partnership.warehouse.connection import connect
 
     gaps = {}
     with connect(settings.warehouse_path, read_only=True) as con:

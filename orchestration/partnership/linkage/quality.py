@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..settings import Settings, get_settings
+from orchestration.partnership.settings import Settings, get_settings
 
 PRECISION_TARGET = 0.99
 RECALL_TARGET = 0.95

@@ -1,0 +1,170 @@
+"""The steps of a night, as plain functions: the Dagster assets call these, so does the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.validation.batch import start_docs
+from orchestration.partnership.ingest.deliveries import PhaseClock, _ensure_tables, pending, process_delivery, register
+from orchestration.partnership.ingest.notify import notify_owner
+from orchestration.partnership.ingest.reports import report_stem, write_agency_index, write_delivery_report
+from orchestration.partnership.settings import Settings
+from orchestration.partnership.warehouse.connection import connect, ensure_schemas
+
+
+@dataclass
+class ExtractOutcome:
+    contract_id: str
+    accepted: int = 0
+    rejected: int = 0
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    rejections: list[str] | None = None
+    warnings: list[str] | None = None
+    notices: list[str] | None = None
+    # Wall time per phase over the extract's deliveries (archive, validate, write, batch suite
+    # wait, commit, reports, data docs wait): where an ingest step's time goes.
+    seconds: dict[str, float] = field(default_factory=dict)
+    standing: list[str] = field(default_factory=list)  # rejections standing after this step (`blocking_rejections`)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def check_key(settings: Settings) -> tuple[bytes, bytes]:
+    """The pseudonymisation pads, after checking the key is the one this warehouse was built with."""
+    with connect(settings.warehouse_path) as con:
+        return _check_key(con)
+
+
+def _check_key(con) -> tuple[bytes, bytes]:
+    """`check_key` on an open writing connection."""
+    key = ps.load_key()
+    fp = ps.fingerprint(key)
+    ensure_schemas(con)
+    row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
+    if not row:
+        con.execute("insert into ops.settings values ('key_fingerprint', ?)", [fp])
+    elif row[0][0] != fp:
+        raise ps.PseudonymKeyError(
+            "the pseudonymisation key differs from the one this warehouse was built with "
+            f"(fingerprint {fp}, expected {row[0][0]}); pseudonyms would no longer link. "
+            "Restore the key, or rotate it deliberately (docs/linkage.md)."
+        )
+    return ps.hmac_pads(key)
+
+
+def register_deliveries(settings: Settings, contracts: dict[str, Contract]) -> list[int]:
+    with connect(settings.warehouse_path) as con:
+        ensure_schemas(con)
+        for contract in contracts.values():
+            _ensure_tables(con, contract)  # every source exists for dbt, even before a first delivery
+        return register(con, settings.landing_dir, contracts, _now())
+
+
+def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, bytes] | None = None) -> ExtractOutcome:
+    """Validate and load every registered delivery of one extract, oldest first. Without `pads`,
+    the key is checked (`check_key`) on the same connection. `standing` of the outcome: the
+    extract's rejections still standing afterwards (`blocking_rejections`).
+
+    One connection for the whole step: opening the county warehouse file and closing it (a
+    checkpoint after writes) costs a tenth of a second or more each time."""
+    outcome = ExtractOutcome(contract.id, rejections=[], warnings=[])
+    with connect(settings.warehouse_path) as con:
+        if pads is None:
+            pads = _check_key(con)
+        ensure_schemas(con)
+        todo = pending(con, contract.id)
+        outcome.notices = []
+        docs = None
+
+        def build_docs_next() -> None:  # queued behind the last suite: the worker renders while this process loads
+            nonlocal docs
+            docs = start_docs(gx_dir(settings))
+
+        for i, delivery in enumerate(todo):
+            a = process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now(),
+                                 docs_dir=gx_dir(settings), suite_started=build_docs_next if i == len(todo) - 1 else None,
+                                 seconds=outcome.seconds)
+            clock = PhaseClock(outcome.seconds)
+            did = delivery["delivery_id"]
+            report = settings.reports_dir / "contracts" / contract.agency / f"{report_stem(did, a.file_name)}.html"
+            a.notification = notify_owner(contract, a, did, report)
+            write_delivery_report(settings.reports_dir, a, contract, did)
+            if a.notification != "not needed":
+                outcome.notices.append(f"{a.file_name}: notice {a.notification}")
+            clock.lap("reports")
+        clock = PhaseClock(outcome.seconds)
+        if todo:
+            (docs or start_docs(gx_dir(settings))).result()
+        clock.lap("data docs wait")
+        write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency))
+        clock.lap("reports")
+        ids = [d["delivery_id"] for d in todo] or [-1]
+        rows = con.execute(
+            f"""select status, reason, coalesce(rows_read, 0), coalesce(rows_valid, 0), coalesce(rows_quarantined, 0), warnings
+                from ops.deliveries where delivery_id in ({",".join("?" for _ in ids)}) order by delivery_id""",
+            ids,
+        ).fetchall()
+        outcome.standing = standing_rejections(con).get(contract.id, [])
+    for status, reason, read, valid, quarantined, warnings in rows:
+        if status == "accepted":
+            outcome.accepted += 1
+        else:
+            outcome.rejected += 1
+            outcome.rejections.append(reason)
+        outcome.rows_read += read
+        outcome.rows_valid += valid
+        outcome.rows_quarantined += quarantined
+        outcome.warnings += json.loads(warnings or "[]")
+    return outcome
+
+
+def gx_dir(settings: Settings):
+    """The Great Expectations project holding every batch validation result and its Data Docs site."""
+    return settings.reports_dir / "gx"
+
+
+def agency_deliveries(con, agency: str) -> list[dict]:
+    """One agency's deliveries (and only that agency's), for its report index."""
+    cur = con.execute(
+        """select delivery_id, agency, extract, file_name, sha256, arrived_at, status, reason_code, reason,
+                  rows_read, rows_valid, rows_quarantined, rule_counts, warnings
+           from ops.deliveries where agency = ? and contract_id is not null order by arrived_at, delivery_id""",
+        [agency],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def blocking_rejections(settings: Settings, contract_id: str) -> list[str]:
+    """Rejected deliveries of an extract not yet followed by an accepted one.
+
+    While any stands, everything downstream of the extract is held back: the last good data
+    stays in use, and no release is built on an extract whose latest delivery failed."""
+    return all_blocking_rejections(settings).get(contract_id, [])
+
+
+def all_blocking_rejections(settings: Settings) -> dict[str, list[str]]:
+    """`blocking_rejections` of every extract that has any, read on one connection."""
+    with connect(settings.warehouse_path, read_only=True) as con:
+        return standing_rejections(con)
+
+
+def standing_rejections(con) -> dict[str, list[str]]:
+    """`all_blocking_rejections` on an open connection: contract -> reasons, oldest first."""
+    out: dict[str, list[str]] = {}
+    for contract_id, reason in con.execute(
+            """select contract_id, reason from ops.deliveries d
+               where contract_id is not null and status = 'rejected' and reason_code <> 'duplicate'
+                 and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
+                                 and a.status = 'accepted' and a.arrived_at > d.arrived_at)
+               order by contract_id, arrived_at""").fetchall():
+        out.setdefault(contract_id, []).append(reason)
+    return out

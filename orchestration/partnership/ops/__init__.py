@@ -1,0 +1,1 @@
+"""Running the warehouse: retention, the one SMTP client, and test pause points."""

@@ -1,0 +1,161 @@
+"""Data sharing protocols: one YAML file each, checked against protocol.schema.json.
+
+A protocol drives its release and the audit of that release; nothing else restates it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from orchestration.partnership.contracts.model import SAFE_LOADER
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    doc: dict
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.doc["id"]
+
+    @property
+    def version(self) -> str:
+        return self.doc["version"]
+
+    @property
+    def level(self) -> str:
+        return self.doc["level"]
+
+    @property
+    def outputs(self) -> list[dict]:
+        return self.doc["outputs"]
+
+    @property
+    def disclosure(self) -> dict | None:
+        return self.doc.get("disclosure_control")
+
+    @property
+    def recipient_id(self) -> str:
+        return self.doc["recipient"]["id"]
+
+    @property
+    def pseudonym_context(self) -> str:
+        """The context the environment key is derived with for this recipient's pseudonyms."""
+        return f"release-recipient:{self.recipient_id}"
+
+    @property
+    def margins(self) -> list[dict]:
+        return ((self.disclosure or {}).get("secondary_suppression") or {}).get("margins", [])
+
+    @property
+    def valid_from(self) -> date:
+        return date.fromisoformat(self.doc["valid_from"])
+
+    @property
+    def valid_until(self) -> date:
+        return date.fromisoformat(self.doc["valid_until"])
+
+    def in_force(self, on: date) -> tuple[bool, str]:
+        """Whether outputs may be produced on `on`, and the reason if not."""
+        if on < self.valid_from:
+            return False, f"protocol {self.id} is not yet in force (valid from {self.valid_from})"
+        if on > self.valid_until:
+            return False, f"protocol {self.id} expired on {self.valid_until}; no release may be produced"
+        return True, ""
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    return json.loads(Path(__file__).with_name("protocol.schema.json").read_text())
+
+
+def load_protocol(path: Path) -> Protocol:
+    path = Path(path)
+    try:
+        # Dates stay text, as written, so the schema checks their form.
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoDatesLoader)
+    except yaml.YAMLError as exc:
+        raise ProtocolError(f"{path}: not valid YAML ({exc})") from None
+    validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        key = ".".join(str(p) for p in e.path) or "(top level)"
+        raise ProtocolError(f"{path}: {key}: {e.message}")
+    if doc["id"] != path.stem:
+        raise ProtocolError(f"{path}: id: {doc['id']!r} must match the file name {path.stem!r}")
+    if doc["valid_until"] < doc["valid_from"]:
+        raise ProtocolError(f"{path}: valid_until: before valid_from")
+    if doc["level"] == "aggregate" and "disclosure_control" not in doc:
+        raise ProtocolError(f"{path}: disclosure_control: required for aggregate protocols")
+    for i, out in enumerate(doc["outputs"]):
+        _check_output(path, doc, i, out)
+    return Protocol(doc, path)
+
+
+# Column names that are direct identifiers wherever they appear; only an identifiable
+# protocol may release them, and only through its `identifiers` block.
+DIRECT_IDENTIFIER_COLUMNS = frozenset({"nhs_number", "forename", "surname", "postcode", "uprn", "upn", "date_of_birth",
+                                       "person_id", "household_id", "child_id", "nominal_id", "address"})
+
+
+def _check_output(path: Path, doc: dict, i: int, out: dict) -> None:
+    where = f"{path}: outputs.{i}"
+    cols = set(out["columns"])
+    for key in ("counts", "derived_from_counts"):
+        unknown = set(out.get(key, [])) - cols
+        if unknown:
+            raise ProtocolError(f"{where}.{key}: {sorted(unknown)} not in columns")
+    for key in ("pseudonyms", "generalisation"):
+        unknown = set(out.get(key, {})) - cols
+        if unknown:
+            raise ProtocolError(f"{where}.{key}: {sorted(unknown)} not in columns")
+    level = doc["level"]
+    if level != "aggregate" and (out.get("counts") or out.get("derived_from_counts")):
+        raise ProtocolError(f"{where}.counts: disclosure-controlled counts belong to aggregate protocols only")
+    if level == "aggregate" and (out.get("pseudonyms") or out.get("identifiers")):
+        raise ProtocolError(f"{where}: an aggregate protocol releases no pseudonyms or identifiers")
+    if level == "pseudonymised" and out.get("identifiers"):
+        raise ProtocolError(f"{where}.identifiers: only an identifiable protocol may release direct identifiers")
+    ids = out.get("identifiers") or {}
+    unknown = set(ids.get("columns", {})) - cols
+    if unknown:
+        raise ProtocolError(f"{where}.identifiers.columns: {sorted(unknown)} not in columns")
+    exposed = (cols & DIRECT_IDENTIFIER_COLUMNS) - set(ids.get("columns", {}))
+    if exposed:
+        raise ProtocolError(f"{where}.columns: {sorted(exposed)} are direct identifiers; release them as pseudonyms "
+                            "(pseudonymised) or through `identifiers` (identifiable) only")
+    if level == "pseudonymised" and not out.get("pseudonyms"):
+        raise ProtocolError(f"{where}.pseudonyms: a pseudonymised output names the column its pseudonym replaces")
+    if (doc.get("disclosure_control") or {}).get("secondary_suppression") and out.get("counts"):
+        for j, m in enumerate(doc["disclosure_control"]["secondary_suppression"]["margins"]):
+            unknown = (set(m["by"]) | {m["column"]}) - cols
+            if unknown:
+                raise ProtocolError(f"{path}: disclosure_control.secondary_suppression.margins.{j}: {sorted(unknown)} "
+                                    f"not in the columns of outputs.{i}")
+
+
+def load_protocols(protocols_dir: Path) -> dict[str, Protocol]:
+    return {p.id: p for p in (load_protocol(f) for f in sorted(Path(protocols_dir).glob("*.yaml")))}
+
+
+class _NoDatesLoader(SAFE_LOADER):  # libyaml's parser, as for the contracts
+    pass
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}

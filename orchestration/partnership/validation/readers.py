@@ -1,0 +1,396 @@
+"""Read a delivered file, as its contract says it is written, into rows of text.
+
+Every value is kept as text here: typing is a contract rule, checked row by row later, so
+a bad value quarantines its row instead of failing the file. What fails here fails the
+whole delivery, with a reason a data owner can act on (and no row values in it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from orchestration.partnership.contracts.model import Contract
+
+ROW_NUMBER = "_row_number"
+BOM = b"\xef\xbb\xbf"
+MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024  # a zip bomb is refused before it is opened
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: old .xls, or an encrypted workbook
+ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")  # the stream an encrypted OOXML file keeps its workbook in
+
+
+class DeliveryRejected(Exception):
+    """The whole delivery fails its contract. `code` is the rule kind; the message is safe to show."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _decode(data: bytes, contract: Contract, name: str) -> str:
+    encoding = contract.format.encoding
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DeliveryRejected("encoding", f"{name}: the file is UTF-16; the contract says {encoding}")
+    has_bom = data.startswith(BOM)
+    if encoding == "utf-8-sig" and not has_bom:
+        raise DeliveryRejected("encoding", f"{name}: the file has no UTF-8 byte-order mark; the contract says UTF-8 with BOM")
+    if encoding != "utf-8-sig" and has_bom:
+        raise DeliveryRejected("encoding", f"{name}: the file starts with a UTF-8 byte-order mark; the contract says {encoding} without one")
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        raise DeliveryRejected("encoding", f"{name}: the file contains NUL bytes (first at byte {offset}); it is not a {encoding} text file")
+    codec = "utf-8" if encoding.startswith("utf-8") else encoding
+    try:
+        text = data[len(BOM) if has_bom else 0:].decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DeliveryRejected("encoding", f"{name}: line {line} is not valid {encoding} (byte {exc.start})") from None
+    return text
+
+
+_MAX_FIELD_CHARS = 16 * 1024 * 1024  # a field longer than this is not data
+_SHOWN_NAMES = 10
+
+
+def _show(text: str) -> str:
+    """A column name as it may be quoted to a data owner: control characters escaped, cut to 40."""
+    shown = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _names(names: list[str]) -> str:
+    listed = [_show(n) for n in names[:_SHOWN_NAMES]]
+    more = f" and {len(names) - _SHOWN_NAMES} more" if len(names) > _SHOWN_NAMES else ""
+    return f"{listed}{more}"
+
+
+def _header_check(columns: list[str], contract: Contract, name: str) -> None:
+    expected = contract.column_names
+    if columns and not set(columns) & set(expected):
+        # Most likely data on the header line (no header, or the wrong header row): never quote it.
+        raise DeliveryRejected("header", f"{name}: the header line holds none of the contract's {len(expected)} column names "
+                                         f"({len(columns)} names found); is the header missing, or on another line?")
+    seen: set[str] = set()
+    dupes = sorted({c for c in columns if c in seen or seen.add(c)})
+    if dupes:
+        raise DeliveryRejected("header", f"{name}: duplicated column names {_names(dupes)}")
+    missing_required = [c.name for c in contract.columns if c.required and c.name not in columns]
+    missing = [c for c in expected if c not in columns]
+    extra = [c for c in columns if c not in expected]
+    if missing_required:
+        hint = f"; unexpected columns {_names(extra)} (renamed?)" if extra else ""
+        raise DeliveryRejected("missing_columns", f"{name}: required columns missing: {missing_required}{hint}")
+    if extra and contract.format.extra_columns == "reject":
+        raise DeliveryRejected("extra_columns", f"{name}: columns not in the contract: {_names(extra)}")
+    if missing:
+        raise DeliveryRejected("missing_columns", f"{name}: columns missing: {missing}")
+
+
+def _csv_structure(text: str, contract: Contract, name: str) -> tuple[list[str], int]:
+    """The header and the number of data records, by a quote-aware pass over the whole file.
+
+    Every record must have as many fields as the header; a quoted field must be closed; a file
+    whose last record is cut short is truncated. Blank lines are records (of blanks): polars reads
+    them so, and the row rules judge them. Line numbers are physical lines of the file."""
+    fmt = contract.format
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD_CHARS))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter, quotechar=fmt.quote, strict=True)
+    header: list[str] | None = None
+    records = 0
+    last_line = 0
+    skip = fmt.header_row - 1
+    try:
+        for fields in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if skip:
+                skip -= 1
+                continue
+            if header is None:
+                header = [f.strip() for f in fields]
+                continue
+            records += 1
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            if max(len(f) for f in fields) > _MAX_FIELD_CHARS:
+                raise DeliveryRejected("unparseable", f"{name}: row {records} (line {start}) has a field over {_MAX_FIELD_CHARS // 2**20} MiB")
+            if len(fields) != len(header):
+                if len(fields) < len(header) and not text.endswith(("\n", "\r")) and last_line == text.count("\n") + 1:
+                    raise DeliveryRejected("truncated", f"{name}: the file ends part-way through row {records} (line {start}: "
+                                                        f"{len(fields)} of {len(header)} fields, no line end); the delivery was cut short")
+                raise DeliveryRejected("unparseable", f"{name}: row {records} (line {start}) has {len(fields)} fields; "
+                                                      f"the header has {len(header)}")
+    except csv.Error as exc:
+        msg = str(exc)
+        if "end of data" in msg or "EOF" in msg:
+            raise DeliveryRejected("unparseable", f"{name}: a quoted field opened on line {last_line + 1} is never closed "
+                                                  f"(unterminated {fmt.quote} quote)") from None
+        if "field larger" in msg:
+            raise DeliveryRejected("unparseable", f"{name}: line {last_line + 1} has a field over {_MAX_FIELD_CHARS // 2**20} MiB") from None
+        raise DeliveryRejected("unparseable", f"{name}: line {reader.line_num}: malformed quoting "
+                                              f"({msg.split(':')[0] if ':' in msg else msg})") from None
+    if header is None:
+        raise DeliveryRejected("empty", f"{name}: the file is empty")
+    return header, records
+
+
+def _csv_structure_fast(text: str, contract: Contract, name: str) -> tuple[list[str], int]:
+    """`_csv_structure` for a well-formed file, in a tighter loop; anything unusual is left to it.
+
+    With the csv module's field limit at `_MAX_FIELD_CHARS` the module itself refuses a longer
+    field, so only the field count is checked per record. Any csv error or a record of the wrong
+    width sends the file through `_csv_structure`, which finds the same fault and says where."""
+    fmt = contract.format
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD_CHARS))
+    if csv.field_size_limit() != _MAX_FIELD_CHARS:
+        return _csv_structure(text, contract, name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter, quotechar=fmt.quote, strict=True)
+    try:
+        for _ in range(fmt.header_row - 1):
+            next(reader)
+        header = [f.strip() for f in next(reader)]
+        width, records = len(header), 0
+        for fields in reader:
+            records += 1
+            if len(fields) != width and (fields and not all(not f.strip() for f in fields)):
+                return _csv_structure(text, contract, name)
+    except (csv.Error, StopIteration):
+        return _csv_structure(text, contract, name)
+    return header, records
+
+
+def _polars_csv(data: bytes, contract: Contract) -> pl.DataFrame:
+    fmt = contract.format
+    return pl.read_csv(
+        io.BytesIO(data),
+        separator=fmt.delimiter,
+        quote_char=fmt.quote,
+        skip_rows=fmt.header_row - 1,
+        infer_schema=False,
+        has_header=True,
+        raise_if_empty=True,
+        truncate_ragged_lines=False,  # a record with more fields than the header is an error (`_counted_structure` relies on it)
+    )
+
+
+def _counted_structure(data: bytes, contract: Contract) -> tuple[list[str], int] | None:
+    """`_csv_structure`'s header and record count for a file without a quote character, by counting bytes.
+
+    Without quotes (and without a lone carriage return, which the csv module ends a record on)
+    a record is a line and its fields are split by the delimiter. polars refuses a record with
+    more fields than the header, so when it has read the file and the delimiters after the header
+    number exactly (fields - 1) x records, every record has exactly as many fields as the header:
+    none short, none cut off. None when the file needs the quote-aware pass (quotes, lone CRs,
+    blank lines or any mismatch); that pass then names the row at fault, if there is one."""
+    fmt = contract.format
+    delim, quote = fmt.delimiter.encode("utf-8"), fmt.quote.encode("utf-8")
+    if len(delim) != 1 or len(quote) != 1 or quote in data:
+        return None
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    start = 0
+    for _ in range(fmt.header_row - 1):  # lines above the header
+        start = data.find(b"\n", start) + 1
+        if not start:
+            return None
+    end = data.find(b"\n", start)
+    end = len(data) if end == -1 else end
+    line = data[start:end].decode("utf-8").removesuffix("\r")
+    if not line.strip() or end - start > _MAX_FIELD_CHARS:
+        return None
+    header = [f.strip() for f in line.split(fmt.delimiter)]
+    body = end + 1
+    records = data.count(b"\n", body) + (1 if body < len(data) and not data.endswith(b"\n") else 0)
+    if data.count(delim, body) != (len(header) - 1) * records:
+        return None
+    return header, records
+
+
+def _fits(df: pl.DataFrame, data: bytes) -> bool:
+    """No value longer than the quote-aware pass allows (bytes bound characters from above)."""
+    if len(data) <= _MAX_FIELD_CHARS or not df.width:
+        return True
+    longest = df.select(pl.max_horizontal(pl.all().str.len_bytes().max())).item()
+    return longest is None or longest <= _MAX_FIELD_CHARS
+
+
+def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
+    fmt = contract.format
+    raw = path.read_bytes()
+    utf8 = fmt.encoding.startswith("utf-8")
+    mac = b"\r" in raw and b"\n" not in raw  # classic Mac line endings
+    # polars parses the bytes (releasing the GIL) while they are decoded and the structure is
+    # checked: by counting bytes when the file has no quotes, else (or when that does not settle
+    # it) by the quote-aware pass, which names the row at fault. polars' result, or its error, is
+    # only looked at once the encoding, structure and header have passed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        data = raw[len(BOM):] if raw.startswith(BOM) else raw  # UTF-8 as decoded, once `_decode` has passed it
+        plain = utf8 and not mac and raw[:2] not in (b"\xff\xfe", b"\xfe\xff") and b"\x00" not in raw
+        parsing = pool.submit(_polars_csv, data, contract) if plain else None
+        text = _decode(raw, contract, name)
+        if not text.strip():
+            raise DeliveryRejected("empty", f"{name}: the file is empty")
+        if mac:
+            text = text.replace("\r", "\n")
+            data = text.encode("utf-8")
+        elif not utf8:
+            data = text.encode("utf-8")  # polars reads UTF-8 only
+        parsing = parsing or pool.submit(_polars_csv, data, contract)
+        counted = _counted_structure(data, contract)
+        df = None
+        if counted is not None:
+            try:
+                df = parsing.result()
+            except Exception:  # the quote-aware pass below says where, or the error is reported as below
+                df = None
+            if df is not None and (df.height != counted[1] or not _fits(df, data)):
+                df = None
+        if df is not None:
+            header, records = counted
+        else:
+            header, records = _csv_structure_fast(text, contract, name)
+        if len(header) == 1 and fmt.delimiter not in header[0] and len(contract.columns) > 1:
+            for other in (",", "|", ";", "\t"):
+                if other != fmt.delimiter and other in header[0]:
+                    raise DeliveryRejected("delimiter", f"{name}: the header is {other!r}-delimited; the contract says {fmt.delimiter!r}")
+        _header_check(header, contract, name)
+        try:
+            df = parsing.result()
+        except pl.exceptions.NoDataError:
+            raise DeliveryRejected("empty", f"{name}: the file is empty") from None
+        except Exception as exc:  # polars parse errors: report the kind, never the values
+            kind = type(exc).__name__
+            raise DeliveryRejected("unparseable", f"{name}: cannot be read as {fmt.delimiter!r}-delimited CSV ({kind})") from None
+    if df.height != records:  # two readings of the file disagree: trust neither
+        raise DeliveryRejected("unparseable", f"{name}: {records} rows by a quote-aware reading but {df.height} by line; "
+                                              "mixed line endings inside the data, or stray quote characters")
+    return df.rename(dict(zip(df.columns, header)))
+
+
+def _excel_value(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _uncalculated_formulas(path: Path, contract: Contract, name: str) -> None:
+    """A formula with no stored result means the value was never computed: the data is not in the file.
+
+    (A workbook saved by a spreadsheet program stores each formula's result, which is what is read.)"""
+    from openpyxl import load_workbook
+
+    try:
+        formulas = load_workbook(path, read_only=True, data_only=False)
+        values = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise DeliveryRejected("unreadable", f"{name}: the workbook cannot be opened ({type(exc).__name__})") from None
+    try:
+        for sheet in formulas.sheetnames:
+            for frow, vrow in zip(formulas[sheet].iter_rows(), values[sheet].iter_rows()):
+                for f, v in zip(frow, vrow):
+                    if isinstance(f.value, str) and f.data_type == "f" and v.value is None:
+                        raise DeliveryRejected("unreadable", f"{name}: sheet {sheet!r} cell {f.coordinate} holds a formula with "
+                                                             "no calculated value; save the workbook with values (or paste "
+                                                             "values) and send it again")
+    finally:
+        formulas.close()
+        values.close()
+
+
+def _read_xlsx(path: Path, contract: Contract, name: str) -> pl.DataFrame:
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(i.file_size for i in zf.infolist())
+            has_formulas = total <= MAX_XLSX_UNCOMPRESSED and any(
+                re.search(rb"<f[ >]", zf.read(i)) for i in zf.infolist()
+                if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml"))
+    except zipfile.BadZipFile:
+        data = path.read_bytes()
+        if data.startswith(OLE_MAGIC):
+            if ENCRYPTED_PACKAGE in data:
+                raise DeliveryRejected("unreadable", f"{name}: the workbook is password-protected; send it without a password "
+                                                     "(over the secure transfer)") from None
+            raise DeliveryRejected("unreadable", f"{name}: an old-format .xls workbook; the contract expects .xlsx") from None
+        raise DeliveryRejected("unreadable", f"{name}: not a valid .xlsx file (corrupt or not a workbook)") from None
+    except (zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, ValueError) as exc:
+        raise DeliveryRejected("unreadable", f"{name}: not a valid .xlsx file ({type(exc).__name__})") from None
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise DeliveryRejected("unreadable", f"{name}: the workbook expands to {total // 2**20} MiB, over the {MAX_XLSX_UNCOMPRESSED // 2**20} MiB limit")
+    if has_formulas:
+        _uncalculated_formulas(path, contract, name)
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise DeliveryRejected("unreadable", f"{name}: the workbook cannot be opened ({type(exc).__name__})") from None
+    try:
+        if contract.format.sheet:
+            if contract.format.sheet not in wb.sheetnames:
+                raise DeliveryRejected("sheet", f"{name}: no sheet named {contract.format.sheet!r} (found {wb.sheetnames})")
+            ws = wb[contract.format.sheet]
+        else:
+            if len(wb.sheetnames) != 1:
+                raise DeliveryRejected("sheet", f"{name}: {len(wb.sheetnames)} sheets; the contract expects one (or names the sheet)")
+            ws = wb[wb.sheetnames[0]]
+        rows = ws.iter_rows(min_row=contract.format.header_row, values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise DeliveryRejected("empty", f"{name}: no header on row {contract.format.header_row}")
+        columns = [str(h).strip() if h is not None else "" for h in header]
+        while columns and columns[-1] == "":
+            columns.pop()
+        if "" in columns:
+            raise DeliveryRejected("header", f"{name}: blank column name on row {contract.format.header_row} (merged or missing header cells)")
+        data = [[_excel_value(v) for v in r[: len(columns)]] for r in rows]
+    finally:
+        wb.close()
+    while data and all(v is None for v in data[-1]):
+        data.pop()
+    return pl.DataFrame(data, schema={c: pl.Utf8 for c in columns}, orient="row") if data else pl.DataFrame(schema={c: pl.Utf8 for c in columns})
+
+
+def _read_parquet(path: Path, contract: Contract, name: str) -> pl.DataFrame:
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:
+        raise DeliveryRejected("unreadable", f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
+    casts = []
+    for col, dtype in df.schema.items():
+        if dtype == pl.Boolean:
+            casts.append(pl.when(pl.col(col)).then(pl.lit("true")).when(~pl.col(col)).then(pl.lit("false")).alias(col))
+        elif dtype.is_temporal():
+            casts.append(pl.col(col).dt.to_string("%Y-%m-%d" if dtype == pl.Date else "%Y-%m-%d %H:%M:%S").alias(col))
+        else:
+            casts.append(pl.col(col).cast(pl.Utf8).alias(col))
+    return df.select(casts)
+
+
+READERS = {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}
+
+
+def read_delivery(path: Path, contract: Contract, name: str | None = None) -> pl.DataFrame:
+    """Rows of the file as text, in contract column order, numbered from 1 (data rows, after the header).
+
+    `name` is the file's name as delivered, for messages (the file read may be its archived copy).
+    A header with no rows is a valid file; whether zero rows is acceptable is the contract's row-count rule."""
+    name = name or Path(path).name
+    df = READERS[contract.format.type](Path(path), contract, name)
+    _header_check(df.columns, contract, name)
+    # Blank means missing, whatever the format: trimmed empty strings become nulls.
+    df = df.select([pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract.column_names])
+    return df.with_row_index(ROW_NUMBER, offset=1).with_columns(pl.col(ROW_NUMBER).cast(pl.Int64))
