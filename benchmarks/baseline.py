@@ -23,7 +23,7 @@ import fnmatch
 import json
 import shutil
 import time
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -159,8 +159,9 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, files: list[Pat
     elif fmt.type == "parquet":
         src = f"read_parquet([{', '.join(lit(p) for p in files)}], filename = true)"
     else:  # xlsx: no DuckDB reader without a download; read with openpyxl, hand over as Arrow
-        from orchestration.partnership.validation.readers import read_delivery
         import polars as pl
+
+        from orchestration.partnership.validation.readers import read_delivery
 
         frames = [read_delivery(p, contract).drop("_row_number").with_columns(pl.lit(str(p)).alias("filename"))
                   for p in files]

@@ -29,9 +29,12 @@ def _child(data_dir: Path, out: Path, only: list[str] | None) -> int:
     os.environ["PARTNERSHIP_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from orchestration.defs.catalogue import contracts
-    from orchestration.partnership.validation.batch import start_worker, stop_worker
-    from orchestration.partnership.ingest.night import process_extract, register_deliveries
+    from orchestration.partnership.ingest.night import (
+        process_extract,
+        register_deliveries,
+    )
     from orchestration.partnership.settings import get_settings
+    from orchestration.partnership.validation.batch import start_worker, stop_worker
 
     start_worker()  # as a night does, first thing: suites run on the other core
     settings = get_settings()

@@ -39,9 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PARTNERSHIP_PSEUDONYM_KEY", "benchmark-key-" + "0123456789abcdef" * 3)
 
     from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership.ingest.night import (
+        check_key,
+        process_extract,
+        register_deliveries,
+    )
     from orchestration.partnership.linkage import run_linkage
     from orchestration.partnership.linkage.quality import evaluate
-    from orchestration.partnership.ingest.night import check_key, process_extract, register_deliveries
     from orchestration.partnership.settings import get_settings
 
     settings = get_settings()

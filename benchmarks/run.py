@@ -36,7 +36,8 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.measure import Measured, run as measured
+from benchmarks.measure import Measured
+from benchmarks.measure import run as measured
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.settings import PROJECT_ROOT
 

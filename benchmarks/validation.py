@@ -28,9 +28,9 @@ import numpy as np
 import polars as pl
 
 from orchestration.partnership.contracts.model import load_contract
+from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.validation.batch import run_suite
 from orchestration.partnership.validation.readers import read_delivery
-from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.validation.rows import validate_rows
 
 CONTRACT = PROJECT_ROOT / "contracts" / "agencies" / "county_ambulance" / "incidents.odcs.yaml"

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from orchestration.defs.dbt.assets import dbt_resource, partnership_dbt_models
-from orchestration.defs.ingestion.assets import build_ingestion_assets
 from orchestration.defs.freshness import freshness_checks
+from orchestration.defs.ingestion.assets import build_ingestion_assets
 from orchestration.defs.jobs import jobs, schedules
 from orchestration.defs.linkage.assets import person_index
 from orchestration.defs.releases.assets import build_release_assets

@@ -18,9 +18,9 @@ import dagster as dg
 from orchestration.defs.catalogue import contracts
 from orchestration.defs.ingestion.assets import extract_key
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.validation.engine import due_at, file_date
 from orchestration.partnership.settings import get_settings
-from orchestration.partnership.warehouse.connection import connect
+from orchestration.partnership.validation.engine import due_at, file_date
+from orchestration.partnership.warehouse.connection import connect, table_exists
 
 CHECK_NAME = "delivery_freshness"
 LATE_WINDOW_DAYS = 35  # late deliveries listed: those that arrived in this many days
@@ -111,8 +111,7 @@ def _deliveries_by_contract() -> dict[str, list[tuple]]:
     if not settings.warehouse_path.exists():
         return {}
     with connect(settings.warehouse_path, read_only=True) as con:
-        if not con.execute("select count(*) from information_schema.tables where table_schema = 'ops' "
-                           "and table_name = 'deliveries'").fetchall()[0][0]:
+        if not table_exists(con, "ops", "deliveries"):
             return {}
         rows = con.execute("select contract_id, file_name, status, arrived_at from ops.deliveries "
                            "where contract_id is not null order by arrived_at, delivery_id").fetchall()

@@ -6,7 +6,9 @@ launches never write the DuckDB file at once: the second waits, then fails clear
 """
 
 import dagster as dg
-from dagster._core.definitions.executor_definition import _core_in_process_executor_creation
+from dagster._core.definitions.executor_definition import (
+    _core_in_process_executor_creation,
+)
 from dagster._core.events import DagsterEvent
 from dagster._core.executor.in_process import InProcessExecutor
 

@@ -20,9 +20,15 @@ import dagster as dg
 from orchestration.defs.catalogue import contracts
 from orchestration.defs.ingestion.assets import DELIVERIES, extract_key
 from orchestration.defs.jobs import ingest_job
-from orchestration.partnership.ingest.deliveries import scan_landing, sha256_file
+from orchestration.partnership.ingest.deliveries import scan_landing
 from orchestration.partnership.settings import get_settings
-from orchestration.partnership.warehouse.connection import WarehouseLocked, connect, writer_lock
+from orchestration.partnership.warehouse.connection import (
+    WarehouseLocked,
+    connect,
+    table_exists,
+    writer_lock,
+)
+from orchestration.partnership.warehouse.files import sha256_file
 
 LANDING_SENSOR_INTERVAL_S = 60
 OPS_EMAIL_ENV = "PARTNERSHIP_OPS_EMAIL"
@@ -76,8 +82,7 @@ def _registered(paths_and_hashes: list[tuple[str, str]]) -> set[tuple[str, str]]
         return set()
     with writer_lock(settings.warehouse_path, purpose="landing sensor (reading ops.deliveries)", timeout=0):
         with connect(settings.warehouse_path, read_only=True, retries=1) as con:
-            if not con.execute("select count(*) from information_schema.tables where table_schema = 'ops' "
-                               "and table_name = 'deliveries'").fetchall()[0][0]:
+            if not table_exists(con, "ops", "deliveries"):
                 return set()
             rows = con.execute("select landing_path, sha256 from ops.deliveries").fetchall()
     known = {(p, s) for p, s in rows}

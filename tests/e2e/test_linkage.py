@@ -3,7 +3,12 @@
 import duckdb
 import polars as pl
 
-from orchestration.partnership.linkage.quality import PRECISION_TARGET, RECALL_TARGET, evaluate, write_quality_report
+from orchestration.partnership.linkage.quality import (
+    PRECISION_TARGET,
+    RECALL_TARGET,
+    evaluate,
+    write_quality_report,
+)
 
 
 def test_linkage_meets_precision_and_recall_targets_on_the_small_preset(demo_night):

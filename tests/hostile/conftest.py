@@ -13,7 +13,11 @@ import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.demo import generate
-from orchestration.partnership.ingest.night import check_key, process_extract, register_deliveries
+from orchestration.partnership.ingest.night import (
+    check_key,
+    process_extract,
+    register_deliveries,
+)
 from orchestration.partnership.settings import Settings
 from tests.conftest import DEMO_AS_OF, use_data_dir
 from tests.hostile.corpus import Case, build_cases, place

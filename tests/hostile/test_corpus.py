@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.partnership.ingest.deliveries import sha256_file
 from orchestration.partnership.ingest.reports import report_stem
+from orchestration.partnership.warehouse.files import sha256_file
 from tests.hostile.conftest import IN_PROGRESS
 
 TRACE = re.compile(r"Traceback|File \"|line \d+, in |Error\(|\w+Error:|\w+Exception")
@@ -149,7 +149,11 @@ def test_rows_read_equal_valid_plus_quarantined_for_every_accepted_delivery_of_t
 
 def test_a_file_that_arrives_while_the_run_is_in_progress_waits_for_the_next_run(hostile):
     from orchestration.partnership.contracts.model import load_contracts
-    from orchestration.partnership.ingest.night import check_key, process_extract, register_deliveries
+    from orchestration.partnership.ingest.night import (
+        check_key,
+        process_extract,
+        register_deliveries,
+    )
 
     assert IN_PROGRESS not in hostile.deliveries, "not registered by the run it arrived during"
     assert not any(p.endswith(".part") for p in hostile.deliveries), "a file still being written is left alone"

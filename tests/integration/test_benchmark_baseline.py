@@ -43,8 +43,8 @@ def test_replicated_history_is_the_same_rows_under_new_keys_and_judged_alike(tmp
 
     from benchmarks.run import replicate
     from orchestration.partnership.contracts.model import load_contracts
-    from orchestration.partnership.validation.engine import assess_rows
     from orchestration.partnership.settings import PROJECT_ROOT
+    from orchestration.partnership.validation.engine import assess_rows
 
     gen = tmp_path / "gen"
     generate(gen, preset="small", seed=42)

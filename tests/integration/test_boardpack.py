@@ -23,8 +23,8 @@ import pytest
 
 import orchestration.partnership.boardpack.model as model
 from orchestration.partnership.boardpack.build import build_pack
-from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.releases.engine import audit, release
+from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.warehouse.connection import ensure_schemas
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import duckdb
 import pytest
 
-from orchestration.partnership.validation.check import check_file
 from orchestration.partnership.cli import main
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.settings import Settings
+from orchestration.partnership.validation.check import check_file
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import socket
 from datetime import datetime, timezone
@@ -63,7 +63,11 @@ def test_a_late_delivery_is_rejected_or_warned_as_its_contract_says_and_each_own
         tmp_path_factory, saved_environment, smtp_server):
     from orchestration.partnership.contracts.model import load_contracts
     from orchestration.partnership.demo import generate
-    from orchestration.partnership.ingest.night import check_key, process_extract, register_deliveries
+    from orchestration.partnership.ingest.night import (
+        check_key,
+        process_extract,
+        register_deliveries,
+    )
 
     source = tmp_path_factory.mktemp("source")
     generate(source, preset="small", seed=42, as_of=DEMO_AS_OF)

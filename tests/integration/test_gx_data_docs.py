@@ -6,6 +6,8 @@ import re
 import shutil
 
 import orchestration.partnership.validation.batch as gx_batch
+
+
 def _pages(gx_dir):
     return {p: p.stat().st_mtime_ns for p in (gx_dir / "data_docs" / "validations").rglob("*.html")}
 

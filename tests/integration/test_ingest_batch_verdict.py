@@ -11,7 +11,12 @@ import duckdb
 
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.contracts.model import load_contracts
-from orchestration.partnership.ingest.deliveries import _ensure_tables, pending, process_delivery, register
+from orchestration.partnership.ingest.deliveries import (
+    _ensure_tables,
+    pending,
+    process_delivery,
+    register,
+)
 from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.warehouse.connection import ensure_schemas
 

@@ -10,7 +10,12 @@ import pytest
 from orchestration.defs.catalogue import contracts
 from orchestration.partnership.linkage import run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
-from orchestration.partnership.linkage.pipeline import ADDRESS_TABLE, DELTA_TABLES, STATE_TABLES, coverage_gaps
+from orchestration.partnership.linkage.pipeline import (
+    ADDRESS_TABLE,
+    DELTA_TABLES,
+    STATE_TABLES,
+    coverage_gaps,
+)
 from orchestration.partnership.settings import Settings
 
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence")

@@ -11,7 +11,12 @@ import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.demo import generate
-from orchestration.partnership.ingest.night import blocking_rejections, check_key, process_extract, register_deliveries
+from orchestration.partnership.ingest.night import (
+    blocking_rejections,
+    check_key,
+    process_extract,
+    register_deliveries,
+)
 from tests.conftest import DEMO_AS_OF, use_data_dir
 
 

@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.partnership.ingest.deliveries import sha256_file
+from orchestration.partnership.warehouse.files import sha256_file
 from tests.conftest import _ENV_KEYS, TEST_KEY, use_data_dir
 
 FILE = "county_ambulance/incidents/incidents_20261126.csv"  # late deliveries warn, not reject: accepted
@@ -41,7 +41,9 @@ def ops_env(tmp_path_factory, source, saved_environment):
     from orchestration.partnership.cli import _environment
 
     _environment(settings)
-    from orchestration.definitions import defs  # the session's night built the dbt manifest
+    from orchestration.definitions import (
+        defs,  # the session's night built the dbt manifest
+    )
 
     instance = dg.DagsterInstance.get()
     yield settings, defs, instance

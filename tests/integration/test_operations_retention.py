@@ -63,9 +63,9 @@ def _landing_arrivals(settings) -> dict[str, date]:
 
 def test_releases_older_than_their_protocol_allows_are_purged_and_logged(night_copy):
     from orchestration.partnership.contracts.model import load_contracts
-    from orchestration.partnership.releases.protocols import load_protocols
-    from orchestration.partnership.releases.engine import release
     from orchestration.partnership.ops.retention import purge
+    from orchestration.partnership.releases.engine import release
+    from orchestration.partnership.releases.protocols import load_protocols
 
     settings = night_copy
     protocols = load_protocols(settings.protocols_dir)
@@ -99,8 +99,8 @@ def test_releases_older_than_their_protocol_allows_are_purged_and_logged(night_c
 
 def test_deliveries_older_than_their_contract_allows_are_purged_whole_rows_and_files(night_copy):
     from orchestration.partnership.contracts.model import load_contracts
-    from orchestration.partnership.releases.protocols import load_protocols
     from orchestration.partnership.ops.retention import purge
+    from orchestration.partnership.releases.protocols import load_protocols
 
     settings = night_copy
     contracts = load_contracts(settings.contracts_dir)

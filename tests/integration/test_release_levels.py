@@ -10,8 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-import orchestration.partnership.warehouse.pseudonymise as ps
 import orchestration.partnership.releases.engine as rel
+import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -11,9 +10,13 @@ from pathlib import Path
 import pytest
 
 from orchestration.partnership.contracts.diff import compare, version_problem
-from orchestration.partnership.contracts.model import ContractError, load_contract, load_contracts
-from orchestration.partnership.validation.engine import due_at
+from orchestration.partnership.contracts.model import (
+    ContractError,
+    load_contract,
+    load_contracts,
+)
 from orchestration.partnership.settings import PROJECT_ROOT
+from orchestration.partnership.validation.engine import due_at
 
 AGENCIES = PROJECT_ROOT / "contracts" / "agencies"
 CONTRACT_FILES = sorted(AGENCIES.glob("*/*.odcs.yaml"))

@@ -18,8 +18,8 @@ import pytest
 
 import orchestration.partnership.validation.readers as readers
 from orchestration.partnership.contracts.model import load_contract
-from orchestration.partnership.validation.readers import DeliveryRejected, read_delivery
 from orchestration.partnership.settings import PROJECT_ROOT
+from orchestration.partnership.validation.readers import DeliveryRejected, read_delivery
 
 AMBULANCE = load_contract(PROJECT_ROOT / "contracts" / "agencies" / "county_ambulance" / "incidents.odcs.yaml")
 VALUES = ["", " ", "a", "Ann", "O'Neil", "Chloé", "RV1 2AB", "2026-11-01", "12", " x ", "INC0001"]

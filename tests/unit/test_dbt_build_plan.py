@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 import orchestration.partnership.dbt.runner as r
+
 MANIFEST = {
     "sources": {
         "source.p.valid.a": {"source_name": "valid", "name": "a", "schema": "valid", "identifier": "a"},

@@ -125,8 +125,8 @@ import random  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from benchmarks.disclosure import county_table  # noqa: E402
 import orchestration.partnership.releases.audit as audit
+from benchmarks.disclosure import county_table  # noqa: E402
 from orchestration.partnership.releases.protocols import load_protocol  # noqa: E402
 from orchestration.partnership.settings import PROJECT_ROOT  # noqa: E402
 

@@ -8,6 +8,7 @@ import random
 import duckdb
 
 import orchestration.partnership.linkage.model as model
+
 RULES = [  # as Splink writes the model's rules into model.json
     '(l."dob" = r."dob") AND (SUBSTRING(l.surname, 1, 1) = SUBSTRING(r.surname, 1, 1))',
     '(l."dob" = r."dob") AND (l."postcode" = r."postcode")',

@@ -2,7 +2,10 @@
 
 import numpy as np
 
-from orchestration.partnership.linkage.cluster import ConstrainedUnionFind, assign_stable_ids
+from orchestration.partnership.linkage.cluster import (
+    ConstrainedUnionFind,
+    assign_stable_ids,
+)
 
 
 def test_a_link_joining_two_different_nhs_numbers_is_refused():

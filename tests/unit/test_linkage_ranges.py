@@ -7,6 +7,8 @@ import duckdb
 import pytest
 
 import orchestration.partnership.linkage.pipeline as pipeline
+
+
 def _mem(delivery_id: int, row_number: int) -> duckdb.DuckDBPyConnection:
     mem = duckdb.connect()
     mem.execute("create table cur_deliveries as select 'a__b' as contract_id, ?::bigint as delivery_id, 1 as records",

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestration.partnership.releases.protocols import ProtocolError, load_protocol, load_protocols
+from orchestration.partnership.releases.protocols import (
+    ProtocolError,
+    load_protocol,
+    load_protocols,
+)
 from orchestration.partnership.settings import PROJECT_ROOT
 
 PROTOCOLS = PROJECT_ROOT / "contracts" / "protocols"

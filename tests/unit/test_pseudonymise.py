@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 import orchestration.partnership.warehouse.pseudonymise as ps
+
 KEY = b"k" * 40
 
 

@@ -15,9 +15,19 @@ import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.demo import generate
-from orchestration.partnership.validation.readers import ROW_NUMBER, DeliveryRejected, read_delivery
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.validation.rows import RULES, build_schema, pandera_row_failures, row_failures, validate_rows
+from orchestration.partnership.validation.readers import (
+    ROW_NUMBER,
+    DeliveryRejected,
+    read_delivery,
+)
+from orchestration.partnership.validation.rows import (
+    RULES,
+    build_schema,
+    pandera_row_failures,
+    row_failures,
+    validate_rows,
+)
 from tests.conftest import DEMO_AS_OF
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "contracts" / "agencies")

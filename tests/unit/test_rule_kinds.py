@@ -16,13 +16,21 @@ import polars as pl
 import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
-from orchestration.partnership.validation.engine import assess
 from orchestration.partnership.demo import generate
-from orchestration.partnership.ingest.deliveries import sha256_file
 from orchestration.partnership.settings import PROJECT_ROOT
+from orchestration.partnership.validation.engine import assess
 from orchestration.partnership.validation.rows import _UPN_LETTERS
+from orchestration.partnership.warehouse.files import sha256_file
 from tests.conftest import DEMO_AS_OF
-from tests.hostile.corpus import AGEWELL, AMB, HOUSING, OPTOUT, SCHOOL, CsvSource, _workbook, _xlsx_rows
+from tests.hostile.corpus import (
+    AGEWELL,
+    AMB,
+    OPTOUT,
+    SCHOOL,
+    CsvSource,
+    _workbook,
+    _xlsx_rows,
+)
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "contracts" / "agencies")
 ON_TIME = {"county_ambulance__incidents": datetime(2026, 11, 27, 1, 30), "county_council__school_attendance": datetime(2026, 7, 23, 1, 30),

@@ -11,8 +11,13 @@ import dagster as dg
 from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
 from orchestration.partnership.ingest.night import all_blocking_rejections
+from orchestration.partnership.releases.engine import (
+    ReleaseBlocked,
+    ReleaseResult,
+    record_report,
+    release,
+)
 from orchestration.partnership.releases.protocols import Protocol
-from orchestration.partnership.releases.engine import ReleaseBlocked, ReleaseResult, record_report, release
 from orchestration.partnership.settings import get_settings, run_date
 
 

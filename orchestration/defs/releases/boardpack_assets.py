@@ -27,7 +27,9 @@ def _board_pack_asset(protocol: Protocol) -> dg.AssetsDefinition:
         description=f"Board pack for {protocol.doc['recipient']['name']}: HTML and PDF built from the {protocol.id} release.",
     )
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from orchestration.partnership.boardpack.build import refresh_pack  # imports the renderer only when it renders
+        from orchestration.partnership.boardpack.build import (
+            refresh_pack,  # imports the renderer only when it renders
+        )
 
         settings = get_settings()
         refreshed = refresh_pack(settings.reports_dir, settings.releases_dir, protocol, run_date(),

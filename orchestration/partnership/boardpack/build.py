@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from orchestration.partnership.releases.protocols import Protocol
 import orchestration.partnership.boardpack.model as model
+from orchestration.partnership.releases.protocols import Protocol
+
 CHART_CACHE = "cache/board_pack_charts"
 HTML_FILE = "board_pack.html"
 PDF_FILE = "board_pack.pdf"

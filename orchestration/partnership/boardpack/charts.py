@@ -22,7 +22,13 @@ from pathlib import Path
 
 import vl_convert as vlc
 
-from orchestration.partnership.boardpack.model import NOT_CALCULATED, SHOWN, SUPPRESSED, IndicatorSection, breakdown_label
+from orchestration.partnership.boardpack.model import (
+    NOT_CALCULATED,
+    SHOWN,
+    SUPPRESSED,
+    IndicatorSection,
+    breakdown_label,
+)
 from orchestration.partnership.boardpack.numbers import fmt_value
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"

@@ -42,7 +42,10 @@ def recipients(protocol) -> list[str]:
 
 
 def compose(pack_result, protocol, sender: str) -> EmailMessage:
-    from orchestration.partnership.boardpack.render import headline_lines, quality_summary
+    from orchestration.partnership.boardpack.render import (
+        headline_lines,
+        quality_summary,
+    )
 
     pack = pack_result.pack
     to = recipients(protocol)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.boardpack.quality import DATA_QUALITY_FILE
+from orchestration.partnership.releases.protocols import Protocol
 
 VALUES_SOURCE = "marts.fct_indicator_values"
 INDICATORS_SOURCE = "marts.dim_indicators"

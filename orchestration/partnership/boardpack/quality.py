@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.warehouse.connection import table_exists
 
 DATA_QUALITY_FILE = "data_quality.json"
 WINDOW_DAYS = 28
@@ -32,10 +33,7 @@ def window(con: duckdb.DuckDBPyConnection, protocol_id: str, release_date: date)
     """The days whose arrivals a pack reports: the last WINDOW_DAYS up to the release date,
     reaching further back to the day after the previous published release when that is older."""
     start = release_date - timedelta(days=WINDOW_DAYS - 1)
-    has_log = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = 'release_log'"
-    ).fetchall()[0][0]
-    if has_log:
+    if table_exists(con, "ops", "release_log"):
         prev = con.execute(
             """select max(release_date) from ops.release_log
                where protocol_id = ? and status = 'published' and release_date < ?""",

@@ -8,8 +8,20 @@ import jinja2
 from markupsafe import Markup, escape
 
 import orchestration.partnership.boardpack.charts as charts
-from orchestration.partnership.boardpack.model import NOT_CALCULATED, SHOWN, SUPPRESSED, Cell, Pack, breakdown_label
-from orchestration.partnership.boardpack.numbers import fmt_count, fmt_percent_change, fmt_signed, fmt_value
+from orchestration.partnership.boardpack.model import (
+    NOT_CALCULATED,
+    SHOWN,
+    SUPPRESSED,
+    Cell,
+    Pack,
+    breakdown_label,
+)
+from orchestration.partnership.boardpack.numbers import (
+    fmt_count,
+    fmt_percent_change,
+    fmt_signed,
+    fmt_value,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 RAG_SYMBOL = {"green": "✔", "amber": "◆", "red": "✖", "none": "–"}

@@ -104,8 +104,8 @@ def run_night(settings: Settings, quiet: bool = False):
 
     dbt's and Dagster's own output goes to a log file under <data>/logs/; the console shows
     the step being run and, at the end, a summary."""
-    from orchestration.partnership.warehouse.pseudonymise import load_key
     from orchestration.partnership.warehouse.connection import memory_limit, writer_lock
+    from orchestration.partnership.warehouse.pseudonymise import load_key
 
     load_key()  # fail before anything runs, with a clear message, if there is no key
     memory_limit()  # or a memory limit DuckDB would refuse
@@ -136,7 +136,6 @@ def _run_night_with_worker(settings: Settings, quiet: bool):
     with console.status("Building the dbt manifest…", spinner="dots") if not quiet else _null():
         dbt_parse(settings)
     from orchestration.definitions import defs
-
     from orchestration.defs.jobs import reclaim_from_dead_runs
 
     job = defs.resolve_job_def("nightly")
@@ -196,7 +195,7 @@ class _StepProgress:
 
 
 def _summary(settings: Settings, result) -> None:
-    from orchestration.partnership.warehouse.connection import connect
+    from orchestration.partnership.warehouse.connection import connect, table_exists
 
     with connect(settings.warehouse_path, read_only=True) as con:
         rows = con.execute(
@@ -207,7 +206,7 @@ def _summary(settings: Settings, result) -> None:
         releases = con.execute(
             """select protocol_id, status, coalesce(path, ''), coalesce(reason, '') from ops.release_log
                where seq in (select max(seq) from ops.release_log group by protocol_id) order by protocol_id""").fetchall() \
-            if con.execute("select count(*) from information_schema.tables where table_schema='ops' and table_name='release_log'").fetchall()[0][0] else []
+            if table_exists(con, "ops", "release_log") else []
     table = Table(title="Deliveries", show_lines=False)
     for col in ("extract", "accepted", "rejected", "rows read", "valid", "quarantined"):
         table.add_column(col, justify="right" if col != "extract" else "left")
@@ -227,7 +226,7 @@ def _summary(settings: Settings, result) -> None:
     console.print(f"  dbt docs:          {settings.reports_dir / 'dbt_docs' / 'static_index.html'}  (models, columns, tests, lineage)")
     console.print(f"  warehouse:         {settings.warehouse_path}  (secure zone: ops, raw, quarantine, valid, marts)")
     console.print(f"  this night's log:  {getattr(result, 'log_path', '')}")
-    console.print(f"  run history (UI):  make dev  → http://127.0.0.1:3000")
+    console.print("  run history (UI):  make dev  → http://127.0.0.1:3000")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -248,7 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
-    from orchestration.partnership.warehouse.connection import connect
+    from orchestration.partnership.warehouse.connection import connect, table_exists
 
     settings = get_settings()
     table = Table(title="Releases")
@@ -261,8 +260,7 @@ def cmd_releases(args: argparse.Namespace) -> int:
     console.print(table)
     if settings.warehouse_path.exists():
         with connect(settings.warehouse_path, read_only=True) as con:
-            has_log = con.execute("select count(*) from information_schema.tables where table_schema = 'ops' "
-                                  "and table_name = 'release_log'").fetchall()[0][0]
+            has_log = table_exists(con, "ops", "release_log")
             latest = con.execute(
                 """select protocol_id, release_date, status, coalesce(reason, '') from ops.release_log
                    where seq in (select max(seq) from ops.release_log group by protocol_id) order by protocol_id"""
@@ -342,10 +340,10 @@ def cmd_contracts_sources(args: argparse.Namespace) -> int:
 
 def cmd_board_pack(args: argparse.Namespace) -> int:
     from orchestration.partnership.boardpack.build import build_pack, release_dir_for
-    from orchestration.partnership.boardpack.model import PackError
     from orchestration.partnership.boardpack.mail import MailNotConfigured, send_pack
-    from orchestration.partnership.releases.protocols import load_protocols
+    from orchestration.partnership.boardpack.model import PackError
     from orchestration.partnership.ops.smtp import smtp_settings
+    from orchestration.partnership.releases.protocols import load_protocols
 
     settings = get_settings()
     protocols = load_protocols(settings.protocols_dir)
@@ -376,8 +374,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 only if the file would be accepted; 1 if it would be rejected; 2 on a usage error."""
     from datetime import datetime
 
-    from orchestration.partnership.validation.check import as_json, check_file
     from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership.validation.check import as_json, check_file
 
     settings = get_settings()
     contracts = load_contracts(settings.contracts_dir)
@@ -413,7 +411,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_lint(args: argparse.Namespace) -> int:
-    from orchestration.partnership.contracts.model import ContractError, load_contract, load_contracts
+    from orchestration.partnership.contracts.model import (
+        ContractError,
+        load_contract,
+        load_contracts,
+    )
 
     settings = get_settings()
     paths = [Path(p) for p in args.paths] or sorted(settings.contracts_dir.glob("*/*.odcs.yaml"))
@@ -554,8 +556,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clear line for people; the trace only when asked for
         if os.environ.get("PARTNERSHIP_DEBUG"):
             raise
+        from orchestration.partnership.warehouse.connection import (
+            SettingError,
+            WarehouseLocked,
+        )
         from orchestration.partnership.warehouse.pseudonymise import PseudonymKeyError
-        from orchestration.partnership.warehouse.connection import SettingError, WarehouseLocked
 
         if isinstance(exc, (PseudonymKeyError, SettingError, WarehouseLocked)):
             err.print(f"[red]error:[/] {exc}")

@@ -16,7 +16,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 from orchestration.partnership.settings import Settings
-from orchestration.partnership.warehouse.connection import MEMORY_LIMIT_ENV, connect, memory_limit
+from orchestration.partnership.warehouse.connection import (
+    MEMORY_LIMIT_ENV,
+    connect,
+    memory_limit,
+)
 
 PLACE_FILES = ("geography_wards.csv", "geography_lsoas.csv", "geography_postcodes.csv", "address_lookup.csv",
                "population_estimates.csv")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import warnings
 import json
 import os
+import warnings
 import zlib
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -14,10 +14,25 @@ import numpy as np
 import polars as pl
 
 import orchestration.partnership.demo.extracts as X
-from orchestration.partnership.demo.output import apply_mess, plant_violations, to_strings, write_csv, write_parquet, write_truth_parquet, write_xlsx
+from orchestration.partnership.demo.output import (
+    apply_mess,
+    plant_violations,
+    to_strings,
+    write_csv,
+    write_parquet,
+    write_truth_parquet,
+    write_xlsx,
+)
 from orchestration.partnership.demo.presets import PRESETS
 from orchestration.partnership.demo.spec import EXTRACTS
-from orchestration.partnership.demo.world import FOREVER, age_on, build_world, d2i, i2d, population_estimates
+from orchestration.partnership.demo.world import (
+    FOREVER,
+    age_on,
+    build_world,
+    d2i,
+    i2d,
+    population_estimates,
+)
 
 ARRIVAL = time(1, 30)
 LATE_ARRIVAL = time(7, 42)

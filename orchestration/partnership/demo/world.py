@@ -9,7 +9,11 @@ import numpy as np
 import polars as pl
 
 import orchestration.partnership.demo.names as N
-from orchestration.partnership.demo.ids import make_nhs_numbers, make_upns, nhs_check_digit
+from orchestration.partnership.demo.ids import (
+    make_nhs_numbers,
+    make_upns,
+    nhs_check_digit,
+)
 from orchestration.partnership.demo.presets import Preset
 
 EPOCH = date(1970, 1, 1)

@@ -10,7 +10,6 @@ lands with the delivery's final status, or none of it does and the delivery stay
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import shutil
@@ -26,10 +25,16 @@ import polars as pl
 
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.validation.engine import Assessment, _reject, assess_rows, judge_batch
-from orchestration.partnership.validation.readers import ROW_NUMBER, DeliveryRejected
 from orchestration.partnership.ops.testhooks import pause_point
+from orchestration.partnership.validation.engine import (
+    Assessment,
+    _reject,
+    assess_rows,
+    judge_batch,
+)
+from orchestration.partnership.validation.readers import ROW_NUMBER, DeliveryRejected
 from orchestration.partnership.validation.rows import RULES
+from orchestration.partnership.warehouse.files import sha256_file
 
 DELIVERY_ID = "_delivery_id"
 _IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
@@ -42,14 +47,6 @@ class Landed:
     agency: str | None
     extract: str | None
     problem: tuple[str, str] | None  # (reason_code, reason) when it can't be a delivery
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _unsafe(name: str) -> bool:

@@ -8,11 +8,21 @@ from datetime import datetime, timezone
 
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.validation.batch import start_docs
-from orchestration.partnership.ingest.deliveries import PhaseClock, _ensure_tables, pending, process_delivery, register
+from orchestration.partnership.ingest.deliveries import (
+    PhaseClock,
+    _ensure_tables,
+    pending,
+    process_delivery,
+    register,
+)
 from orchestration.partnership.ingest.notify import notify_owner
-from orchestration.partnership.ingest.reports import report_stem, write_agency_index, write_delivery_report
+from orchestration.partnership.ingest.reports import (
+    report_stem,
+    write_agency_index,
+    write_delivery_report,
+)
 from orchestration.partnership.settings import Settings
+from orchestration.partnership.validation.batch import start_docs
 from orchestration.partnership.warehouse.connection import connect, ensure_schemas
 
 

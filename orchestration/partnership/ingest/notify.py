@@ -15,8 +15,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.validation.engine import Assessment
 from orchestration.partnership.ops.smtp import send_message, smtp_settings
+from orchestration.partnership.validation.engine import Assessment
 
 
 def needs_notice(a: Assessment) -> bool:

@@ -4,6 +4,11 @@ Domain code only: no Dagster imports. `run_linkage` is what the `linkage/person_
 asset calls; `evaluate` measures the result against the demo generator's truth.
 """
 
-from orchestration.partnership.linkage.pipeline import LinkageSummary, model_path, report_dir, run_linkage
+from orchestration.partnership.linkage.pipeline import (
+    LinkageSummary,
+    model_path,
+    report_dir,
+    run_linkage,
+)
 
 __all__ = ["LinkageSummary", "model_path", "report_dir", "run_linkage"]

@@ -33,11 +33,22 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.settings import Settings
 import orchestration.partnership.linkage.model as splink_model
-from orchestration.partnership.linkage.cluster import NO_VALUE, ConstrainedUnionFind, assign_stable_ids
-from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, PersonSource, address_postcodes_sql, nhs_sql, person_sources, records_sql
+from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.linkage.cluster import (
+    NO_VALUE,
+    ConstrainedUnionFind,
+    assign_stable_ids,
+)
+from orchestration.partnership.linkage.inputs import (
+    OPT_OUT_CONTRACT,
+    PersonSource,
+    address_postcodes_sql,
+    nhs_sql,
+    person_sources,
+    records_sql,
+)
+from orchestration.partnership.settings import Settings
 
 # Match methods, strongest first: the order links are applied in.
 METHODS = ("nhs_number", "upn", "local_id", "uprn_dob", "probabilistic")

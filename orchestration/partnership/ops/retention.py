@@ -26,7 +26,12 @@ from pathlib import Path
 from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.settings import Settings
-from orchestration.partnership.warehouse.connection import connect, ensure_schemas, writer_lock
+from orchestration.partnership.warehouse.connection import (
+    connect,
+    ensure_schemas,
+    tables_in,
+    writer_lock,
+)
 
 RETENTION_LOG_DDL = """
 create sequence if not exists ops.retention_log_seq start 1;
@@ -87,10 +92,6 @@ def _log(con, kind: str, subject: str, *, delivery_id=None, file_name=None, date
                  json.dumps(rows) if rows is not None else None, json.dumps(files) if files is not None else None, detail])
 
 
-def _tables(con, schema: str) -> set[str]:
-    return {r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = ?",
-                                      [schema]).fetchall()}
-
 
 def _expired_deliveries(con, contracts: dict[str, Contract], today: date, summary: RetentionSummary,
                         marked: bool) -> list[dict]:
@@ -116,8 +117,8 @@ def _expired_deliveries(con, contracts: dict[str, Contract], today: date, summar
 def _delivery_files(settings: Settings, d: dict, still_referenced: set[str]) -> list[Path]:
     """The files of a delivery: its archived copy (unless another kept delivery has the same bytes),
     its landing file (if it still holds the same bytes), its data-owner report."""
-    from orchestration.partnership.ingest.deliveries import sha256_file
     from orchestration.partnership.ingest.reports import report_stem
+    from orchestration.partnership.warehouse.files import sha256_file
 
     files = []
     if d["archive_path"] and d["archive_path"] not in still_referenced and Path(d["archive_path"]).is_file():
@@ -136,11 +137,11 @@ def _purge_rows(con, d: dict) -> dict[str, int]:
     rows = {}
     table = d["contract_id"]
     for schema in _ROW_SCHEMAS:
-        if table in _tables(con, schema):
+        if table in tables_in(con, schema):
             n = con.execute(f'delete from {schema}."{table}" where _delivery_id = ?', [d["delivery_id"]]).fetchall()[0][0]
             rows[f"{schema}.{table}"] = n
     for schema, name in (("linkage", "person_records"), ("identity", "linkage_records")):
-        if name in _tables(con, schema):
+        if name in tables_in(con, schema):
             n = con.execute(f"delete from {schema}.{name} where contract_id = ? and delivery_id = ?",
                             [d["contract_id"], d["delivery_id"]]).fetchall()[0][0]
             rows[f"{schema}.{name}"] = n

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 import orchestration.partnership.boardpack.quality as data_quality
 from orchestration.partnership.releases.protocols import Protocol, load_protocols
-from orchestration.partnership.warehouse.connection import configure
+from orchestration.partnership.warehouse.connection import configure, table_exists
 
 BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")
 TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_FILE)
@@ -695,9 +695,7 @@ def entry_hash(row: dict) -> str:
 def verify_log(con: duckdb.DuckDBPyConnection) -> tuple[int, list[str]]:
     """(entries checked, problems) for ops.release_log: each entry's hash, the chain, and no gap
     or missing tail (the log's sequence knows how many entries were written)."""
-    exists = con.execute("select count(*) from information_schema.tables where table_schema = 'ops' "
-                         "and table_name = 'release_log'").fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "ops", "release_log"):
         return 0, []
     cols = [r[0] for r in con.execute("describe ops.release_log").fetchall()]
     rows = [dict(zip(cols, r)) for r in con.execute("select * from ops.release_log order by seq").fetchall()]

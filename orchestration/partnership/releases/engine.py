@@ -19,12 +19,16 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+import orchestration.partnership.boardpack.quality as data_quality
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.warehouse.pseudonymise as ps
-import orchestration.partnership.boardpack.quality as data_quality
-from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.ops.testhooks import pause_point
-from orchestration.partnership.warehouse.connection import connect
+from orchestration.partnership.releases.protocols import Protocol
+from orchestration.partnership.warehouse.connection import (
+    connect,
+    table_exists,
+    tables_in,
+)
 
 RELEASE_LOG_DDL = """
 create sequence if not exists ops.release_log_seq start 1;
@@ -73,12 +77,6 @@ def _sha256(path: Path) -> str:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                            [schema, table]).fetchall()[0][0])
 
 
 def _where(out: dict) -> tuple[list[str], list]:
@@ -145,7 +143,7 @@ def _identity_sql(con: duckdb.DuckDBPyConnection, ids: dict, persons: str) -> st
     parts = []
     for src in ids["sources"]:
         c = src["contract"]
-        if not (_table_exists(con, f"valid.{c}") and _table_exists(con, f"identity.{c}")):
+        if not (table_exists(con, "valid", c) and table_exists(con, "identity", c)):
             continue  # nothing delivered from it yet: no identity is taken from it
         id_cols = {r[0] for r in con.execute("select column_name from information_schema.columns "
                                               "where table_schema = 'identity' and table_name = ?", [c]).fetchall()}
@@ -176,14 +174,14 @@ def _scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict
     rows and columns, generalised, identified only as the protocol names, unordered. Pseudonym
     columns hold the value they are made from: pseudonyms are made in one place, `_from_scoped`
     (the key enters the fingerprint on its own)."""
-    if not _table_exists(con, out["source"]):
+    if not table_exists(con, *out["source"].split(".", 1)):
         raise SourceMissing(f"{out['source']} is not in the warehouse (not built yet)")
     pseudonyms = out.get("pseudonyms") or {}
     ids = out.get("identifiers")
     id_cols = (ids or {}).get("columns", {})
     if (pseudonyms or ids) and key is None:
         raise ReleaseBlocked(f"{protocol.id}: person-level release without a pseudonymisation key")
-    if out.get("opt_out") and not _table_exists(con, "linkage.persons"):
+    if out.get("opt_out") and not table_exists(con, "linkage", "persons"):
         raise SourceMissing("linkage.persons (the opt-out status of each person) is not in the warehouse")
     gen = out.get("generalisation") or {}
     select = []
@@ -339,8 +337,7 @@ def _current(con: duckdb.DuckDBPyConnection, protocol_id: str) -> _Current | Non
     """The protocol's current release, when its latest log entry is a publication (or an unchanged
     night) with a recorded input fingerprint; None otherwise (blocked, not in force, or logged
     before fingerprints were recorded): then the release is computed."""
-    have = {t for (t,) in con.execute("select table_name from information_schema.tables where table_schema = 'ops'").fetchall()}
-    if not {"release_log", "release_inputs"} <= have:
+    if not {"release_log", "release_inputs"} <= tables_in(con, "ops"):
         return None
     row = con.execute("""select l.seq, l.status, l.path, l.content_sha256, i.input_sha256, i.files, i.path, i.published_on
                          from ops.release_log l left join ops.release_inputs i on i.seq = l.seq

@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.validation.engine import Assessment, assess
-from orchestration.partnership.ingest.deliveries import sha256_file
 from orchestration.partnership.settings import Settings
+from orchestration.partnership.validation.engine import Assessment, assess
+from orchestration.partnership.warehouse.connection import table_exists
+from orchestration.partnership.warehouse.files import sha256_file
 
 
 def accepted_duplicate(settings: Settings, contract: Contract, digest: str) -> int | None:
@@ -27,7 +28,7 @@ def accepted_duplicate(settings: Settings, contract: Contract, digest: str) -> i
     except duckdb.Error:
         return None  # the night holds the file; a duplicate is then found when the file is delivered
     try:
-        if not con.execute("select count(*) from information_schema.tables where table_schema = 'ops' and table_name = 'deliveries'").fetchall()[0][0]:
+        if not table_exists(con, "ops", "deliveries"):
             return None
         return con.execute("select min(delivery_id) from ops.deliveries where contract_id = ? and sha256 = ? and status = 'accepted'",
                            [contract.id, digest]).fetchall()[0][0]

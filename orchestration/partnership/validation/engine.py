@@ -23,8 +23,16 @@ import polars as pl
 
 from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.validation.batch import Pending, start_suite
-from orchestration.partnership.validation.readers import ROW_NUMBER, DeliveryRejected, read_delivery
-from orchestration.partnership.validation.rows import RULES, RowValidation, validate_rows
+from orchestration.partnership.validation.readers import (
+    ROW_NUMBER,
+    DeliveryRejected,
+    read_delivery,
+)
+from orchestration.partnership.validation.rows import (
+    RULES,
+    RowValidation,
+    validate_rows,
+)
 
 EXAMPLES_PER_RULE = 3
 _IDENTIFYING = ("direct_identifier", "quasi_identifier", "special_category")
