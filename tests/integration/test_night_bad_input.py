@@ -11,8 +11,8 @@ import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.demo import generate
+from orchestration.partnership.ingest.holdback import blocking_rejections
 from orchestration.partnership.ingest.night import (
-    blocking_rejections,
     check_key,
     process_extract,
     register_deliveries,
