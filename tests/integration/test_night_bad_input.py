@@ -19,6 +19,8 @@ from orchestration.partnership.ingest.night import (
 )
 from tests.conftest import DEMO_AS_OF, use_data_dir
 
+pytestmark = pytest.mark.dbt_free
+
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory, saved_environment):
