@@ -4,7 +4,7 @@ dbt runs in its own process (`partnership.dbt.runner.dbt_executable`); this proc
 its manifest. dagster-dbt imports dbt-core's Python whenever it can find it, for enums and a
 node-selection engine that this code location, selecting the whole manifest, does not need, so
 dbt-core is hidden while dagster-dbt is imported here to spare every start of a night, the UI's
-code server and the tests its import (docs/benchmarks.md, start-up costs); dagster-dbt then reads
+code server and the tests its import (docs/benchmarks.md, fixed costs); dagster-dbt then reads
 the manifest's nodes, as it does without dbt-core (dbt Fusion). The definitions are the same either
 way: tests/integration/test_definitions.py compares the two.
 """

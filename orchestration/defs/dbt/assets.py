@@ -87,7 +87,7 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
 
 class PartnershipDbtCliResource(DbtCliResource):
     """dagster-dbt's resource without two dbt start-ups it pays in the Dagster process before each
-    dbt command (docs/benchmarks.md, start-up costs): asking `dbt --version`, which also checks PyPI
+    dbt command (docs/benchmarks.md, fixed costs): asking `dbt --version`, which also checks PyPI
     (the executable is the one installed beside this Python, so its version is this package's), and
     building a dbt adapter."""
 
@@ -104,7 +104,7 @@ class PartnershipDbtCliResource(DbtCliResource):
 DBT_GLOBAL_FLAGS = ["--log-level-file", "info"]
 """dbt's log file in each invocation's folder (target/<invocation>/dbt.log) at info, as on stdout:
 dbt's default, debug, formats every SQL statement and connection event at a cost per node
-(docs/benchmarks.md, start-up costs), and the SQL each node ran stays in the invocation's run/ folder."""
+(docs/benchmarks.md, fixed costs), and the SQL each node ran stays in the invocation's run/ folder."""
 
 dbt_resource = PartnershipDbtCliResource(project_dir=partnership_dbt, dbt_executable=dbt_executable(),
                                          global_config_flags=DBT_GLOBAL_FLAGS)

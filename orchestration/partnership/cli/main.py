@@ -105,14 +105,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `partnership` command: `main`, then an exit that runs the exit handlers (the kept
-    Chromium closed, logs flushed) but skips tearing down, one by one, the millions of objects a
-    night leaves behind, which costs seconds when everything is already written and closed
-    (docs/benchmarks.md, start-up costs). An exception still ends it the usual way, with its trace."""
+    """The `partnership` command: `main`, then `exit_now`, because tearing down one by one the
+    millions of objects a night leaves behind is slow once everything is written and closed
+    (docs/benchmarks.md, fixed costs); an exception still ends it the usual way, with its trace."""
     exit_now(main())
 
 
 def exit_now(code: int) -> None:
+    """Run the exit handlers (the kept Chromium is closed, logs flushed), flush the output, and end
+    the process with `code`, without module teardown."""
     import atexit
 
     atexit._run_exitfuncs()
