@@ -18,6 +18,8 @@ from orchestration.partnership.contracts.model import (
 from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.validation.engine import due_at
 
+pytestmark = pytest.mark.dbt_free
+
 AGENCIES = PROJECT_ROOT / "contracts" / "agencies"
 CONTRACT_FILES = sorted(AGENCIES.glob("*/*.odcs.yaml"))
 AMBULANCE = AGENCIES / "county_ambulance" / "incidents.odcs.yaml"
