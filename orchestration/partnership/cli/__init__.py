@@ -277,7 +277,7 @@ def cmd_releases(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Exit 0 when every ops.release_log entry is intact and none is missing; 1 otherwise."""
-    from orchestration.partnership.releases.audit import verify_log
+    from orchestration.partnership.releases.log import verify_log
     from orchestration.partnership.warehouse.connection import connect
 
     settings = get_settings()
