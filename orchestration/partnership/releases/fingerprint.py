@@ -17,13 +17,12 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES
 from orchestration.partnership.releases.dictionary import dbt_descriptions
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import scope_once, scoped_select
 from orchestration.partnership.warehouse.connection import tables_in
 from orchestration.partnership.warehouse.files import sha256_file
-
-BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")  # written into the folder after publication
 
 # Bump when the release's output changes for a reason the sources below do not show.
 RELEASE_LOGIC_VERSION = "1"

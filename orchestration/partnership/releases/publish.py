@@ -36,6 +36,8 @@ __all__ = ["ReleaseBlocked", "ReleaseResult", "SourceMissing", "record_report", 
 
 @dataclass
 class ReleaseResult:
+    """One protocol's outcome: published, unchanged, not_in_force or blocked, where, why, rows per table."""
+
     protocol_id: str
     status: str
     path: Path | None = None

@@ -13,7 +13,7 @@ import orchestration.partnership.boardpack.quality as data_quality
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.warehouse.files import sha256_file
 
-BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")
+BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")  # added to an aggregate folder after publication
 TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_FILE)
 
 
