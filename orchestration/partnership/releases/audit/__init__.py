@@ -38,10 +38,11 @@ from orchestration.partnership.releases.audit.identifiers import (
 from orchestration.partnership.releases.audit.people import check_people
 from orchestration.partnership.releases.audit.rows import allowed_columns, check_columns_and_rows
 from orchestration.partnership.releases.audit.zone import Zone, pseudonymiser
+from orchestration.partnership.releases.log import verify_log  # the log's check lives with its writing
 from orchestration.partnership.releases.protocols import Protocol
 
 __all__ = ["HEX_VALUE", "Zone", "audit_release", "columns_holding", "forget_read", "identifier_findings",
-           "nhs_check_digit_ok", "pseudonymiser", "recoverable_cells", "string_values"]
+           "nhs_check_digit_ok", "pseudonymiser", "recoverable_cells", "string_values", "verify_log"]
 
 
 def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
