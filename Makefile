@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install system-deps bench lock dev clean
+.PHONY: demo test install system-deps bench lock dev portal clean
 
 # Debian packages the product and its tests use: headless Chromium (board pack PDFs, page
 # tests) and poppler (PDF to PNG in tests).
@@ -52,5 +52,9 @@ lock: $(STAMP)
 dev: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/partnership dev
 
+# The partnership portal on http://127.0.0.1:8000, on the same data folder (docs/portal.md).
+portal: $(STAMP)
+	$(BIN)/partnership portal
+
 clean:
-	rm -rf data/landing data/archive data/warehouse.duckdb* data/releases data/reports data/reference data/demo_truth
+	rm -rf data/landing data/archive data/warehouse.duckdb* data/releases data/reports data/reference data/demo_truth data/portal/ops_snapshot.duckdb

@@ -10,6 +10,7 @@
     partnership contracts lint|diff        check contracts; breaking changes between two versions
     partnership check FILE --contract ID   check a file against its contract before sending it
     partnership dev                        the Dagster UI on this data folder
+    partnership portal [--port 8000]       the partnership portal on this machine (docs/portal.md)
     partnership board-pack --protocol ID [--date D] [--send]   rebuild a board pack from a release
 
 `main` (the parser and error handling) and `entry` (the console script) are in `main`; the

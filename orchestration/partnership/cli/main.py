@@ -15,6 +15,7 @@ from orchestration.partnership.cli.contracts import (
     cmd_contracts_sources,
 )
 from orchestration.partnership.cli.night import cmd_demo, cmd_dev, cmd_generate, cmd_run
+from orchestration.partnership.cli.portal import cmd_portal
 from orchestration.partnership.cli.releases import (
     cmd_audit_verify,
     cmd_board_pack,
@@ -74,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     ck.set_defaults(func=cmd_check)
     dv = sub.add_parser("dev", help="the Dagster UI on this data folder")
     dv.set_defaults(func=cmd_dev)
+    pt = sub.add_parser("portal", help="the partnership portal on this machine (loopback; docs/portal.md)")
+    pt.add_argument("--port", type=int, default=8000)
+    pt.add_argument("--workers", type=int, default=2)
+    pt.set_defaults(func=cmd_portal)
     bp = sub.add_parser("board-pack", help="rebuild a board pack (HTML and PDF) from a published release")
     bp.add_argument("--protocol", required=True, help="an aggregate protocol id, e.g. falls-board")
     bp.add_argument("--date", default=None, help="the release date (YYYY-MM-DD); default: the latest release")

@@ -108,7 +108,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cmd_generate(args)
     else:
         console.print(f"Deliveries already in {settings.landing_dir}; not generating again.")
-    return cmd_run(args)
+    code = cmd_run(args)
+    from orchestration.partnership.cli.portal import create_demo_accounts
+
+    create_demo_accounts(settings)
+    return code
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
