@@ -59,14 +59,13 @@ class _WarehouseRunExecutor(InProcessExecutor):
 
 def _refresh_portal_snapshot(plan_context):
     """The portal reads `ops` from a snapshot, never the warehouse (partnership/ops/snapshot.py):
-    refresh it at the end of every run, still holding the lock. A failure is said, not raised: the
-    run's own work is done and the portal keeps the previous snapshot."""
-    from orchestration.partnership.ops.snapshot import write_ops_snapshot
+    refresh it at the end of every launched run, still holding the lock (`partnership run`
+    executes the job in process, without this executor: runtime/night.py refreshes it there)."""
+    from orchestration.partnership.ops.snapshot import refresh_ops_snapshot
 
-    try:
-        write_ops_snapshot(get_settings(), protocols())
-    except Exception as exc:  # noqa: BLE001 - reported as an engine event, the run's outcome stands
-        yield DagsterEvent.engine_event(plan_context, f"the portal's ops snapshot was not refreshed: {exc}")
+    problem = refresh_ops_snapshot(get_settings(), protocols())
+    if problem:
+        yield DagsterEvent.engine_event(plan_context, problem)
 
 
 @dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from orchestration.partnership.contracts.model import Contract, load_contracts
@@ -11,7 +12,17 @@ from orchestration.partnership.settings import get_settings
 
 
 def _stamp(folder) -> tuple:
-    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*.yaml")))
+    """The folder's files and their change times, looked at no more than once a second."""
+    now = time.monotonic()
+    seen = _stamps.get(str(folder))
+    if seen and now - seen[0] < 1.0:
+        return seen[1]
+    stamp = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*.yaml")))
+    _stamps[str(folder)] = (now, stamp)
+    return stamp
+
+
+_stamps: dict[str, tuple[float, tuple]] = {}
 
 
 @lru_cache(maxsize=2)

@@ -107,7 +107,9 @@ TEMPLATES = [{
 DATABASES = {"default": {
     "ENGINE": "orchestration.portal.sqlite",
     "NAME": _env("PORTAL_DATABASE") or str(portal_data_dir() / "portal.sqlite3"),
-    "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    # WAL: readers never wait for the access log's writes; gunicorn's workers share the file.
+    "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
 }}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

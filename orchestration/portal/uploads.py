@@ -1,6 +1,10 @@
 """A data owner's corrected file: checked by the same engine as `partnership check`
-(validation/check.py) and placed in the landing folder only if it would be accepted, under its
-own name, never over another file. The night then registers it as a new delivery."""
+(`validation.engine.assess`, as validation/check.py calls it) and placed in the landing folder
+only if it would be accepted, under its own name, never over another file. The night then
+registers it as a new delivery.
+
+Whether the same bytes were already accepted (a duplicate is rejected) is read from the ops
+snapshot, not the warehouse: the portal never opens the warehouse (partnership/ops/snapshot.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import errno
 import os
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.settings import Settings
-from orchestration.partnership.validation.check import check_file
-from orchestration.partnership.validation.engine import Assessment
+from orchestration.partnership.validation.engine import Assessment, assess
 from orchestration.partnership.warehouse.files import sha256_file
+from orchestration.portal.data.ops import OpsSnapshot
 from orchestration.portal.models import Upload
 from orchestration.portal.policies import may_place, upload_name_problem
 
@@ -35,7 +40,10 @@ def check_and_place(settings: Settings, contract: Contract, name: str, source: P
     try:
         staged = staging / name
         shutil.copyfile(source, staged)
-        assessment = check_file(staged, contract, settings)
+        digest = sha256_file(staged)
+        assessment = assess(staged, contract, file_name=name, sha256=digest,
+                            arrived_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
+                            duplicate_of=OpsSnapshot(settings).accepted_duplicate(contract.id, digest))
         if not may_place(assessment.status):
             record.status, record.reason = "refused", assessment.reason or "the contract check rejected the file"
         else:

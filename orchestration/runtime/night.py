@@ -90,7 +90,20 @@ def run_night(settings: Settings, progress: NightProgress | None = None) -> Nigh
     prepare_instance(settings)
     # One launch writes at a time (docs/operations.md): a second waits, then fails naming the first.
     with writer_lock(settings.warehouse_path, purpose="partnership run", on_wait=progress.waiting):
-        return _run_locked(settings, progress)
+        night = _run_locked(settings, progress)
+        _refresh_portal_snapshot(settings, night)
+        return night
+
+
+def _refresh_portal_snapshot(settings: Settings, night: NightRun) -> None:
+    """The portal's read-only copy of `ops` (partnership/ops/snapshot.py), written while the lock
+    is still held: `execute_in_process` runs without the run executor that does it for launched runs."""
+    from orchestration.partnership.ops.snapshot import refresh_ops_snapshot
+
+    problem = refresh_ops_snapshot(settings)
+    if problem:
+        with open(night.log_path, "a") as log:
+            log.write(problem + "\n")
 
 
 def _run_locked(settings: Settings, progress: NightProgress) -> NightRun:

@@ -111,3 +111,13 @@ def _copy(con: duckdb.DuckDBPyConnection, settings: Settings, protocols: dict[st
     if exclusions:
         con.executemany("insert into exclusions values (?, ?, ?, ?, ?)", exclusions)
     con.execute("detach w")
+
+
+def refresh_ops_snapshot(settings: Settings, protocols: dict[str, Protocol] | None = None) -> str:
+    """`write_ops_snapshot` at the end of a run: a failure is returned as a message, not raised,
+    because the run's own work is done and the portal keeps the previous snapshot."""
+    try:
+        write_ops_snapshot(settings, protocols)
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the old snapshot; the caller reports it
+        return f"the portal's ops snapshot was not refreshed: {type(exc).__name__}: {exc}"
+    return ""

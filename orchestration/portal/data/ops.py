@@ -4,6 +4,7 @@ its verification, standing rejections, opt-out and consent exclusions."""
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +19,29 @@ DELIVERY_COLUMNS = ("delivery_id", "contract_id", "agency", "extract", "file_nam
                     "rows_quarantined", "rule_counts", "warnings", "processed_at")
 
 
+_open: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection, frozenset[str]]] = {}
+_open_guard = threading.Lock()
+
+
+def _connection(path: Path) -> tuple[duckdb.DuckDBPyConnection, frozenset[str]]:
+    """A read-only connection to the snapshot file as it is now, and its tables, kept while the
+    file is the same (inode and mtime): a run replaces the file whole, and the next request opens
+    the new one. One thread: the snapshot's queries are small, and a page waits for none."""
+    st = path.stat()
+    stamp = (st.st_ino, st.st_mtime_ns)
+    with _open_guard:
+        held = _open.get(str(path))
+        if held and held[0] == stamp:
+            return held[1], held[2]
+        con = duckdb.connect(str(path), read_only=True)
+        con.execute("set threads = 1")  # a setting, not a connect config: other readers may open it as they like
+        tables = frozenset(t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall())
+        _open[str(path)] = (stamp, con, tables)  # the old one closes when its last cursor is gone
+        return con, tables
+
+
 class OpsSnapshot:
-    """One read of the snapshot file. Opening is cheap (a small file); each query opens and closes,
-    so the night's atomic replacement is picked up at the next request."""
+    """The snapshot as this request reads it: each query on its own cursor of the kept connection."""
 
     def __init__(self, settings: Settings):
         self.path: Path = snapshot_path(settings)
@@ -32,13 +53,13 @@ class OpsSnapshot:
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:
         if not self.available:
             return []
-        con = duckdb.connect(str(self.path), read_only=True)
+        cur = _connection(self.path)[0].cursor()
         try:
-            cur = con.execute(sql, params or [])
+            cur.execute(sql, params or [])
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r)) for r in cur.fetchall()]
         finally:
-            con.close()
+            cur.close()
 
     def taken_at(self) -> datetime | None:
         rows = self._rows("select checked_at from log_verification")
@@ -61,6 +82,12 @@ class OpsSnapshot:
         return {r["sha256"]: r["delivery_id"] for r in self._rows(
             "select sha256, max(delivery_id) as delivery_id from deliveries where agency = ? group by sha256", [agency])}
 
+    def accepted_duplicate(self, contract_id: str, sha256: str) -> int | None:
+        """The accepted delivery of the same extract with the same bytes, if any."""
+        rows = self._rows("select min(delivery_id) as d from deliveries where contract_id = ? and sha256 = ? "
+                          "and status = 'accepted'", [contract_id, sha256])
+        return rows[0]["d"] if rows else None
+
     def release_log(self) -> list[dict]:
         return self._rows("select seq, logged_at, protocol_id, protocol_version, release_date, status, path, "
                           "content_sha256, reason, entry_hash from release_log order by seq desc") \
@@ -79,7 +106,7 @@ class OpsSnapshot:
         return self._rows("select * from exclusions order by protocol_id, output_table, rule")
 
     def _has(self, table: str) -> bool:
-        return bool(self._rows("select 1 from information_schema.tables where table_name = ?", [table]))
+        return self.available and table in _connection(self.path)[1]
 
 
 def failures_by_rule(deliveries: list[dict]) -> tuple[list[str], list[dict]]:
