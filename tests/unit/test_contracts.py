@@ -15,8 +15,8 @@ from orchestration.partnership.contracts.model import (
     load_contract,
     load_contracts,
 )
+from orchestration.partnership.contracts.timing import due_at
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.validation.engine import due_at
 
 AGENCIES = PROJECT_ROOT / "contracts" / "agencies"
 CONTRACT_FILES = sorted(AGENCIES.glob("*/*.odcs.yaml"))

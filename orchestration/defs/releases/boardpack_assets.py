@@ -7,7 +7,7 @@ the pack already in the release folder is current."""
 
 import dagster as dg
 
-from orchestration.defs.catalogue import protocols
+from orchestration.partnership.catalogue import protocols
 from orchestration.partnership.boardpack.build import CHART_CACHE
 from orchestration.partnership.boardpack.model import VALUES_SOURCE
 from orchestration.partnership.releases.protocols import Protocol
