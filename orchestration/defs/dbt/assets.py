@@ -12,10 +12,10 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from packaging.version import Version
 
-from orchestration.partnership.catalogue import contracts
 from orchestration.defs.dbt.project import partnership_dbt
 from orchestration.defs.dbt.translator import PartnershipTranslator
 from orchestration.defs.ingestion.assets import POOL
+from orchestration.partnership.catalogue import contracts
 from orchestration.partnership.dbt.runner import (
     DOCS_MARKER,
     dbt_env,

@@ -8,8 +8,8 @@ A protocol out of force, or whose source mart is not built, produces nothing and
 
 import dagster as dg
 
-from orchestration.partnership.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
+from orchestration.partnership.catalogue import contracts, protocols
 from orchestration.partnership.ingest.night import all_blocking_rejections
 from orchestration.partnership.releases.engine import (
     ReleaseBlocked,
