@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 import orchestration.partnership.demo.extracts as X
+import orchestration.partnership.demo.extracts_council as C
 from orchestration.partnership.demo.deliveries import (
     Landing,
     deliver_incremental,
@@ -55,12 +56,12 @@ def _simulate(ctx: X.Ctx) -> dict[Key, pl.DataFrame]:
     frames[("riverside_acute", "ae_attendances")] = X.simulate_ae(ctx, falls, admitted_ae)
     frames[("county_ambulance", "incidents")] = X.simulate_ambulance(ctx, falls)
     frames[("riverside_fire", "safe_and_well_visits")] = X.simulate_fire(ctx, falls)
-    frames[("riverside_council", "housing_adaptations")] = X.simulate_dfg(ctx, falls)
-    frames[("riverside_council", "homelessness_cases")] = X.simulate_homelessness(ctx)
-    frames[("county_council", "adult_social_care_referrals")] = X.simulate_asc(ctx, falls)
-    police, da_child = X.simulate_police(ctx)
+    frames[("riverside_council", "housing_adaptations")] = C.simulate_dfg(ctx, falls)
+    frames[("riverside_council", "homelessness_cases")] = C.simulate_homelessness(ctx)
+    frames[("county_council", "adult_social_care_referrals")] = C.simulate_asc(ctx, falls)
+    police, da_child = C.simulate_police(ctx)
     frames[("county_police", "incidents")] = police
-    frames[("county_council", "children_social_care_referrals")] = X.simulate_csc(ctx, da_child)
+    frames[("county_council", "children_social_care_referrals")] = C.simulate_csc(ctx, da_child)
     frames[("riverside_agewell", "falls_class_referrals")] = X.simulate_agewell(ctx, falls)
     return frames
 

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 import orchestration.partnership.demo.extracts as X
+import orchestration.partnership.demo.extracts_council as C
 from orchestration.partnership.demo.identify import Key, attach, finish_identifiers
 from orchestration.partnership.demo.output import (
     apply_mess,
@@ -65,7 +66,7 @@ def plan_deliveries(as_of: date, hist_from: date, nightly_days: int) -> Plan:
     monthly_snaps = [m0, m1]
     term_ends = []
     for ay in range(as_of.year - 2, as_of.year + 1):
-        for _, _, e in X.term_dates(ay):
+        for _, _, e in C.term_dates(ay):
             if e + timedelta(days=1) <= as_of:
                 term_ends.append(e)
     termly_snaps = sorted(term_ends)[-2:]
@@ -202,7 +203,7 @@ def deliver_school(landing: Landing, ctx: X.Ctx, world: World, people_id: pl.Dat
     """School attendance: termly snapshots, each pupil at the school of their ward and age."""
     rng = landing.rng
     for E in plan.termly_snaps:
-        df, prim_urn, sec_urn, age31 = X.simulate_school(ctx, E)
+        df, prim_urn, sec_urn, age31 = C.simulate_school(ctx, E)
         df = df.with_columns(pl.col("_term_no").alias("_tn"))
         t = attach(df, people_id, spells)
         t = apply_mess(rng(f"mess/school/{E}"), t, 0.0)
@@ -211,7 +212,7 @@ def deliver_school(landing: Landing, ctx: X.Ctx, world: World, people_id: pl.Dat
         a31 = age31[t["_pid"].to_numpy()]
         urn = np.where(a31 <= 10, prim_urn[widx], sec_urn[widx // 3])
         t = t.with_columns(pl.Series("school_urn", urn.astype(str)),
-                           X._d(t["_end"].to_numpy()).alias("_term_end"))
+                           X.as_date(t["_end"].to_numpy()).alias("_term_end"))
         t = t.with_columns(pl.concat_str([pl.col("upn_true"), pl.col("academic_year"), pl.col("term")], separator="|").alias("_key"))
         t = t.sort(["upn_true", "_tn"])
         landing.emit(SCHOOL, t, f"school_attendance_{E:%Y%m%d}.csv", date(E.year if E.month >= 9 else E.year - 1, 9, 1), E,

@@ -50,7 +50,7 @@ def true_identities(world: World) -> tuple[pl.DataFrame, pl.DataFrame]:
     people_id = ppl.select(
         "pid", "person_id", pl.col("nhs_number").alias("nhs_true"), pl.col("upn").cast(pl.Utf8).alias("upn_true"),
         pl.col("forename").alias("forename_true"), pl.col("surname").alias("surname_true"),
-        X._d(ppl["dob"].to_numpy()).alias("date_of_birth_true"), pl.col("sex").alias("sex_true"), "is_canary")
+        X.as_date(ppl["dob"].to_numpy()).alias("date_of_birth_true"), pl.col("sex").alias("sex_true"), "is_canary")
     people_id = people_id.with_columns(pl.col("forename_true").alias("forename"), pl.col("surname_true").alias("surname"))
     spells = world.spells.select("pid", "valid_from", pl.col("uprn").alias("uprn_true"),
                                  pl.col("postcode").alias("postcode_true"), pl.col("lsoa_code").alias("lsoa_true"),

@@ -45,7 +45,7 @@ def write_truth(truth: Path, world: World, landing: Landing, delivered: dict[Key
     truth.mkdir(parents=True, exist_ok=True)
     ppl = world.people
     people_t = ppl.select("person_id", "nhs_number", pl.col("upn").cast(pl.Utf8), "forename", "surname",
-                          X._d(ppl["dob"].to_numpy()).alias("date_of_birth"), "sex",
+                          X.as_date(ppl["dob"].to_numpy()).alias("date_of_birth"), "sex",
                           pl.Series("opted_out", opted_latest), "is_canary", _household_id())
     write_truth_parquet(truth / "people.parquet", people_t)
     _write_residence(truth, world)
