@@ -68,7 +68,6 @@ def assign_households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
     mem.unregister("_ids")
 
 
-
 def _household_scope(mem: duckdb.DuckDBPyConnection) -> None:
     """`persons_all`: the people whose household an incremental night works out again; and
     `cell_members`: everyone in their cells (the people a household key depends on).

@@ -31,5 +31,3 @@ def flag_opt_outs(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
         select a.*, h.household_id, o.person_id is not null as opted_out
         from persons_all a join person_household h using (person_id) left join opted_out_persons o using (person_id)
         {flag_changed}""")
-
-

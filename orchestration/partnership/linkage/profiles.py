@@ -122,5 +122,3 @@ def build_profiles(mem: duckdb.DuckDBPyConnection, source: str) -> None:
         select cast(d.d as integer) as d, s.row_number, p.pid
         from {source} s join deliveries d using (contract_id, delivery_id) join profiles p using (pkey)
         order by d, row_number""")
-
-

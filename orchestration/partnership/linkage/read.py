@@ -145,5 +145,3 @@ def read_new(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> Non
         wanted.setdefault(c, []).append(d)
     mem.execute(f"create table new_records as {_keyed(records_sql(sources, tables(mem, 'wh', 'valid'), 'wh.', wanted))}")
     _id_sequence(mem)
-
-

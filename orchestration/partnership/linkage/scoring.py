@@ -66,5 +66,3 @@ def collect_scored_pairs(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary
         with pk as (select pkey_a, pkey_b, match_weight, match_probability from new_pairs_pk {kept})
         select least(pa.pid, pb.pid) as a, greatest(pa.pid, pb.pid) as b, pk.match_weight, pk.match_probability
         from pk join profiles pa on pa.pkey = pk.pkey_a join profiles pb on pb.pkey = pk.pkey_b""")
-
-

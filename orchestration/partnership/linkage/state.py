@@ -85,7 +85,6 @@ def numpy_columns(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, np.ndar
     return {c: frame[c].to_numpy() for c in frame.columns}
 
 
-
 # A person's first record and latest address, as `persons_all` and the stored
 # `identity.linkage_person_addresses` carry them.
 PERSON_ADDRESS = f"person_id, records, {FIRST}, last_uprn, last_postcode, last_surname"

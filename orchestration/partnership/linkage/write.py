@@ -200,5 +200,3 @@ def write_report(settings: Settings, summary: LinkageSummary) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = asdict(summary)
     (out / "linkage_summary.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
