@@ -163,7 +163,11 @@ def test_the_pdf_of_a_page_carries_its_fields_and_the_folder_is_owner_only(world
                      *[p["name"] for p in raw["parties"] if p["id"] in raw["controllers"]], raw["recipient"]["name"]):
             assert " ".join(want.split()) in text, (pid, want)
         pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
-        assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) <= 2
+        assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) == 2, "a one-page summary, then the schedule"
+        first = " ".join(subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True,
+                                        check=True).stdout.split())
+        assert "Releases made under it" in first and raw["signature"]["signatories"][-1]["name"] in first
+        assert "Schedule: data items" not in first
     assert stat.S_IMODE(result.folder.stat().st_mode) == 0o700
     for f in result.folder.iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f

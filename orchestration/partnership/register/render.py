@@ -78,7 +78,14 @@ def render_page(s: Standing, contracts: dict[str, Contract], history: History | 
         svg=Markup(flow_svg(p, contracts, p.doc["data_items"])), level_words=LEVEL_WORDS[p.level],
         outputs=[{**o, "rules": output_rules(o)} for o in p.outputs], disclosure=disclosure_words(p),
         retention=retention_words(p), items=_items(s, contracts), party_names=party_names(p),
-        made=made[:MADE_SHOWN], more_made=max(0, len(made) - MADE_SHOWN))
+        made=made[:MADE_SHOWN], more_made=max(0, len(made) - MADE_SHOWN), signatories=_signatories(p))
+
+
+def _signatories(p) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for s in (p.doc.get("signature") or {}).get("signatories", []):
+        out.setdefault(s["party"], []).append(s)
+    return out
 
 
 def render_index(standings: list[Standing], histories: dict[str, History]) -> str:
