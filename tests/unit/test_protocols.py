@@ -134,3 +134,15 @@ def test_the_review_date_falls_within_the_term_and_the_dpia_risk_is_a_level(tmp_
 def test_each_committed_protocol_records_the_hash_of_its_text_as_signed():
     for p in load_protocols(PROTOCOLS).values():
         assert p.doc["signature"]["text_sha256"] == p.text_sha256, p.id
+
+
+def test_an_alias_cannot_carry_unsigned_text_from_the_signature_block_into_the_agreement(tmp_path):
+    text = (PROTOCOLS / "falls-board.yaml").read_text()
+    sig = text.index("signature:")
+    body, block = text[:sig], text[sig:]
+    block = block.replace('name: "Dr Priya Raman"', 'name: &p "Dr Priya Raman"', 1)
+    body = body.replace("purpose: >-", "purpose: *p\nold_purpose: >-", 1)
+    path = tmp_path / "falls-board.yaml"
+    path.write_text(block + body)  # the signature block first, so its anchor comes before the alias
+    with pytest.raises(ProtocolError, match="anchors and aliases are not allowed"):
+        load_protocol(path)

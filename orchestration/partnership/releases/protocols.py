@@ -113,6 +113,9 @@ def load_protocol(path: Path) -> Protocol:
         doc = yaml.load(text, Loader=_NoDatesLoader)
     except yaml.YAMLError as exc:
         raise ProtocolError(f"{path}: not valid YAML ({exc})") from None
+    if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=_NoDatesLoader)):
+        # an alias could carry text from the signature block, which is not signed, into the agreement
+        raise ProtocolError(f"{path}: YAML anchors and aliases are not allowed: the text signed must say everything itself")
     validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.FormatChecker())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
     if errors:
