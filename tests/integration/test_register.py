@@ -192,6 +192,7 @@ def test_the_index_gives_each_agreement_its_state_on_the_day(world, tmp_path):
     index = (tmp_path / "reports" / "register" / "index.html").read_text()
     assert re.search(r'data-protocol="asb-hotspots-2025">.*?data-state="expired"', index, re.S)
     assert not list((tmp_path / "reports" / "register").glob("*.pdf")), "--no-pdf prints nothing"
+    assert 'href="falls-board.html"' in index and ".pdf" not in index, "no link to a PDF that is not there"
 
 
 def _copy_tree(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -82,7 +82,8 @@ def write_register(settings: Settings, on: date, protocols: dict[str, Protocol],
         elif changed:
             (folder / f"{s.protocol.id}.pdf").unlink(missing_ok=True)  # never a PDF that says other than its page
     printed = _print(folder, to_print) if to_print else []
-    _write(folder / "index.html", render_index(found, histories).encode("utf-8"))
+    with_pdf = {pid for pid in protocols if _is_pdf(folder / f"{pid}.pdf")}
+    _write(folder / "index.html", render_index(found, histories, with_pdf).encode("utf-8"))
     keep = {"index.html", *(f"{pid}.{ext}" for pid in protocols for ext in ("html", "pdf"))}
     for old in folder.iterdir():
         if _PAGE.match(old.name) and old.name not in keep:

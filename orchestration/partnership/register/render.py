@@ -88,10 +88,11 @@ def _signatories(p) -> dict[str, list[dict]]:
     return out
 
 
-def render_index(standings: list[Standing], histories: dict[str, History]) -> str:
+def render_index(standings: list[Standing], histories: dict[str, History], with_pdf: set[str]) -> str:
+    """The index; `with_pdf`: the protocols whose PDF is in the folder (linked)."""
     on = standings[0].on.isoformat() if standings else ""
-    rows = [{"s": s, "latest": histories[s.protocol.id].latest if s.protocol.id in histories else None}
-            for s in standings]
+    rows = [{"s": s, "latest": histories[s.protocol.id].latest if s.protocol.id in histories else None,
+             "pdf": s.protocol.id in with_pdf} for s in standings]
     return _env().get_template("index.html.j2").render(
         css=Markup((TEMPLATES / "register.css").read_text()), rows=rows, on=on,
         warnings=[w for s in standings for w in s.warnings])
