@@ -51,3 +51,20 @@ def test_each_page_lists_the_releases_the_release_log_records(demo_night):
     for pid, day, status in made:
         page = _text(settings.reports_dir / "register" / f"{pid}.html")
         assert f"{day.isoformat()} 1.0.0 {status}" in page, (pid, day, status)
+
+
+def test_each_release_of_the_night_records_the_protocol_text_it_was_made_under_and_that_it_was_signed(demo_night):
+    import hashlib
+    import json
+
+    settings, _ = demo_night
+    manifests = sorted(settings.releases_dir.glob(f"*/{DEMO_RUN_DATE.isoformat()}/manifest.json"))
+    assert manifests
+    for manifest in manifests:
+        protocol = json.loads(manifest.read_text())["protocol"]
+        text = (settings.protocols_dir / f"{protocol['id']}.yaml").read_text()
+        # the oracle: the file's lines before its signature block (the last key of each committed file)
+        signed = text[:text.index("\nsignature:") + 1]
+        assert protocol["text_sha256"] == hashlib.sha256(signed.encode()).hexdigest() == protocol["signed_text_sha256"]
+        page = _text(settings.reports_dir / "register" / f"{protocol['id']}.html")
+        assert "other than the one signed" not in page

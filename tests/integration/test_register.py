@@ -8,6 +8,7 @@ pdftotext; the warning e-mail through a real SMTP server on loopback. No night i
 from __future__ import annotations
 
 import html as htmllib
+import json
 import re
 import shutil
 import stat
@@ -64,7 +65,8 @@ def world(tmp_path_factory) -> Settings:
     protocols = load_protocols(PROTOCOLS_DIR)
     kept = settings.releases_dir / "falls-board" / "2026-11-28"
     kept.mkdir(parents=True)
-    (kept / "manifest.json").write_text("{}")
+    (kept / "manifest.json").write_text(json.dumps({"protocol": {"id": "falls-board", "text_sha256": "1" * 64,
+                                                                 "signed_text_sha256": "2" * 64}}))
     with connect(settings.warehouse_path) as con:
         ensure_schemas(con)
         for pid, day, status in LOGGED:
@@ -124,6 +126,9 @@ def test_each_protocols_page_holds_each_of_its_fields(pid, world):
             assert f"{day.isoformat()} {raw['version']} {status}" in page, (pid, day, status)
     if pid == "falls-board":
         assert "2026-11-28 1.0.0 published, held" in page and "2026-11-26 1.0.0 published, deleted under retention" in page
+        # the held release's manifest records a protocol text other than the one signed
+        assert "published, held made under a protocol text other than the one signed" in page
+        assert page.count("other than the one signed") == 1
         assert "2026-11-27" not in page.split("Releases made under it", 1)[1], "an unchanged night is no release"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ class Made:
     content_sha256: str
     reason: str
     held: bool  # its folder is still in the secure zone (else deleted under retention)
+    unsigned_text: bool | None = None  # made under a protocol text other than the one signed (None: not known)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,19 @@ def read_history(warehouse: Path) -> dict[str, History]:
         h.nights[status] = h.nights.get(status, 0) + 1
         if status in ("published", "blocked"):
             held = bool(path) and (Path(path) / "manifest.json").exists()
-            h.made.insert(0, Made(day, version, status, content, reason, held))
+            h.made.insert(0, Made(day, version, status, content, reason, held,
+                                  _unsigned_text(Path(path) / "manifest.json") if held else None))
         out[pid] = History(h.made, h.nights, (day, status, reason))
     return out
+
+
+def _unsigned_text(manifest: Path) -> bool | None:
+    """Whether the release's manifest says it was made under a protocol text other than the one
+    signed; None when the manifest does not say (made before manifests recorded it)."""
+    try:
+        protocol = json.loads(manifest.read_text()).get("protocol", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    if "text_sha256" not in protocol:
+        return None
+    return protocol["text_sha256"] != protocol.get("signed_text_sha256")
