@@ -5,15 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import reverse
 
+from orchestration.partnership.register.build import register_dir
 from orchestration.partnership.settings import get_settings
 from orchestration.portal import permissions as perms
 from orchestration.portal.models import Role
 
-REGISTER = ("reports", "register", "index.html")  # the agreement register, once `partnership register` wrote it
-
-
 def register_index():
-    path = get_settings().data_dir.joinpath(*REGISTER)
+    """The agreement register's index, once `partnership register` (or the night) wrote it."""
+    path = register_dir(get_settings()) / "index.html"
     return path if path.is_file() else None
 
 
