@@ -71,22 +71,22 @@ def write_ops_snapshot(settings: Settings, protocols: dict[str, Protocol] | None
     os.chmod(dest.parent, 0o700)
     tmp = dest.with_name(f"ops_snapshot_{os.getpid()}.tmp.duckdb")
     tmp.unlink(missing_ok=True)
-    with writer_lock(settings.warehouse_path, purpose="ops snapshot for the portal"):
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        tmp.unlink()  # DuckDB writes its own header; the name is reserved and the folder owner-only
-        con = configure(duckdb.connect(str(tmp)))
-        try:
-            _copy(con, settings, protocols, tmp)
-        finally:
-            con.close()
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, dest)
-    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    try:
+        with writer_lock(settings.warehouse_path, purpose="ops snapshot for the portal"):
+            con = configure(duckdb.connect(str(tmp)))  # in the owner-only folder; made 0600 before it is renamed
+            try:
+                _copy(con, settings, protocols)
+            finally:
+                con.close()
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dest)
+    finally:  # nothing half-written is left beside the snapshot
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return dest
 
 
-def _copy(con: duckdb.DuckDBPyConnection, settings: Settings, protocols: dict[str, Protocol], tmp: Path) -> None:
+def _copy(con: duckdb.DuckDBPyConnection, settings: Settings, protocols: dict[str, Protocol]) -> None:
     own = con.execute("select current_database()").fetchall()[0][0]
     con.execute("attach ? as w (read_only)", [str(settings.warehouse_path)])
     con.execute("use w")
