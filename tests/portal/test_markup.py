@@ -44,6 +44,7 @@ def hostile(private_data):
                                  "observed": f"columns {COLUMN}", "expected": VALUE,
                                  "examples": [{"row": 1, "values": {COLUMN: VALUE}}]}]}
             (data / "reports" / "contracts" / "riverside_acute" / f"{report_stem(did, FILE)}.json").write_text(json.dumps(report))
+        con.execute("insert into standing_rejections values ('riverside_acute__emergency_admissions', ?)", [f"{FILE}: {REASON}"])
     finally:
         con.close()
     return data
@@ -59,7 +60,7 @@ def _shown_as_text(html: str) -> None:
     assert "&lt;script&gt;" in html or "&lt;svg" in html or "&lt;img" in html
 
 
-def test_markup_from_the_nights_records_is_shown_as_text_on_every_owner_page(signed_in, hostile):
+def test_markup_from_the_nights_records_is_shown_as_text_on_every_page_that_shows_them(signed_in, hostile):
     client = signed_in("owner_acute")
     agency = body(client.get("/owner/riverside_acute/")).decode()
     _shown_as_text(agency)
@@ -68,6 +69,7 @@ def test_markup_from_the_nights_records_is_shown_as_text_on_every_owner_page(sig
         page = body(client.get(f"/owner/riverside_acute/deliveries/{did}/")).decode()
         _shown_as_text(page)
         assert "&lt;img src=x onerror=alert(&quot;value&quot;)&gt;" in page
+    _shown_as_text(body(signed_in("operator").get("/operator/")).decode())
     row = body(client.post("/owner/riverside_acute/deliveries/9001/acknowledge/",
                            {"rule": RULE, "comment": f"fixed {VALUE}"}, HTTP_HX_REQUEST="true")).decode()
     _shown_as_text(row)
