@@ -33,6 +33,7 @@ from orchestration.partnership.demo.world import (
     i2d,
     population_estimates,
 )
+from orchestration.partnership.warehouse.permissions import lock_down
 
 ARRIVAL = time(1, 30)
 LATE_ARRIVAL = time(7, 42)
@@ -108,6 +109,7 @@ def generate(data_dir: Path, preset: str = "small", seed: int = 42, as_of: date 
     if nightly_days < 1:
         raise ValueError("nightly_days must be >= 1")
     data_dir = Path(data_dir)
+    lock_down()  # the demo's people are as identifiable as real ones: its files are the owner's alone
     rng = _rng_factory(preset, seed, as_of, violation_rate, nightly_days)
     P = PRESETS[preset]
     hist_from = _years_back(as_of, 2) + timedelta(days=1)

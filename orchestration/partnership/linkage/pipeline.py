@@ -49,6 +49,7 @@ from orchestration.partnership.linkage.inputs import (
     records_sql,
 )
 from orchestration.partnership.settings import Settings
+from orchestration.partnership.warehouse.permissions import lock_down
 
 # Match methods, strongest first: the order links are applied in.
 METHODS = ("nhs_number", "upn", "local_id", "uprn_dob", "probabilistic")
@@ -139,6 +140,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
     summary = LinkageSummary()
     clock = _Clock()
     work = settings.data_dir / "linkage"
+    lock_down()  # its spill files hold identifying values: the owner's alone
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     path = model_path(settings)
     mem = duckdb.connect()
