@@ -19,6 +19,8 @@ import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.ingest.night import check_key
 from orchestration.partnership.warehouse.connection import WarehouseLocked, connect
 
+pytestmark = pytest.mark.dbt_free
+
 HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
 
 

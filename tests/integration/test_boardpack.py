@@ -27,6 +27,8 @@ from orchestration.partnership.releases.engine import audit, release
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.warehouse.connection import ensure_schemas
 
+pytestmark = pytest.mark.dbt_free
+
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = load_protocol(ROOT / "contracts" / "protocols" / "falls-board.yaml")
 RELEASE_DATE = date(2026, 11, 28)

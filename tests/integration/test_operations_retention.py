@@ -18,6 +18,8 @@ import yaml
 
 from tests.conftest import _ENV_KEYS, DEMO_RUN_DATE, use_data_dir
 
+pytestmark = pytest.mark.dbt_free
+
 ROW_SCHEMAS = ("raw", "quarantine", "valid", "identity")
 
 

@@ -14,6 +14,8 @@ import orchestration.partnership.releases.engine as rel
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.dbt_free
+
 FALLS_BOARD = PROJECT_ROOT / "contracts" / "protocols" / "falls-board.yaml"
 DAY = date(2026, 11, 28)
 

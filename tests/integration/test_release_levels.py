@@ -15,6 +15,8 @@ import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.dbt_free
+
 PROTOCOLS = PROJECT_ROOT / "contracts" / "protocols"
 ANALYSTS = load_protocol(PROTOCOLS / "falls-analysts.yaml")
 FAMILIES = load_protocol(PROTOCOLS / "supporting-families.yaml")

@@ -20,6 +20,8 @@ from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.oracles import attacker
 
+pytestmark = pytest.mark.dbt_free
+
 FALLS_BOARD = load_protocol(PROJECT_ROOT / "contracts" / "protocols" / "falls-board.yaml")
 
 

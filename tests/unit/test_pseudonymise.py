@@ -9,6 +9,8 @@ import pytest
 
 import orchestration.partnership.warehouse.pseudonymise as ps
 
+pytestmark = pytest.mark.dbt_free
+
 KEY = b"k" * 40
 
 
