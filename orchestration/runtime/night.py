@@ -82,9 +82,11 @@ class NightRun:
 def run_night(settings: Settings, progress: NightProgress | None = None) -> NightRun:
     """Execute the nightly job in this process, holding the warehouse's writer lock throughout."""
     from orchestration.partnership.warehouse.connection import memory_limit, writer_lock
+    from orchestration.partnership.warehouse.permissions import require_private
     from orchestration.partnership.warehouse.pseudonymise import load_key
 
     progress = progress or Silent()
+    require_private(settings.data_dir)  # before Dagster's home or anything else is written there
     load_key()  # fail before anything runs, with a clear message, if there is no key
     memory_limit()  # or a memory limit DuckDB would refuse
     prepare_instance(settings)

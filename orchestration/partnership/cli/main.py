@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from orchestration.partnership.cli.console import CliError, err
+from orchestration.partnership.cli.console import CliError, err, shown
 from orchestration.partnership.cli.contracts import (
     cmd_check,
     cmd_contracts_diff,
@@ -22,6 +22,7 @@ from orchestration.partnership.cli.releases import (
     cmd_releases,
 )
 from orchestration.partnership.dbt.runner import DbtSetupError
+from orchestration.partnership.warehouse.permissions import DataFolderOpen, lock_down
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,11 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    lock_down()  # whatever the command writes under the data folder is the owner's alone
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, DbtSetupError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except (CliError, DbtSetupError, DataFolderOpen) as exc:
+        err.print(f"[red]error:[/] {shown(exc)}")
         return 2
     except Exception as exc:  # a clear line for people; the trace only when asked for
         if os.environ.get("PARTNERSHIP_DEBUG"):
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.partnership.warehouse.pseudonymise import PseudonymKeyError
 
         if isinstance(exc, (PseudonymKeyError, SettingError, WarehouseLocked)):
-            err.print(f"[red]error:[/] {exc}")
+            err.print(f"[red]error:[/] {shown(exc)}")
             return 2
         raise
 
