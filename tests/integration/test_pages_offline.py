@@ -15,6 +15,8 @@ from orchestration.partnership.ingest.night import process_extract, register_del
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.validation.datadocs import LOCAL_COPIES
 
+pytestmark = pytest.mark.dbt_free
+
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = "incidents_<img src=x onerror=alert(1)>_20261127.csv"
 LOCAL = ("file:", "data:", "blob:", "about:", "http://127.0.0.1", "http://localhost")

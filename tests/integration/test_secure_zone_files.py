@@ -26,6 +26,8 @@ from orchestration.partnership.warehouse.permissions import (
 from tests.conftest import TEST_KEY
 from tests.oracles.other_account import exposed, open_modes, reads, traversable_dir
 
+pytestmark = pytest.mark.dbt_free
+
 INCIDENTS = "county_ambulance/incidents"
 
 

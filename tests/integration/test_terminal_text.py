@@ -15,6 +15,8 @@ from orchestration.partnership.ingest.notify import compose
 from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.validation.engine import Assessment
 
+pytestmark = pytest.mark.dbt_free
+
 CLOSING = "[/x]"
 LINK = "[link=http://e.ex]x[/link]"
 EMOJI = ":warning:"
