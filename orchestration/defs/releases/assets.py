@@ -17,6 +17,7 @@ from orchestration.partnership.releases.engine import (
     record_report,
     release,
 )
+from orchestration.partnership.ops.rundate import RunDateError, check_run_date
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.settings import get_settings, run_date
 from orchestration.partnership.warehouse.permissions import share_release

@@ -22,6 +22,7 @@ from orchestration.partnership.cli.releases import (
     cmd_releases,
 )
 from orchestration.partnership.dbt.runner import DbtSetupError
+from orchestration.partnership.ops.rundate import RunDateError
 from orchestration.partnership.warehouse.permissions import DataFolderOpen, lock_down
 
 
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen_args(d, "district")
     d.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the nightly job now")
+    r.add_argument("--rebuild", action="store_true",
+                   help="allow a PARTNERSHIP_RUN_DATE before the latest accepted delivery (a deliberate rebuild as of then)")
     r.set_defaults(func=cmd_run)
     rel = sub.add_parser("releases", help="list published releases")
     rel.set_defaults(func=cmd_releases)
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, DbtSetupError, DataFolderOpen) as exc:
+    except (CliError, DbtSetupError, DataFolderOpen, RunDateError) as exc:
         err.print(f"[red]error:[/] {shown(exc)}")
         return 2
     except Exception as exc:  # a clear line for people; the trace only when asked for

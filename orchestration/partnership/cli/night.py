@@ -71,6 +71,10 @@ def _summary(settings: Settings, night) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.partnership.ops.rundate import REBUILD_ENV
+
+    if getattr(args, "rebuild", False):
+        os.environ[REBUILD_ENV] = "1"  # read by the night's own checks, in this process
     settings = get_settings()
     night = run_night(settings)
     _summary(settings, night)
