@@ -11,7 +11,7 @@ import dagster as dg
 from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
 from orchestration.partnership.ingest.holdback import held_extracts, protocol_hold_back
-from orchestration.partnership.releases.engine import (
+from orchestration.partnership.releases.publish import (
     ReleaseBlocked,
     ReleaseResult,
     record_report,
