@@ -16,7 +16,9 @@ from orchestration.partnership.cli.contracts import (
 )
 from orchestration.partnership.cli.night import cmd_demo, cmd_dev, cmd_generate, cmd_run
 from orchestration.partnership.cli.releases import (
+    cmd_audit_public_key,
     cmd_audit_verify,
+    cmd_audit_verify_release,
     cmd_board_pack,
     cmd_query,
     cmd_releases,
@@ -51,8 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     rel.set_defaults(func=cmd_releases)
     au = sub.add_parser("audit", help="audit tools")
     ausub = au.add_subparsers(dest="audit_command", required=True)
-    av = ausub.add_parser("verify", help="check the hash chain of ops.release_log (exit 1 on an edited or removed entry)")
+    av = ausub.add_parser("verify", help="check the release log (chain, signatures, nothing removed) and every published "
+                                         "folder against its manifest and log entry (exit 1 naming each change)")
     av.set_defaults(func=cmd_audit_verify)
+    avr = ausub.add_parser("verify-release", help="check a copy of a release: its files against its manifest, and the "
+                                                  "manifest's signature with the warehouse's public key")
+    avr.add_argument("folder", help="the release folder (the one holding manifest.json)")
+    avr.add_argument("--public-key", default=None, help="the warehouse's public key (hex), from `partnership audit public-key`")
+    avr.set_defaults(func=cmd_audit_verify_release)
+    apk = ausub.add_parser("public-key", help="print the public key recipients verify releases with")
+    apk.set_defaults(func=cmd_audit_public_key)
     q = sub.add_parser("query", help="run read-only SQL on a protocol's latest release, and nothing else")
     q.add_argument("--protocol", required=True)
     q.add_argument("sql")

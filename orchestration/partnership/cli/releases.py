@@ -84,20 +84,65 @@ def _own_file(path, root) -> bool:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Exit 0 when every ops.release_log entry is intact and none is missing; 1 otherwise."""
-    from orchestration.partnership.releases.audit import verify_log
+    """Exit 0 when every ops.release_log entry is intact, signed and present, and every published
+    folder still on disk is as it was published; 1 otherwise (each problem named)."""
+    import orchestration.partnership.releases.log as release_log
+    from orchestration.partnership.releases.verify import folder_problems
     from orchestration.partnership.warehouse.connection import connect
+    from orchestration.partnership.warehouse.pseudonymise import load_key
 
     settings = get_settings()
     if not settings.warehouse_path.exists():
         raise CliError(f"no warehouse at {settings.warehouse_path}")
+    key = load_key()  # the log key is derived from it: without it no signature can be checked
     with connect(settings.warehouse_path, read_only=True) as con:
-        n, problems = verify_log(con)
+        n, problems = release_log.verify_log(con, key)
+        entries = release_log.entries(con)
+        head = release_log.head(con)
+    problems += folder_problems(entries, settings.releases_dir)
     for problem in problems:
         err.print(f"[red]release log:[/] {shown(problem)}")
     if problems:
         return 1
-    console.print(f"[green]ok[/] ops.release_log: {n} entries, hash chain intact, none missing")
+    console.print(f"[green]ok[/] ops.release_log: {n} entries, hash chain intact, every entry signed, none missing; "
+                  f"every published folder as published. Head: entry {head[0]}, {head[1]}")
+    return 0
+
+
+def cmd_audit_verify_release(args: argparse.Namespace) -> int:
+    """A recipient's check of its copy of a release: exit 0 when every file is as the manifest
+    says and (given the warehouse's public key, or its secret) the manifest is the warehouse's."""
+    from pathlib import Path
+
+    from orchestration.partnership.releases.verify import verify_release
+    from orchestration.partnership.warehouse.pseudonymise import PseudonymKeyError, load_key
+
+    folder = Path(args.folder)
+    if not (folder / "manifest.json").is_file():
+        raise CliError(f"{folder}: not a release folder (no manifest.json)")
+    secret = None
+    if args.public_key is None:
+        try:
+            secret = load_key()  # the operator's own check: the public key is derived from the secret
+        except PseudonymKeyError:
+            secret = None
+    verdict = verify_release(folder, args.public_key, secret)
+    for note in verdict.notes:
+        console.print(f"  {shown(note)}")
+    for problem in verdict.problems:
+        err.print(f"[red]release:[/] {shown(problem)}")
+    if verdict.problems:
+        return 1
+    console.print(f"[green]ok[/] {shown(folder)}: every file as the manifest says")
+    return 0
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    """The public key recipients check their copies with (derived from the secret, hex)."""
+    from orchestration.partnership.releases.signing import public_key_hex
+    from orchestration.partnership.warehouse.pseudonymise import load_key
+
+    console.print(public_key_hex(load_key()), markup=False)
     return 0
 
 

@@ -1,9 +1,9 @@
 """Is the release log as the warehouse wrote it, and each published folder as it was published?
 
-`partnership audit verify` (the operator, holding the secret) checks, besides the hash chain:
-each entry's signature (HMAC under the log key, `signing`), every published folder still on
-disk against its manifest (every file's sha256, nothing added but the board pack), each
-manifest against the entry that published it (its sha256 is in the signed entry) and its anchor
+`partnership audit verify` (the operator, holding the secret) checks, besides the hash chain and
+each entry's signature (`log.verify_log`): every published folder still on disk against its
+manifest (every file's sha256, nothing added but the board pack), each manifest against the
+entry that published it (its sha256 is in the signed entry) and its anchor
 (the log's head when it was built: an entry of this log), and that no release folder on disk
 is missing from the log (a removed last entry leaves its folder behind).
 
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.partnership.releases import signing
+from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES  # written into a folder after publication
 from orchestration.partnership.warehouse.files import sha256_file
 
 MANIFEST = "manifest.json"
-AFTER_PUBLICATION = ("board_pack.html", "board_pack.pdf")  # written into the folder by the board pack step
 
 
 @dataclass
@@ -46,26 +46,12 @@ def manifest_problems(folder: Path) -> list[str]:
         return [f"{folder}: no readable {MANIFEST} ({type(exc).__name__})"]
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
     out = [f"{folder}/{name}: missing (listed in the manifest)" for name in sorted(set(files) - present)]
-    extra = present - set(files) - {MANIFEST, signing.SIGNATURE_FILE, *AFTER_PUBLICATION}
+    extra = present - set(files) - {MANIFEST, signing.SIGNATURE_FILE, *BOARD_PACK_FILES}
     out += [f"{folder}/{name}: not in the manifest (added after publication)" for name in sorted(extra)]
     for name in sorted(set(files) & present):
         path = folder / name
         if path.is_symlink() or sha256_file(path) != files[name]:
             out.append(f"{folder}/{name}: differs from the file published (its sha256 is not the manifest's)")
-    return out
-
-
-def log_problems(rows: list[dict], key: bytes | None, entry_hash) -> list[str]:
-    """Each entry signed under the log key (`rows` in seq order; `entry_hash` recomputes an entry's hash)."""
-    if key is None:
-        return ["signatures not checked: no pseudonymisation key in the environment (the log key is derived from it)"]
-    out = []
-    lkey = signing.log_key(key)
-    for r in rows:
-        if not r.get("signature"):
-            out.append(f"entry {r['seq']}: not signed")
-        elif not signing.entry_signed(lkey, entry_hash(r), r["signature"]):
-            out.append(f"entry {r['seq']}: its signature does not match its content (written without the key)")
     return out
 
 
