@@ -7,7 +7,7 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration.defs.catalogue import contracts
+from orchestration.partnership.catalogue import contracts
 from orchestration.partnership.linkage import run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
 from orchestration.partnership.linkage.pipeline import (

@@ -39,10 +39,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     `--protocol` is the id of a protocol file, nothing else: never a path, never a link."""
     import duckdb
 
-    from orchestration.partnership.releases.protocols import load_protocols
+    from orchestration.partnership import catalogue
 
     settings = get_settings()
-    known = sorted(load_protocols(settings.protocols_dir))
+    known = sorted(catalogue.protocols(settings.protocols_dir))
     if args.protocol not in known:
         raise CliError(f"--protocol takes the id of a protocol: one of {', '.join(known)} (not {args.protocol!r})")
     root = settings.releases_dir.resolve()
@@ -151,10 +151,10 @@ def cmd_board_pack(args: argparse.Namespace) -> int:
     from orchestration.partnership.boardpack.mail import MailNotConfigured, send_pack
     from orchestration.partnership.boardpack.model import PackError
     from orchestration.partnership.ops.smtp import smtp_settings
-    from orchestration.partnership.releases.protocols import load_protocols
+    from orchestration.partnership import catalogue
 
     settings = get_settings()
-    protocols = load_protocols(settings.protocols_dir)
+    protocols = catalogue.protocols(settings.protocols_dir)
     if args.protocol not in protocols:
         raise CliError(f"no protocol {args.protocol!r}; known: {', '.join(sorted(protocols))}")
     protocol = protocols[args.protocol]
