@@ -27,6 +27,7 @@ from orchestration.partnership.releases.audit import audit_release
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.releases.publish import release
 from orchestration.partnership.warehouse.connection import ensure_schemas
+from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.dbt_free
 
@@ -109,6 +110,15 @@ def _write_warehouse(path: Path) -> None:
                         [i, cid, agency, extract, name, f"{agency}/{extract}/{name}", f"{i:064x}", arrived, arrived, status,
                          code, f"{name}: {code}" if code else None, read, None if read is None else read - quar, quar,
                          None if warn is None else json.dumps(warn)])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_key():
+    """Releases and their log entries are signed with keys derived from the pseudonymisation key."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)
+        m.delenv("PARTNERSHIP_PSEUDONYM_KEY_FILE", raising=False)
+        yield
 
 
 @pytest.fixture(scope="module")
