@@ -319,6 +319,15 @@ def test_every_chart_spec_is_valid_vega_lite(built, monkeypatch):
         assert alt.LayerChart.from_dict(spec, validate=True).to_dict(validate=True) == spec
 
 
+def test_the_pack_carries_the_release_log_head_its_release_was_anchored_to(built):
+    folder, pack = built
+    anchor = json.loads((folder / "manifest.json").read_text())["anchor"]
+    assert len(anchor["release_log_head"]) == 64
+    html = pack.html.read_text()
+    assert f'<meta name="release-log-head" content="{anchor["release_log_head"]}">' in html
+    assert f'<code data-role="release-log-head">{anchor["release_log_head"]}</code> (entry {anchor["release_log_seq"]})' in html
+
+
 def test_the_html_opens_in_headless_chromium_without_errors_or_network(built):
     from playwright.sync_api import sync_playwright
 
