@@ -7,8 +7,7 @@ import dagster as dg
 
 from orchestration.defs.ingestion.assets import POOL, extract_key
 from orchestration.partnership.catalogue import contracts
-from orchestration.partnership.linkage import run_linkage
-from orchestration.partnership.linkage.pipeline import coverage_gaps
+from orchestration.partnership.linkage import coverage_gaps, run_linkage
 from orchestration.partnership.settings import get_settings
 
 PERSON_RECORDS = dg.AssetKey(["linkage", "person_records"])
