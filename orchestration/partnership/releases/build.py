@@ -2,7 +2,8 @@
 
 The tables from the scoped rows (`scope`): pseudonyms made (the only place a release's are),
 disclosure control applied; then the folder's files (DuckDB, Parquet, data dictionary, data
-quality, manifest with every file's sha256 and the deliveries it was built from).
+quality, manifest with every file's sha256, the deliveries it was built from and the release
+log's head it is anchored to; the manifest's signature, `manifest.sig`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ For each protocol in force, a physically separate output: scoped (`scope`), fing
 left as it is when nothing it is computed from changed (`fingerprint`), built in a temporary
 folder beside its destination (`build`), audited there against the protocol file by the
 independent audit (fail closed), then moved into place with one rename, and recorded in the
-hash-chained release log (`log`). A recipient's files hold only what its protocol allows.
+hash-chained, signed release log (`log`). A recipient's files hold only what its protocol allows.
+A protocol whose latest published folder was changed since is not released again until the
+operator has moved that folder aside: it is never published over.
 """
 
 from __future__ import annotations
