@@ -262,3 +262,14 @@ def test_the_release_logic_version_hashes_every_module_that_builds_or_audits_a_r
     assert {"releases/publish.py", "releases/audit/people.py"} <= release_modules
     assert release_modules <= set(fingerprint.LOGIC_SOURCES)
     assert all((partnership / name).is_file() for name in fingerprint.LOGIC_SOURCES)
+
+
+def test_a_release_holding_a_date_after_its_release_date_is_blocked_but_a_period_under_way_is_not():
+    day = date(2026, 1, 15)
+    ok = {"indicator_values": pl.DataFrame({"period_start": [date(2026, 1, 1)], "period_end": [date(2026, 1, 31)]})}
+    problems: list[str] = []
+    audit.check_no_later_dates(ok, day, problems)
+    assert problems == []
+    later = {"events": pl.DataFrame({"event_month": [date(2025, 12, 1), date(2026, 11, 1)], "n": [1, 2]})}
+    audit.check_no_later_dates(later, day, problems)
+    assert problems == ["events.event_month: holds dates up to 2026-11-01, after the release date 2026-01-15"]

@@ -49,8 +49,8 @@ from orchestration.partnership.releases.log import (
 )
 from orchestration.partnership.releases.protocols import Protocol
 
-__all__ = ["HEX_VALUE", "Zone", "audit_release", "columns_holding", "forget_read", "identifier_findings",
-           "nhs_check_digit_ok", "pseudonymiser", "recoverable_cells", "string_values", "verify_log"]
+__all__ = ["HEX_VALUE", "Zone", "audit_release", "check_no_later_dates", "columns_holding", "forget_read",
+           "identifier_findings", "nhs_check_digit_ok", "pseudonymiser", "recoverable_cells", "string_values", "verify_log"]
 
 
 def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
