@@ -149,3 +149,17 @@ def test_a_release_is_readable_by_its_recipients_group_only_when_the_operator_na
     share_release(folder, "falls-analysts")
     assert not reads(parquet, group="nogroup")
     assert open_to_others(data) == [] and open_modes(folder) == []
+
+
+def test_the_demo_makes_a_checkouts_data_folder_private_and_files_of_the_checkout_are_not_judged(tmp_path, capsys):
+    from orchestration.partnership.cli.night import _demo_folder
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "README.md").write_text("what the data folder holds\n")
+    os.chmod(data, 0o755)  # as git leaves data/ in a checkout
+    os.chmod(data / "README.md", 0o644)
+    assert open_to_others(data) == [f"{data} (0755)"]
+    _demo_folder(Settings(data_dir=data))
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700 and open_to_others(data) == []
+    assert "made readable by you alone" in " ".join(capsys.readouterr().out.split())

@@ -105,8 +105,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_folder(settings: Settings) -> None:
+    """The demo's data folder (`data/` in a checkout is 0755, as git made it) made the user's alone,
+    as a night requires, and said so."""
+    import stat
+
+    folder = settings.data_dir
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(folder.stat().st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+        console.print(f"[yellow]Demo mode:[/] {shown(folder)} made readable by you alone (chmod 700): the warehouse "
+                      "refuses a data folder other users can read")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
+    _demo_folder(settings)
     _demo_key(settings)
     if not (settings.landing_dir.exists() and any(settings.landing_dir.rglob("*.*"))):
         cmd_generate(args)

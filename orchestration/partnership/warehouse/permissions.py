@@ -23,7 +23,11 @@ from pathlib import Path
 
 PRIVATE_UMASK = 0o077
 GROUP_ENV = "PARTNERSHIP_RELEASE_GROUPS"
-LANDING = "landing"  # the agencies' drop area: delivered by them, only read by the warehouse
+# What the warehouse keeps directly in the data folder (names, or their beginnings): the warehouse
+# and its WAL, lock and spill folder, the archive, linkage's working files, reports, logs,
+# releases, Dagster's home, the demo key and the demo's ground truth.
+KEPT = ("warehouse.duckdb", "archive", "linkage", "reports", "logs", "releases", "dagster_home", "secrets",
+        "demo_truth")
 
 
 class DataFolderOpen(RuntimeError):
@@ -66,8 +70,10 @@ def release_groups() -> dict[str, str]:
 def open_to_others(data_dir: Path) -> list[str]:
     """What in the data folder other accounts could read or change: the folder itself (listing or
     creating: entering it alone is allowed, for a release group to reach its folder) and
-    everything directly in it but the landing area; inside `releases/`, each protocol's folder,
-    where a group the operator configured may read. Each as `path (mode)`."""
+    everything the warehouse keeps directly in it (`KEPT`); inside `releases/`, each protocol's
+    folder, where a group the operator configured may read. Each as `path (mode)`. The landing
+    area (the agencies' drop), the reference data and files of the checkout (data/README.md)
+    are not the warehouse's to judge."""
     data_dir = Path(data_dir)
     if not data_dir.exists():
         return []
@@ -76,7 +82,7 @@ def open_to_others(data_dir: Path) -> list[str]:
         found.append(f"{data_dir} ({_mode(data_dir):04o})")
     groups = release_groups()
     for child in sorted(data_dir.iterdir()):
-        if child.name == LANDING:
+        if not child.name.startswith(KEPT):
             continue
         allowed = 0o011 if child.name == "releases" and groups else 0
         if _mode(child) & 0o077 & ~allowed:
@@ -98,8 +104,8 @@ def require_private(data_dir: Path) -> None:
     if found:
         raise DataFolderOpen(
             f"the data folder is open to other users: {', '.join(found)}. Nothing identifiable was written. "
-            f"Make it the warehouse account's alone (chmod -R go-rwx {data_dir}; landing/ may stay as the "
-            f"agencies' transfer needs it), then run again (docs/operations.md, Threat model).")
+            f"Make it the warehouse account's alone (chmod go-rwx on each path named; landing/ may stay as "
+            f"the agencies' transfer needs it), then run again (docs/operations.md, Threat model).")
 
 
 def share_release(folder: Path, protocol_id: str) -> str | None:
