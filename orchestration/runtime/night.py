@@ -89,12 +89,13 @@ def run_night(settings: Settings, progress: NightProgress | None = None) -> Nigh
 
     progress = progress or Silent()
     require_private(settings.data_dir)  # before Dagster's home or anything else is written there
-    check_run_date(settings.warehouse_path, run_date())  # a back-dated night would date releases before their data
     load_key()  # fail before anything runs, with a clear message, if there is no key
     memory_limit()  # or a memory limit DuckDB would refuse
     prepare_instance(settings)
     # One launch writes at a time (docs/operations.md): a second waits, then fails naming the first.
     with writer_lock(settings.warehouse_path, purpose="partnership run", on_wait=progress.waiting):
+        # Under the lock: the deliveries it compares with are settled, and a second launch waits first.
+        check_run_date(settings.warehouse_path, run_date())  # a back-dated night would date releases before their data
         return _run_locked(settings, progress)
 
 

@@ -9,6 +9,7 @@ import pytest
 from orchestration.partnership.cli import main
 from orchestration.partnership.ops.rundate import RunDateError, check_run_date
 from orchestration.partnership.warehouse.connection import connect, ensure_schemas
+from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.dbt_free
 
@@ -39,18 +40,26 @@ def test_a_run_date_before_the_latest_accepted_delivery_is_refused_naming_it(war
     check_run_date(warehouse, date(2026, 1, 15), rebuild=True)  # asked for
 
 
-def test_partnership_run_refuses_a_back_dated_night_before_anything_runs_unless_rebuild_is_passed(
+def test_partnership_run_refuses_a_back_dated_night_before_it_starts_unless_rebuild_is_passed(
         warehouse, monkeypatch, capsys):
+    import orchestration.runtime.night as runtime_night
+    from orchestration.partnership.cli.console import CliError
+
     data = warehouse.parent
     monkeypatch.setenv("PARTNERSHIP_DATA_DIR", str(data))
     monkeypatch.setenv("PARTNERSHIP_RUN_DATE", "2026-01-15")
-    monkeypatch.delenv("PARTNERSHIP_REBUILD", raising=False)
-    monkeypatch.delenv("PARTNERSHIP_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)
     monkeypatch.delenv("PARTNERSHIP_PSEUDONYM_KEY_FILE", raising=False)
-    before = sorted(p.name for p in data.iterdir())
+    monkeypatch.setenv("PARTNERSHIP_REBUILD", "")  # restored after the test: `--rebuild` sets it for the process
+    started = []
+
+    def night_starts(settings, progress):  # where dbt and Dagster would begin: not needed to see the gate
+        started.append(settings.data_dir)
+        raise CliError("the night starts here")
+
+    monkeypatch.setattr(runtime_night, "_run_locked", night_starts)
     assert main(["run"]) == 2
     assert "before the latest accepted delivery" in " ".join(capsys.readouterr().err.split())
-    assert sorted(p.name for p in data.iterdir()) == before, "nothing was written: no Dagster home, no log"
-    # With --rebuild the date check passes; the night then stops at its next check (no key here).
+    assert started == [] and not (data / "logs").exists(), "no night ran"
     assert main(["run", "--rebuild"]) == 2
-    assert "pseudonymisation key" in " ".join(capsys.readouterr().err.split())
+    assert "the night starts here" in capsys.readouterr().err and started == [data]
