@@ -68,6 +68,8 @@ def pages_of_each_kind(settings: Settings) -> dict[str, Path]:
         "Data Docs expectation suite": next((gx / "expectations").rglob("*.html")),
         "dbt docs": settings.reports_dir / "dbt_docs" / "static_index.html",
         "board pack": next(settings.releases_dir.glob("*/*/board_pack.html")),
+        "agreement register index": settings.reports_dir / "register" / "index.html",
+        "agreement register page": next(p for p in (settings.reports_dir / "register").glob("*.html") if p.name != "index.html"),
     }
 
 

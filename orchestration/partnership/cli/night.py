@@ -64,6 +64,7 @@ def _summary(settings: Settings, night) -> None:
     console.print("[bold]Where things are[/]")
     console.print(f"  releases:          {shown(settings.releases_dir)}")
     console.print(f"  contract reports:  {shown(settings.reports_dir / 'contracts')}")
+    console.print(f"  agreements:        {shown(settings.reports_dir / 'register' / 'index.html')}  (each protocol's page, its state)")
     console.print(f"  dbt docs:          {shown(settings.reports_dir / 'dbt_docs' / 'static_index.html')}  (models, columns, tests, lineage)")
     console.print(f"  warehouse:         {shown(settings.warehouse_path)}  (secure zone: ops, raw, quarantine, valid, marts)")
     console.print(f"  this night's log:  {shown(night.log_path)}")
