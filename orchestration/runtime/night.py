@@ -82,14 +82,20 @@ class NightRun:
 def run_night(settings: Settings, progress: NightProgress | None = None) -> NightRun:
     """Execute the nightly job in this process, holding the warehouse's writer lock throughout."""
     from orchestration.partnership.warehouse.connection import memory_limit, writer_lock
+    from orchestration.partnership.ops.rundate import check_run_date
+    from orchestration.partnership.settings import run_date
+    from orchestration.partnership.warehouse.permissions import require_private
     from orchestration.partnership.warehouse.pseudonymise import load_key
 
     progress = progress or Silent()
+    require_private(settings.data_dir)  # before Dagster's home or anything else is written there
     load_key()  # fail before anything runs, with a clear message, if there is no key
     memory_limit()  # or a memory limit DuckDB would refuse
     prepare_instance(settings)
     # One launch writes at a time (docs/operations.md): a second waits, then fails naming the first.
     with writer_lock(settings.warehouse_path, purpose="partnership run", on_wait=progress.waiting):
+        # Under the lock: the deliveries it compares with are settled, and a second launch waits first.
+        check_run_date(settings.warehouse_path, run_date())  # a back-dated night would date releases before their data
         night = _run_locked(settings, progress)
         _refresh_portal_snapshot(settings, night)
         return night

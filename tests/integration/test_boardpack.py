@@ -27,6 +27,7 @@ from orchestration.partnership.releases.audit import audit_release
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.releases.publish import release
 from orchestration.partnership.warehouse.connection import ensure_schemas
+from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.dbt_free
 
@@ -109,6 +110,15 @@ def _write_warehouse(path: Path) -> None:
                         [i, cid, agency, extract, name, f"{agency}/{extract}/{name}", f"{i:064x}", arrived, arrived, status,
                          code, f"{name}: {code}" if code else None, read, None if read is None else read - quar, quar,
                          None if warn is None else json.dumps(warn)])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_key():
+    """Releases and their log entries are signed with keys derived from the pseudonymisation key."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)
+        m.delenv("PARTNERSHIP_PSEUDONYM_KEY_FILE", raising=False)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +317,15 @@ def test_every_chart_spec_is_valid_vega_lite(built, monkeypatch):
     assert {spec["$schema"] for spec in specs} == {alt.SCHEMA_URL}, "the Vega-Lite version Altair checks against"
     for spec in specs:  # Altair raises on a spec the Vega-Lite JSON schema refuses
         assert alt.LayerChart.from_dict(spec, validate=True).to_dict(validate=True) == spec
+
+
+def test_the_pack_carries_the_release_log_head_its_release_was_anchored_to(built):
+    folder, pack = built
+    anchor = json.loads((folder / "manifest.json").read_text())["anchor"]
+    assert len(anchor["release_log_head"]) == 64
+    html = pack.html.read_text()
+    assert f'<meta name="release-log-head" content="{anchor["release_log_head"]}">' in html
+    assert f'<code data-role="release-log-head">{anchor["release_log_head"]}</code> (entry {anchor["release_log_seq"]})' in html
 
 
 def test_the_html_opens_in_headless_chromium_without_errors_or_network(built):

@@ -32,6 +32,7 @@ from orchestration.partnership.releases.log import append
 from orchestration.partnership.releases.protocols import load_protocol, load_protocols
 from orchestration.partnership.settings import PROJECT_ROOT, Settings
 from orchestration.partnership.warehouse.connection import connect, ensure_schemas
+from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.dbt_free
 
@@ -67,7 +68,8 @@ def world(tmp_path_factory) -> Settings:
     kept.mkdir(parents=True)
     (kept / "manifest.json").write_text(json.dumps({"protocol": {"id": "falls-board", "text_sha256": "1" * 64,
                                                                  "signed_text_sha256": "2" * 64}}))
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path) as con, pytest.MonkeyPatch.context() as m:
+        m.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)  # log entries are signed with a key derived from it
         ensure_schemas(con)
         for pid, day, status in LOGGED:
             folder = settings.releases_dir / pid / day.isoformat() if status == "published" else None

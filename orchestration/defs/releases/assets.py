@@ -17,8 +17,10 @@ from orchestration.partnership.releases.publish import (
     record_report,
     release,
 )
+from orchestration.partnership.ops.rundate import RunDateError, check_run_date
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.settings import get_settings, run_date
+from orchestration.partnership.warehouse.permissions import share_release
 
 
 def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
@@ -44,6 +46,11 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
         except ReleaseBlocked as exc:
             record_report(settings.reports_dir, run_date(), ReleaseResult(protocol.id, "blocked", reason=str(exc)))
             raise dg.Failure(f"release {protocol.id} blocked by its audit; nothing was published: {exc}") from None
+        if result.path is not None and result.status in ("published", "unchanged"):
+            # owner-only, unless the operator named the recipient's group for this protocol
+            shared = share_release(result.path, protocol.id)
+            if shared:
+                context.log.info(f"release {protocol.id}: readable by group {shared}")
         if result.status == "published" and _pack_follows(context, protocol):
             import orchestration.partnership.boardpack.pdf as pdf
             pdf.warm()  # Chromium starts while the other releases run, not on the pack's clock

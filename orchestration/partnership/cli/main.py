@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from orchestration.partnership.cli.console import CliError, err
+from orchestration.partnership.cli.console import CliError, err, shown
 from orchestration.partnership.cli.contracts import (
     cmd_check,
     cmd_contracts_diff,
@@ -18,12 +18,16 @@ from orchestration.partnership.cli.night import cmd_demo, cmd_dev, cmd_generate,
 from orchestration.partnership.cli.portal import cmd_portal
 from orchestration.partnership.cli.register import add_parser as add_register_parser
 from orchestration.partnership.cli.releases import (
+    cmd_audit_public_key,
     cmd_audit_verify,
+    cmd_audit_verify_release,
     cmd_board_pack,
     cmd_query,
     cmd_releases,
 )
 from orchestration.partnership.dbt.runner import DbtSetupError
+from orchestration.partnership.ops.rundate import RunDateError
+from orchestration.partnership.warehouse.permissions import DataFolderOpen, lock_down
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,13 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     gen_args(d, "district")
     d.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the nightly job now")
+    r.add_argument("--rebuild", action="store_true",
+                   help="allow a PARTNERSHIP_RUN_DATE before the latest accepted delivery (a deliberate rebuild as of then)")
     r.set_defaults(func=cmd_run)
     rel = sub.add_parser("releases", help="list published releases")
     rel.set_defaults(func=cmd_releases)
     au = sub.add_parser("audit", help="audit tools")
     ausub = au.add_subparsers(dest="audit_command", required=True)
-    av = ausub.add_parser("verify", help="check the hash chain of ops.release_log (exit 1 on an edited or removed entry)")
+    av = ausub.add_parser("verify", help="check the release log (chain, signatures, nothing removed) and every published "
+                                         "folder against its manifest and log entry (exit 1 naming each change)")
     av.set_defaults(func=cmd_audit_verify)
+    avr = ausub.add_parser("verify-release", help="check a copy of a release: its files against its manifest, and the "
+                                                  "manifest's signature with the warehouse's public key")
+    avr.add_argument("folder", help="the release folder (the one holding manifest.json)")
+    avr.add_argument("--public-key", default=None, help="the warehouse's public key (hex), from `partnership audit public-key`")
+    avr.set_defaults(func=cmd_audit_verify_release)
+    apk = ausub.add_parser("public-key", help="print the public key recipients verify releases with")
+    apk.set_defaults(func=cmd_audit_public_key)
     q = sub.add_parser("query", help="run read-only SQL on a protocol's latest release, and nothing else")
     q.add_argument("--protocol", required=True)
     q.add_argument("sql")
@@ -90,11 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    lock_down()  # whatever the command writes under the data folder is the owner's alone
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, DbtSetupError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except (CliError, DbtSetupError, DataFolderOpen, RunDateError) as exc:
+        err.print(f"[red]error:[/] {shown(exc)}")
         return 2
     except Exception as exc:  # a clear line for people; the trace only when asked for
         if os.environ.get("PARTNERSHIP_DEBUG"):
@@ -106,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.partnership.warehouse.pseudonymise import PseudonymKeyError
 
         if isinstance(exc, (PseudonymKeyError, SettingError, WarehouseLocked)):
-            err.print(f"[red]error:[/] {exc}")
+            err.print(f"[red]error:[/] {shown(exc)}")
             return 2
         raise
 

@@ -8,7 +8,7 @@ import contextlib
 import os
 from datetime import date
 
-from orchestration.partnership.cli.console import console, err
+from orchestration.partnership.cli.console import console, err, shown, text
 from orchestration.partnership.settings import Settings, get_settings
 
 
@@ -21,7 +21,7 @@ class ConsoleProgress:
         self.status = None
 
     def waiting(self, holder: str) -> None:
-        err.print(f"[yellow]waiting for the warehouse:[/] in use by {holder}")
+        err.print(f"[yellow]waiting for the warehouse:[/] in use by {shown(holder)}")
 
     def phase(self, text: str):
         if self.quiet:
@@ -52,26 +52,30 @@ def _summary(settings: Settings, night) -> None:
     for col in ("extract", "accepted", "rejected", "rows read", "valid", "quarantined"):
         table.add_column(col, justify="right" if col != "extract" else "left")
     for t in delivery_totals(settings):
-        table.add_row(t.extract, str(t.accepted), str(t.rejected), str(t.rows_read), str(t.rows_valid),
+        table.add_row(text(t.extract), str(t.accepted), str(t.rejected), str(t.rows_read), str(t.rows_valid),
                       str(t.rows_quarantined))
     console.print(table)
     for entry in latest_log_entries(settings):
-        console.print(f"  release [bold]{entry.protocol}[/]: {entry.status} {entry.path or entry.reason}")
+        console.print(f"  release [bold]{shown(entry.protocol)}[/]: {shown(entry.status)} {shown(entry.path or entry.reason)}")
     if not night.success:
         for step, message in night.failures:
-            err.print(f"[red]step failed:[/] {step}: {message[:500]}")
+            err.print(f"[red]step failed:[/] {shown(step)}: {shown(message[:500])}")
     console.print()
     console.print("[bold]Where things are[/]")
-    console.print(f"  releases:          {settings.releases_dir}")
-    console.print(f"  contract reports:  {settings.reports_dir / 'contracts'}")
-    console.print(f"  agreements:        {settings.reports_dir / 'register' / 'index.html'}  (each protocol's page, its state)")
-    console.print(f"  dbt docs:          {settings.reports_dir / 'dbt_docs' / 'static_index.html'}  (models, columns, tests, lineage)")
-    console.print(f"  warehouse:         {settings.warehouse_path}  (secure zone: ops, raw, quarantine, valid, marts)")
-    console.print(f"  this night's log:  {night.log_path}")
+    console.print(f"  releases:          {shown(settings.releases_dir)}")
+    console.print(f"  contract reports:  {shown(settings.reports_dir / 'contracts')}")
+    console.print(f"  agreements:        {shown(settings.reports_dir / 'register' / 'index.html')}  (each protocol's page, its state)")
+    console.print(f"  dbt docs:          {shown(settings.reports_dir / 'dbt_docs' / 'static_index.html')}  (models, columns, tests, lineage)")
+    console.print(f"  warehouse:         {shown(settings.warehouse_path)}  (secure zone: ops, raw, quarantine, valid, marts)")
+    console.print(f"  this night's log:  {shown(night.log_path)}")
     console.print("  run history (UI):  make dev  → http://127.0.0.1:3000")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.partnership.ops.rundate import REBUILD_ENV
+
+    if getattr(args, "rebuild", False):
+        os.environ[REBUILD_ENV] = "1"  # read by the night's own checks, in this process
     settings = get_settings()
     night = run_night(settings)
     _summary(settings, night)
@@ -84,7 +88,7 @@ def _demo_key(settings: Settings) -> None:
         return
     path = ps.create_demo_key(settings.secrets_dir / "pseudonym.key")
     os.environ[ps.KEY_FILE_ENV] = str(path)
-    console.print(f"[yellow]Demo mode:[/] no pseudonymisation key was set, so a local demo key is used: {path}\n"
+    console.print(f"[yellow]Demo mode:[/] no pseudonymisation key was set, so a local demo key is used: {shown(path)}\n"
                   f"  (outside the demo, set {ps.KEY_ENV} or {ps.KEY_FILE_ENV}; never commit a key)")
 
 
@@ -97,18 +101,32 @@ def cmd_generate(args: argparse.Namespace) -> int:
                            as_of=date.fromisoformat(args.as_of) if args.as_of else None,
                            violation_rate=args.violation_rate)
     files = summary.get("files") if isinstance(summary, dict) else None
-    console.print(f"Deliveries written to {settings.landing_dir}" + (f" ({len(files)} files)" if files else ""))
-    console.print(f"Reference data in {settings.reference_dir}; ground truth (tests only) in {settings.truth_dir}")
+    console.print(f"Deliveries written to {shown(settings.landing_dir)}" + (f" ({len(files)} files)" if files else ""))
+    console.print(f"Reference data in {shown(settings.reference_dir)}; ground truth (tests only) in {shown(settings.truth_dir)}")
     return 0
+
+
+def _demo_folder(settings: Settings) -> None:
+    """The demo's data folder (`data/` in a checkout is 0755, as git made it) made the user's alone,
+    as a night requires, and said so."""
+    import stat
+
+    folder = settings.data_dir
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(folder.stat().st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+        console.print(f"[yellow]Demo mode:[/] {shown(folder)} made readable by you alone (chmod 700): the warehouse "
+                      "refuses a data folder other users can read")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
+    _demo_folder(settings)
     _demo_key(settings)
     if not (settings.landing_dir.exists() and any(settings.landing_dir.rglob("*.*"))):
         cmd_generate(args)
     else:
-        console.print(f"Deliveries already in {settings.landing_dir}; not generating again.")
+        console.print(f"Deliveries already in {shown(settings.landing_dir)}; not generating again.")
     code = cmd_run(args)
     from orchestration.partnership.cli.portal import create_demo_accounts
 

@@ -8,7 +8,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from orchestration.partnership.cli.console import CliError, console
+from orchestration.partnership.cli.console import CliError, console, shown
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -21,11 +21,11 @@ def cmd_register(args: argparse.Namespace) -> int:
     with console.status("Writing the agreement register…"):
         result = write_register(settings, on, catalogue.protocols(settings.protocols_dir),
                                 catalogue.contracts(settings.contracts_dir), pdf=not args.no_pdf)
-    console.print(f"agreement register as of {on}: {result.folder / 'index.html'}", soft_wrap=True)
+    console.print(f"agreement register as of {on}: {shown(result.folder / 'index.html')}", soft_wrap=True)
     for s in result.standings:
-        console.print(f"  {s.protocol.id}: {', '.join(s.labels)}")
+        console.print(f"  {shown(s.protocol.id)}: {shown(', '.join(s.labels))}")
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {shown(w)}", soft_wrap=True)
     return 0
 
 
@@ -43,7 +43,7 @@ def cmd_register_hash(args: argparse.Namespace) -> int:
     except ProtocolError as exc:
         raise CliError(f"the text hashes to {digest}, but the protocol is not valid: {exc}") from None
     if recorded and recorded != digest:
-        console.print(f"[yellow]the signature block records {recorded}: the file changed since it was signed[/]",
+        console.print(f"[yellow]the signature block records {shown(recorded)}: the file changed since it was signed[/]",
                       soft_wrap=True)
     return 0
 

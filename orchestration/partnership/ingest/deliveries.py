@@ -35,6 +35,7 @@ from orchestration.partnership.validation.engine import (
 from orchestration.partnership.validation.readers import ROW_NUMBER, DeliveryRejected
 from orchestration.partnership.validation.rows import RULES
 from orchestration.partnership.warehouse.files import sha256_file
+from orchestration.partnership.warehouse.permissions import private_file
 
 DELIVERY_ID = "_delivery_id"
 _IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
@@ -153,6 +154,7 @@ def archive(path: Path, archive_dir: Path, contract: Contract, digest: str) -> P
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".tmp")
         shutil.copyfile(path, tmp)
+        private_file(tmp)  # the archive is the warehouse's alone, whatever modes the file was delivered with
         if sha256_file(tmp) != digest:
             tmp.unlink()
             raise DeliveryRejected("changed", f"{path.name}: the file changed while it was being archived; it will be retried")

@@ -25,6 +25,7 @@ from orchestration.partnership.ingest.reports import (
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.validation.batch import start_docs
 from orchestration.partnership.warehouse.connection import connect, ensure_schemas
+from orchestration.partnership.warehouse.permissions import require_private
 
 
 @dataclass
@@ -64,6 +65,7 @@ def _check_key(con) -> tuple[bytes, bytes]:
 
 
 def register_deliveries(settings: Settings, contracts: dict[str, Contract]) -> list[int]:
+    require_private(settings.data_dir)  # a night's first step: nothing lands in a folder others can read
     with connect(settings.warehouse_path) as con:
         ensure_schemas(con)
         for contract in contracts.values():
@@ -79,6 +81,7 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     One connection for the whole step: opening the county warehouse file and closing it (a
     checkpoint after writes) costs a tenth of a second or more each time."""
     outcome = ExtractOutcome(contract.id, rejections=[], warnings=[])
+    require_private(settings.data_dir)
     with connect(settings.warehouse_path) as con:
         if pads is None:
             pads = _check_key(con)

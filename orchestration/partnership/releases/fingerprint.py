@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.releases import signing
 from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES
 from orchestration.partnership.releases.dictionary import dbt_descriptions
 from orchestration.partnership.releases.protocols import Protocol
@@ -29,7 +30,7 @@ RELEASE_LOGIC_VERSION = "1"
 # The code whose behaviour decides a release folder's bytes and whether the audit lets it leave.
 LOGIC_SOURCES = (
     "releases/scope.py", "releases/build.py", "releases/dictionary.py", "releases/fingerprint.py", "releases/log.py",
-    "releases/publish.py", "releases/disclosure.py", "releases/protocols.py",
+    "releases/publish.py", "releases/disclosure.py", "releases/protocols.py", "releases/signing.py",
     "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
     "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",
     "warehouse/pseudonymise.py", "warehouse/files.py", "boardpack/quality.py")
@@ -109,6 +110,20 @@ def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str) -> Current
     return Current(seq, published_on, Path(path), content, input_sha, json.loads(files))
 
 
+def changed_since_published(con: duckdb.DuckDBPyConnection, protocol_id: str) -> tuple[Path, str] | None:
+    """(folder, what changed) when the protocol's latest published folder still on disk no longer
+    holds what was published, whatever the log says since (a night blocked by it included)."""
+    if not {"release_log", "release_inputs"} <= tables_in(con, "ops"):
+        return None
+    row = con.execute("""select i.path, i.files from ops.release_log l join ops.release_inputs i on i.seq = l.seq
+                         where l.protocol_id = ? and l.status in ('published', 'unchanged')
+                         order by l.seq desc limit 1""", [protocol_id]).fetchall()
+    if not row or not Path(row[0][0]).is_dir():
+        return None  # none yet, or past its retention and removed
+    problem = files_problem(Path(row[0][0]), json.loads(row[0][1]))
+    return (Path(row[0][0]), problem) if problem else None
+
+
 def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: date) -> str | None:
     """None when the current release folder is exactly as published (every file's sha256, nothing
     added but the board pack) and still within its retention; else what is wrong."""
@@ -119,7 +134,7 @@ def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: d
         return f"{folder} is missing"
     if (release_date - cur.release_date).days >= protocol.doc["retention"]["recipient_copy_days"]:
         return f"the release of {cur.release_date} is past its retention"
-    problem = _files_problem(folder, cur.files)
+    problem = files_problem(folder, cur.files)
     if problem:
         return problem
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -128,7 +143,7 @@ def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: d
     return None
 
 
-def _files_problem(folder: Path, files: dict[str, str]) -> str | None:
+def files_problem(folder: Path, files: dict[str, str]) -> str | None:
     """None when `folder` holds exactly `files` (relative path -> sha256), plus at most its board pack."""
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     missing = sorted(set(files) - present)
@@ -149,9 +164,11 @@ def folder_files(folder: Path) -> dict[str, str] | None:
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         files = {**manifest["files"], "manifest.json": sha256_file(folder / "manifest.json")}
+        if (folder / signing.SIGNATURE_FILE).is_file():
+            files[signing.SIGNATURE_FILE] = sha256_file(folder / signing.SIGNATURE_FILE)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return None if _files_problem(folder, files) else files
+    return None if files_problem(folder, files) else files
 
 
 RELEASE_INPUTS_DDL = """

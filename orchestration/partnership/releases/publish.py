@@ -4,7 +4,9 @@ For each protocol in force, a physically separate output: scoped (`scope`), fing
 left as it is when nothing it is computed from changed (`fingerprint`), built in a temporary
 folder beside its destination (`build`), audited there against the protocol file by the
 independent audit (fail closed), then moved into place with one rename, and recorded in the
-hash-chained release log (`log`). A recipient's files hold only what its protocol allows.
+hash-chained, signed release log (`log`). A recipient's files hold only what its protocol allows.
+A protocol whose latest published folder was changed since is not released again until the
+operator has moved that folder aside: it is never published over.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import orchestration.partnership.releases.fingerprint as fp
 import orchestration.partnership.releases.log as release_log
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.ops.testhooks import pause_point
+from orchestration.partnership.releases import signing
 from orchestration.partnership.releases.audit import audit_release
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import (
@@ -87,6 +90,9 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             scoped = scope_once(con, protocol, key)
             fingerprint, parts = fp.input_fingerprint(con, protocol, key, scoped)
             cur = fp.current_release(con, protocol.id)
+            edited = fp.changed_since_published(con, protocol.id)
+            anchor = release_log.head(con)  # the log's head as this release is built: recorded in its manifest
+            secret = key if key is not None else ps.load_key()  # what the manifest is signed with
             why_computed = ""  # why a release whose inputs are unchanged is computed all the same
             unchanged = False
             if cur is not None and cur.input_sha256 == fingerprint:
@@ -96,18 +102,25 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 tables = build.build_tables(con, protocol, key, scoped)
                 lineage = build.lineage(con, protocol)
                 quality = build.data_quality_facts(con, protocol, release_date) if protocol.level == "aggregate" else None
+        if edited:
+            raise ReleaseBlocked(
+                f"the published folder {edited[0]} was changed after publication ({edited[1]}); nothing was published "
+                f"over it. Keep it as evidence: move it out of {releases_dir}, run `partnership audit verify`, "
+                "then run again")
         if unchanged:
             return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts)
-    except SourceMissing as exc:
+    except ReleaseBlocked as exc:  # SourceMissing, or a published folder edited since
         with connect(warehouse) as con:
             release_log.append(con, protocol, release_date, "blocked", None, None, str(exc))
-        return ReleaseResult(protocol.id, "blocked", reason=str(exc))
+        if isinstance(exc, SourceMissing):
+            return ReleaseResult(protocol.id, "blocked", reason=str(exc))
+        raise
 
     final = releases_dir / protocol.id / release_date.isoformat()
     tmp = final.with_name(f".building-{final.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        manifest = build.write_folder(tmp, protocol, tables, lineage, quality, release_date)
+        manifest = build.write_folder(tmp, protocol, tables, lineage, quality, release_date, anchor, secret)
         content = manifest["content_sha256"]
 
         problems = audit_release(tmp, protocol, warehouse=warehouse, releases_dir=releases_dir, key=key)
@@ -121,11 +134,13 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 shutil.rmtree(tmp)
                 reason = "same content as the latest release" + (f" (computed: {why_computed})" if why_computed else "")
                 con.begin()
-                seq = release_log.append(con, protocol, release_date, "unchanged", final, content, reason)
+                seq = release_log.append(con, protocol, release_date, "unchanged", final, content, reason,
+                                         kept["manifest.json"])
                 fp.record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, kept)
                 con.commit()
                 return ReleaseResult(protocol.id, "unchanged", final, row_counts=manifest["row_counts"])
-            files = {**manifest["files"], "manifest.json": sha256_file(tmp / "manifest.json")}
+            files = {**manifest["files"], "manifest.json": sha256_file(tmp / "manifest.json"),
+                     signing.SIGNATURE_FILE: sha256_file(tmp / signing.SIGNATURE_FILE)}
             if final.exists():  # a second release on the same day replaces the first, never half-way
                 old = final.with_name(f".replaced-{final.name}-{os.getpid()}")
                 os.replace(final, old)
@@ -134,7 +149,8 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             else:
                 os.replace(tmp, final)
             con.begin()
-            seq = release_log.append(con, protocol, release_date, "published", final, content, "")
+            seq = release_log.append(con, protocol, release_date, "published", final, content, "",
+                                     files["manifest.json"])
             fp.record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, files)
             con.commit()
         return ReleaseResult(protocol.id, "published", final, row_counts=manifest["row_counts"])
@@ -169,7 +185,8 @@ def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: fp.
     manifest = json.loads((cur.path / "manifest.json").read_text())
     with connect(warehouse) as con:
         con.begin()
-        seq = release_log.append(con, protocol, release_date, "unchanged", cur.path, cur.content, reason)
+        seq = release_log.append(con, protocol, release_date, "unchanged", cur.path, cur.content, reason,
+                                 cur.files.get("manifest.json"))
         fp.record_inputs(con, seq, protocol.id, cur.release_date, cur.path, fingerprint, parts, cur.files)
         con.commit()
     return ReleaseResult(protocol.id, "unchanged", cur.path, reason=reason, row_counts=manifest.get("row_counts", {}))

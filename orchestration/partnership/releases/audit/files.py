@@ -11,6 +11,7 @@ import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
 from orchestration.partnership.releases.protocols import Protocol
+from orchestration.partnership.releases.signing import SIGNATURE_FILE  # the manifest's signature: hex, nothing personal
 from orchestration.partnership.warehouse.files import sha256_file
 
 BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")  # added to an aggregate folder after publication
@@ -18,7 +19,7 @@ TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_F
 
 
 def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict | None:
-    expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", "data_dictionary.md"}
+    expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", SIGNATURE_FILE, "data_dictionary.md"}
     if protocol.level == "aggregate":
         expected |= {data_quality.DATA_QUALITY_FILE, *BOARD_PACK_FILES}
     present = {p.name for p in folder.iterdir()}
@@ -44,7 +45,7 @@ def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict |
     listed = set(manifest.get("files") or {})
     for f in folder.rglob("*"):
         rel = f.relative_to(folder).as_posix()
-        if f.is_file() and rel not in listed and rel not in ("manifest.json", *BOARD_PACK_FILES):
+        if f.is_file() and rel not in listed and rel not in ("manifest.json", SIGNATURE_FILE, *BOARD_PACK_FILES):
             problems.append(f"{rel} is not listed in manifest.json")
     return manifest
 
