@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -23,7 +24,9 @@ from orchestration.partnership.ingest.reports import (
 )
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.validation.batch import start_docs
-from orchestration.partnership.warehouse.connection import connect, ensure_schemas
+from orchestration.partnership.warehouse.connection import WarehouseLocked, connect, ensure_schemas
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class ExtractOutcome:
     # wait, commit, reports, data docs wait): where an ingest step's time goes.
     seconds: dict[str, float] = field(default_factory=dict)
     standing: list[str] = field(default_factory=list)  # rejections standing after this step (`blocking_rejections`)
+    failure: str | None = None  # the step itself failed (not a delivery): what happened, for the operator
 
 
 def _now() -> datetime:
@@ -83,9 +87,35 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     the key is checked (`check_key`) on the same connection. `standing` of the outcome: the
     extract's rejections still standing afterwards (`blocking_rejections`).
 
+    A failure of the step itself (a bug, a full disk) fails this extract only: the delivery
+    being loaded is rolled back, it and the later ones stay registered (retried by the next run,
+    and holding back what reads the extract meanwhile), and `failure` says what happened. A key
+    that is not this warehouse's, or a warehouse held by another process, is every extract's
+    problem and is raised."""
+    outcome = ExtractOutcome(contract.id, rejections=[], warnings=[], notices=[])
+    try:
+        _process_extract(settings, contract, pads, outcome)
+    except (ps.PseudonymKeyError, WarehouseLocked):
+        raise
+    except Exception as exc:
+        log.exception("ingest step of %s failed", contract.id)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        outcome.failure = (f"{contract.id}: the ingest step failed ({type(exc).__name__}: {first}); its unprocessed "
+                           "deliveries stay registered for the next run, and what reads this extract is held back")
+        try:
+            with connect(settings.warehouse_path, read_only=True) as con:
+                outcome.standing = standing_rejections(con).get(contract.id, [])
+        except Exception:  # the warehouse cannot even be read: hold the extract on the failure itself
+            outcome.standing = [outcome.failure]
+    return outcome
+
+
+def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, bytes] | None,
+                     outcome: ExtractOutcome) -> None:
+    """`process_extract`'s work, filling `outcome`.
+
     One connection for the whole step: opening the county warehouse file and closing it (a
     checkpoint after writes) costs a tenth of a second or more each time."""
-    outcome = ExtractOutcome(contract.id, rejections=[], warnings=[])
     with connect(settings.warehouse_path) as con:
         if pads is None:
             pads = _check_key(con)
@@ -133,7 +163,6 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
         outcome.rows_valid += valid
         outcome.rows_quarantined += quarantined
         outcome.warnings += json.loads(warnings or "[]")
-    return outcome
 
 
 def gx_dir(settings: Settings):
@@ -168,13 +197,23 @@ def all_blocking_rejections(settings: Settings) -> dict[str, list[str]]:
 
 
 def standing_rejections(con) -> dict[str, list[str]]:
-    """`all_blocking_rejections` on an open connection: contract -> reasons, oldest first."""
+    """`all_blocking_rejections` on an open connection: contract -> reasons, oldest first.
+
+    A delivery still registered once its extract's step has run was not processed (the step
+    failed): it holds the extract back too, until a run processes it."""
     out: dict[str, list[str]] = {}
     for contract_id, reason in con.execute(
-            """select contract_id, reason from ops.deliveries d
-               where contract_id is not null and status = 'rejected' and reason_code <> 'duplicate'
-                 and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
-                                 and a.status = 'accepted' and a.arrived_at > d.arrived_at)
-               order by contract_id, arrived_at""").fetchall():
+            """select contract_id, reason from (
+                  select contract_id, reason, arrived_at from ops.deliveries d
+                  where contract_id is not null and status = 'rejected' and reason_code <> 'duplicate'
+                    and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
+                                    and a.status = 'accepted' and a.arrived_at > d.arrived_at)
+                  union all
+                  select contract_id, file_name || ?, arrived_at from ops.deliveries
+                  where contract_id is not null and status = 'registered')
+               order by contract_id, arrived_at""", [UNPROCESSED]).fetchall():
         out.setdefault(contract_id, []).append(reason)
     return out
+
+
+UNPROCESSED = ": not processed (the ingest step of its extract failed); the next run processes it"
