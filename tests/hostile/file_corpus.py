@@ -174,6 +174,8 @@ def build_file_cases(landing: Path, truth: Path) -> list[FileCase]:
             code="extra_columns", says=("nhs_number",))
     pq_case("pq_extra_nested_column", "rejected", _parquet(t.append_column("notes", pa.array([[1]] * n))),
             code="extra_columns", says=("notes",))
+    pq_case("pq_duplicated_column_names", "rejected", _parquet(t.append_column("referral_source", t.column("referral_source"))),
+            code="header", says=("duplicated column names", "referral_source"))
     pq_case("pq_missing_required_column", "rejected", _parquet(t.drop_columns(["referral_source"])),
             code="missing_columns", says=("referral_source",))
     whole = _parquet(t)
