@@ -21,6 +21,8 @@ from tests.hostile.file_corpus import FileCase, build_file_cases
 from tests.hostile.test_corpus import CASES as NIGHT_CASES
 from tests.hostile.test_corpus import TRACE
 
+pytestmark = pytest.mark.dbt_free
+
 
 def _ids() -> list[str]:
     src = Path(__file__).with_name("file_corpus.py").read_text()

@@ -11,13 +11,15 @@ import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.demo import generate
+from orchestration.partnership.ingest.holdback import blocking_rejections
 from orchestration.partnership.ingest.night import (
-    blocking_rejections,
     check_key,
     process_extract,
     register_deliveries,
 )
 from tests.conftest import DEMO_AS_OF, use_data_dir
+
+pytestmark = pytest.mark.dbt_free
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def test_a_different_key_on_a_later_night_is_a_clear_error(ingested, monkeypatch
 def test_a_failing_ingest_step_fails_its_extract_alone_and_the_next_run_loads_what_it_left(ingested, monkeypatch):
     import pyarrow.parquet as pq
 
-    from orchestration.partnership.ingest.night import UNPROCESSED
+    from orchestration.partnership.ingest.holdback import UNPROCESSED
     from orchestration.partnership.ops.testhooks import FAIL_ENV
 
     settings, _ = ingested

@@ -6,8 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from orchestration.partnership.releases.lineage import lineage
 from orchestration.partnership.releases.protocols import Protocol
+
+pytestmark = pytest.mark.dbt_free
 
 A, B, C = "agency_a__visits", "agency_b__referrals", "agency_c__classes"
 

@@ -18,8 +18,10 @@ only the releases that share its data, not every release reading the shared mart
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.releases.protocols import Protocol
@@ -131,3 +133,16 @@ def lineage(manifest: dict, protocols: dict[str, Protocol], contracts: dict[str,
                 reads |= per_model[uid]
         releases[pid] = frozenset(reads & shared)
     return Lineage({nodes[u]["name"]: e for u, e in per_model.items()}, indicators, releases)
+
+
+_kept: dict[tuple, Lineage] = {}
+
+
+def load_lineage(manifest_path: Path, protocols: dict[str, Protocol], contracts: dict[str, Contract]) -> Lineage:
+    """`lineage` of the manifest file, computed once per process for the same manifest and catalogue."""
+    path = Path(manifest_path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, id(protocols), id(contracts))
+    if key not in _kept:
+        _kept.clear()
+        _kept[key] = lineage(json.loads(path.read_text()), protocols, contracts)
+    return _kept[key]
