@@ -42,7 +42,8 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
         lineage = load_lineage(partnership_dbt.manifest_path, protocols(), contracts())
-        held = protocol_hold_back(protocol, lineage, held_extracts(settings, contracts()))
+        in_force, _ = protocol.in_force(run_date())  # out of force, nothing is built: the engine logs not_in_force
+        held = protocol_hold_back(protocol, lineage, held_extracts(settings, contracts())) if in_force else {}
         if held:
             result = outcomes.record(settings.warehouse_path, settings.reports_dir, protocol, run_date(), "held_back",
                                      outcomes.held_back_reason(protocol, held), context.run_id)
