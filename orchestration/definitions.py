@@ -9,11 +9,12 @@ from orchestration.defs.jobs import jobs, schedules
 from orchestration.defs.linkage.assets import person_index
 from orchestration.defs.releases.assets import build_release_assets
 from orchestration.defs.releases.boardpack_assets import build_board_pack_assets
+from orchestration.defs.releases.register_assets import build_register_asset
 from orchestration.defs.sensors import landing_sensor, ops_failure_alert
 
 defs = dg.Definitions(
     assets=[*build_ingestion_assets(), person_index, partnership_dbt_models, *build_release_assets(),
-            *build_board_pack_assets()],
+            *build_board_pack_assets(), build_register_asset()],
     asset_checks=freshness_checks(),
     jobs=jobs,
     schedules=schedules,

@@ -11,10 +11,14 @@
     partnership check FILE --contract ID   check a file against its contract before sending it
     partnership dev                        the Dagster UI on this data folder
     partnership board-pack --protocol ID [--date D] [--send]   rebuild a board pack from a release
+    partnership register [--date D]        the agreement register: a page per protocol, and an index
+    partnership register hash FILE         the sha256 of a protocol's signed text (for a new signature)
+    partnership register data-items ID     a protocol's data items as the contracts and models say now
 
 `main` (the parser and error handling) and `entry` (the console script) are in `main`; the
 commands, by concern, in `night` (the night, the demo, the UI), `contracts` (data owners' tools)
-and `releases` (recipients' and auditors' tools). The night runs through `orchestration.runtime`:
+`releases` (recipients' and auditors' tools)
+and `register` (the information governance lead's). The night runs through `orchestration.runtime`:
 this package never imports Dagster itself.
 """
 

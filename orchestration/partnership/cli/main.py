@@ -15,6 +15,7 @@ from orchestration.partnership.cli.contracts import (
     cmd_contracts_sources,
 )
 from orchestration.partnership.cli.night import cmd_demo, cmd_dev, cmd_generate, cmd_run
+from orchestration.partnership.cli.register import add_parser as add_register_parser
 from orchestration.partnership.cli.releases import (
     cmd_audit_verify,
     cmd_board_pack,
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--date", default=None, help="the release date (YYYY-MM-DD); default: the latest release")
     bp.add_argument("--send", action="store_true", help="e-mail the PDF to the protocol's distribution list")
     bp.set_defaults(func=cmd_board_pack)
+    add_register_parser(sub)
     return p
 
 

@@ -75,6 +75,7 @@ def _summary(settings: Settings, night) -> None:
     console.print("[bold]Where things are[/]")
     console.print(f"  releases:          {settings.releases_dir}")
     console.print(f"  contract reports:  {settings.reports_dir / 'contracts'}")
+    console.print(f"  agreements:        {settings.reports_dir / 'register' / 'index.html'}  (each protocol's page, its state)")
     console.print(f"  dbt docs:          {settings.reports_dir / 'dbt_docs' / 'static_index.html'}  (models, columns, tests, lineage)")
     console.print(f"  warehouse:         {settings.warehouse_path}  (secure zone: ops, raw, quarantine, valid, marts)")
     console.print(f"  this night's log:  {night.log_path}")

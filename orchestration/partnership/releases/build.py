@@ -82,7 +82,10 @@ def write_folder(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFram
     content = hashlib.sha256(json.dumps(parquet_hashes, sort_keys=True).encode()).hexdigest()
     manifest = {
         "protocol": {"id": protocol.id, "version": protocol.version, "level": protocol.level,
-                     "recipient": protocol.doc["recipient"]["name"], "recipient_id": protocol.recipient_id},
+                     "recipient": protocol.doc["recipient"]["name"], "recipient_id": protocol.recipient_id,
+                     # the protocol text it was made under, and the text signed (the agreement register compares them)
+                     "text_sha256": protocol.text_sha256,
+                     "signed_text_sha256": (protocol.doc.get("signature") or {}).get("text_sha256")},
         "release_date": release_date.isoformat(),
         "period": _period(tables),
         "retention": {"recipient_copy_days": protocol.doc["retention"]["recipient_copy_days"],
