@@ -45,8 +45,8 @@ def run_night(settings: Settings, quiet: bool = False):
 def _summary(settings: Settings, night) -> None:
     from rich.table import Table
 
-    from orchestration.partnership.ingest.summary import delivery_totals
     from orchestration.partnership.catalogue import protocols
+    from orchestration.partnership.ingest.summary import delivery_totals
     from orchestration.partnership.releases.listing import latest_log_entries
     from orchestration.partnership.releases.outcomes import NOT_FRESH, no_fresh_data
 
