@@ -10,6 +10,7 @@ from orchestration.partnership.settings import get_settings
 from orchestration.portal import permissions as perms
 from orchestration.portal.models import Role
 
+
 def register_index():
     """The agreement register's index, once `partnership register` (or the night) wrote it."""
     path = register_dir(get_settings()) / "index.html"

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ContextManager, Protocol
 
@@ -54,6 +54,7 @@ class NightRun:
 
     dagster_result: dg.ExecuteInProcessResult
     log_path: Path
+    started_at: datetime  # UTC, naive, to the second: what the night logged is logged at or after it
 
     @property
     def success(self) -> bool:
@@ -81,9 +82,9 @@ class NightRun:
 
 def run_night(settings: Settings, progress: NightProgress | None = None) -> NightRun:
     """Execute the nightly job in this process, holding the warehouse's writer lock throughout."""
-    from orchestration.partnership.warehouse.connection import memory_limit, writer_lock
     from orchestration.partnership.ops.rundate import check_run_date
     from orchestration.partnership.settings import run_date
+    from orchestration.partnership.warehouse.connection import memory_limit, writer_lock
     from orchestration.partnership.warehouse.permissions import require_private
     from orchestration.partnership.warehouse.pseudonymise import load_key
 
@@ -135,11 +136,12 @@ def _run_with_worker(settings: Settings, progress: NightProgress) -> NightRun:
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"night-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+    started_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     # Line-buffered: an operator tailing the log sees a running night, not an empty file.
     with open(log_path, "w", buffering=1) as log, progress.phase("Running the night…"), \
             _steps_reported_to(progress), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
-    return NightRun(result, log_path)
+    return NightRun(result, log_path, started_at)
 
 
 @contextlib.contextmanager

@@ -87,7 +87,7 @@ def _standing(pid: str, on: date = ON, contracts_dir: Path = CONTRACTS_DIR, dbt_
 def test_each_protocols_page_holds_each_of_its_fields(pid, world):
     raw = _raw(pid)
     page = _text(render_page(_standing(pid), load_contracts(CONTRACTS_DIR),
-                             read_history(world.warehouse_path).get(pid)))
+                             read_history(world.warehouse_path, world.releases_dir).get(pid)))
     expected = [raw["title"], raw["id"], raw["version"], " ".join(raw["purpose"].split()), raw["level"],
                 raw["lawful_basis"]["article_6"], raw["recipient"]["name"], raw["recipient"]["contact"],
                 raw["valid_from"].isoformat(), raw["valid_until"].isoformat(), raw["review_date"].isoformat(),

@@ -136,7 +136,7 @@ def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leave
     log = _log_rows(warehouse)
     assert [(s, str(d)) for _, d, s, _, _ in log] == [("published", "2026-11-28"), ("unchanged", "2026-11-28"),
                                                       ("unchanged", "2026-11-29")]
-    assert all(p == str(first.path) for *_, p, _ in log)
+    assert all(p == f"releases/falls-board/{DAY}" for *_, p, _ in log), "logged relative to the data folder"
     assert "inputs unchanged since the release of 2026-11-28" in log[2][4]
     report = json.loads((tmp_path / "reports" / "releases" / "2026-11-29.json").read_text())
     assert report["protocols"]["falls-board"]["status"] == "unchanged"

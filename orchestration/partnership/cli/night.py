@@ -45,8 +45,10 @@ def run_night(settings: Settings, quiet: bool = False):
 def _summary(settings: Settings, night) -> None:
     from rich.table import Table
 
+    from orchestration.partnership.catalogue import protocols
     from orchestration.partnership.ingest.summary import delivery_totals
     from orchestration.partnership.releases.listing import latest_log_entries
+    from orchestration.partnership.releases.outcomes import NOT_FRESH, no_fresh_data
 
     table = Table(title="Deliveries", show_lines=False)
     for col in ("extract", "accepted", "rejected", "rows read", "valid", "quarantined"):
@@ -55,8 +57,17 @@ def _summary(settings: Settings, night) -> None:
         table.add_row(text(t.extract), str(t.accepted), str(t.rejected), str(t.rows_read), str(t.rows_valid),
                       str(t.rows_quarantined))
     console.print(table)
-    for entry in latest_log_entries(settings):
-        console.print(f"  release [bold]{shown(entry.protocol)}[/]: {shown(entry.status)} {shown(entry.path or entry.reason)}")
+    tonight = {e.protocol: e for e in latest_log_entries(settings, since=night.started_at)}
+    for pid, protocol in sorted(protocols().items()):
+        entry = tonight.get(pid)
+        if entry is None:  # its step did not run: a step it depends on failed (listed below)
+            console.print(f"  release [bold]{shown(pid)}[/]: not run tonight (a step before it failed); "
+                          f"{shown(no_fresh_data(protocol))}")
+            continue
+        said = entry.path or entry.reason
+        if entry.status in NOT_FRESH and no_fresh_data(protocol) not in said:
+            said = f"{no_fresh_data(protocol)}: {said}"
+        console.print(f"  release [bold]{shown(pid)}[/]: {shown(entry.status)} {shown(said)}")
     if not night.success:
         for step, message in night.failures:
             err.print(f"[red]step failed:[/] {shown(step)}: {shown(message[:500])}")

@@ -31,7 +31,11 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def cmd_register_hash(args: argparse.Namespace) -> int:
     """The sha256 to record as `signature.text_sha256` once this text is signed."""
-    from orchestration.partnership.releases.protocols import ProtocolError, load_protocol, signed_sha256
+    from orchestration.partnership.releases.protocols import (
+        ProtocolError,
+        load_protocol,
+        signed_sha256,
+    )
 
     path = Path(args.file)
     if not path.is_file():

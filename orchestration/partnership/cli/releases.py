@@ -14,7 +14,10 @@ from orchestration.partnership.settings import get_settings
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
-    from orchestration.partnership.releases.listing import latest_log_entries, published_releases
+    from orchestration.partnership.releases.listing import (
+        latest_log_entries,
+        published_releases,
+    )
 
     settings = get_settings()
     table = Table(title="Releases")
@@ -115,7 +118,10 @@ def cmd_audit_verify_release(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from orchestration.partnership.releases.verify import verify_release
-    from orchestration.partnership.warehouse.pseudonymise import PseudonymKeyError, load_key
+    from orchestration.partnership.warehouse.pseudonymise import (
+        PseudonymKeyError,
+        load_key,
+    )
 
     folder = Path(args.folder)
     if not (folder / "manifest.json").is_file():
@@ -147,11 +153,11 @@ def cmd_audit_public_key(args: argparse.Namespace) -> int:
 
 
 def cmd_board_pack(args: argparse.Namespace) -> int:
+    from orchestration.partnership import catalogue
     from orchestration.partnership.boardpack.build import build_pack, release_dir_for
     from orchestration.partnership.boardpack.mail import MailNotConfigured, send_pack
     from orchestration.partnership.boardpack.model import PackError
     from orchestration.partnership.ops.smtp import smtp_settings
-    from orchestration.partnership import catalogue
 
     settings = get_settings()
     protocols = catalogue.protocols(settings.protocols_dir)

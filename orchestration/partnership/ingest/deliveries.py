@@ -25,7 +25,7 @@ import polars as pl
 
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.ops.testhooks import pause_point
+from orchestration.partnership.ops.testhooks import fail_point, pause_point
 from orchestration.partnership.validation.engine import (
     Assessment,
     _reject,
@@ -299,6 +299,7 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
                 rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(result.warnings),
                 archive_path=str(archived), processed_at=now)
         pause_point("ingest:before_commit")  # crash tests only; inert otherwise
+        fail_point(f"ingest:{contract.id}")  # isolation tests only; inert otherwise
         con.execute("commit")
         clock.lap("commit")
         return result

@@ -23,7 +23,11 @@ from orchestration.partnership.releases.log import verify_log
 from orchestration.partnership.releases.protocols import Protocol, load_protocols
 from orchestration.partnership.releases.scope import quote, row_conditions
 from orchestration.partnership.settings import Settings
-from orchestration.partnership.warehouse.connection import configure, table_exists, writer_lock
+from orchestration.partnership.warehouse.connection import (
+    configure,
+    table_exists,
+    writer_lock,
+)
 
 SNAPSHOT_TABLES = ("deliveries", "release_log")
 

@@ -71,7 +71,7 @@ def write_register(settings: Settings, on: date, protocols: dict[str, Protocol],
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     found = standings(protocols, on, contracts, read_models(settings.dbt_project_dir))
-    histories = read_history(settings.warehouse_path)
+    histories = read_history(settings.warehouse_path, settings.releases_dir)
     to_print = []
     for s in found:
         html = render_page(s, contracts, histories.get(s.protocol.id)).encode("utf-8")

@@ -28,8 +28,9 @@ class History:
     latest: tuple[date, str, str] | None  # (release date, status, reason) of the latest entry
 
 
-def read_history(warehouse: Path) -> dict[str, History]:
-    """Protocol id -> what the release log says of it; empty without a warehouse or a log. Read-only."""
+def read_history(warehouse: Path, releases_dir: Path) -> dict[str, History]:
+    """Protocol id -> what the release log says of it; empty without a warehouse or a log. Read-only.
+    The log names release folders relative to the data folder (the releases folder's parent)."""
     if not Path(warehouse).exists():
         return {}
     with connect(warehouse, read_only=True) as con:
@@ -43,9 +44,10 @@ def read_history(warehouse: Path) -> dict[str, History]:
         h = out.setdefault(pid, History([], {}, None))
         h.nights[status] = h.nights.get(status, 0) + 1
         if status in ("published", "blocked"):
-            held = bool(path) and (Path(path) / "manifest.json").exists()
+            manifest = Path(releases_dir).parent / path / "manifest.json" if path else None
+            held = manifest is not None and manifest.exists()
             h.made.insert(0, Made(day, version, status, content, reason, held,
-                                  _unsigned_text(Path(path) / "manifest.json") if held else None))
+                                  _unsigned_text(manifest) if held else None))
         out[pid] = History(h.made, h.nights, (day, status, reason))
     return out
 

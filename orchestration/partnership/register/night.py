@@ -34,7 +34,10 @@ class NightRegister:
 
 def night_register(settings: Settings, on: date, protocols: dict[str, Protocol],
                    contracts: dict[str, Contract]) -> NightRegister:
-    from orchestration.partnership.ops.alerts import OPS_EMAIL_ENV, compose_register_warning
+    from orchestration.partnership.ops.alerts import (
+        OPS_EMAIL_ENV,
+        compose_register_warning,
+    )
     from orchestration.partnership.ops.smtp import send_message, smtp_settings
 
     result = write_register(settings, on, protocols, contracts)

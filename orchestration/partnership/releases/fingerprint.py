@@ -93,35 +93,49 @@ class Current:
     files: dict[str, str]
 
 
-def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str) -> Current | None:
+def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str, root: Path) -> Current | None:
     """The protocol's current release, when its latest log entry is a publication (or an unchanged
-    night) with a recorded input fingerprint; None otherwise (blocked, not in force, or logged
-    before fingerprints were recorded): then the release is computed."""
+    night) with a recorded input fingerprint; None otherwise (blocked, not in force, failed, or
+    logged before fingerprints were recorded): then the release is computed. A night that held
+    the release back built nothing: the entry before it says what is current. Logged paths are
+    relative to `root` (the data folder); an absolute one, logged before, is kept as it is."""
     if not {"release_log", "release_inputs"} <= tables_in(con, "ops"):
         return None
     row = con.execute("""select l.seq, l.status, l.path, l.content_sha256, i.input_sha256, i.files, i.path, i.published_on
                          from ops.release_log l left join ops.release_inputs i on i.seq = l.seq
-                         where l.protocol_id = ? order by l.seq desc limit 1""", [protocol_id]).fetchall()
+                         where l.protocol_id = ? and l.status <> 'held_back' order by l.seq desc limit 1""",
+                      [protocol_id]).fetchall()
     if not row:
         return None
     seq, status, path, content, input_sha, files, ipath, published_on = row[0]
     if status not in ("published", "unchanged") or input_sha is None or path != ipath or not path or not content:
         return None
-    return Current(seq, published_on, Path(path), content, input_sha, json.loads(files))
+    return Current(seq, published_on, Path(root) / path, content, input_sha, json.loads(files))
 
 
-def changed_since_published(con: duckdb.DuckDBPyConnection, protocol_id: str) -> tuple[Path, str] | None:
+def logged_path(folder: Path, root: Path) -> Path:
+    """A release folder as the log records it: relative to `root` (the data folder), so a data
+    folder moved or restored elsewhere still points at its own releases."""
+    try:
+        return Path(folder).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return Path(folder)  # releases kept outside the data folder: the absolute path
+
+
+def changed_since_published(con: duckdb.DuckDBPyConnection, protocol_id: str, root: Path) -> tuple[Path, str] | None:
     """(folder, what changed) when the protocol's latest published folder still on disk no longer
-    holds what was published, whatever the log says since (a night blocked by it included)."""
+    holds what was published, whatever the log says since (a night blocked by it included). The
+    log's paths are relative to `root` (the data folder)."""
     if not {"release_log", "release_inputs"} <= tables_in(con, "ops"):
         return None
     row = con.execute("""select i.path, i.files from ops.release_log l join ops.release_inputs i on i.seq = l.seq
                          where l.protocol_id = ? and l.status in ('published', 'unchanged')
                          order by l.seq desc limit 1""", [protocol_id]).fetchall()
-    if not row or not Path(row[0][0]).is_dir():
+    folder = Path(root) / row[0][0] if row else None
+    if folder is None or not folder.is_dir():
         return None  # none yet, or past its retention and removed
-    problem = files_problem(Path(row[0][0]), json.loads(row[0][1]))
-    return (Path(row[0][0]), problem) if problem else None
+    problem = files_problem(folder, json.loads(row[0][1]))
+    return (folder, problem) if problem else None
 
 
 def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: date) -> str | None:

@@ -32,7 +32,7 @@ create table if not exists ops.release_log (
     protocol_id varchar not null,
     protocol_version varchar not null,
     release_date date not null,
-    status varchar not null,          -- published | unchanged | not_in_force | blocked
+    status varchar not null,          -- published | unchanged | held_back | blocked | not_in_force | failed (releases/outcomes.py)
     path varchar,
     content_sha256 varchar,
     reason varchar,

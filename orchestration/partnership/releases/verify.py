@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.partnership.releases import signing
-from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES  # written into a folder after publication
+from orchestration.partnership.releases.audit.files import (
+    BOARD_PACK_FILES,  # written into a folder after publication
+)
 from orchestration.partnership.warehouse.files import sha256_file
 
 MANIFEST = "manifest.json"
@@ -60,11 +62,12 @@ def folder_problems(rows: list[dict], releases_dir: Path) -> list[str]:
     every release folder on disk against the log."""
     out = []
     hashes = {"0" * 64: 0, **{r["entry_hash"]: r["seq"] for r in rows}}  # an empty log's head is the genesis
+    data_dir = Path(releases_dir).parent  # entries name folders relative to the data folder
     published = {}
     for r in rows:
         if r["status"] == "published" and r.get("path"):
-            published[str(Path(r["path"]))] = r  # a folder published again the same day: its latest entry
-    named = {str(Path(r["path"])) for r in rows if r.get("path")}
+            published[str(data_dir / r["path"])] = r  # a folder published again the same day: its latest entry
+    named = {str(data_dir / r["path"]) for r in rows if r.get("path")}
     for path, r in sorted(published.items()):
         folder = Path(path)
         if not folder.is_dir():

@@ -28,7 +28,11 @@ from orchestration.partnership.validation.readers import (
     DeliveryRejected,
     read_delivery,
 )
-from orchestration.partnership.validation.rows import RULES, RowValidation, validate_rows
+from orchestration.partnership.validation.rows import (
+    RULES,
+    RowValidation,
+    validate_rows,
+)
 
 EXAMPLES_PER_RULE = 3
 _IDENTIFYING = ("direct_identifier", "quasi_identifier", "special_category")

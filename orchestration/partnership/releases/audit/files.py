@@ -11,7 +11,9 @@ import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
 from orchestration.partnership.releases.protocols import Protocol
-from orchestration.partnership.releases.signing import SIGNATURE_FILE  # the manifest's signature: hex, nothing personal
+from orchestration.partnership.releases.signing import (
+    SIGNATURE_FILE,  # the manifest's signature: hex, nothing personal
+)
 from orchestration.partnership.warehouse.files import sha256_file
 
 BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")  # added to an aggregate folder after publication
