@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from orchestration.partnership.cli.console import CliError, console, err
@@ -20,6 +22,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from orchestration.partnership import catalogue
     from orchestration.partnership.validation.check import as_json, check_file
+    from orchestration.partnership.validation.expectations import example_text
 
     settings = get_settings()
     contracts = catalogue.contracts(settings.contracts_dir)
@@ -39,16 +42,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     if a.reason:
         console.print(f"  reason: {a.reason}")
     console.print(f"  rows read {a.rows_read} = valid {a.rows_valid} + quarantined {a.rows_quarantined}")
-    table = Table(show_lines=False)
-    for col in ("rule", "level", "result", "failing rows", "observed", "expected", "examples (masked)"):
-        table.add_column(col)
-    for r in a.rules:
-        result = "pass" if r.passed else ("rows quarantined" if r.level == "row" else "FAIL" if r.severity == "error" else "warn")
-        style = "green" if r.passed else ("red" if r.severity == "error" and r.level != "row" else "yellow")
-        examples = "; ".join(f"row {x['row']}: " + ", ".join(f"{k}={v}" for k, v in x["values"].items()) for x in r.examples)
-        table.add_row(r.rule, r.level, f"[{style}]{result}[/]", "" if r.failing_rows is None else str(r.failing_rows),
-                      r.observed or "", r.expected or "", examples)
-    console.print(table)
+    # Passing rules in one compact table; each failing one in full, wrapped, never cut (80 columns).
+    passed = [r for r in a.rules if r.passed]
+    if passed:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="rules passed")
+        table.add_column("rule", overflow="fold")
+        table.add_column("level", no_wrap=True)
+        table.add_column("observed", overflow="fold")
+        for r in passed:
+            table.add_row(r.rule, r.level, r.observed or "")
+        console.print(table)
+    for r in (r for r in a.rules if not r.passed):
+        result = "rows quarantined" if r.level == "row" else "FAIL" if r.severity == "error" else "warning"
+        style = "red" if r.severity == "error" and r.level != "row" else "yellow"
+        rows = "" if r.failing_rows is None else f", {r.failing_rows} row{'s' if r.failing_rows != 1 else ''}"
+        console.print(f"[{style}]{result}[/] [bold]{escape(r.rule)}[/] ({r.level} rule{rows})")
+        if r.observed:
+            console.print(f"    observed: {escape(r.observed)}")
+        if r.expected:
+            console.print(f"    expected: {escape(r.expected)}")
+        for x in r.examples:
+            console.print(f"    {escape(example_text(x))}")
     for w in a.warnings:
         console.print(f"  [yellow]warning:[/] {w}")
     return 0 if a.accepted else 1

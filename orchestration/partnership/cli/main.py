@@ -49,9 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     ausub = au.add_subparsers(dest="audit_command", required=True)
     av = ausub.add_parser("verify", help="check the hash chain of ops.release_log (exit 1 on an edited or removed entry)")
     av.set_defaults(func=cmd_audit_verify)
-    q = sub.add_parser("query", help="run read-only SQL on a protocol's latest release, and nothing else")
-    q.add_argument("--protocol", required=True)
-    q.add_argument("sql")
+    q = sub.add_parser("query", help="run read-only SQL on a protocol's latest release, and nothing else",
+                       description="Read-only SQL on the latest published release of one protocol: its tables "
+                                   "only (`partnership releases` lists them and who may use each).")
+    q.add_argument("--protocol", required=True, metavar="ID",
+                   help="the protocol id whose latest release is queried, e.g. falls-analysts")
+    q.add_argument("sql", help='one SQL statement, quoted, e.g. "select count(*) from falls_pathway_events"')
     q.add_argument("--csv", action="store_true", help="CSV on standard output")
     q.set_defaults(func=cmd_query)
     c = sub.add_parser("contracts", help="contract tools")
@@ -73,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--arrived-at", default=None, help="judge timeliness as if it arrived then (UTC, YYYY-MM-DDTHH:MM)")
     ck.set_defaults(func=cmd_check)
     dv = sub.add_parser("dev", help="the Dagster UI on this data folder")
+    dv.add_argument("--port", type=int, default=3000, help="the port the UI listens on (default 3000)")
+    dv.add_argument("--host", default="127.0.0.1", help="the address it listens on (default 127.0.0.1, this machine only)")
     dv.set_defaults(func=cmd_dev)
     bp = sub.add_parser("board-pack", help="rebuild a board pack (HTML and PDF) from a published release")
     bp.add_argument("--protocol", required=True, help="an aggregate protocol id, e.g. falls-board")
