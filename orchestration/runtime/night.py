@@ -116,7 +116,7 @@ def _run_with_worker(settings: Settings, progress: NightProgress) -> NightRun:
     from orchestration.definitions import defs
     from orchestration.defs.dbt.assets import partnership_dbt_models
     from orchestration.defs.jobs import reclaim_from_dead_runs
-    from orchestration.partnership.catalogue import contracts
+    from orchestration.partnership.catalogue import contracts, protocols
 
     job = defs.resolve_job_def("nightly")
     instance = dg.DagsterInstance.get()
@@ -126,7 +126,8 @@ def _run_with_worker(settings: Settings, progress: NightProgress) -> NightRun:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"night-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
     # Line-buffered: an operator tailing the log sees a running night, not an empty file.
-    stages = StageTracker(progress, extracts=len(contracts()), dbt_nodes=len(partnership_dbt_models.keys))
+    stages = StageTracker(progress, extracts=len(contracts()), dbt_nodes=len(partnership_dbt_models.keys),
+                          protocol_ids=protocols())
     run_id = make_new_run_id()
     instance.add_event_listener(run_id, _listener(stages))
     with open(log_path, "w", buffering=1) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -141,8 +142,10 @@ class StageTracker:
     """Turns the run's step starts and the dbt step's materializations into the stages a
     `NightProgress` hears: step keys name assets (`ops__deliveries`, `valid__<extract>`, ...)."""
 
-    def __init__(self, progress: NightProgress, extracts: int, dbt_nodes: int):
+    def __init__(self, progress: NightProgress, extracts: int, dbt_nodes: int, protocol_ids=()):
         self.progress, self.extracts, self.dbt_nodes = progress, extracts, dbt_nodes
+        # Step keys spell a protocol id's hyphens as underscores; people know the id.
+        self.protocols = {pid.replace("-", "_"): pid for pid in protocol_ids}
         self.extracts_started = 0
         self.dbt_done = 0
 
@@ -157,14 +160,17 @@ class StageTracker:
         elif step_key == DBT_STEP:
             label = f"dbt build ({self.dbt_nodes} nodes)"
         elif step_key.startswith("releases__"):
-            label = f"release {step_key.removeprefix('releases__')}"
+            label = f"release {self._protocol(step_key.removeprefix('releases__'))}"
         elif step_key.startswith("board_packs__"):
-            label = f"board pack {step_key.removeprefix('board_packs__')}"
+            label = f"board pack {self._protocol(step_key.removeprefix('board_packs__'))}"
         else:
-            label = step_key.replace("__", " ")
+            label = step_key.replace("__", " ").replace("_", " ")
         self.progress.stage(label)
         if step_key == DBT_STEP:
             self.progress.advance(0, self.dbt_nodes)
+
+    def _protocol(self, key: str) -> str:
+        return self.protocols.get(key, key)
 
     def materialized(self, step_key: str) -> None:
         if step_key == DBT_STEP:

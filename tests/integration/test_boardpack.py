@@ -421,6 +421,23 @@ def test_the_data_quality_panel_names_late_rejected_and_over_tolerance_deliverie
     assert "Riverside Acute Trust, A&amp;E attendances: 1 delivery with quarantined rows above the contract" in html
 
 
+def test_the_data_quality_panel_counts_the_deliveries_overdue_and_the_extracts_never_delivered(built):
+    _, pack = built
+    html = pack.html.read_text()
+    dq = {(e["contract"]): e for a in json.loads((pack.html.parent / "data_quality.json").read_text())["agencies"]
+          for e in a["extracts"]}
+    # As at noon on 28 November: the nightly files covering 27 November were due at 06:00 and never came;
+    # the weekly fire file of 22 November is followed by one due on 29 November, not yet due; Age Well
+    # never delivered at all.
+    assert dq["county_ambulance__incidents"]["overdue"] == 1 and dq["riverside_acute__ae_attendances"]["overdue"] == 1
+    assert dq["riverside_fire__safe_and_well_visits"]["overdue"] == 0
+    assert dq["riverside_agewell__falls_class_referrals"]["overdue"] == 1
+    assert "Riverside Age Well, falls prevention class referrals: 1 monthly delivery overdue (due by 06:00, not arrived)." in html
+    agewell = html[html.index('data-agency="riverside_agewell"'):]
+    agewell = agewell[:agewell.index("</tr>")]
+    assert 'data-field="overdue">1<' in agewell and "no issues" not in agewell
+
+
 def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp_path, smtp_server, monkeypatch):
     import orchestration.partnership.boardpack.build as build
     warehouse, releases, reports = tmp_path / "warehouse.duckdb", tmp_path / "releases", tmp_path / "reports"

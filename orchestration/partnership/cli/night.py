@@ -126,16 +126,23 @@ def _summary(settings: Settings, night, since: datetime) -> None:
     from orchestration.partnership.releases.listing import latest_log_entries
 
     totals = delivery_totals(settings, since)
-    if totals:
-        # Extract ids are never cut: their column is as wide as the longest; the numbers' headers wrap.
+    widest = max((len(t.extract) for t in totals), default=0)
+    if totals and console.width >= widest + 50:
         table = Table(title="This night's deliveries", box=box.SIMPLE_HEAD, pad_edge=False)
-        table.add_column("extract", no_wrap=True, min_width=max(len(t.extract) for t in totals))
-        for col in ("accepted", "rejected", "rows read", "valid", "quaran- tined"):
-            table.add_column(col, justify="right", overflow="fold")
+        table.add_column("extract", no_wrap=True)
+        for col in ("accepted", "rejected", "rows read", "valid", "quarantined"):
+            table.add_column(col, justify="right", no_wrap=True)
         for t in totals:
             table.add_row(t.extract, str(t.accepted), str(t.rejected), str(t.rows_read), str(t.rows_valid),
                           str(t.rows_quarantined))
         console.print(table)
+    elif totals:
+        # Too narrow for the table without cutting extract ids: one entry per extract instead.
+        console.print("[bold]This night's deliveries[/]")
+        for t in totals:
+            console.print(f"  {t.extract}", soft_wrap=True)
+            console.print(f"      {t.accepted} accepted, {t.rejected} rejected; {t.rows_read} rows read = "
+                          f"{t.rows_valid} valid + {t.rows_quarantined} quarantined")
     else:
         console.print("This night: no new deliveries in landing; nothing was loaded.")
     for entry in latest_log_entries(settings):
