@@ -8,6 +8,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 import orchestration.partnership.boardpack.charts as charts
+from orchestration.partnership.boardpack.changes import since_last_pack
 from orchestration.partnership.boardpack.model import (
     NOT_CALCULATED,
     SHOWN,
@@ -77,8 +78,10 @@ def render_html(pack: Pack, chart_cache: Path | None = None) -> str:
         })
     quality_rows, quality_notes = quality_summary(pack.quality)
     css = (TEMPLATES / "pack.css").read_text()
+    changes = since_last_pack(pack.release_dir, pack.protocol)
     return _env().get_template("pack.html.j2").render(
         pack=pack, sections=sections, css=Markup(css), quality_rows=quality_rows, quality_notes=quality_notes,
+        changes=changes,
         title=pack.protocol.doc["title"], recipient=pack.protocol.doc["recipient"]["name"],
     )
 
