@@ -156,6 +156,17 @@ def _cells(html: str) -> list[tuple[dict, str]]:
     return p.cells
 
 
+def test_the_release_audit_refuses_the_documentation_of_a_model_the_release_does_not_hold(built, tmp_path):
+    folder, _ = built
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    assert audit_release(copy, PROTOCOL) == []
+    (copy / "model_docs" / "fct_falls_pathway_events.md").write_text("# `marts.fct_falls_pathway_events`\n")
+    assert any("unexpected model documentation" in p for p in audit_release(copy, PROTOCOL))
+
+
 def test_the_release_carries_its_data_quality_facts_listed_in_its_manifest_and_passes_its_audit(built):
     folder, _ = built
     manifest = json.loads((folder / "manifest.json").read_text())

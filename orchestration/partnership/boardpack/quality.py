@@ -107,7 +107,7 @@ def summarise(con: duckdb.DuckDBPyConnection, agencies: list[str], contracts: di
     noon = datetime.combine(end, time(12, 0), tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
     at = min(noon, datetime.now(timezone.utc).replace(tzinfo=None))
     for (agency, cid), e in by_extract.items():
-        if cid in contracts:
+        if cid in contracts and "arrived_at" in have:  # a table without arrival times has nothing to report
             e["overdue"] = _overdue(con, contracts[cid], at)
 
     out = []

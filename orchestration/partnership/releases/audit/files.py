@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
+from orchestration.partnership.releases.dictionary import MODEL_DOCS, model_doc_name
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.warehouse.files import sha256_file
 
@@ -18,7 +19,7 @@ TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_F
 
 
 def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict | None:
-    expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", "data_dictionary.md"}
+    expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", "data_dictionary.md", MODEL_DOCS}
     if protocol.level == "aggregate":
         expected |= {data_quality.DATA_QUALITY_FILE, *BOARD_PACK_FILES}
     present = {p.name for p in folder.iterdir()}
@@ -28,6 +29,10 @@ def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict |
     parquet_allowed = {f"{o['table']}.parquet" for o in protocol.outputs}
     if parquet_present - parquet_allowed:
         problems.append(f"unexpected parquet files {sorted(parquet_present - parquet_allowed)}")
+    docs_present = {p.name for p in (folder / MODEL_DOCS).iterdir()} if (folder / MODEL_DOCS).is_dir() else set()
+    docs_allowed = {model_doc_name(o["source"]) for o in protocol.outputs}
+    if docs_present - docs_allowed:  # only the released tables' models: never the secure zone's others
+        problems.append(f"unexpected model documentation {sorted(docs_present - docs_allowed)}")
     if (folder / data_quality.DATA_QUALITY_FILE).exists():
         problems += data_quality.check(json.loads((folder / data_quality.DATA_QUALITY_FILE).read_text()))
     try:
