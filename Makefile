@@ -34,8 +34,11 @@ system-deps:
 	  else echo "please install these Debian packages first:$$missing"; exit 1; fi; \
 	fi
 
+# PRESET: the demo's size (district by default; small for a quick look, county for a million people).
+PRESET ?= district
+
 demo: $(STAMP) system-deps
-	$(BIN)/partnership demo
+	$(BIN)/partnership demo --preset $(PRESET)
 
 test: $(STAMP) system-deps
 	$(BIN)/lint-imports
@@ -49,8 +52,11 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 # The Dagster UI on the same data folder as `make demo`.
+# PORT: where the UI listens (default 3000).
+PORT ?= 3000
+
 dev: $(STAMP)
-	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/partnership dev
+	$(BIN)/partnership dev --port $(PORT)
 
 clean:
 	rm -rf data/landing data/archive data/warehouse.duckdb* data/releases data/reports data/reference data/demo_truth
