@@ -10,12 +10,14 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
-from orchestration.partnership.releases.dictionary import MODEL_DOCS, model_doc_name
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.warehouse.files import sha256_file
 
 BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")  # added to an aggregate folder after publication
 TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_FILE)
+# The documentation of the released tables' models: `model_docs/<model>.md`, one per output's
+# source (read here on its own terms, not through the builder's module).
+MODEL_DOCS = "model_docs"
 
 
 def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict | None:
@@ -30,7 +32,7 @@ def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict |
     if parquet_present - parquet_allowed:
         problems.append(f"unexpected parquet files {sorted(parquet_present - parquet_allowed)}")
     docs_present = {p.name for p in (folder / MODEL_DOCS).iterdir()} if (folder / MODEL_DOCS).is_dir() else set()
-    docs_allowed = {model_doc_name(o["source"]) for o in protocol.outputs}
+    docs_allowed = {f"{o['source'].split('.', 1)[1]}.md" for o in protocol.outputs}
     if docs_present - docs_allowed:  # only the released tables' models: never the secure zone's others
         problems.append(f"unexpected model documentation {sorted(docs_present - docs_allowed)}")
     if (folder / data_quality.DATA_QUALITY_FILE).exists():
