@@ -34,8 +34,11 @@ system-deps:
 	  else echo "please install these Debian packages first:$$missing"; exit 1; fi; \
 	fi
 
+# PRESET: the demo's size (district by default; small for a quick look, county for a million people).
+PRESET ?= district
+
 demo: $(STAMP) system-deps
-	$(BIN)/partnership demo
+	$(BIN)/partnership demo --preset $(PRESET)
 
 test: $(STAMP) system-deps
 	$(BIN)/lint-imports
@@ -51,8 +54,11 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 # The Dagster UI on the same data folder as `make demo`.
+# PORT: where the UI listens (default 3000).
+PORT ?= 3000
+
 dev: $(STAMP)
-	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/partnership dev
+	$(BIN)/partnership dev --port $(PORT)
 
 # The partnership portal on http://127.0.0.1:8000, on the same data folder (docs/portal.md).
 portal: $(STAMP)

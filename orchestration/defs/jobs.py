@@ -12,6 +12,7 @@ from dagster._core.definitions.executor_definition import (
 from dagster._core.events import DagsterEvent
 from dagster._core.executor.in_process import InProcessExecutor
 
+from orchestration.defs.automation import schedule_status
 from orchestration.defs.freshness import freshness_checks
 from orchestration.defs.ingestion.assets import DELIVERIES, POOL, extract_key
 from orchestration.partnership.catalogue import contracts, protocols
@@ -88,7 +89,7 @@ nightly_schedule = dg.ScheduleDefinition(
     job=nightly_job,
     cron_schedule="0 2 * * *",
     execution_timezone="Europe/London",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 
 
@@ -121,7 +122,7 @@ freshness_schedule = dg.ScheduleDefinition(
     job=freshness_job,
     cron_schedule="20 * * * *",  # hourly, so an overdue delivery shows within the hour of its due time
     execution_timezone="Europe/London",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 
 
@@ -153,7 +154,7 @@ retention_schedule = dg.ScheduleDefinition(
     job=retention_job,
     cron_schedule="30 4 * * *",  # daily, after the night
     execution_timezone="Europe/London",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 
 jobs = [nightly_job, ingest_job, freshness_job, retention_job]

@@ -2,6 +2,7 @@
 project changed, else only what is downstream of sources whose data changed."""
 
 import json
+import logging
 import os
 from functools import cached_property
 from importlib.metadata import version
@@ -34,6 +35,19 @@ from orchestration.partnership.dbt.runner import (
 from orchestration.partnership.ingest.holdback import held_extracts
 from orchestration.partnership.settings import get_settings
 from orchestration.partnership.warehouse.connection import writer_lock
+
+
+class _SourceTestObservations(logging.Filter):
+    """dbt's tests of sources are observations by design (translator.py); dagster-dbt warns of each
+    one at every build, a hundred lines a night that say nothing: those warnings are dropped."""
+
+    PREFIX = "Logging an `AssetObservation` instead of an `AssetCheckResult` for dbt test `source_"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIX)
+
+
+logging.getLogger("dagster.builtin").addFilter(_SourceTestObservations())
 
 
 @dbt_assets(manifest=partnership_dbt.manifest_path, project=partnership_dbt,

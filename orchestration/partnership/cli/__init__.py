@@ -3,13 +3,13 @@
     partnership demo                       the whole demo: key, deliveries, a night, where outputs are
     partnership generate [--preset small]  write the demo partnership's deliveries into landing/
     partnership run                        run the nightly job now (the job the schedule runs)
-    partnership releases                   list published releases and the latest log entry per protocol
+    partnership releases                   which protocols an analyst may use, their releases, the latest log entries
     partnership audit verify               check the release log's hash chain
     partnership query --protocol ID "SQL"  read-only SQL on that protocol's latest release only
     partnership contracts sources          rewrite the dbt sources from the contracts
     partnership contracts lint|diff        check contracts; breaking changes between two versions
     partnership check FILE --contract ID   check a file against its contract before sending it
-    partnership dev                        the Dagster UI on this data folder
+    partnership dev [--port P]             the Dagster UI on this data folder
     partnership portal [--port 8000]       the partnership portal on this machine (docs/portal.md)
     partnership board-pack --protocol ID [--date D] [--send]   rebuild a board pack from a release
     partnership register [--date D]        the agreement register: a page per protocol, and an index

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -21,6 +23,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from orchestration.partnership import catalogue
     from orchestration.partnership.validation.check import as_json, check_file
+    from orchestration.partnership.validation.expectations import example_text
 
     settings = get_settings()
     contracts = catalogue.contracts(settings.contracts_dir)
@@ -40,16 +43,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     if a.reason:
         console.print(f"  reason: {shown(a.reason)}")
     console.print(f"  rows read {a.rows_read} = valid {a.rows_valid} + quarantined {a.rows_quarantined}")
-    table = Table(show_lines=False)
-    for col in ("rule", "level", "result", "failing rows", "observed", "expected", "examples (masked)"):
-        table.add_column(col)
-    for r in a.rules:
-        result = "pass" if r.passed else ("rows quarantined" if r.level == "row" else "FAIL" if r.severity == "error" else "warn")
-        style = "green" if r.passed else ("red" if r.severity == "error" and r.level != "row" else "yellow")
-        examples = "; ".join(f"row {x['row']}: " + ", ".join(f"{k}={v}" for k, v in x["values"].items()) for x in r.examples)
-        table.add_row(text(r.rule), text(r.level), Text(result, style=style), text(r.failing_rows),
-                      text(r.observed), text(r.expected), text(examples))
-    console.print(table)
+    # Passing rules in one compact table; each failing one in full, wrapped, never cut (80 columns).
+    passed = [r for r in a.rules if r.passed]
+    if passed:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="rules passed")
+        table.add_column("rule", overflow="fold")
+        table.add_column("level", no_wrap=True)
+        table.add_column("observed", overflow="fold")
+        for r in passed:
+            table.add_row(text(r.rule), text(r.level), text(r.observed))
+        console.print(table)
+    for r in (r for r in a.rules if not r.passed):
+        result = "rows quarantined" if r.level == "row" else "FAIL" if r.severity == "error" else "warning"
+        style = "red" if r.severity == "error" and r.level != "row" else "yellow"
+        rows = "" if r.failing_rows is None else f", {r.failing_rows} row{'s' if r.failing_rows != 1 else ''}"
+        console.print(f"[{style}]{result}[/] [bold]{shown(r.rule)}[/] ({shown(r.level)} rule{rows})")
+        if r.observed:
+            console.print(f"    observed: {shown(r.observed)}")
+        if r.expected:
+            console.print(f"    expected: {shown(r.expected)}")
+        for x in r.examples:
+            console.print(f"    {shown(example_text(x))}")
     for w in a.warnings:
         console.print(f"  [yellow]warning:[/] {shown(w)}")
     return 0 if a.accepted else 1

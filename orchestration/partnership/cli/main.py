@@ -65,9 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     avr.set_defaults(func=cmd_audit_verify_release)
     apk = ausub.add_parser("public-key", help="print the public key recipients verify releases with")
     apk.set_defaults(func=cmd_audit_public_key)
-    q = sub.add_parser("query", help="run read-only SQL on a protocol's latest release, and nothing else")
-    q.add_argument("--protocol", required=True)
-    q.add_argument("sql")
+    q = sub.add_parser("query", help="run read-only SQL on a protocol's latest release, and nothing else",
+                       description="Read-only SQL on the latest published release of one protocol: its tables "
+                                   "only (`partnership releases` lists them and who may use each).")
+    q.add_argument("--protocol", required=True, metavar="ID",
+                   help="the protocol id whose latest release is queried, e.g. falls-analysts")
+    q.add_argument("sql", help='one SQL statement, quoted, e.g. "select count(*) from falls_pathway_events"')
     q.add_argument("--csv", action="store_true", help="CSV on standard output")
     q.set_defaults(func=cmd_query)
     c = sub.add_parser("contracts", help="contract tools")
@@ -89,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--arrived-at", default=None, help="judge timeliness as if it arrived then (UTC, YYYY-MM-DDTHH:MM)")
     ck.set_defaults(func=cmd_check)
     dv = sub.add_parser("dev", help="the Dagster UI on this data folder")
+    dv.add_argument("--port", type=int, default=3000, help="the port the UI listens on (default 3000)")
+    dv.add_argument("--host", default="127.0.0.1", help="the address it listens on (default 127.0.0.1, this machine only)")
     dv.set_defaults(func=cmd_dev)
     pt = sub.add_parser("portal", help="the partnership portal on this machine (loopback; docs/portal.md)")
     pt.add_argument("--port", type=int, default=8000)

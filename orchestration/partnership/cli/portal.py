@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from orchestration.partnership.cli.console import console, err
+from orchestration.partnership.cli.console import console, err, shown
 from orchestration.partnership.settings import Settings, get_settings
 
 
@@ -28,9 +28,9 @@ def create_demo_accounts(settings: Settings) -> int:
     printed once (the portal stores only their hashes)."""
     done = manage(settings, "portal_demo_accounts")
     if done.returncode != 0:
-        err.print(f"[red]portal:[/] the demo accounts were not created: {done.stderr.strip()[-2000:]}")
+        err.print(f"[red]portal:[/] the demo accounts were not created: {shown(done.stderr.strip()[-2000:])}")
         return done.returncode
-    console.print(done.stdout.rstrip())
+    console.print(done.stdout.rstrip(), markup=False)
     console.print("  the portal:        make portal  → http://127.0.0.1:8000 (docs/portal.md)")
     return 0
 
@@ -50,7 +50,7 @@ def cmd_portal(args: argparse.Namespace) -> int:
     _ensure_snapshot(settings)
     done = manage(settings, "migrate", "--noinput", "-v", "0")
     if done.returncode != 0:
-        err.print(f"[red]portal:[/] migrate failed: {done.stderr.strip()[-2000:]}")
+        err.print(f"[red]portal:[/] migrate failed: {shown(done.stderr.strip()[-2000:])}")
         return done.returncode
     console.print(f"The portal on http://127.0.0.1:{args.port}/ (this machine only; Ctrl-C ends it). "
                   "Behind a reverse proxy with TLS: docs/portal.md.")

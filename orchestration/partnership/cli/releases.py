@@ -7,33 +7,52 @@ import argparse
 import sys
 from datetime import date
 
+from pathlib import Path
+
+from rich import box
 from rich.table import Table
 
 from orchestration.partnership.cli.console import CliError, console, err, shown, text
 from orchestration.partnership.settings import get_settings
 
 
+ANALYST_LEVELS = ("aggregate", "pseudonymised")
+"""Levels an analyst may work with, if their team is the protocol's recipient; an identifiable
+release is for its named recipient's casework only."""
+
+
 def cmd_releases(args: argparse.Namespace) -> int:
-    from orchestration.partnership.releases.listing import (
-        latest_log_entries,
-        published_releases,
-    )
+    from orchestration.partnership import catalogue
+    from orchestration.partnership.releases.listing import latest_log_entries, published_releases
 
     settings = get_settings()
-    table = Table(title="Releases")
-    for col in ("protocol", "date", "level", "rows", "content sha256", "path"):
-        table.add_column(col)
-    for r in published_releases(settings):
-        table.add_row(*(text(v) for v in (r.protocol, r.release_date, r.level, r.rows, r.content_sha256[:16], r.folder)))
-    console.print(table)
+    protocols = catalogue.protocols(settings.protocols_dir)
+    releases = published_releases(settings)
+    groups = (("For analysis (aggregate or pseudonymised): use one only if your team is its recipient",
+               [p for p in protocols.values() if p.level in ANALYST_LEVELS]),
+              ("Identifiable: only for the named recipient's own casework, never for analysis",
+               [p for p in protocols.values() if p.level not in ANALYST_LEVELS]))
+    for heading, group in groups:
+        console.print(f"[bold]{heading}[/]", soft_wrap=False)
+        for p in sorted(group, key=lambda p: p.id):
+            console.print(f"  [bold]{shown(p.id)}[/]  {shown(p.level)}, for {shown(p.doc['recipient'].get('name', p.recipient_id))}",
+                          soft_wrap=True)
+            mine = [r for r in releases if r.protocol == p.id]
+            for r in mine[-3:]:
+                console.print(f"    {r.release_date}  {r.rows} rows  {r.folder}", soft_wrap=True, markup=False)
+            if not mine:
+                console.print("    no release published yet")
     latest = latest_log_entries(settings)
     if latest:
-        log = Table(title="Latest release log entry per protocol")
-        for col in ("protocol", "date", "status", "reason"):
-            log.add_column(col)
+        log = Table(title="Latest release log entry per protocol", box=box.SIMPLE_HEAD, pad_edge=False)
+        log.add_column("protocol", no_wrap=True)
+        log.add_column("date", no_wrap=True)
+        log.add_column("status", no_wrap=True)
+        log.add_column("reason", overflow="fold")
         for entry in latest:
             log.add_row(*(text(v) for v in (entry.protocol, entry.release_date, entry.status, entry.reason)))
         console.print(log)
+    console.print(f"Query one: {Path(sys.argv[0]).name} query --protocol ID \"SQL\"", markup=False)
     return 0
 
 
@@ -47,12 +66,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     settings = get_settings()
     known = sorted(catalogue.protocols(settings.protocols_dir))
     if args.protocol not in known:
-        raise CliError(f"--protocol takes the id of a protocol: one of {', '.join(known)} (not {args.protocol!r})")
+        raise CliError(f"no protocol {args.protocol!r}; --protocol takes the id of a protocol: one of {', '.join(known)}")
     root = settings.releases_dir.resolve()
     dated = sorted(d for d in (settings.releases_dir / args.protocol).glob("*")
                    if d.is_dir() and not d.name.startswith(".") and _own_file(d / f"{args.protocol}.duckdb", root))
     if not dated:
-        raise CliError(f"no published release of {args.protocol!r} in {settings.releases_dir}")
+        raise CliError(f"no published release of {args.protocol!r} in {settings.releases_dir}; "
+                       "`partnership releases` lists what is published")
     db = dated[-1] / f"{args.protocol}.duckdb"
     con = duckdb.connect(str(db), read_only=True, config={
         "enable_external_access": False, "autoload_known_extensions": False,

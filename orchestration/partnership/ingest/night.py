@@ -144,7 +144,8 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
         if todo:
             (docs or start_docs(gx_dir(settings))).result()
         clock.lap("data docs wait")
-        write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency))
+        write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency),
+                           agency_name=contract.agency_name)
         clock.lap("reports")
         ids = [d["delivery_id"] for d in todo] or [-1]
         rows = con.execute(

@@ -21,7 +21,12 @@ import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership import catalogue
 from orchestration.partnership.releases import signing
-from orchestration.partnership.releases.dictionary import data_dictionary
+from orchestration.partnership.releases.dictionary import (
+    MODEL_DOCS,
+    data_dictionary,
+    model_doc_name,
+    model_documentation,
+)
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import quote, scope_once, scoped_select
 from orchestration.partnership.warehouse.files import sha256_file
@@ -80,6 +85,11 @@ def write_folder(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFram
         df.write_parquet(folder / "parquet" / f"{name}.parquet", statistics=False, compression="uncompressed")
     (folder / "data_dictionary.md").write_text(data_dictionary(protocol, tables))
     extra_files = {}
+    (folder / MODEL_DOCS).mkdir()
+    for source in sorted({out["source"] for out in protocol.outputs}):
+        rel = f"{MODEL_DOCS}/{model_doc_name(source)}"
+        (folder / rel).write_text(model_documentation(source))
+        extra_files[rel] = sha256_file(folder / rel)
     if quality is not None:
         (folder / data_quality.DATA_QUALITY_FILE).write_text(json.dumps(quality, indent=2, sort_keys=True) + "\n")
         extra_files[data_quality.DATA_QUALITY_FILE] = sha256_file(folder / data_quality.DATA_QUALITY_FILE)

@@ -19,7 +19,7 @@ import polars as pl
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.releases import signing
 from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES
-from orchestration.partnership.releases.dictionary import dbt_descriptions
+from orchestration.partnership.releases.dictionary import dbt_descriptions, model_documentation
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import scope_once, scoped_select
 from orchestration.partnership.warehouse.connection import tables_in
@@ -77,7 +77,7 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
                 from (select md5(cast(to_json(q) as varchar)) as h from ({sql}) q)""", named).fetchall()[0]
         parts[f"rows:{out['table']}"] = f"{n}:{digest}"
         parts[f"descriptions:{out['table']}"] = hashlib.sha256(
-            json.dumps(dbt_descriptions(out["source"]), sort_keys=True).encode()).hexdigest()
+            json.dumps([dbt_descriptions(out["source"]), model_documentation(out["source"])], sort_keys=True).encode()).hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
 
 
