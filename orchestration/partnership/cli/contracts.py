@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
