@@ -23,7 +23,6 @@ from pathlib import Path
 
 import polars as pl
 
-from orchestration.partnership.releases.audit import people as _people
 from orchestration.partnership.releases.audit import zone as _zone
 from orchestration.partnership.releases.audit.counts import (
     check_counts,
