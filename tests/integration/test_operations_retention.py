@@ -72,14 +72,15 @@ def test_releases_older_than_their_protocol_allows_are_purged_and_logged(night_c
     settings = night_copy
     protocols = load_protocols(settings.protocols_dir)
     falls = protocols["falls-board"]
-    for d in (date(2026, 10, 27), date(2026, 11, 27)):  # two earlier releases, built by the real engine
+    # Two releases a month apart, built by the real engine (never dated before the data they hold).
+    for d in (date(2026, 11, 28), date(2026, 12, 28)):
         release(settings.warehouse_path, settings.releases_dir, falls, d)
     limits = {p.stem: yaml.safe_load(p.read_text())["retention"]["recipient_copy_days"]
               for p in settings.protocols_dir.glob("*.yaml")}
-    today = date(2026, 11, 27) + timedelta(days=limits["falls-board"])  # 27 Nov: exactly at the limit, kept
+    today = date(2026, 12, 28) + timedelta(days=limits["falls-board"])  # 28 Dec: exactly at the limit, kept
     folders = sorted(p for p in settings.releases_dir.glob("*/*") if p.is_dir() and not p.name.startswith("."))
     expected = {(p.parent.name, p.name) for p in folders if (today - date.fromisoformat(p.name)).days > limits[p.parent.name]}
-    assert ("falls-board", "2026-10-27") in expected and ("falls-board", "2026-11-27") not in expected
+    assert ("falls-board", "2026-11-28") in expected and ("falls-board", "2026-12-28") not in expected
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         chain_before = con.execute("select * from ops.release_log order by seq").fetchall()
     counts_before = _counts(settings)

@@ -66,7 +66,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     settings = get_settings()
     known = sorted(catalogue.protocols(settings.protocols_dir))
     if args.protocol not in known:
-        raise CliError(f"no protocol {args.protocol!r}; --protocol takes the id of a protocol: one of {', '.join(known)}")
+        raise CliError(f"--protocol takes the id of a protocol: one of {', '.join(known)}; "
+                       f"there is no protocol {args.protocol!r}")
     root = settings.releases_dir.resolve()
     dated = sorted(d for d in (settings.releases_dir / args.protocol).glob("*")
                    if d.is_dir() and not d.name.startswith(".") and _own_file(d / f"{args.protocol}.duckdb", root))
