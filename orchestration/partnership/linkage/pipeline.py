@@ -34,6 +34,7 @@ import duckdb
 import numpy as np
 
 import orchestration.partnership.linkage.model as splink_model
+import orchestration.partnership.linkage.residence as residence
 from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.linkage.cluster import (
     NO_VALUE,
@@ -61,7 +62,7 @@ SCORING_VERSION = 3
 STATE_TABLES = ("linkage_scoring_state", "linkage_scored_profiles", "linkage_scored_pairs", "linkage_term_frequencies")
 # What a night needs to link only the records that changed (see `_region`). Bump STATE_VERSION
 # when their meaning changes: the next night then links every record again and rewrites them.
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: households by UPRN only (no surname-at-postcode key)
 DELTA_TABLES = ("linkage_state", "linkage_profiles", "linkage_person_addresses", "linkage_deliveries")
 # The gazetteer's UPRN -> postcode table, normalised, for the next night while the file is the same.
 ADDRESS_TABLE = "linkage_address_postcodes"
@@ -188,7 +189,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             clock.lap("ids_households_optouts")
         finally:
             mem.execute("detach wh")
-        _write(mem, settings, summary, delta, gazetteer, address_cached)
+        _write(mem, settings, summary, delta, gazetteer, address_cached, sources)
         clock.lap("write")
     finally:
         mem.close()
@@ -624,15 +625,11 @@ def _households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
                    cast(null as boolean) as previous_opted_out, true as relinked from region_persons""")
         mem.execute("create view cell_members as select last_postcode, last_surname, last_uprn from persons_all")
     mem.execute(f"""create table person_grp as
-        with addr_uprn as (
-            select last_postcode, last_surname, min(last_uprn) as uprn from cell_members
-            where last_postcode is not null and last_uprn is not null group by 1, 2 having count(distinct last_uprn) = 1),
-        keyed as (
+        with keyed as (
             select p.person_id, p.records, p.previous_household, p.relinked,
                    row_number() over (order by {_FIRST}) as first_rank,
-                   coalesce('U:' || p.last_uprn, 'U:' || au.uprn, 'A:' || p.last_postcode || '|' || p.last_surname,
-                            'P:' || p.person_id) as household_key
-            from persons_all p left join addr_uprn au using (last_postcode, last_surname))
+                   coalesce('U:' || p.last_uprn, 'P:' || p.person_id) as household_key
+            from persons_all p)
         select *, dense_rank() over (order by household_key) - 1 as grp from keyed""")
     n_groups = mem.execute("select coalesce(max(grp) + 1, 0) from person_grp").fetchall()[0][0]
     # Last night's household of each record: per record for people linked again, per person otherwise.
@@ -736,7 +733,7 @@ def _opt_outs(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
 
 
 def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageSummary, delta: bool,
-           gazetteer: str, address_cached: bool = False) -> None:
+           gazetteer: str, address_cached: bool = False, sources: list[PersonSource] | None = None) -> None:
     ident = ", ".join(f"p.{c}" for c in _IDENT)
     # What a record's rows say, per profile; the rows themselves are joined as they are written.
     mem.execute(f"""create table profile_out as
@@ -769,6 +766,9 @@ def _write(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageS
             mem.execute(f"create or replace table wh.identity.{ADDRESS_TABLE} as select * from address_postcodes order by uprn")
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
         _clerical_review(mem, delta)
+        nxt = residence.write_households(mem, sources or [], _tables(mem, "wh", "valid"),
+                                         _next_number(mem, "household"), HOUSEHOLD_PREFIX)
+        mem.execute("update wh.linkage.id_sequence set next_number = ? where kind = 'household'", [nxt])
         _count(mem, summary)
         mem.execute("commit")
     except BaseException:

@@ -1,7 +1,8 @@
 -- Supporting Families: households and the programme's headline criteria, per quarter.
--- A family is a household (linkage: UPRN, else normalised address) with a dependent child
--- (a member under 18 at the quarter's end). Evidence of a criterion counts when dated in the
--- `sf_criteria_window_months` months up to the quarter's end:
+-- A household is the people living at one address (linkage.household_members) at the
+-- quarter's end; a family is a household with a dependent child (a member under 18 then).
+-- A member's evidence counts for the household they live in at the quarter's end, when dated
+-- in the `sf_criteria_window_months` months up to it:
 --   crime_asb          a member recorded as OFFENDER in an ASB occurrence (police)
 --   school_attendance  a pupil attending below 90% of possible sessions over the window's terms
 --   domestic_abuse     a member in a DOMESTIC_ABUSE occurrence, in any role (police)
@@ -29,6 +30,12 @@ attendance as (
 person_records as (
 
     select * from {{ ref('stg_linkage__person_records') }}
+
+),
+
+household_members as (
+
+    select * from {{ ref('stg_linkage__household_members') }}
 
 ),
 
@@ -65,7 +72,6 @@ reported_quarters as (
 record_evidence as (
 
     select
-        household_id,
         person_id,
         event_date,
         case
@@ -79,11 +85,25 @@ record_evidence as (
 
 ),
 
-window_evidence as (
+-- Each member of a household at each reported quarter's end.
+quarter_members as (
 
     select
         reported_quarters.period_start,
-        record_evidence.household_id,
+        household_members.household_id,
+        household_members.person_id
+    from reported_quarters
+    inner join household_members
+        on (household_members.valid_from is null or household_members.valid_from <= reported_quarters.period_end)
+        and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+
+),
+
+person_evidence as (
+
+    select
+        reported_quarters.period_start,
+        record_evidence.person_id,
         record_evidence.criterion
     from record_evidence
     inner join reported_quarters
@@ -96,7 +116,7 @@ window_evidence as (
     -- Pupils attending below 90% over the terms ending in the window.
     select
         reported_quarters.period_start,
-        person_records.household_id,
+        person_records.person_id,
         'school_attendance' as criterion
     from attendance
     inner join person_records
@@ -106,8 +126,21 @@ window_evidence as (
     inner join reported_quarters
         on attendance.term_end_date >= reported_quarters.window_start
         and attendance.term_end_date <= reported_quarters.period_end
-    group by reported_quarters.period_start, person_records.household_id, person_records.person_id
+    group by reported_quarters.period_start, person_records.person_id
     having sum(attendance.attended_sessions) < 0.9 * sum(attendance.possible_sessions)
+
+),
+
+window_evidence as (
+
+    select
+        quarter_members.period_start,
+        quarter_members.household_id,
+        person_evidence.criterion
+    from person_evidence
+    inner join quarter_members
+        on person_evidence.period_start = quarter_members.period_start
+        and person_evidence.person_id = quarter_members.person_id
 
 ),
 
@@ -128,13 +161,22 @@ criteria as (
 ),
 
 -- Only households with a criterion in a quarter are reported, so the children and the home
--- are looked up for those households only (a fraction of all; joining every event to every
--- quarter it precedes was most of this model's time).
+-- are looked up for their members only.
+criteria_members as (
+
+    select quarter_members.*
+    from quarter_members
+    inner join criteria
+        on quarter_members.period_start = criteria.period_start
+        and quarter_members.household_id = criteria.household_id
+
+),
+
 criteria_events as (
 
     select events.*
     from events
-    where events.household_id in (select household_id from criteria)
+    where events.person_id in (select person_id from criteria_members)
 
 ),
 
@@ -142,13 +184,13 @@ children as (
 
     -- Households with a member under 18 at the quarter's end (born by then).
     select distinct
-        criteria.period_start,
-        criteria.household_id
-    from criteria
+        criteria_members.period_start,
+        criteria_members.household_id
+    from criteria_members
     inner join reported_quarters
-        on criteria.period_start = reported_quarters.period_start
+        on criteria_members.period_start = reported_quarters.period_start
     inner join criteria_events as events
-        on events.household_id = criteria.household_id
+        on events.person_id = criteria_members.person_id
         and events.date_of_birth <= reported_quarters.period_end
     where {{ age_in_years('events.date_of_birth', 'reported_quarters.period_end') }} < 18
 
@@ -156,9 +198,9 @@ children as (
 
 homes as (
 
-    -- Where the household lived: the ward of its latest record with a home in the district (the
-    -- latest date, then the first contract and record id: one record, as record ids are unique
-    -- within a contract). One aggregate per household and quarter, not a sort of its records.
+    -- Where the household lived: the ward of its members' latest record with a home in the
+    -- district by the quarter's end (the latest date, then the first contract and record id:
+    -- one record, as record ids are unique within a contract).
     select
         period_start,
         household_id,
@@ -167,18 +209,18 @@ homes as (
     from (
         select
             reported_quarters.period_start,
-            events.household_id,
+            criteria_members.household_id,
             arg_min({'ward_code': events.ward_code, 'district_code': events.district_code},
                     {'latest': -epoch_ms(events.event_date), 'contract_id': events.contract_id,
                      'record_id': events.record_id}) as home
-        from criteria
+        from criteria_members
         inner join reported_quarters
-            on criteria.period_start = reported_quarters.period_start
+            on criteria_members.period_start = reported_quarters.period_start
         inner join criteria_events as events
-            on events.household_id = criteria.household_id
+            on events.person_id = criteria_members.person_id
             and events.event_date <= reported_quarters.period_end
         where events.ward_code is not null
-        group by reported_quarters.period_start, events.household_id
+        group by reported_quarters.period_start, criteria_members.household_id
     ) as latest
 
 ),

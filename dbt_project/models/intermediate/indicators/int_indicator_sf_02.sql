@@ -31,6 +31,13 @@ person_records as (
 
 ),
 
+members as (
+
+    -- The family's members when it was identified.
+    select * from {{ ref('int_family_members') }}
+
+),
+
 police_coverage as (
 
     select first_date, last_date from {{ ref('int_source_coverage') }}
@@ -83,6 +90,7 @@ cohort as (
         periods.period_end,
         periods.incident_window_start,
         periods.last_term_end,
+        periods.identified_in,
         families.household_id,
         families.ward_code,
         families.district_code
@@ -96,8 +104,11 @@ incidents as (
 
     select distinct cohort.period_start, cohort.household_id
     from cohort
+    inner join members
+        on members.period_start = cohort.identified_in
+        and members.household_id = cohort.household_id
     inner join events
-        on events.household_id = cohort.household_id
+        on events.person_id = members.person_id
         and events.event_type = 'police_incident'
         and events.event_date >= cohort.incident_window_start
         and events.event_date <= cohort.period_end
@@ -108,8 +119,11 @@ low_attendance as (
 
     select distinct cohort.period_start, cohort.household_id
     from cohort
+    inner join members
+        on members.period_start = cohort.identified_in
+        and members.household_id = cohort.household_id
     inner join person_records
-        on person_records.household_id = cohort.household_id
+        on person_records.person_id = members.person_id
         and person_records.contract_id = 'county_council__school_attendance'
     inner join attendance
         on attendance.delivery_id = person_records.delivery_id
