@@ -55,19 +55,11 @@ def check_key(settings: Settings) -> tuple[bytes, bytes]:
 
 
 def _check_key(con) -> tuple[bytes, bytes]:
-    """`check_key` on an open writing connection."""
-    key = ps.load_key()
-    fp = ps.fingerprint(key)
+    """`check_key` on an open writing connection (a first night records the key's fingerprint)."""
+    key = ps.load_key()  # a missing key stops the night before the warehouse is touched
     ensure_schemas(con)
-    row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
-    if not row:
-        con.execute("insert into ops.settings values ('key_fingerprint', ?)", [fp])
-    elif row[0][0] != fp:
-        raise ps.PseudonymKeyError(
-            "the pseudonymisation key differs from the one this warehouse was built with "
-            f"(fingerprint {fp}, expected {row[0][0]}); pseudonyms would no longer link. "
-            "Restore the key, or rotate it deliberately (docs/linkage.md)."
-        )
+    ps.checked_key(con, key=key, record=True, consequence="pseudonyms would no longer link. "
+                   "Restore the key, or rotate it deliberately (docs/linkage.md).")
     return ps.hmac_pads(key)
 
 

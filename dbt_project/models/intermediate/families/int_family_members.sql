@@ -24,8 +24,8 @@ final as (
     from families
     inner join household_members
         on families.household_id = household_members.household_id
-        and (household_members.valid_from is null or household_members.valid_from <= families.period_end)
-        and (household_members.valid_to is null or families.period_end <= household_members.valid_to)
+            and (household_members.valid_from is null or families.period_end >= household_members.valid_from)
+            and (household_members.valid_to is null or families.period_end <= household_members.valid_to)
 
 )
 

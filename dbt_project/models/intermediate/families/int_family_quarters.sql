@@ -1,8 +1,8 @@
 -- Supporting Families: households and the programme's headline criteria, per quarter.
--- A household is the people living at one address (linkage.household_members) at the
--- quarter's end; a family is a household with a dependent child (a member under 18 then).
--- A member's evidence counts for the household they live in at the quarter's end, when dated
--- in the `sf_criteria_window_months` months up to it:
+-- A household is the people living at one address at the quarter's end
+-- (linkage.household_members); a family is a household with a dependent child (a member
+-- under 18 then). A member's evidence counts for the household they live in at the
+-- quarter's end, when dated in the `sf_criteria_window_months` months up to it:
 --   crime_asb          a member recorded as OFFENDER in an ASB occurrence (police)
 --   school_attendance  a pupil attending below 90% of possible sessions over the window's terms
 --   domestic_abuse     a member in a DOMESTIC_ABUSE occurrence, in any role (police)
@@ -33,18 +33,14 @@ person_records as (
 
 ),
 
-household_members as (
-
-    select * from {{ ref('stg_linkage__household_members') }}
-
-),
-
 coverage as (
 
     select max(first_date) as first_date, min(last_date) as last_date
     from {{ ref('int_source_coverage') }}
-    where contract_id in ('county_police__incidents', 'county_council__children_social_care_referrals',
-                          'county_council__adult_social_care_referrals', 'riverside_council__homelessness_cases')
+    where contract_id in (
+            'county_police__incidents', 'county_council__children_social_care_referrals',
+            'county_council__adult_social_care_referrals', 'riverside_council__homelessness_cases'
+        )
 
 ),
 
@@ -69,6 +65,12 @@ reported_quarters as (
 
 ),
 
+household_members as (
+
+    select * from {{ ref('stg_linkage__household_members') }}
+
+),
+
 record_evidence as (
 
     select
@@ -85,7 +87,7 @@ record_evidence as (
 
 ),
 
--- Each member of a household at each reported quarter's end.
+-- Each member of a household on each reported quarter's last day.
 quarter_members as (
 
     select
@@ -94,8 +96,8 @@ quarter_members as (
         household_members.person_id
     from reported_quarters
     inner join household_members
-        on (household_members.valid_from is null or household_members.valid_from <= reported_quarters.period_end)
-        and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
+            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
 
 ),
 
@@ -108,7 +110,7 @@ person_evidence as (
     from record_evidence
     inner join reported_quarters
         on record_evidence.event_date >= reported_quarters.window_start
-        and record_evidence.event_date <= reported_quarters.period_end
+            and record_evidence.event_date <= reported_quarters.period_end
     where record_evidence.criterion is not null
 
     union all
@@ -121,42 +123,32 @@ person_evidence as (
     from attendance
     inner join person_records
         on person_records.contract_id = 'county_council__school_attendance'
-        and attendance.delivery_id = person_records.delivery_id
-        and attendance.row_number = person_records.row_number
+            and attendance.delivery_id = person_records.delivery_id
+            and attendance.row_number = person_records.row_number
     inner join reported_quarters
         on attendance.term_end_date >= reported_quarters.window_start
-        and attendance.term_end_date <= reported_quarters.period_end
+            and attendance.term_end_date <= reported_quarters.period_end
     group by reported_quarters.period_start, person_records.person_id
     having sum(attendance.attended_sessions) < 0.9 * sum(attendance.possible_sessions)
-
-),
-
-window_evidence as (
-
-    select
-        quarter_members.period_start,
-        quarter_members.household_id,
-        person_evidence.criterion
-    from person_evidence
-    inner join quarter_members
-        on person_evidence.period_start = quarter_members.period_start
-        and person_evidence.person_id = quarter_members.person_id
 
 ),
 
 criteria as (
 
     select
-        period_start,
-        household_id,
-        max(case when criterion = 'crime_asb' then 1 else 0 end) as crime_asb,
-        max(case when criterion = 'school_attendance' then 1 else 0 end) as school_attendance,
-        max(case when criterion = 'domestic_abuse' then 1 else 0 end) as domestic_abuse,
-        max(case when criterion = 'child_in_need' then 1 else 0 end) as child_in_need,
-        max(case when criterion = 'homelessness' then 1 else 0 end) as homelessness,
-        max(case when criterion = 'adult_social_care' then 1 else 0 end) as adult_social_care
-    from window_evidence
-    group by period_start, household_id
+        quarter_members.period_start,
+        quarter_members.household_id,
+        max(case when person_evidence.criterion = 'crime_asb' then 1 else 0 end) as crime_asb,
+        max(case when person_evidence.criterion = 'school_attendance' then 1 else 0 end) as school_attendance,
+        max(case when person_evidence.criterion = 'domestic_abuse' then 1 else 0 end) as domestic_abuse,
+        max(case when person_evidence.criterion = 'child_in_need' then 1 else 0 end) as child_in_need,
+        max(case when person_evidence.criterion = 'homelessness' then 1 else 0 end) as homelessness,
+        max(case when person_evidence.criterion = 'adult_social_care' then 1 else 0 end) as adult_social_care
+    from person_evidence
+    inner join quarter_members
+        on person_evidence.period_start = quarter_members.period_start
+            and person_evidence.person_id = quarter_members.person_id
+    group by quarter_members.period_start, quarter_members.household_id
 
 ),
 
@@ -168,7 +160,7 @@ criteria_members as (
     from quarter_members
     inner join criteria
         on quarter_members.period_start = criteria.period_start
-        and quarter_members.household_id = criteria.household_id
+            and quarter_members.household_id = criteria.household_id
 
 ),
 
@@ -176,7 +168,7 @@ criteria_events as (
 
     select events.*
     from events
-    where events.person_id in (select person_id from criteria_members)
+    where events.person_id in (select criteria_members.person_id from criteria_members)
 
 ),
 
@@ -190,8 +182,8 @@ children as (
     inner join reported_quarters
         on criteria_members.period_start = reported_quarters.period_start
     inner join criteria_events as events
-        on events.person_id = criteria_members.person_id
-        and events.date_of_birth <= reported_quarters.period_end
+        on criteria_members.person_id = events.person_id
+            and reported_quarters.period_end >= events.date_of_birth
     where {{ age_in_years('events.date_of_birth', 'reported_quarters.period_end') }} < 18
 
 ),
@@ -210,15 +202,19 @@ homes as (
         select
             reported_quarters.period_start,
             criteria_members.household_id,
-            arg_min({'ward_code': events.ward_code, 'district_code': events.district_code},
-                    {'latest': -epoch_ms(events.event_date), 'contract_id': events.contract_id,
-                     'record_id': events.record_id}) as home
+            arg_min(
+                { 'ward_code': events.ward_code, 'district_code': events.district_code },
+                {
+                    'latest': -epoch_ms(events.event_date), 'contract_id': events.contract_id,
+                    'record_id': events.record_id
+                }
+            ) as home
         from criteria_members
         inner join reported_quarters
             on criteria_members.period_start = reported_quarters.period_start
         inner join criteria_events as events
-            on events.person_id = criteria_members.person_id
-            and events.event_date <= reported_quarters.period_end
+            on criteria_members.person_id = events.person_id
+                and reported_quarters.period_end >= events.event_date
         where events.ward_code is not null
         group by reported_quarters.period_start, criteria_members.household_id
     ) as latest
@@ -243,20 +239,20 @@ final as (
         criteria.homelessness = 1 as homelessness,
         criteria.adult_social_care = 1 as adult_social_care,
         criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
-            + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care as criteria_met,
+        + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care as criteria_met,
         children.household_id is not null
-            and criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
-                + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care
-                >= {{ var('sf_min_criteria') }} as meets_programme_criteria
+        and criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
+        + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care
+        >= {{ var('sf_min_criteria') }} as meets_programme_criteria
     from criteria
     inner join reported_quarters
         on criteria.period_start = reported_quarters.period_start
     left join children
         on criteria.period_start = children.period_start
-        and criteria.household_id = children.household_id
+            and criteria.household_id = children.household_id
     left join homes
         on criteria.period_start = homes.period_start
-        and criteria.household_id = homes.household_id
+            and criteria.household_id = homes.household_id
 
 )
 

@@ -33,7 +33,7 @@ person_records as (
 
 members as (
 
-    -- The family's members when it was identified.
+    -- Each family's members when it was identified.
     select * from {{ ref('int_family_members') }}
 
 ),
@@ -76,9 +76,11 @@ periods as (
 
     select outcome_quarters.*
     from outcome_quarters
-    where outcome_quarters.identified_in in (select period_start from {{ ref('int_family_quarters') }})
-      and outcome_quarters.last_term_end is not null
-      and outcome_quarters.last_term_end > cast({{ dbt.dateadd('month', -12, 'outcome_quarters.period_end') }} as date)
+    where outcome_quarters.identified_in in (
+            select family_quarters.period_start from {{ ref('int_family_quarters') }} as family_quarters
+        )
+        and outcome_quarters.last_term_end is not null
+        and outcome_quarters.last_term_end > cast({{ dbt.dateadd('month', -12, 'outcome_quarters.period_end') }} as date)
 
 ),
 
@@ -96,7 +98,7 @@ cohort as (
         families.district_code
     from periods
     inner join families
-        on families.period_start = periods.identified_in
+        on periods.identified_in = families.period_start
 
 ),
 
@@ -105,13 +107,13 @@ incidents as (
     select distinct cohort.period_start, cohort.household_id
     from cohort
     inner join members
-        on members.period_start = cohort.identified_in
-        and members.household_id = cohort.household_id
+        on cohort.identified_in = members.period_start
+            and cohort.household_id = members.household_id
     inner join events
-        on events.person_id = members.person_id
-        and events.event_type = 'police_incident'
-        and events.event_date >= cohort.incident_window_start
-        and events.event_date <= cohort.period_end
+        on members.person_id = events.person_id
+            and events.event_type = 'police_incident'
+            and cohort.incident_window_start <= events.event_date
+            and cohort.period_end >= events.event_date
 
 ),
 
@@ -120,15 +122,15 @@ low_attendance as (
     select distinct cohort.period_start, cohort.household_id
     from cohort
     inner join members
-        on members.period_start = cohort.identified_in
-        and members.household_id = cohort.household_id
+        on cohort.identified_in = members.period_start
+            and cohort.household_id = members.household_id
     inner join person_records
-        on person_records.person_id = members.person_id
-        and person_records.contract_id = 'county_council__school_attendance'
+        on members.person_id = person_records.person_id
+            and person_records.contract_id = 'county_council__school_attendance'
     inner join attendance
-        on attendance.delivery_id = person_records.delivery_id
-        and attendance.row_number = person_records.row_number
-        and attendance.term_end_date = cohort.last_term_end
+        on person_records.delivery_id = attendance.delivery_id
+            and person_records.row_number = attendance.row_number
+            and cohort.last_term_end = attendance.term_end_date
     where attendance.attended_sessions < 0.9 * attendance.possible_sessions
 
 ),
@@ -145,10 +147,10 @@ units as (
     from cohort
     left join incidents
         on cohort.period_start = incidents.period_start
-        and cohort.household_id = incidents.household_id
+            and cohort.household_id = incidents.household_id
     left join low_attendance
         on cohort.period_start = low_attendance.period_start
-        and cohort.household_id = low_attendance.household_id
+            and cohort.household_id = low_attendance.household_id
 
 ),
 

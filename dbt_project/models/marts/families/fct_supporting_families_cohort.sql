@@ -1,7 +1,7 @@
 -- The Supporting Families cohort of the latest reported quarter: one row per member (living
 -- at the family's address on the quarter's last day) of each family with at least one
--- headline criterion, with the criteria met as flags. What leaves
--- for whom is decided by the supporting-families protocol (cohort: meets_programme_criteria).
+-- headline criterion, with the criteria met as flags. What leaves for whom is decided by the
+-- supporting-families protocol (cohort: meets_programme_criteria).
 
 with
 
@@ -51,7 +51,7 @@ final as (
     from latest_families
     inner join members
         on latest_families.period_start = members.period_start
-        and latest_families.household_id = members.household_id
+            and latest_families.household_id = members.household_id
 
 )
 
