@@ -215,14 +215,54 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         select s.uprn, s.household_id from ({stored}) s
         where s.uprn not in (select uprn from _address_ids) and s.household_id not in (select household_id from _address_ids)
         order by uprn""")
+    _shared_events(mem, sources, existing)
     mem.execute("""create or replace table wh.linkage.household_members as
-        select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen
-        from _spells s join _address_ids a using (uprn)
+        select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence
+        from (select *, 'address' as evidence from _spells union all by name
+              select *, 'shared_event' as evidence from _joined) s
+        join _address_ids a using (uprn)
         where s.valid_to is null or s.valid_to >= s.valid_from
         order by household_id, valid_from, person_id""")
     _review(mem, sources, existing)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
+
+
+def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+    """`_joined`: people with no UPRN record named in one event (a contract's `sharedEvent`
+    column: a police occurrence) with a person living at an address that day, their record
+    at that address's postcode and with that person's surname. They live there for the
+    spell of the person they were named with (not before their birth). Someone so named with
+    people of two addresses is joined to neither (and is in the review list)."""
+    parts = []
+    for src in sources:
+        col, f = src.contract.shared_event, src.contract.freshness
+        if col is None or f is None or src.contract.table not in existing:
+            continue
+        parts.append(f"""select r.person_id, r.postcode, r.surname, r.date_of_birth, cast(v."{f.column}" as date) as day,
+                                '{src.id}:' || v."{col}" as event
+                         from wh.identity.linkage_records r join wh.valid."{src.contract.table}" v
+                           on v._delivery_id = r.delivery_id and v._row_number = r.row_number
+                         where r.contract_id = '{src.id}' and v."{col}" is not null""")
+    if not parts:
+        mem.execute("create or replace temp table _joined as select * from _spells where false")
+        return
+    mem.execute(f"create or replace temp table _event_people as {' union all '.join(parts)}")
+    mem.execute("""create or replace temp table _joined as
+        with evidence as (
+            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to
+            from _event_people x
+            join _event_people m on m.event = x.event and m.person_id <> x.person_id and m.surname = x.surname
+            join _spells s on s.person_id = m.person_id
+             and (s.valid_from is null or s.valid_from <= x.day) and (s.valid_to is null or x.day <= s.valid_to)
+            join wh.identity.linkage_address_postcodes a on a.uprn = s.uprn and a.postcode = x.postcode
+            where x.person_id not in (select person_id from _observed)),
+        one_address as (select person_id from evidence group by person_id having count(distinct uprn) = 1)
+        select person_id, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
+               greatest(min(valid_from), min(date_of_birth)) as valid_from,
+               case when count(valid_to) = count(*) then max(valid_to) end as valid_to
+        from evidence where person_id in (select person_id from one_address)
+        group by person_id""")
 
 
 def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
@@ -235,7 +275,8 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
             from wh.identity.linkage_records r
             join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
             where r.postcode is not null and r.surname is not null and d.day is not null
-              and r.person_id not in (select person_id from _observed)),
+              and r.person_id not in (select person_id from _observed)
+              and r.person_id not in (select person_id from _joined)),
         members as (
             select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode, r.surname
             from wh.linkage.household_members m

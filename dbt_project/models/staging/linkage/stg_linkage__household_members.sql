@@ -14,7 +14,8 @@ final as (
         valid_from,
         valid_to,
         first_seen,
-        last_seen
+        last_seen,
+        evidence
     from source
 
 )
