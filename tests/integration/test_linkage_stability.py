@@ -19,8 +19,9 @@ from orchestration.partnership.settings import Settings
 
 pytestmark = pytest.mark.dbt_free
 
-LINKAGE_TABLES = ("person_records", "persons", "id_sequence")
-IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review")
+LINKAGE_TABLES = ("person_records", "persons", "id_sequence", "household_members")
+IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review",
+                   "linkage_household_addresses", "linkage_household_review")
 
 
 def _ids(path):
@@ -120,10 +121,11 @@ def _move_house(con) -> None:
        living alone: they join that household, and the others, with no record tonight, stay
        together in a household of their own;
     2. a record added to it (someone new, no agency ids) brings a new UPRN to the postcode
-       and surname of people none of whom has a UPRN: they join the newcomer's household;
+       and surname of people none of whom has a UPRN;
     3. another brings another new UPRN to the postcode and surname of people who share one
-       UPRN through one of them: the cell has two UPRNs now, so those without one split off.
-    The people of 2 and 3 have no record tonight: only their neighbours changed."""
+       UPRN through one of them.
+    The people of 2 and 3 have no record tonight: only their neighbours changed (a postcode
+    and a surname decide no household, but the incremental scope still takes such cells in)."""
     delivery, row = con.execute(f"""select _delivery_id, min(_row_number) from valid."{MOVER_CONTRACT}"
                                     where _delivery_id not in (select delivery_id from y.identity.linkage_deliveries
                                                                where contract_id = '{MOVER_CONTRACT}')
