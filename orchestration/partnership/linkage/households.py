@@ -176,7 +176,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         select r.person_id, r.uprn, d.day, r.date_of_birth
         from wh.identity.linkage_records r
         join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
-        where r.uprn is not null and d.day is not null""")
+        where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null""")
     # Runs of one address in each person's records by date; a run begins where the address
     # differs from the record before. Two addresses on one day: ordered by UPRN.
     mem.execute("""create or replace temp table _spells as
@@ -269,21 +269,25 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
     """People with no UPRN record, at an address's postcode on a record's day, sharing a surname
     with a member that day: for a person to check, not joined."""
     postcodes = "wh.identity.linkage_address_postcodes"
+    # Members' postcodes and surnames first: only records sharing one are read with their dates.
+    mem.execute(f"""create or replace temp table _member_keys as
+        select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode, r.surname
+        from wh.linkage.household_members m
+        join wh.identity.{ADDRESS_IDS} h using (household_id)
+        join {postcodes} a on a.uprn = h.uprn
+        join (select distinct person_id, surname from wh.identity.linkage_records
+              where surname is not null and person_id in (select person_id from wh.linkage.household_members)) r
+          on r.person_id = m.person_id""")
     mem.execute(f"""create or replace table wh.identity.{REVIEW} as
         with candidates as (
             select r.person_id, r.surname, r.postcode, d.day
-            from wh.identity.linkage_records r
+            from (select * from wh.identity.linkage_records
+                  semi join (select distinct postcode, surname from _member_keys) k using (postcode, surname)) r
             join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
-            where r.postcode is not null and r.surname is not null and d.day is not null
+            where d.day is not null
               and r.person_id not in (select person_id from _observed)
               and r.person_id not in (select person_id from _joined)),
-        members as (
-            select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode, r.surname
-            from wh.linkage.household_members m
-            join wh.identity.{ADDRESS_IDS} h using (household_id)
-            join {postcodes} a on a.uprn = h.uprn
-            join (select distinct person_id, surname from wh.identity.linkage_records where surname is not null) r
-              on r.person_id = m.person_id)
+        members as (select * from _member_keys)
         select c.person_id, m.household_id, min(c.day) as first_day, max(c.day) as last_day,
                'postcode and surname of a member, no address record' as reason
         from candidates c join members m
@@ -291,6 +295,10 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
          and (m.valid_from is null or m.valid_from <= c.day) and (m.valid_to is null or c.day <= m.valid_to)
         group by c.person_id, m.household_id
         order by m.household_id, c.person_id""")
+
+
+def _ids(sources: list[PersonSource]) -> str:
+    return ", ".join(f"'{s.id}'" for s in sources) or "null"
 
 
 def _exists(mem: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
