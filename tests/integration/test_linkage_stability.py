@@ -116,10 +116,8 @@ FRESH_UPRNS = ("999999999991", "999999999992")  # on no record
 
 def _move_house(con) -> None:
     """Tonight's children's social care delivery (UPRN, postcode and surname) moves people:
-    1. its record, given the UPN of a pupil with no UPRN yet who shares a household (with
-       fewer records than theirs when there is one such), moves them to the UPRN of a person
-       living alone: they join that household, and the others, with no record tonight, stay
-       together in a household of their own;
+    1. its record, given the UPN of a pupil with no UPRN yet (a household alone), moves them
+       to the UPRN of a person living alone: they join that household;
     2. a record added to it (someone new, no agency ids) brings a new UPRN to the postcode
        and surname of people none of whom has a UPRN;
     3. another brings another new UPRN to the postcode and surname of people who share one
@@ -137,14 +135,14 @@ def _move_house(con) -> None:
                group by all having {} order by count(*) desc, last_postcode, last_surname limit 1"""
     no_uprn = con.execute(cells.format("count(last_uprn) = 0")).fetchall()[0]
     one_uprn = con.execute(cells.format("count(distinct last_uprn) = 1 and count(*) > count(last_uprn)")).fetchall()[0]
-    # A pupil (UPN) with no UPRN on any record, sharing a household of yesterday with others.
+    # A pupil (UPN) with no UPRN on any record (so a household alone yesterday).
     upn = con.execute("""
         with pa as (select * from y.identity.linkage_person_addresses),
         hh as (select household_id, count(*) as people, sum(records) as records from pa group by 1),
         pupils as (select person_id, min(upn) as upn from y.identity.linkage_records group by 1
                    having count(upn) > 0 and count(uprn) = 0)
         select k.upn from pupils k join pa p using (person_id) join hh using (household_id)
-        where hh.people >= 2 order by p.records * 2 > hh.records desc, 1 limit 1""").fetchall()[0][0]
+        order by p.records * 2 > hh.records desc, 1 limit 1""").fetchall()[0][0]
     target = con.execute("""select min(last_uprn) from y.identity.linkage_person_addresses where household_id in
                             (select household_id from y.identity.linkage_person_addresses group by 1 having count(*) = 1)""").fetchall()[0][0]
     con.execute(f"""update identity."{MOVER_CONTRACT}" set uprn = ?, upn = ?, child_id = null
