@@ -278,21 +278,23 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
         join (select distinct person_id, surname from wh.identity.linkage_records
               where surname is not null and person_id in (select person_id from wh.linkage.household_members)) r
           on r.person_id = m.person_id""")
+    # Per candidate, postcode and surname: the first and last day of their records there, so the
+    # join with the members is one row per person and key, not per record.
+    mem.execute(f"""create or replace temp table _candidates as
+        select r.person_id, r.postcode, r.surname, min(d.day) as first_day, max(d.day) as last_day
+        from (select * from wh.identity.linkage_records
+              semi join (select distinct postcode, surname from _member_keys) k using (postcode, surname)) r
+        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
+        where d.day is not null
+          and r.person_id not in (select person_id from _observed)
+          and r.person_id not in (select person_id from _joined)
+        group by all""")
     mem.execute(f"""create or replace table wh.identity.{REVIEW} as
-        with candidates as (
-            select r.person_id, r.surname, r.postcode, d.day
-            from (select * from wh.identity.linkage_records
-                  semi join (select distinct postcode, surname from _member_keys) k using (postcode, surname)) r
-            join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
-            where d.day is not null
-              and r.person_id not in (select person_id from _observed)
-              and r.person_id not in (select person_id from _joined)),
-        members as (select * from _member_keys)
-        select c.person_id, m.household_id, min(c.day) as first_day, max(c.day) as last_day,
+        select c.person_id, m.household_id, min(c.first_day) as first_day, max(c.last_day) as last_day,
                'postcode and surname of a member, no address record' as reason
-        from candidates c join members m
+        from _candidates c join _member_keys m
           on m.postcode = c.postcode and m.surname = c.surname
-         and (m.valid_from is null or m.valid_from <= c.day) and (m.valid_to is null or c.day <= m.valid_to)
+         and (m.valid_from is null or m.valid_from <= c.last_day) and (m.valid_to is null or c.first_day <= m.valid_to)
         group by c.person_id, m.household_id
         order by m.household_id, c.person_id""")
 
