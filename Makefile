@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install system-deps bench lock dev clean
+.PHONY: demo test install system-deps bench lock dev portal clean
 
 # Debian packages the product and its tests use: headless Chromium (board pack PDFs, page
 # tests) and poppler (PDF to PNG in tests).
@@ -34,8 +34,11 @@ system-deps:
 	  else echo "please install these Debian packages first:$$missing"; exit 1; fi; \
 	fi
 
+# PRESET: the demo's size (district by default; small for a quick look, county for a million people).
+PRESET ?= district
+
 demo: $(STAMP) system-deps
-	$(BIN)/partnership demo
+	$(BIN)/partnership demo --preset $(PRESET)
 
 test: $(STAMP) system-deps
 	$(BIN)/lint-imports
@@ -44,14 +47,22 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.portal $(PORTAL_BENCH_ARGS)
 
 # Re-resolve the pinned set after changing dependencies in pyproject.toml.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 # The Dagster UI on the same data folder as `make demo`.
+# PORT: where the UI listens (default 3000).
+PORT ?= 3000
+
 dev: $(STAMP)
-	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/partnership dev
+	$(BIN)/partnership dev --port $(PORT)
+
+# The partnership portal on http://127.0.0.1:8000, on the same data folder (docs/portal.md).
+portal: $(STAMP)
+	$(BIN)/partnership portal
 
 clean:
-	rm -rf data/landing data/archive data/warehouse.duckdb* data/releases data/reports data/reference data/demo_truth
+	rm -rf data/landing data/archive data/warehouse.duckdb* data/releases data/reports data/reference data/demo_truth data/portal/ops_snapshot.duckdb

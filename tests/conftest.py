@@ -117,7 +117,7 @@ def crash_sequence(demo_night, tmp_path_factory):
     from tests.e2e.test_crash_recovery import CrashSequence
 
     data_dir = tmp_path_factory.mktemp("crash") / "data"
-    data_dir.mkdir()
+    data_dir.mkdir(mode=0o700)  # the data folder is the warehouse account's alone, or no night runs
     sequence = CrashSequence(demo_night[0], data_dir)
     yield sequence
     sequence.close()

@@ -12,6 +12,7 @@ from dagster._core.definitions.executor_definition import (
 from dagster._core.events import DagsterEvent
 from dagster._core.executor.in_process import InProcessExecutor
 
+from orchestration.defs.automation import schedule_status
 from orchestration.defs.freshness import freshness_checks
 from orchestration.defs.ingestion.assets import DELIVERIES, POOL, extract_key
 from orchestration.partnership.catalogue import contracts, protocols
@@ -54,6 +55,18 @@ class _WarehouseRunExecutor(InProcessExecutor):
             if dead:
                 yield DagsterEvent.engine_event(plan_context, f"reclaimed the pool slots of dead runs: {', '.join(dead)}")
             yield from super().execute(plan_context, execution_plan)
+            yield from _refresh_portal_snapshot(plan_context)
+
+
+def _refresh_portal_snapshot(plan_context):
+    """The portal reads `ops` from a snapshot, never the warehouse (partnership/ops/snapshot.py):
+    refresh it at the end of every launched run, still holding the lock (`partnership run`
+    executes the job in process, without this executor: runtime/night.py refreshes it there)."""
+    from orchestration.partnership.ops.snapshot import refresh_ops_snapshot
+
+    problem = refresh_ops_snapshot(get_settings(), protocols())
+    if problem:
+        yield DagsterEvent.engine_event(plan_context, problem)
 
 
 @dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema)
@@ -76,7 +89,7 @@ nightly_schedule = dg.ScheduleDefinition(
     job=nightly_job,
     cron_schedule="0 2 * * *",
     execution_timezone="Europe/London",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 
 
@@ -109,7 +122,7 @@ freshness_schedule = dg.ScheduleDefinition(
     job=freshness_job,
     cron_schedule="20 * * * *",  # hourly, so an overdue delivery shows within the hour of its due time
     execution_timezone="Europe/London",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 
 
@@ -141,7 +154,7 @@ retention_schedule = dg.ScheduleDefinition(
     job=retention_job,
     cron_schedule="30 4 * * *",  # daily, after the night
     execution_timezone="Europe/London",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 
 jobs = [nightly_job, ingest_job, freshness_job, retention_job]

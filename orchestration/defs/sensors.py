@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.defs.automation import sensor_status
 from orchestration.defs.ingestion.assets import DELIVERIES, extract_key
 from orchestration.defs.jobs import ingest_job
 from orchestration.partnership.catalogue import contracts
@@ -103,7 +104,7 @@ def run_request(f: StableFile) -> dg.RunRequest:
 
 
 @dg.sensor(name="landing_sensor", job=ingest_job, minimum_interval_seconds=LANDING_SENSOR_INTERVAL_S,
-           default_status=dg.DefaultSensorStatus.RUNNING,
+           default_status=sensor_status(),
            description="Starts the ingest job for each new delivery in landing/ once its file has stopped growing "
                        "(size and mtime unchanged across two ticks); one run per file and content, never twice.")
 def landing_sensor(context: dg.SensorEvaluationContext):
@@ -138,7 +139,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
 # ---- alerts ---------------------------------------------------------------------------------
 
 
-@dg.run_failure_sensor(name="ops_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.run_failure_sensor(name="ops_failure_alert", default_status=sensor_status(),
                        description="E-mails operations (PARTNERSHIP_OPS_EMAIL, over SMTP) the failed step and a link "
                                    "to the run, for any failed run of this code location.")
 def ops_failure_alert(context: dg.RunFailureSensorContext):

@@ -39,6 +39,8 @@ from sqlalchemy.pool import StaticPool
 from watchdog.events import PatternMatchingEventHandler
 from watchdog.observers import Observer
 
+from orchestration.partnership.warehouse.permissions import lock_down
+
 MAX_OPEN = 16  # databases kept open; the webserver may read many runs' shards
 
 
@@ -56,6 +58,7 @@ class PartnershipEventLogStorage(SqliteEventLogStorage):
     same files, so a data folder moved or restored elsewhere keeps its history."""
 
     def __init__(self, base_dir: str | None = None, inst_data=None):
+        lock_down()  # the daemon and the webserver too write Dagster's home owner-only
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
         self._batch: tuple[int, dict[str, db.engine.Connection]] | None = None
         self._tables_found: set[str] = set()

@@ -12,12 +12,13 @@ from orchestration.partnership.settings import Settings
 from orchestration.runtime.instance import prepare_instance
 
 
-def serve_ui(settings: Settings) -> int:
-    """Run `dagster dev` on the project's workspace until it is stopped; returns its exit code."""
+def serve_ui(settings: Settings, host: str = "127.0.0.1", port: int = 3000) -> int:
+    """Run `dagster dev` on the project's workspace, on `host`:`port`, until it is stopped; returns its exit code."""
     prepare_instance(settings)
     dbt_parse(settings)
     dagster = Path(sys.executable).with_name("dagster")
     # `dagster dev` re-parses the dbt project with the `dbt` on PATH: the one beside this Python.
     os.environ["PATH"] = os.pathsep.join([str(dagster.parent), os.environ.get("PATH", "")])
-    return subprocess.call([str(dagster), "dev", "-w", str(settings.project_root / "workspace.yaml")],
+    return subprocess.call([str(dagster), "dev", "-w", str(settings.project_root / "workspace.yaml"),
+                            "-h", host, "-p", str(port)],
                            cwd=settings.project_root)

@@ -111,3 +111,28 @@ def test_the_supporting_families_release_names_only_members_of_families_meeting_
             "where meets_programme_criteria").fetchall()[0]
     assert members["person_ref"].n_unique() == cohort[0]
     assert members["family_ref"].n_unique() == cohort[1]
+
+
+def test_each_released_table_links_to_its_model_s_documentation_shipped_with_the_release_and_no_other(demo_night):
+    import re
+
+    settings, _ = demo_night
+    manifest = json.loads((settings.project_root / "dbt_project" / "target" / "manifest.json").read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")}
+    published = [p for p in _protocols(settings).values() if (settings.releases_dir / p.id / DEMO_RUN_DATE.isoformat()).is_dir()]
+    assert published
+    for protocol in published:
+        folder = settings.releases_dir / protocol.id / DEMO_RUN_DATE.isoformat()
+        sources = {o["source"].split(".", 1)[1] for o in protocol.outputs}
+        assert {p.name for p in (folder / "model_docs").iterdir()} == {f"{s}.md" for s in sources}
+        dictionary = (folder / "data_dictionary.md").read_text()
+        links = set(re.findall(r"\]\((model_docs/[^)]+)\)", dictionary))
+        assert links == {f"model_docs/{s}.md" for s in sources} and all((folder / link).is_file() for link in links)
+        files = json.loads((folder / "manifest.json").read_text())["files"]
+        for s in sources:
+            doc = (folder / "model_docs" / f"{s}.md").read_text()
+            assert " ".join(models[s]["description"].split()) in doc, "the model's own description, from dbt"
+            assert f"model_docs/{s}.md" in files, "listed and hashed in the manifest"
+            others = [m for m in models if m not in sources and models[m]["description"]
+                      and " ".join(models[m]["description"].split()) in doc]
+            assert not others, f"{protocol.id}: {s}'s documentation holds other models' docs: {others}"

@@ -45,8 +45,9 @@ def dagster_ui(demo_night, tmp_path_factory):
     shutil.copytree(reference.data_dir, data_dir, symlinks=True)  # run history included: it persists
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTNERSHIP_", "DAGSTER_"))}
+    # As documented: the data folder and DAGSTER_HOME; the warehouse's path follows from the folder.
     env.update({"PATH": os.pathsep.join([str(bin_dir), env.get("PATH", "")]), "PARTNERSHIP_DATA_DIR": str(data_dir),
-                "PARTNERSHIP_WAREHOUSE": str(data_dir / "warehouse.duckdb"), "DAGSTER_HOME": str(data_dir / "dagster_home"),
+                "DAGSTER_HOME": str(data_dir / "dagster_home"),
                 "PARTNERSHIP_PSEUDONYM_KEY": TEST_KEY, "PARTNERSHIP_RUN_DATE": DEMO_RUN_DATE.isoformat(),
                 "GX_ANALYTICS_ENABLED": "false"})
     port = _free_port()
@@ -63,6 +64,8 @@ def dagster_ui(demo_night, tmp_path_factory):
                 entries = data["workspaceOrError"]["locationEntries"]
                 if entries and entries[0]["locationOrLoadError"] and \
                         entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation":
+                    started = (data_dir.parent / "dagster-dev.log").read_text()
+                    assert "Traceback" not in started, f"dagster dev printed a traceback starting:\n{started[-3000:]}"
                     break
                 if entries and entries[0]["locationOrLoadError"] and \
                         entries[0]["locationOrLoadError"]["__typename"] == "PythonError":

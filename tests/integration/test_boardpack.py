@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -27,6 +28,7 @@ from orchestration.partnership.releases.audit import audit_release
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.releases.publish import release
 from orchestration.partnership.warehouse.connection import ensure_schemas
+from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.dbt_free
 
@@ -111,6 +113,15 @@ def _write_warehouse(path: Path) -> None:
                          None if warn is None else json.dumps(warn)])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def release_key():
+    """Releases and their log entries are signed with keys derived from the pseudonymisation key."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)
+        m.delenv("PARTNERSHIP_PSEUDONYM_KEY_FILE", raising=False)
+        yield
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("boardpack")
@@ -153,6 +164,17 @@ def _cells(html: str) -> list[tuple[dict, str]]:
     p = _Cells()
     p.feed(html)
     return p.cells
+
+
+def test_the_release_audit_refuses_the_documentation_of_a_model_the_release_does_not_hold(built, tmp_path):
+    folder, _ = built
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    assert audit_release(copy, PROTOCOL) == []
+    (copy / "model_docs" / "fct_falls_pathway_events.md").write_text("# `marts.fct_falls_pathway_events`\n")
+    assert any("unexpected model documentation" in p for p in audit_release(copy, PROTOCOL))
 
 
 def test_the_release_carries_its_data_quality_facts_listed_in_its_manifest_and_passes_its_audit(built):
@@ -286,6 +308,83 @@ def test_the_pdf_renders_and_carries_the_manifest_hash(built, tmp_path):
     assert "Data quality" in text and "Appendix: definitions" in text
 
 
+def test_the_pdf_is_tagged_has_an_outline_and_splits_no_heading_across_pages(built):
+    _, pack = built
+    info = subprocess.run(["pdfinfo", str(pack.pdf)], check=True, capture_output=True, text=True).stdout
+    assert re.search(r"^Tagged:\s+yes$", info, re.M), "a tagged PDF: screen readers get its structure"
+    xml = subprocess.run(["pdftohtml", "-xml", "-stdout", "-i", "-q", str(pack.pdf)], check=True, capture_output=True,
+                         text=True).stdout
+    assert "<outline>" in xml and ">Data quality</item>" in xml, "an outline (bookmarks) from the headings"
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    texts = [" ".join(subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(pack.pdf), "-"], check=True,
+                                     capture_output=True, text=True).stdout.split()) for n in range(1, pages + 1)]
+    headings = [h for h in (_heading_texts(pack.html.read_text())) if len(h.split()) > 1]
+    assert headings
+    for h in headings:
+        assert any(h in t for t in texts), f"the heading {h!r} is split across pages"
+
+
+def _heading_texts(html: str) -> list[str]:
+    class Headings(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.depth, self.found, self.current = 0, [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("h1", "h2", "h3"):
+                self.depth += 1
+                self.current = []
+
+        def handle_endtag(self, tag):
+            if tag in ("h1", "h2", "h3") and self.depth:
+                self.depth -= 1
+                self.found.append(" ".join("".join(self.current).split()))
+
+        def handle_data(self, data):
+            if self.depth:
+                self.current.append(data)
+
+    parser = Headings()
+    parser.feed(html)
+    return parser.found
+
+
+def test_age_bands_are_in_their_natural_order_not_as_text_sorts_them():
+    bands = ["age:16+", "age:10-15", "age:5-9", "persons", "age:1-4", "age:under 1", "sex:M", "sex:F"]
+    assert sorted(bands, key=model.breakdown_order) == [
+        "persons", "age:under 1", "age:1-4", "age:5-9", "age:10-15", "age:16+", "sex:F", "sex:M"]
+
+
+def test_the_first_page_says_what_changed_since_the_last_pack_from_the_two_releases_figures(tmp_path):
+    from orchestration.partnership.boardpack.render import render_html
+
+    warehouse, releases = tmp_path / "warehouse.duckdb", tmp_path / "releases"
+    _write_warehouse(warehouse)
+    first = release(warehouse, releases, PROTOCOL, RELEASE_DATE)
+    page = render_html(model.load(first.path, PROTOCOL))
+    assert "This is the first pack of this protocol" in page
+    new_quarter, last = date(2026, 10, 1), QUARTERS[-1]
+    with duckdb.connect(str(warehouse)) as con:  # a new quarter of FALLS-02, and FALLS-04's last quarter revised
+        con.execute("insert into marts.fct_indicator_values values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ("FALLS-02", "quarter", new_quarter, _quarter_end(new_quarter), "district", "E07900001", "Riverside",
+                     "persons", 90, 300, *_wilson(90, 300), "percent"))
+        con.execute("""update marts.fct_indicator_values set numerator = 150, value = ?, lower_ci = ?, upper_ci = ?
+                       where indicator_id = 'FALLS-04' and period_start = ? and geography_type = 'district'
+                       and breakdown = 'persons'""", [*_wilson(150, 260), last])
+    second = release(warehouse, releases, PROTOCOL, RELEASE_DATE + timedelta(days=7))
+    assert second.status == "published"
+    page = render_html(model.load(second.path, PROTOCOL))
+    section = page[page.index('id="changes"'):page.index('id="headlines"')]
+    assert f"What changed since the pack of {RELEASE_DATE:%-d %B %Y}" in section
+    items = [" ".join(li.split("</li>")[0].split()) for li in section.split("<li>")[1:]]
+    new_label = model.period_label("quarter", new_quarter, _quarter_end(new_quarter))
+    last_label = model.period_label("quarter", last, _quarter_end(last))
+    assert len(items) == 2, items
+    assert items[0] == f"FALLS-02: new figures for {new_label}."
+    assert items[1].startswith(f"FALLS-04: revised {last_label}: now ") and ", was " in items[1]
+    assert "FALLS-03" not in section, "an indicator whose published figures are the same is not listed"
+
+
 def test_the_pdf_is_vector_only_so_printing_stays_fast(built):
     """A cell background Chromium cannot print as vectors (a CSS gradient) becomes one raster image per
     cell: a county pack had 5,000 of them, 28 MB and a minute of printing. Charts are SVG: no image."""
@@ -307,6 +406,15 @@ def test_every_chart_spec_is_valid_vega_lite(built, monkeypatch):
     assert {spec["$schema"] for spec in specs} == {alt.SCHEMA_URL}, "the Vega-Lite version Altair checks against"
     for spec in specs:  # Altair raises on a spec the Vega-Lite JSON schema refuses
         assert alt.LayerChart.from_dict(spec, validate=True).to_dict(validate=True) == spec
+
+
+def test_the_pack_carries_the_release_log_head_its_release_was_anchored_to(built):
+    folder, pack = built
+    anchor = json.loads((folder / "manifest.json").read_text())["anchor"]
+    assert len(anchor["release_log_head"]) == 64
+    html = pack.html.read_text()
+    assert f'<meta name="release-log-head" content="{anchor["release_log_head"]}">' in html
+    assert f'<code data-role="release-log-head">{anchor["release_log_head"]}</code> (entry {anchor["release_log_seq"]})' in html
 
 
 def test_the_html_opens_in_headless_chromium_without_errors_or_network(built):
@@ -419,6 +527,23 @@ def test_the_data_quality_panel_names_late_rejected_and_over_tolerance_deliverie
     assert "County Ambulance Service, incidents attended: 1 delivery late (due by 06:00; up to 1 h 42 min late)." in html
     assert "Riverside Fire &amp; Rescue, safe and well visits: 1 delivery rejected (encoding ×1)" in html
     assert "Riverside Acute Trust, A&amp;E attendances: 1 delivery with quarantined rows above the contract" in html
+
+
+def test_the_data_quality_panel_counts_the_deliveries_overdue_and_the_extracts_never_delivered(built):
+    _, pack = built
+    html = pack.html.read_text()
+    dq = {(e["contract"]): e for a in json.loads((pack.html.parent / "data_quality.json").read_text())["agencies"]
+          for e in a["extracts"]}
+    # As at noon on 28 November: the nightly files covering 27 November were due at 06:00 and never came;
+    # the weekly fire file of 22 November is followed by one due on 29 November, not yet due; Age Well
+    # never delivered at all.
+    assert dq["county_ambulance__incidents"]["overdue"] == 1 and dq["riverside_acute__ae_attendances"]["overdue"] == 1
+    assert dq["riverside_fire__safe_and_well_visits"]["overdue"] == 0
+    assert dq["riverside_agewell__falls_class_referrals"]["overdue"] == 1
+    assert "Riverside Age Well, falls prevention class referrals: 1 monthly delivery overdue (due by 06:00, not arrived)." in html
+    agewell = html[html.index('data-agency="riverside_agewell"'):]
+    agewell = agewell[:agewell.index("</tr>")]
+    assert 'data-field="overdue">1<' in agewell and "no issues" not in agewell
 
 
 def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp_path, smtp_server, monkeypatch):

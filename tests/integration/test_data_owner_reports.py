@@ -106,6 +106,12 @@ def test_a_late_delivery_is_rejected_or_warned_as_its_contract_says_and_each_own
     assert report["notification"].startswith("sent to ")
     index = (acute_dir / "index.html").read_text()
     assert "emergency_admissions_20261126.csv" in index and "late" in index and "incidents_20261126" not in index
+    assert any(r["level"] == "row" for r in report["rules"]) and report["rows_read"] > 0, \
+        "a late file is judged whole: its other faults are reported with its lateness"
+    page = next(acute_dir.glob("*_emergency_admissions_20261126.csv.html")).read_text()
+    assert "data owner e-mailed?</th><td>yes, sent to " in page
+    team = contracts["riverside_acute__emergency_admissions"].agency_name
+    assert team != "riverside_acute" and f"<h1>Deliveries from {team}</h1>" in index
 
 
 @pytest.fixture(scope="module")

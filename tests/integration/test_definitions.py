@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import pytest
 
@@ -30,9 +32,28 @@ def test_the_nightly_schedule_runs_the_nightly_job_at_two_in_the_morning_london_
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Europe/London"
     assert schedule.job_name == "nightly"
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     job = defs.resolve_job_def("nightly")
     assert job.executor_def.name == "in_process"
+
+
+def test_every_schedule_and_sensor_starts_switched_off_unless_automation_is_configured(demo_night):
+    from orchestration.definitions import defs
+
+    assert not os.environ.get("PARTNERSHIP_AUTOMATION"), "the test session must not switch automation on"
+    schedules = list(defs.schedules or [])
+    sensors = list(defs.sensors or [])
+    assert {s.name for s in schedules} >= {"nightly_schedule"} and {s.name for s in sensors} >= {"landing_sensor"}
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules)
+    assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in sensors)
+
+
+def test_automation_configured_on_starts_schedules_and_sensors_switched_on(monkeypatch):
+    from orchestration.defs.automation import schedule_status, sensor_status
+
+    monkeypatch.setenv("PARTNERSHIP_AUTOMATION", "on")
+    assert schedule_status() == dg.DefaultScheduleStatus.RUNNING and sensor_status() == dg.DefaultSensorStatus.RUNNING
+    monkeypatch.setenv("PARTNERSHIP_AUTOMATION", "off")
+    assert schedule_status() == dg.DefaultScheduleStatus.STOPPED and sensor_status() == dg.DefaultSensorStatus.STOPPED
 
 
 def test_the_dbt_resource_starts_no_dbt_in_the_dagster_process(demo_night):

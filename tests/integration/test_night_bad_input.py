@@ -74,3 +74,39 @@ def test_a_different_key_on_a_later_night_is_a_clear_error(ingested, monkeypatch
     monkeypatch.setenv("PARTNERSHIP_PSEUDONYM_KEY", "another-key-" + "x" * 40)
     with pytest.raises(PseudonymKeyError, match="differs from the one this warehouse was built with"):
         check_key(settings)
+
+
+def test_a_failing_ingest_step_fails_its_extract_alone_and_the_next_run_loads_what_it_left(ingested, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from orchestration.partnership.ingest.holdback import UNPROCESSED
+    from orchestration.partnership.ops.testhooks import FAIL_ENV
+
+    settings, _ = ingested
+    contracts = load_contracts(settings.contracts_dir)
+    agewell = contracts["riverside_agewell__falls_class_referrals"]
+    folder = settings.landing_dir / agewell.agency / agewell.extract
+    table = pq.read_table(folder / "falls_class_referrals_20261101.parquet")
+    new = folder / "falls_class_referrals_20261201.parquet"
+    pq.write_table(table.slice(1), new)  # next month's snapshot: one referral fewer
+    on_time = datetime(2026, 12, 1, 1, 30, tzinfo=timezone.utc).timestamp()
+    os.utime(new, (on_time, on_time))
+    refund = settings.landing_dir / "nhs_optout" / "opt_outs" / "opt_outs_20261201.csv"
+    lines = (settings.landing_dir / "nhs_optout" / "opt_outs" / "opt_outs_20261101.csv").read_text().splitlines(keepends=True)
+    refund.write_text("".join(lines[:-1]))
+    os.utime(refund, (on_time, on_time))
+    assert len(register_deliveries(settings, contracts)) == 2
+    monkeypatch.setenv(FAIL_ENV, f"ingest:{agewell.id}")
+    pads = check_key(settings)
+    failed = process_extract(settings, agewell, pads)
+    other = process_extract(settings, contracts["nhs_optout__opt_outs"], pads)
+    assert failed.failure and "OSError" in failed.failure and agewell.id in failed.failure
+    assert failed.standing == [f"falls_class_referrals_20261201.parquet{UNPROCESSED}"]
+    assert (other.failure, other.accepted, other.standing) == (None, 1, [])
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select status from ops.deliveries where file_name = ?", [new.name]).fetchall() == [("registered",)]
+        assert con.execute("select count(*) from raw.riverside_agewell__falls_class_referrals where _delivery_id = "
+                           "(select delivery_id from ops.deliveries where file_name = ?)", [new.name]).fetchall() == [(0,)]
+    monkeypatch.delenv(FAIL_ENV)
+    again = process_extract(settings, agewell, pads)
+    assert (again.failure, again.accepted, again.rows_read, again.standing) == (None, 1, table.num_rows - 1, [])

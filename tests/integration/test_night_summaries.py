@@ -46,3 +46,20 @@ def test_the_release_listing_matches_the_files_published_and_the_log(demo_night)
             assert entry.path and pid in published
         else:
             assert entry.reason
+
+
+def test_one_night_s_totals_count_only_the_deliveries_registered_since_it_began(demo_night):
+    from datetime import datetime, timedelta
+
+    settings, _ = demo_night
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        newest = con.execute("select max(registered_at) from ops.deliveries").fetchall()[0][0]
+    assert delivery_totals(settings, since=newest + timedelta(seconds=1)) == [], "after the night: nothing new"
+    assert delivery_totals(settings, since=datetime(2000, 1, 1)) == delivery_totals(settings)
+
+
+def test_the_night_log_holds_no_warning_per_dbt_source_test(demo_night):
+    _, night = demo_night
+    log = night.log_path.read_text()
+    assert "dbt build" in log or "dbt=" in log, "the log is the night's"
+    assert "instead of an `AssetCheckResult` for dbt test `source_" not in log

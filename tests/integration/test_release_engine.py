@@ -4,6 +4,7 @@ fail closed, atomic publication, expiry and the hash-chained release log."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 
 import duckdb
@@ -15,6 +16,7 @@ import orchestration.partnership.releases.log as release_log
 import orchestration.partnership.releases.publish as rel
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
+from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.dbt_free
 
@@ -23,7 +25,8 @@ DAY = date(2026, 11, 28)
 
 
 @pytest.fixture
-def warehouse(tmp_path):
+def warehouse(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)  # releases are signed with keys derived from it
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("create schema marts; create schema ops")
@@ -133,7 +136,7 @@ def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leave
     log = _log_rows(warehouse)
     assert [(s, str(d)) for _, d, s, _, _ in log] == [("published", "2026-11-28"), ("unchanged", "2026-11-28"),
                                                       ("unchanged", "2026-11-29")]
-    assert all(p == str(first.path) for *_, p, _ in log)
+    assert all(p == f"releases/falls-board/{DAY}" for *_, p, _ in log), "logged relative to the data folder"
     assert "inputs unchanged since the release of 2026-11-28" in log[2][4]
     report = json.loads((tmp_path / "reports" / "releases" / "2026-11-29.json").read_text())
     assert report["protocols"]["falls-board"]["status"] == "unchanged"
@@ -170,21 +173,28 @@ def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
     assert again.reason == ""
 
 
-def test_a_tampered_or_missing_release_file_is_recomputed_and_published_again(warehouse, tmp_path):
+def test_a_published_folder_changed_since_is_never_published_over_and_the_night_names_the_change(warehouse, tmp_path):
     protocol = load_protocol(FALLS_BOARD)
-    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    releases = tmp_path / "releases"
+    first = rel.release(warehouse, releases, protocol, DAY)
     good = _files(first.path)
-    (first.path / "data_dictionary.md").write_text("edited")
-    again = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
-    assert again.status == "published", "the edited folder is replaced by a computed one"
-    now = _files(first.path)
-    assert [now[f] for f in ("data_dictionary.md", "parquet/indicator_values.parquet")] == \
-        [good[f] for f in ("data_dictionary.md", "parquet/indicator_values.parquet")]
-    (first.path / "parquet" / "indicators.parquet").unlink()
-    nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
-    assert nxt.status == "published" and nxt.path.name == "2026-11-29"
-    (nxt.path / "extra.csv").write_text("a,b\n")
-    assert rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30)).status == "published"
+    changes = {"data_dictionary.md in 2026-11-28 differs": lambda p: (p / "data_dictionary.md").write_text("edited"),
+               "missing from 2026-11-28: parquet/indicators.parquet": lambda p: (p / "parquet" / "indicators.parquet").unlink(),
+               "not in the release in 2026-11-28: extra.csv": lambda p: (p / "extra.csv").write_text("a,b\n")}
+    for i, (named, change) in enumerate(changes.items()):
+        change(first.path)
+        edited = _files(first.path)
+        for day in (DAY, date(2026, 11, 29)):  # neither over it nor beside it
+            with pytest.raises(rel.ReleaseBlocked, match="changed after publication"):
+                rel.release(warehouse, releases, protocol, day)
+        assert _log_rows(warehouse)[-1][2] == "blocked" and named in _log_rows(warehouse)[-1][4]
+        assert _files(first.path) == edited, "the changed folder is left as it is: evidence"
+        assert not (releases / protocol.id / "2026-11-29").exists()
+        shutil.move(first.path, tmp_path / f"evidence-{i}")  # what the operator does
+        again = rel.release(warehouse, releases, protocol, DAY)
+        assert again.status == "published" and again.path == first.path
+        same = ("data_dictionary.md", "parquet/indicators.parquet", "parquet/indicator_values.parquet")
+        assert [_files(again.path)[f] for f in same] == [good[f] for f in same]
 
 
 def test_after_an_expired_or_blocked_night_the_release_is_computed_again(warehouse, tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.log as release_log
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
+from tests.conftest import TEST_KEY
 from tests.oracles import attacker
 
 pytestmark = pytest.mark.dbt_free
@@ -143,7 +144,8 @@ def test_the_audit_finds_cells_recoverable_after_primary_suppression_only_and_no
 
 
 @pytest.fixture
-def log_db(tmp_path):
+def log_db(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)  # entries are signed with a key derived from it
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("create schema ops")
@@ -172,6 +174,39 @@ def test_an_entry_rehashed_after_editing_still_breaks_the_chain(log_db):
         con.execute("update ops.release_log set entry_hash = ? where seq = 2", [release_log.entry_hash(row)])
         _, problems = release_log.verify_log(con)
     assert any("entry 3" in p and "chain" in p for p in problems)
+
+
+def _rows(con) -> list[dict]:
+    cols = [r[0] for r in con.execute("describe ops.release_log").fetchall()]
+    return [dict(zip(cols, r)) for r in con.execute("select * from ops.release_log order by seq").fetchall()]
+
+
+def test_an_entry_edited_with_every_hash_after_it_recomputed_is_caught_by_its_signature(log_db):
+    """What a writer without the secret can do: edit entry 2, then re-hash and re-chain every entry
+    from it on, so that the hash chain alone verifies."""
+    with duckdb.connect(str(log_db)) as con:
+        con.execute("update ops.release_log set reason = 'nothing to see' where seq = 2")
+        prev = None
+        for row in _rows(con):
+            if row["seq"] >= 2:
+                row["prev_hash"] = prev
+                row["entry_hash"] = release_log.entry_hash(row)
+                con.execute("update ops.release_log set prev_hash = ?, entry_hash = ? where seq = ?",
+                            [row["prev_hash"], row["entry_hash"], row["seq"]])
+            prev = row["entry_hash"]
+        assert release_log.verify_log(con) == (3, []), "the chain alone is fooled"
+        _, problems = release_log.verify_log(con, TEST_KEY.encode())
+    assert [p for p in problems if "signature" in p] and all(p.startswith(("entry 2", "entry 3")) for p in problems)
+    assert any(p.startswith("entry 2: its signature does not match") for p in problems)
+
+
+def test_an_entry_signed_with_another_key_or_not_signed_is_named(log_db):
+    with duckdb.connect(str(log_db)) as con:
+        con.execute("update ops.release_log set signature = null where seq = 1")
+        _, problems = release_log.verify_log(con, TEST_KEY.encode())
+        assert problems == ["entry 1: not signed"]
+        _, problems = release_log.verify_log(con, b"another key of at least thirty-two bytes")
+    assert len(problems) == 3
 
 
 @pytest.mark.parametrize("seq", [1, 2, 3])
@@ -227,3 +262,14 @@ def test_the_release_logic_version_hashes_every_module_that_builds_or_audits_a_r
     assert {"releases/publish.py", "releases/audit/people.py"} <= release_modules
     assert release_modules <= set(fingerprint.LOGIC_SOURCES)
     assert all((partnership / name).is_file() for name in fingerprint.LOGIC_SOURCES)
+
+
+def test_a_release_holding_a_date_after_its_release_date_is_blocked_but_a_period_under_way_is_not():
+    day = date(2026, 1, 15)
+    ok = {"indicator_values": pl.DataFrame({"period_start": [date(2026, 1, 1)], "period_end": [date(2026, 1, 31)]})}
+    problems: list[str] = []
+    audit.check_no_later_dates(ok, day, problems)
+    assert problems == []
+    later = {"events": pl.DataFrame({"event_month": [date(2025, 12, 1), date(2026, 11, 1)], "n": [1, 2]})}
+    audit.check_no_later_dates(later, day, problems)
+    assert problems == ["events.event_month: holds dates up to 2026-11-01, after the release date 2026-01-15"]

@@ -162,3 +162,14 @@ def test_a_file_refused_before_its_time_was_judged_is_never_late():
     assert minutes_late(c, "incidents.csv", datetime(2026, 11, 27, 9, 0)) is None  # no date: rejected for its name
     assert minutes_late(c, "incidents_20261120.csv", datetime(2026, 11, 27, 9, 0), "symlink") is None
     assert minutes_late(c, "incidents_20261120.csv", datetime(2026, 11, 27, 9, 0), "encoding") is not None
+
+
+def test_a_termly_file_is_followed_by_the_next_term_s_and_the_summer_holiday_is_no_lateness():
+    from datetime import date
+
+    from orchestration.partnership.contracts.timing import next_term_end
+
+    assert next_term_end(date(2026, 7, 22)) == date(2026, 12, 31), "after the summer term comes the autumn term"
+    assert next_term_end(date(2025, 12, 19)) == date(2026, 4, 30)
+    assert next_term_end(date(2026, 3, 27)) == date(2026, 7, 31)
+    assert next_term_end(date(2026, 12, 31)) == date(2027, 4, 30)

@@ -92,3 +92,57 @@ def test_a_margin_must_name_released_columns(tmp_path):
     doc["disclosure_control"]["secondary_suppression"]["margins"][0]["by"].append("ward_name")
     with pytest.raises(ProtocolError, match="margins.0"):
         load_protocol(_write(tmp_path, doc))
+
+
+def test_every_controller_and_the_recipient_must_be_a_party_acting_as_a_controller(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["parties"] = [p for p in doc["parties"] if p["id"] != "riverside_fire"]
+    with pytest.raises(ProtocolError, match="parties: 'riverside_fire'"):
+        load_protocol(_write(tmp_path, doc))
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    next(p for p in doc["parties"] if p["id"] == "falls-prevention-board")["role"] = "processor"
+    with pytest.raises(ProtocolError, match="not processor"):
+        load_protocol(_write(tmp_path, doc))
+
+
+def test_data_items_name_only_contracts_of_the_controllers(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["data_items"]["county_police__incidents"] = ["occurrence_id"]
+    with pytest.raises(ProtocolError, match="data_items.county_police__incidents"):
+        load_protocol(_write(tmp_path, doc))
+
+
+def test_a_second_signature_block_is_refused_so_no_signed_text_hides_behind_one(tmp_path):
+    path = tmp_path / "falls-board.yaml"
+    text = (PROTOCOLS / "falls-board.yaml").read_text()
+    path.write_text(text.replace("\ndpia:", "\nsignature:\n  text_sha256: " + "0" * 64 + "\n  signatories: []\ndpia:", 1))
+    with pytest.raises(ProtocolError, match="more than one signature block"):
+        load_protocol(path)
+
+
+def test_the_review_date_falls_within_the_term_and_the_dpia_risk_is_a_level(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["review_date"] = "2029-01-01"
+    with pytest.raises(ProtocolError, match="review_date"):
+        load_protocol(_write(tmp_path, doc))
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["dpia"]["risk"] = "negligible"
+    with pytest.raises(ProtocolError, match="dpia.risk"):
+        load_protocol(_write(tmp_path, doc))
+
+
+def test_each_committed_protocol_records_the_hash_of_its_text_as_signed():
+    for p in load_protocols(PROTOCOLS).values():
+        assert p.doc["signature"]["text_sha256"] == p.text_sha256, p.id
+
+
+def test_an_alias_cannot_carry_unsigned_text_from_the_signature_block_into_the_agreement(tmp_path):
+    text = (PROTOCOLS / "falls-board.yaml").read_text()
+    sig = text.index("signature:")
+    body, block = text[:sig], text[sig:]
+    block = block.replace('name: "Dr Priya Raman"', 'name: &p "Dr Priya Raman"', 1)
+    body = body.replace("purpose: >-", "purpose: *p\nold_purpose: >-", 1)
+    path = tmp_path / "falls-board.yaml"
+    path.write_text(block + body)  # the signature block first, so its anchor comes before the alias
+    with pytest.raises(ProtocolError, match="anchors and aliases are not allowed"):
+        load_protocol(path)

@@ -19,6 +19,7 @@ from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.demo import generate
 from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.validation.engine import assess
+from orchestration.partnership.validation.expectations import example_text
 from orchestration.partnership.validation.rows import _UPN_LETTERS
 from orchestration.partnership.warehouse.files import sha256_file
 from tests.conftest import DEMO_AS_OF
@@ -76,6 +77,7 @@ def test_a_value_over_its_maximum_length_breaks_the_length_rule_on_its_row(demo,
     r = _row_rule(a, "surname:length")
     assert (r.passed, r.failing_rows, [e["row"] for e in r.examples]) == (False, 1, [2])
     assert r.examples[0]["values"]["surname"] == "A" * 40, "an identifying value shows its shape only, cut to 40"
+    assert r.examples[0]["notes"]["surname"] == "101 letters"
 
 
 @pytest.mark.parametrize("value", ["12.5", "ten", "1e3"])
@@ -183,3 +185,38 @@ def test_an_unreadable_workbook_and_a_workbook_with_two_sheets_are_rejected(demo
     b = _judge(tmp_path, "riverside_council__housing_adaptations", "housing_adaptations_20261123.xlsx",
                _workbook(title, header, rows, lambda wb, ws, h: wb.create_sheet("Lookup")))
     assert (b.status, b.reason_code) == ("rejected", "sheet") and "2 sheets" in b.reason
+
+
+# --- what the data owner reads ----------------------------------------------------------------
+
+def test_a_word_in_a_code_column_and_an_impossible_date_show_their_mistake_and_the_expected_form_not_the_value(demo, tmp_path):
+    a = _judge(tmp_path, "county_ambulance__incidents", "incidents_20261126.csv",
+               demo["amb"].with_values({(2, "sex"): "Male", (3, "date_of_birth"): "1950-02-31"}))
+    codes = CONTRACTS["county_ambulance__incidents"].column("sex").allowed_values
+    sex = _row_rule(a, "sex:allowed_values")
+    assert sex.expected == "one of the codes: " + ", ".join(codes)
+    width = max(len(c) for c in codes)
+    assert [(e["row"], e["values"]) for e in sex.examples] == [(2, {"sex": "Aaaa"})]
+    assert sex.examples[0]["notes"]["sex"].startswith("a word of 4 letters, not a code; the codes have ")
+    assert f"{width} character" in sex.examples[0]["notes"]["sex"]
+    dob = _row_rule(a, "date_of_birth:date_parse")
+    assert dob.expected == "a real date in the form yyyy-MM-dd"
+    assert dob.examples == [{"row": 3, "values": {"date_of_birth": "9999-99-99"},
+                             "notes": {"date_of_birth": "in the form yyyy-MM-dd, but no such day in that month"}}]
+    assert example_text(dob.examples[0]) == \
+        "row 3: date_of_birth=9999-99-99 (in the form yyyy-MM-dd, but no such day in that month)"
+    said = repr(a.to_dict())
+    assert "Male" not in said and "1950" not in said, "the identifying values themselves are never shown"
+    assert "None" not in repr([r.expected for r in a.rules if r.level == "row" and not r.passed])
+
+
+def test_a_late_file_the_contract_rejects_is_reported_with_every_other_fault_at_once(demo, tmp_path):
+    school = demo["school"]
+    late = _judge(tmp_path, "county_council__school_attendance", "school_attendance_20260722.csv",
+                  school.with_values({(3, "possible_sessions"): "ten"}), arrived=datetime(2026, 7, 23, 9, 0))
+    assert (late.status, late.reason_code) == ("rejected", "late") and "due by 2026-07-23 05:00 UTC" in late.reason
+    failing = {r.rule: r for r in late.rules if not r.passed}
+    assert "late" in failing and failing["possible_sessions:type"].failing_rows == 1
+    assert failing["possible_sessions:type"].examples[0]["row"] == 3
+    assert failing["possible_sessions:type"].expected == "a whole number"
+    assert late.rows_read == len(school.rows) and late.rows_quarantined == 1

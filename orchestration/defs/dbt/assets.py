@@ -2,6 +2,7 @@
 project changed, else only what is downstream of sources whose data changed."""
 
 import json
+import logging
 import os
 from functools import cached_property
 from importlib.metadata import version
@@ -31,9 +32,22 @@ from orchestration.partnership.dbt.runner import (
     stage_place_seeds,
     topological,
 )
-from orchestration.partnership.ingest.holdback import dbt_hold_back, held_extracts
+from orchestration.partnership.ingest.holdback import held_extracts
 from orchestration.partnership.settings import get_settings
 from orchestration.partnership.warehouse.connection import writer_lock
+
+
+class _SourceTestObservations(logging.Filter):
+    """dbt's tests of sources are observations by design (translator.py); dagster-dbt warns of each
+    one at every build, a hundred lines a night that say nothing: those warnings are dropped."""
+
+    PREFIX = "Logging an `AssetObservation` instead of an `AssetCheckResult` for dbt test `source_"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIX)
+
+
+logging.getLogger("dagster.builtin").addFilter(_SourceTestObservations())
 
 
 @dbt_assets(manifest=partnership_dbt.manifest_path, project=partnership_dbt,
@@ -45,9 +59,10 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     manifest = json.loads(Path(partnership_dbt.manifest_path).read_text())
     project = project_fingerprint(settings, with_env=False)
     held = held_extracts(settings, contracts())
-    hold = dbt_hold_back(manifest, held)
     if held:
-        context.log.warning(f"held back downstream of rejected deliveries: {', '.join(held)}")
+        # Their valid rows are their last accepted ones: every model builds on them, and the
+        # releases that read them are held back (partnership/ingest/holdback.py).
+        context.log.warning(f"extracts held back (their releases wait): {', '.join(held)}")
     # dbt writes the warehouse from its own process: it does so holding this launch's writer lock.
     with writer_lock(settings.warehouse_path, purpose=f"dbt build, run {context.run_id}"):
         prune_invocation_dirs(Path(partnership_dbt.project_dir) / "target")
@@ -57,18 +72,18 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
         # same code: they stand, and what depends on them runs. Reported first: nothing rebuilt is
         # upstream of them, and Dagster wants a multi-asset's outputs in dependency order.
         translator = PartnershipTranslator()
-        for uid in topological(manifest, plan.unchanged - hold.nodes):
+        for uid in topological(manifest, plan.unchanged):
             key = translator.get_asset_key(manifest["nodes"][uid])
             if key in context.selected_asset_keys:
                 yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
                                 metadata={"dbt": "not rebuilt: its sources and code are unchanged since the last build"})
         if plan.full or plan.rebuild:
             # A failing test fails this step, so nothing downstream of it (releases) runs.
-            yield from dbt.cli(["build", *hold.exclude_args, *plan.build_args(manifest)], context=context).stream()
+            yield from dbt.cli(["build", *plan.build_args(manifest)], context=context).stream()
         whole = set(context.selected_asset_keys) >= set(context.assets_def.node_keys_by_output_name.values())
-        if whole and not held:
-            # The next night compares with what this build was built from (a build of a subset,
-            # or one that held an extract back, did not build all of it: not recorded).
+        if whole:
+            # The next night compares with what this build was built from (a build of a subset
+            # did not build all of it: not recorded).
             record_build(settings, plan)
         # The documentation site of what was just built, where the CLI summary points; generated
         # again only when the project or a relation's columns changed.

@@ -49,12 +49,17 @@ def _extract_asset(contract: Contract) -> dg.AssetsDefinition:
         # the key checked, the deliveries loaded and the standing rejections read on one connection
         outcome = process_extract(settings, contract)
         standing = outcome.standing
+        if outcome.failure:
+            # Not raised: a failed step would stop every extract's models and releases downstream.
+            # Its deliveries stay registered and hold back what reads this extract (`standing`).
+            context.log.error(outcome.failure)
         context.log.info(
             f"{contract.id}: {outcome.accepted} accepted, {outcome.rejected} rejected; "
             f"rows read {outcome.rows_read} = valid {outcome.rows_valid} + quarantined {outcome.rows_quarantined}"
         )
         yield dg.MaterializeResult(
-            metadata={"accepted": outcome.accepted, "rejected": outcome.rejected, "rows_read": outcome.rows_read,
+            metadata={"step": "failed" if outcome.failure else "completed", "failure": outcome.failure or "",
+                      "accepted": outcome.accepted, "rejected": outcome.rejected, "rows_read": outcome.rows_read,
                       "rows_valid": outcome.rows_valid, "rows_quarantined": outcome.rows_quarantined,
                       "seconds": dg.MetadataValue.json({k: round(v, 3) for k, v in outcome.seconds.items()})},
         )

@@ -12,6 +12,7 @@ from orchestration.partnership.boardpack.model import VALUES_SOURCE
 from orchestration.partnership.catalogue import protocols
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.settings import get_settings, run_date
+from orchestration.partnership.warehouse.permissions import share_release
 
 
 def has_board_pack(protocol: Protocol) -> bool:
@@ -38,6 +39,7 @@ def _board_pack_asset(protocol: Protocol) -> dg.AssetsDefinition:
             context.log.info(f"board pack {protocol.id}: no release for {run_date()}; nothing to build")
             return dg.MaterializeResult(metadata={"status": "no release", "path": ""})
         result, mail = refreshed
+        share_release(result.pdf.parent, protocol.id)  # the pack is read with its release, or not at all
         what = ("current: its release did not change, nothing rendered" if result.status == "current" else result.status)
         context.log.info(f"board pack {protocol.id} ({result.pdf.parent}): {what}; e-mail: {mail.detail or mail.status}")
         return dg.MaterializeResult(metadata={

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -145,6 +146,21 @@ def _table_file(release_dir: Path, protocol: Protocol, source: str) -> Path:
     raise PackError(f"protocol {protocol.id} releases no table from {source}; a board pack needs indicator values and definitions")
 
 
+def breakdown_order(breakdown: str) -> tuple:
+    """All persons first, then each dimension (`age:…`, `sex:…`) in its natural order: age bands by
+    their lower bound, `under 1` first ("under 1, 1-4, 5-9, 10-15, 16+"), not as text sorts them."""
+    if breakdown == ALL_PERSONS:
+        return (0, "", (0.0, 0.0), "")
+    dimension, _, value = breakdown.partition(":")
+    numbers = [int(n) for n in re.findall(r"[0-9]+", value)]
+    if not numbers:
+        return (1, dimension, (float("inf"), float("inf")), value)
+    if value.strip().lower().startswith("under"):  # under N: from 0 to N-1
+        return (1, dimension, (0.0, numbers[0] - 1.0), value)
+    high = float(numbers[1]) if len(numbers) > 1 else float("inf")  # N+: open above
+    return (1, dimension, (float(numbers[0]), high), value)
+
+
 def _cells(df: pl.DataFrame) -> list[Cell]:
     return [
         Cell(r["period_type"], r["period_start"], r["period_end"], r["geography_code"], r["geography_name"], r["breakdown"],
@@ -230,7 +246,7 @@ def _section(ind: dict, values: pl.DataFrame) -> IndicatorSection:
     if latest is not None:
         breakdowns = _cells(mine.filter((pl.col("geography_type") == AREA) & (pl.col("period_type") == period_type)
                                         & (pl.col("period_start") == latest.period_start)).sort("breakdown"))
-        breakdowns.sort(key=lambda c: (c.breakdown != ALL_PERSONS, c.breakdown))
+        breakdowns.sort(key=lambda c: breakdown_order(c.breakdown))
     wards_df = mine.filter((pl.col("geography_type") == SMALL_AREA) & (pl.col("breakdown") == ALL_PERSONS))
     ward_cmp = WardComparison("", None, [])
     if wards_df.height:

@@ -48,6 +48,8 @@ def _print(browser, html: str, dest: Path, footer: str) -> None:
         page.emulate_media(media="print")
         page.pdf(path=str(dest), format="A4", print_background=True, prefer_css_page_size=True,
                  display_header_footer=True, header_template="<div></div>", footer_template=_footer(footer),
+                 # Tagged (structure for screen readers) and with an outline (bookmarks) from the headings.
+                 tagged=True, outline=True,
                  margin={"top": "14mm", "bottom": "18mm", "left": "12mm", "right": "12mm"})
     finally:
         page.close()

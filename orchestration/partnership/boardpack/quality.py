@@ -3,7 +3,8 @@
 The pack is built only from its release, so the release step writes these facts into the
 release folder as `data_quality.json`: per controller agency and extract, counts of the
 deliveries that arrived in the window (late by the contract's timing rule, as the owner's report
-judges it; rejected and why; quarantine above the contract's tolerance). Agency-level counts only: no file names, no row values, no messages.
+judges it; rejected and why; quarantine above the contract's tolerance), and of the files due by
+the release that never arrived (overdue, by the same rule). Agency-level counts only: no file names, no row values, no messages.
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.contracts.timing import minutes_late
+from orchestration.partnership.contracts.timing import (
+    NoFileDate,
+    due_for,
+    file_date,
+    minutes_late,
+    next_file_date,
+)
 from orchestration.partnership.warehouse.connection import table_exists
 
 DATA_QUALITY_FILE = "data_quality.json"
 WINDOW_DAYS = 28
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MAX_OVERDUE = 99  # counted up to this many files: a dead feed is not a loop
 
-_EXTRACT_KEYS = {"contract", "extract", "title", "cadence", "due_by", "deliveries", "accepted", "rejected",
+_EXTRACT_KEYS = {"contract", "extract", "title", "cadence", "due_by", "deliveries", "accepted", "rejected", "overdue",
                  "rejected_reasons", "late", "max_minutes_late", "rows_read", "rows_quarantined",
                  "over_tolerance", "quarantine_tolerance"}
 _AGENCY_KEYS = {"agency", "name", "extracts"}
@@ -95,6 +103,13 @@ def summarise(con: duckdb.DuckDBPyConnection, agencies: list[str], contracts: di
             e["late"] += 1
             e["max_minutes_late"] = max(e["max_minutes_late"], late)
 
+    # As the freshness check judges a replayed day: at noon of the release day, or now if earlier.
+    noon = datetime.combine(end, time(12, 0), tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
+    at = min(noon, datetime.now(timezone.utc).replace(tzinfo=None))
+    for (agency, cid), e in by_extract.items():
+        if cid in contracts and "arrived_at" in have:  # a table without arrival times has nothing to report
+            e["overdue"] = _overdue(con, contracts[cid], at)
+
     out = []
     for agency in agencies:
         extracts = [v for (a, _), v in sorted(by_extract.items()) if a == agency]
@@ -110,13 +125,35 @@ def summarise(con: duckdb.DuckDBPyConnection, agencies: list[str], contracts: di
     }
 
 
+def _overdue(con: duckdb.DuckDBPyConnection, contract: Contract, at: datetime) -> int:
+    """How many of the extract's files were due by `at` (UTC) and have not arrived: those after its
+    latest accepted file, by its cadence; one when none was ever accepted (it is missing)."""
+    names = [r[0] for r in con.execute(
+        "select file_name from ops.deliveries where contract_id = ? and status = 'accepted' and arrived_at < ?",
+        [contract.id, at]).fetchall()]
+    covers = []
+    for name in names:
+        try:
+            covers.append(file_date(contract, name))
+        except NoFileDate:
+            continue
+    covers = [c for c in covers if c is not None]
+    if not covers:
+        return 1 if not names else 0  # a contract that dates no files has no due time to miss
+    n, nxt = 0, next_file_date(contract, max(covers))
+    while due_for(contract, nxt) < at and n < MAX_OVERDUE:
+        n += 1
+        nxt = next_file_date(contract, nxt)
+    return n
+
+
 def _empty(contract_id: str, extract: str, contract: Contract | None) -> dict:
     return {
         "contract": contract_id, "extract": extract,
         "title": contract.title if contract else extract,
         "cadence": contract.delivery.cadence if contract else None,
         "due_by": contract.delivery.due_by if contract else None,
-        "deliveries": 0, "accepted": 0, "rejected": 0, "rejected_reasons": {},
+        "deliveries": 0, "accepted": 0, "rejected": 0, "overdue": 0, "rejected_reasons": {},
         "late": 0, "max_minutes_late": 0, "rows_read": 0, "rows_quarantined": 0, "over_tolerance": 0,
         "quarantine_tolerance": contract.quarantine_tolerance if contract else None,
     }
@@ -142,7 +179,7 @@ def check(doc: dict) -> list[str]:
             if set(e) != _EXTRACT_KEYS:
                 problems.append(f"data_quality.json: extract keys {sorted(set(e) ^ _EXTRACT_KEYS)} differ from the expected")
                 continue
-            for k in ("deliveries", "accepted", "rejected", "late", "max_minutes_late", "rows_read", "rows_quarantined",
+            for k in ("deliveries", "accepted", "rejected", "overdue", "late", "max_minutes_late", "rows_read", "rows_quarantined",
                       "over_tolerance"):
                 if not isinstance(e[k], int) or isinstance(e[k], bool) or e[k] < 0:
                     problems.append(f"data_quality.json: {e['contract']}.{k} is not a count")

@@ -8,6 +8,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 import orchestration.partnership.boardpack.charts as charts
+from orchestration.partnership.boardpack.changes import since_last_pack
 from orchestration.partnership.boardpack.model import (
     NOT_CALCULATED,
     SHOWN,
@@ -77,8 +78,10 @@ def render_html(pack: Pack, chart_cache: Path | None = None) -> str:
         })
     quality_rows, quality_notes = quality_summary(pack.quality)
     css = (TEMPLATES / "pack.css").read_text()
+    changes = since_last_pack(pack.release_dir, pack.protocol)
     return _env().get_template("pack.html.j2").render(
         pack=pack, sections=sections, css=Markup(css), quality_rows=quality_rows, quality_notes=quality_notes,
+        changes=changes,
         title=pack.protocol.doc["title"], recipient=pack.protocol.doc["recipient"]["name"],
     )
 
@@ -94,10 +97,11 @@ def quality_summary(doc: dict | None) -> tuple[list[dict], list[str]]:
             "agency": a["agency"], "name": a["name"],
             "deliveries": sum(e["deliveries"] for e in ex), "late": sum(e["late"] for e in ex),
             "rejected": sum(e["rejected"] for e in ex), "over_tolerance": sum(e["over_tolerance"] for e in ex),
+            "overdue": sum(e.get("overdue", 0) for e in ex),
             "rows_read": sum(e["rows_read"] for e in ex), "rows_quarantined": sum(e["rows_quarantined"] for e in ex),
         }
         row["quarantine_rate"] = row["rows_quarantined"] / row["rows_read"] if row["rows_read"] else None
-        row["ok"] = not (row["late"] or row["rejected"] or row["over_tolerance"])
+        row["ok"] = not (row["late"] or row["rejected"] or row["over_tolerance"] or row["overdue"])
         rows.append(row)
         for e in ex:
             what = f"{a['name']}, {e['title'].split(' — ')[-1] if e['title'] else e['extract'].replace('_', ' ')}"
@@ -115,7 +119,11 @@ def quality_summary(doc: dict | None) -> tuple[list[dict], list[str]]:
                 notes.append(f"{what}: {e['over_tolerance']} deliver{'y' if e['over_tolerance'] == 1 else 'ies'} with "
                              f"quarantined rows above the contract's tolerance"
                              + (f" of {tol:.0%}." if tol is not None else "."))
-            if e["deliveries"] == 0 and e["cadence"] in ("nightly", "weekly"):
+            if e.get("overdue"):
+                n = e["overdue"]
+                notes.append(f"{what}: {n} {e['cadence'] or ''} deliver{'y' if n == 1 else 'ies'} overdue "
+                             f"(due by {e['due_by']}, not arrived).")
+            elif e["deliveries"] == 0 and e["cadence"] in ("nightly", "weekly"):
                 notes.append(f"{what}: no delivery arrived in the period (expected {e['cadence']}).")
     return rows, notes
 

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
-from orchestration.partnership.cli.console import CliError, console, err
+from orchestration.partnership.cli.console import CliError, console, err, shown, text
 from orchestration.partnership.settings import get_settings
 
 
@@ -20,6 +22,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from orchestration.partnership import catalogue
     from orchestration.partnership.validation.check import as_json, check_file
+    from orchestration.partnership.validation.expectations import example_text
 
     settings = get_settings()
     contracts = catalogue.contracts(settings.contracts_dir)
@@ -34,23 +37,34 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(as_json(a))
         return 0 if a.accepted else 1
     colour = "green" if a.accepted else "red"
-    console.print(f"[bold]{a.file_name}[/] against [bold]{a.contract_id}[/] v{a.contract_version}: "
+    console.print(f"[bold]{shown(a.file_name)}[/] against [bold]{shown(a.contract_id)}[/] v{shown(a.contract_version)}: "
                   f"[{colour}]{'would be accepted' if a.accepted else 'would be rejected'}[/]")
     if a.reason:
-        console.print(f"  reason: {a.reason}")
+        console.print(f"  reason: {shown(a.reason)}")
     console.print(f"  rows read {a.rows_read} = valid {a.rows_valid} + quarantined {a.rows_quarantined}")
-    table = Table(show_lines=False)
-    for col in ("rule", "level", "result", "failing rows", "observed", "expected", "examples (masked)"):
-        table.add_column(col)
-    for r in a.rules:
-        result = "pass" if r.passed else ("rows quarantined" if r.level == "row" else "FAIL" if r.severity == "error" else "warn")
-        style = "green" if r.passed else ("red" if r.severity == "error" and r.level != "row" else "yellow")
-        examples = "; ".join(f"row {x['row']}: " + ", ".join(f"{k}={v}" for k, v in x["values"].items()) for x in r.examples)
-        table.add_row(r.rule, r.level, f"[{style}]{result}[/]", "" if r.failing_rows is None else str(r.failing_rows),
-                      r.observed or "", r.expected or "", examples)
-    console.print(table)
+    # Passing rules in one compact table; each failing one in full, wrapped, never cut (80 columns).
+    passed = [r for r in a.rules if r.passed]
+    if passed:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="rules passed")
+        table.add_column("rule", overflow="fold")
+        table.add_column("level", no_wrap=True)
+        table.add_column("observed", overflow="fold")
+        for r in passed:
+            table.add_row(text(r.rule), text(r.level), text(r.observed))
+        console.print(table)
+    for r in (r for r in a.rules if not r.passed):
+        result = "rows quarantined" if r.level == "row" else "FAIL" if r.severity == "error" else "warning"
+        style = "red" if r.severity == "error" and r.level != "row" else "yellow"
+        rows = "" if r.failing_rows is None else f", {r.failing_rows} row{'s' if r.failing_rows != 1 else ''}"
+        console.print(f"[{style}]{result}[/] [bold]{shown(r.rule)}[/] ({shown(r.level)} rule{rows})")
+        if r.observed:
+            console.print(f"    observed: {shown(r.observed)}")
+        if r.expected:
+            console.print(f"    expected: {shown(r.expected)}")
+        for x in r.examples:
+            console.print(f"    {shown(example_text(x))}")
     for w in a.warnings:
-        console.print(f"  [yellow]warning:[/] {w}")
+        console.print(f"  [yellow]warning:[/] {shown(w)}")
     return 0 if a.accepted else 1
 
 
@@ -68,22 +82,22 @@ def cmd_contracts_lint(args: argparse.Namespace) -> int:
         try:
             load_contracts(settings.contracts_dir)
         except ContractError as exc:
-            err.print(f"[red]error:[/] {exc}")
+            err.print(f"[red]error:[/] {shown(exc)}")
             failed += 1
     datacontract = Path(sys.executable).with_name("datacontract")
     for path in paths:
         try:
             load_contract(path)
         except ContractError as exc:
-            err.print(f"[red]error:[/] {exc}")
+            err.print(f"[red]error:[/] {shown(exc)}")
             failed += 1
             continue
         proc = subprocess.run([str(datacontract), "lint", str(path)], capture_output=True, text=True)
         if proc.returncode != 0:
-            err.print(f"[red]error:[/] {path}: datacontract lint failed\n{proc.stdout[-2000:]}")
+            err.print(f"[red]error:[/] {shown(path)}: datacontract lint failed\n{shown(proc.stdout[-2000:])}")
             failed += 1
         else:
-            console.print(f"[green]ok[/] {path}")
+            console.print(f"[green]ok[/] {shown(path)}")
     return 1 if failed else 0
 
 
@@ -108,15 +122,15 @@ def cmd_contracts_diff(args: argparse.Namespace) -> int:
             old = load_contract(p)
     new = load_contract(new_path)
     changes = compare(old, new)
-    table = Table(title=f"{new.id}: {old.version} → {new.version}")
+    table = Table(title=text(f"{new.id}: {old.version} → {new.version}"))
     for col in ("severity", "where", "change"):
         table.add_column(col)
     for c in changes:
-        table.add_row(f"[{'red' if c.severity == 'breaking' else 'green'}]{c.severity}[/]", c.where, c.what)
+        table.add_row(Text(c.severity, style="red" if c.severity == "breaking" else "green"), text(c.where), text(c.what))
     console.print(table if changes else "no changes to rules, columns, format or delivery")
     problem = version_problem(old, new, changes)
     if problem:
-        err.print(f"[red]error:[/] {problem}")
+        err.print(f"[red]error:[/] {shown(problem)}")
         return 1
     return 0
 
@@ -127,5 +141,5 @@ def cmd_contracts_sources(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     path = write_sources(catalogue.contracts(settings.contracts_dir), settings.dbt_project_dir)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {shown(path)}")
     return 0

@@ -110,6 +110,7 @@ class Contract:
     quarantine_tolerance: float = 0.05
     retention_days: int | None = None
     path: Path | None = field(default=None, compare=False)
+    agency_name: str = ""  # the agency as people name it (the contract's team name); `agency` is its id
 
     @property
     def column_names(self) -> list[str]:
@@ -297,6 +298,7 @@ def load_contract(path: Path) -> Contract:
         agency=agency,
         extract=extract,
         title=doc.get("name", doc["id"]),
+        agency_name=(doc.get("team") or {}).get("name") or agency,
         owner_role=owner.get("name", "data owner"),
         owner_email=owner.get("username", ""),
         delivery=Delivery(

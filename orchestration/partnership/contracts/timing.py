@@ -91,6 +91,19 @@ def next_file_date(contract: Contract, latest: date) -> date:
         return latest + timedelta(days=7)
     if cadence == "monthly":
         return _add_months(latest, 1)
-    if cadence == "termly":  # three terms a year: the next snapshot within four months
-        return _add_months(latest, 4)
+    if cadence == "termly":
+        return next_term_end(latest)
     raise ValueError(f"{contract.id}: unknown delivery cadence {cadence!r}")
+
+
+# English school terms end by these days (month, day): autumn by 31 December, spring by 30 April
+# (Easter moves), summer by 31 July. A termly file covers its term's last day.
+TERM_BOUNDS = ((4, 30), (7, 31), (12, 31))
+
+
+def next_term_end(latest: date) -> date:
+    """The latest day the next term's file may cover, after a file covering `latest`: the bound of
+    the term after `latest`'s own (a summer file of 22 July is followed by autumn's, by 31 December)."""
+    bounds = [date(y, m, d) for y in (latest.year, latest.year + 1) for m, d in TERM_BOUNDS]
+    own = min(b for b in bounds if b >= latest)
+    return min(b for b in bounds if b > own)

@@ -25,6 +25,7 @@ from orchestration.partnership.demo.identify import Key, identify, true_identiti
 from orchestration.partnership.demo.presets import PRESETS
 from orchestration.partnership.demo.truth import write_reference, write_truth
 from orchestration.partnership.demo.world import build_world, d2i
+from orchestration.partnership.warehouse.permissions import lock_down
 
 DEFAULT_AS_OF = date(2026, 11, 27)
 
@@ -83,6 +84,7 @@ def generate(data_dir: Path, preset: str = "small", seed: int = 42, as_of: date 
     if nightly_days < 1:
         raise ValueError("nightly_days must be >= 1")
     data_dir = Path(data_dir)
+    lock_down()  # the demo's people are as identifiable as real ones: its files are the owner's alone
     rng = _rng_factory(preset, seed, as_of, violation_rate, nightly_days)
     hist_from = _years_back(as_of, 2) + timedelta(days=1)
     world = build_world(rng("world"), PRESETS[preset], date(hist_from.year, 1, 1), as_of)

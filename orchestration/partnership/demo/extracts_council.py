@@ -24,7 +24,6 @@ from orchestration.partnership.demo.extracts import (
 )
 from orchestration.partnership.demo.world import FOREVER, age_on, d2i
 
-
 # ----------------------------------------------------------------------------- council
 
 def simulate_dfg(ctx: Ctx, falls: dict) -> pl.DataFrame:

@@ -15,7 +15,14 @@ from orchestration.partnership.demo.deliveries import SCHOOL, Landing, Plan
 from orchestration.partnership.demo.identify import Key
 from orchestration.partnership.demo.output import write_truth_parquet
 from orchestration.partnership.demo.spec import EXTRACTS
-from orchestration.partnership.demo.world import FOREVER, World, age_on, d2i, i2d, population_estimates
+from orchestration.partnership.demo.world import (
+    FOREVER,
+    World,
+    age_on,
+    d2i,
+    i2d,
+    population_estimates,
+)
 
 
 def write_reference(data_dir: Path, world: World, plan: Plan, summary: dict) -> tuple[Path, list[int]]:

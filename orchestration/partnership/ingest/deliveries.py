@@ -25,7 +25,7 @@ import polars as pl
 
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.ops.testhooks import pause_point
+from orchestration.partnership.ops.testhooks import fail_point, pause_point
 from orchestration.partnership.validation.engine import (
     Assessment,
     _reject,
@@ -35,6 +35,7 @@ from orchestration.partnership.validation.engine import (
 from orchestration.partnership.validation.readers import ROW_NUMBER, DeliveryRejected
 from orchestration.partnership.validation.rows import RULES
 from orchestration.partnership.warehouse.files import sha256_file
+from orchestration.partnership.warehouse.permissions import private_file
 
 DELIVERY_ID = "_delivery_id"
 _IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
@@ -153,6 +154,7 @@ def archive(path: Path, archive_dir: Path, contract: Contract, digest: str) -> P
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".tmp")
         shutil.copyfile(path, tmp)
+        private_file(tmp)  # the archive is the warehouse's alone, whatever modes the file was delivered with
         if sha256_file(tmp) != digest:
             tmp.unlink()
             raise DeliveryRejected("changed", f"{path.name}: the file changed while it was being archived; it will be retried")
@@ -297,6 +299,7 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
                 rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(result.warnings),
                 archive_path=str(archived), processed_at=now)
         pause_point("ingest:before_commit")  # crash tests only; inert otherwise
+        fail_point(f"ingest:{contract.id}")  # isolation tests only; inert otherwise
         con.execute("commit")
         clock.lap("commit")
         return result

@@ -1,30 +1,46 @@
-"""The hold-back rule: while an extract's latest delivery stands rejected, everything downstream
-of it keeps its last good state and no release is built on it, until an accepted delivery follows.
+"""The hold-back rule: while an extract's latest delivery stands rejected, or a delivery of it
+was left unprocessed by a failed ingest step, no release that reads the extract is built (its
+last release stands) until an accepted delivery follows. Which releases read which extracts is
+the release lineage (`releases/lineage.py`: the dbt manifest's lineage and the protocols'
+outputs, indicator filters and controllers), so one agency's bad file holds back only the
+releases sharing its data, though every indicator is in one mart.
 
-The night's dbt build and every release read the rule from here."""
+dbt holds nothing back: a rejected or unprocessed delivery loads nothing, so the extract's
+`valid` rows are its last accepted ones and every model builds on them; a model shared by many
+releases (the indicator mart, the person events) is built for the releases that are not held.
+
+The night's release assets and the CLI read the rule from here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from orchestration.partnership.contracts.model import Contract
-from orchestration.partnership.dbt.runner import downstream
+from orchestration.partnership.releases.lineage import Lineage
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.warehouse.connection import connect
 
+UNPROCESSED = ": not processed (the ingest step of its extract failed); the next run processes it"
+
 
 def standing_rejections(con) -> dict[str, list[str]]:
-    """Rejected deliveries not yet followed by an accepted one of the same extract, on an open
-    connection: contract -> reasons, oldest first. A duplicate does not hold anything back."""
+    """What holds each extract back, on an open connection: contract -> reasons, oldest first.
+
+    A rejected delivery not yet followed by an accepted one of the same extract (a duplicate
+    holds nothing back); and a delivery still registered once its extract's step has run, which
+    that step failed to process, until a run processes it."""
     out: dict[str, list[str]] = {}
     for contract_id, reason in con.execute(
-            """select contract_id, reason from ops.deliveries d
-               where contract_id is not null and status = 'rejected' and reason_code <> 'duplicate'
-                 and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
-                                 and a.status = 'accepted' and a.arrived_at > d.arrived_at)
-               order by contract_id, arrived_at""").fetchall():
+            """select contract_id, reason from (
+                  select contract_id, reason, arrived_at from ops.deliveries d
+                  where contract_id is not null and status = 'rejected' and reason_code <> 'duplicate'
+                    and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
+                                    and a.status = 'accepted' and a.arrived_at > d.arrived_at)
+                  union all
+                  select contract_id, file_name || ?, arrived_at from ops.deliveries
+                  where contract_id is not null and status = 'registered')
+               order by contract_id, arrived_at""", [UNPROCESSED]).fetchall():
         out.setdefault(contract_id, []).append(reason)
     return out
 
@@ -36,37 +52,16 @@ def all_blocking_rejections(settings: Settings) -> dict[str, list[str]]:
 
 
 def blocking_rejections(settings: Settings, contract_id: str) -> list[str]:
-    """The rejections standing against one extract (empty: nothing of it is held back)."""
+    """What stands against one extract (empty: nothing of it is held back)."""
     return all_blocking_rejections(settings).get(contract_id, [])
 
 
 def held_extracts(settings: Settings, contracts: Mapping[str, Contract]) -> dict[str, list[str]]:
-    """The contracted extracts held back now: contract id -> standing rejection reasons, by id."""
+    """The contracted extracts held back now: contract id -> what holds each, by id."""
     standing = all_blocking_rejections(settings)
     return {cid: standing[cid] for cid in sorted(contracts) if standing.get(cid)}
 
 
-@dataclass(frozen=True)
-class DbtHoldBack:
-    """What the night's dbt build leaves out: `exclude_args` for `dbt build`, and the unique ids
-    of every node downstream of a held extract's valid source (they keep their last build)."""
-
-    exclude_args: list[str]
-    nodes: set[str]
-
-
-def dbt_hold_back(manifest: dict, held: Iterable[str]) -> DbtHoldBack:
-    """The dbt selection that excludes everything downstream of the `held` extracts."""
-    held = sorted(held)
-    if not held:
-        return DbtHoldBack([], set())
-    roots = [uid for uid, s in manifest["sources"].items() if s["source_name"] == "valid" and s["name"] in held]
-    return DbtHoldBack(["--exclude", " ".join(f"source:valid.{cid}+" for cid in held)], downstream(manifest, roots))
-
-
-def protocol_hold_back(protocol: Protocol, contracts: Mapping[str, Contract],
-                       held: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    """The held extracts that hold this protocol's release back: those of its controllers."""
-    controllers = protocol.doc["controllers"]
-    return {cid: reasons for cid, reasons in sorted(held.items())
-            if cid in contracts and contracts[cid].agency in controllers}
+def protocol_hold_back(protocol: Protocol, lineage: Lineage, held: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The held extracts that hold this protocol's release back: those its release reads."""
+    return lineage.held_back(dict(held)).get(protocol.id, {})

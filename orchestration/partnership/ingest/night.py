@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -24,7 +25,14 @@ from orchestration.partnership.ingest.reports import (
 )
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.validation.batch import start_docs
-from orchestration.partnership.warehouse.connection import connect, ensure_schemas
+from orchestration.partnership.warehouse.connection import (
+    WarehouseLocked,
+    connect,
+    ensure_schemas,
+)
+from orchestration.partnership.warehouse.permissions import require_private
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +50,7 @@ class ExtractOutcome:
     # wait, commit, reports, data docs wait): where an ingest step's time goes.
     seconds: dict[str, float] = field(default_factory=dict)
     standing: list[str] = field(default_factory=list)  # rejections standing after this step (ingest/holdback.py)
+    failure: str | None = None  # the step itself failed (not a delivery): what happened, for the operator
 
 
 def _now() -> datetime:
@@ -64,6 +73,7 @@ def _check_key(con) -> tuple[bytes, bytes]:
 
 
 def register_deliveries(settings: Settings, contracts: dict[str, Contract]) -> list[int]:
+    require_private(settings.data_dir)  # a night's first step: nothing lands in a folder others can read
     with connect(settings.warehouse_path) as con:
         ensure_schemas(con)
         for contract in contracts.values():
@@ -76,9 +86,36 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     the key is checked (`check_key`) on the same connection. `standing` of the outcome: the
     extract's rejections still standing afterwards (ingest/holdback.py).
 
+    A failure of the step itself (a bug, a full disk) fails this extract only: the delivery
+    being loaded is rolled back, it and the later ones stay registered (retried by the next run,
+    and holding back what reads the extract meanwhile), and `failure` says what happened. A key
+    that is not this warehouse's, or a warehouse held by another process, is every extract's
+    problem and is raised."""
+    outcome = ExtractOutcome(contract.id, rejections=[], warnings=[], notices=[])
+    try:
+        _process_extract(settings, contract, pads, outcome)
+    except (ps.PseudonymKeyError, WarehouseLocked):
+        raise
+    except Exception as exc:
+        log.exception("ingest step of %s failed", contract.id)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        outcome.failure = (f"{contract.id}: the ingest step failed ({type(exc).__name__}: {first}); its unprocessed "
+                           "deliveries stay registered for the next run, and what reads this extract is held back")
+        try:
+            with connect(settings.warehouse_path, read_only=True) as con:
+                outcome.standing = standing_rejections(con).get(contract.id, [])
+        except Exception:  # the warehouse cannot even be read: hold the extract on the failure itself
+            outcome.standing = [outcome.failure]
+    return outcome
+
+
+def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, bytes] | None,
+                     outcome: ExtractOutcome) -> None:
+    """`process_extract`'s work, filling `outcome`.
+
     One connection for the whole step: opening the county warehouse file and closing it (a
     checkpoint after writes) costs a tenth of a second or more each time."""
-    outcome = ExtractOutcome(contract.id, rejections=[], warnings=[])
+    require_private(settings.data_dir)  # no identifiable rows into a folder other users can read
     with connect(settings.warehouse_path) as con:
         if pads is None:
             pads = _check_key(con)
@@ -107,7 +144,8 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
         if todo:
             (docs or start_docs(gx_dir(settings))).result()
         clock.lap("data docs wait")
-        write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency))
+        write_agency_index(settings.reports_dir, contract.agency, agency_deliveries(con, contract.agency),
+                           agency_name=contract.agency_name)
         clock.lap("reports")
         ids = [d["delivery_id"] for d in todo] or [-1]
         rows = con.execute(
@@ -126,7 +164,6 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
         outcome.rows_valid += valid
         outcome.rows_quarantined += quarantined
         outcome.warnings += json.loads(warnings or "[]")
-    return outcome
 
 
 def gx_dir(settings: Settings):

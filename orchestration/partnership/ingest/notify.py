@@ -43,7 +43,8 @@ def compose(contract: Contract, a: Assessment, delivery_id: int | None, report: 
     failing = [r for r in a.rules if not r.passed]
     if failing:
         lines += ["", "Rules not met:"]
-        lines += [f"  - {r.rule}" + (f": {r.failing_rows} rows" if r.failing_rows else "") for r in failing]
+        lines += [f"  - {r.rule}" + (f": {r.failing_rows} rows" if r.failing_rows else "")
+                  + (f" (expected: {r.expected})" if r.expected else "") for r in failing]
     if not a.accepted:
         lines += ["", "The data from your last accepted delivery stays in use until a corrected file arrives."]
     if report is not None:

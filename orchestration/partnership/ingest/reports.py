@@ -32,7 +32,9 @@ def report_stem(delivery_id: int | str, file_name: str) -> str:
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a data owner's report is not for other accounts
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
     os.replace(tmp, path)
 
 
@@ -56,6 +58,18 @@ def delivery_report(a: Assessment, contract: Contract, delivery_id: int | str | 
     return doc
 
 
+def emailed(doc: dict) -> str:
+    """Whether the data owner was e-mailed about this delivery, in words (the report states it either way)."""
+    note = doc.get("notification")
+    if doc.get("delivery_id") is None:
+        return "no: checked before sending (partnership check), nothing was delivered"
+    if note is None or note == "not needed":
+        return "no: accepted on time, no notice needed"
+    if note.startswith("sent"):
+        return f"yes, {note}"
+    return f"no, {note}"
+
+
 def _html_delivery(doc: dict) -> str:
     e = html.escape
     c = doc["contract"]
@@ -68,12 +82,16 @@ def _html_delivery(doc: dict) -> str:
             f"<tr><th>arrived</th><td>{e(doc['arrived_at'] or '')}</td></tr>"
             f"<tr><th>due by</th><td>{e(doc['due_at'] or 'no due time')} {'(late)' if doc['late'] else ''}</td></tr>"
             f"<tr><th>rows</th><td>{doc['rows_read']} read = {doc['rows_valid']} valid + {doc['rows_quarantined']} quarantined</td></tr>"
+            f"<tr><th>data owner e-mailed?</th><td>{e(emailed(doc))}</td></tr>"
             "</table>")
     warn = "".join(f"<li>{e(w)}</li>" for w in doc["warnings"])
     rows = []
     for r in doc["rules"]:
         ex = "<br>".join(
-            f"row {x['row']}: " + ", ".join(f"{e(k)}=<code>{e(str(v)) if v is not None else '(blank)'}</code>" for k, v in x["values"].items())
+            f"row {x['row']}: " + ", ".join(
+                f"{e(k)}=<code>{e(str(v)) if v is not None else '(blank)'}</code>"
+                + (f" ({e(x['notes'][k])})" if (x.get("notes") or {}).get(k) else "")
+                for k, v in x["values"].items())
             for x in r["examples"])
         rows.append(f"<tr><td><code>{e(r['rule'])}</code></td><td>{e(r['level'])}</td><td>{_verdict(r['passed'], r['severity'])}</td>"
                     f"<td>{'' if r['failing_rows'] is None else r['failing_rows']}</td><td>{e(r['observed'] or '')}</td>"
@@ -82,7 +100,8 @@ def _html_delivery(doc: dict) -> str:
             f"<p><a href=\"index.html\">All deliveries</a></p>{head}"
             + (f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else "")
             + "<h2>Rules</h2><p class=\"muted\">Example values of identifying columns show their shape only "
-              "(9 = digit, A/a = letter). Row numbers count data rows after the header, from 1.</p>"
+              "(9 = digit, A/a = letter) and, in brackets, what is wrong with it; never the value. "
+              "Row numbers count data rows after the header, from 1.</p>"
               "<table><tr><th>rule</th><th>level</th><th>result</th><th>failing rows</th><th>observed</th><th>expected</th><th>examples</th></tr>"
             + "".join(rows) + "</table></body></html>")
 
@@ -97,7 +116,7 @@ def write_delivery_report(reports_dir: Path, a: Assessment, contract: Contract, 
     return folder / f"{stem}.html"
 
 
-def write_agency_index(reports_dir: Path, agency: str, deliveries: list[dict]) -> Path:
+def write_agency_index(reports_dir: Path, agency: str, deliveries: list[dict], agency_name: str | None = None) -> Path:
     """The agency's delivery history: every delivery (newest first), whether on time, and failures by rule over time.
 
     `deliveries` must be this agency's own rows of ops.deliveries (the caller filters by agency)."""
@@ -131,7 +150,9 @@ def write_agency_index(reports_dir: Path, agency: str, deliveries: list[dict]) -
         f"<tr><td><code>{e(rule)}</code></td>" + "".join(f"<td>{by_rule[rule].get(day, '')}</td>" for day in days) + "</tr>"
         for rule in sorted(by_rule))
     page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{e(agency)}: deliveries</title><style>{_STYLE}</style></head><body>"
-            f"<h1>Deliveries from {e(agency)}</h1>"
+            f"<h1>Deliveries from {e(agency_name or agency)}</h1>"
+            + (f"<p class=\"muted\">agency id <code>{e(agency)}</code></p>" if agency_name and agency_name != agency else "")
+            +
             "<table><tr><th>delivery</th><th>extract</th><th>file</th><th>arrived (UTC)</th><th>on time?</th><th>verdict</th>"
             "<th>reason</th><th>rows read</th><th>quarantined</th></tr>" + "".join(rows) + "</table>"
             "<h2>Failures by rule over time</h2><p class=\"muted\">Rows failing each row rule per arrival day; "

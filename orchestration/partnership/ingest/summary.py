@@ -4,6 +4,7 @@ shows after a night."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.warehouse.connection import connect
@@ -19,12 +20,14 @@ class ExtractTotals:
     rows_quarantined: int
 
 
-def delivery_totals(settings: Settings) -> list[ExtractTotals]:
-    """Every extract's deliveries accepted and rejected, and their rows, by extract."""
+def delivery_totals(settings: Settings, since: datetime | None = None) -> list[ExtractTotals]:
+    """Every extract's deliveries accepted and rejected, and their rows, by extract: all of them,
+    or those registered at or after `since` (UTC, naive: one night's)."""
     with connect(settings.warehouse_path, read_only=True) as con:
         rows = con.execute(
             """select coalesce(contract_id, '(unknown)'), count(*) filter (where status = 'accepted'),
                       count(*) filter (where status = 'rejected'), coalesce(sum(rows_read), 0),
                       coalesce(sum(rows_valid), 0), coalesce(sum(rows_quarantined), 0)
-               from ops.deliveries group by 1 order by 1""").fetchall()
+               from ops.deliveries where ? is null or registered_at >= ? group by 1 order by 1""",
+            [since, since]).fetchall()
     return [ExtractTotals(*r) for r in rows]

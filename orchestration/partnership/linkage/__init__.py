@@ -70,6 +70,7 @@ from orchestration.partnership.linkage.state import (
 )
 from orchestration.partnership.linkage.write import write_report, write_results
 from orchestration.partnership.settings import Settings
+from orchestration.partnership.warehouse.permissions import lock_down
 
 __all__ = ["LinkageSummary", "coverage_gaps", "model_path", "report_dir", "run_linkage"]
 
@@ -98,6 +99,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
     summary = LinkageSummary()
     clock = _Clock()
     work = settings.data_dir / "linkage"
+    lock_down()  # its spill files hold identifying values: the owner's alone
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     path = model_path(settings)
     mem = duckdb.connect()

@@ -53,3 +53,18 @@ def _first_line(event) -> str:
     if first.startswith(cls):
         first = first[len(cls):].lstrip(": ")
     return f"{cls}: {first[:300]}" if first else cls
+
+
+def compose_register_warning(warnings: list[str], on, register_index: str, sender: str, to: str) -> EmailMessage:
+    """The e-mail to operations when agreements need attention: expiring, under review, unsigned or drifted."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = f"[partnership] {len(warnings)} agreement warning{'s' if len(warnings) != 1 else ''} on {on}"
+    lines = [f"The agreement register on {on} has {len(warnings)} warning{'s' if len(warnings) != 1 else ''}:", ""]
+    lines += [f"  - {w}" for w in warnings]
+    lines += ["", f"Register: {register_index}", "",
+              "An expiring agreement needs a new version signed before it ends, or its releases stop; drift means "
+              "the files no longer match what was signed: see docs/register.md."]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg

@@ -2,7 +2,8 @@
 
 The tables from the scoped rows (`scope`): pseudonyms made (the only place a release's are),
 disclosure control applied; then the folder's files (DuckDB, Parquet, data dictionary, data
-quality, manifest with every file's sha256 and the deliveries it was built from).
+quality, manifest with every file's sha256, the deliveries it was built from and the release
+log's head it is anchored to; the manifest's signature, `manifest.sig`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import orchestration.partnership.boardpack.quality as data_quality
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership import catalogue
-from orchestration.partnership.releases.dictionary import data_dictionary
+from orchestration.partnership.releases import signing
+from orchestration.partnership.releases.dictionary import (
+    MODEL_DOCS,
+    data_dictionary,
+    model_doc_name,
+    model_documentation,
+)
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import quote, scope_once, scoped_select
 from orchestration.partnership.warehouse.files import sha256_file
@@ -62,8 +69,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
 
 
 def write_folder(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFrame], lineage: list[dict],
-                 quality: dict | None, release_date: date) -> dict:
-    """Write the release's files into the new `folder` (made here); its manifest."""
+                 quality: dict | None, release_date: date, anchor: tuple[int, str] | None = None,
+                 secret: bytes | None = None) -> dict:
+    """Write the release's files into the new `folder` (made here); its manifest. `anchor`: the
+    release log's head (seq, entry hash) as the release is built, recorded in the manifest;
+    `secret`: the key the manifest is signed with (`manifest.sig`, `signing.sign_manifest`)."""
     (folder / "parquet").mkdir(parents=True)
     with duckdb.connect(str(folder / f"{protocol.id}.duckdb")) as out:
         for name, df in tables.items():
@@ -75,6 +85,11 @@ def write_folder(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFram
         df.write_parquet(folder / "parquet" / f"{name}.parquet", statistics=False, compression="uncompressed")
     (folder / "data_dictionary.md").write_text(data_dictionary(protocol, tables))
     extra_files = {}
+    (folder / MODEL_DOCS).mkdir()
+    for source in sorted({out["source"] for out in protocol.outputs}):
+        rel = f"{MODEL_DOCS}/{model_doc_name(source)}"
+        (folder / rel).write_text(model_documentation(source))
+        extra_files[rel] = sha256_file(folder / rel)
     if quality is not None:
         (folder / data_quality.DATA_QUALITY_FILE).write_text(json.dumps(quality, indent=2, sort_keys=True) + "\n")
         extra_files[data_quality.DATA_QUALITY_FILE] = sha256_file(folder / data_quality.DATA_QUALITY_FILE)
@@ -82,7 +97,10 @@ def write_folder(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFram
     content = hashlib.sha256(json.dumps(parquet_hashes, sort_keys=True).encode()).hexdigest()
     manifest = {
         "protocol": {"id": protocol.id, "version": protocol.version, "level": protocol.level,
-                     "recipient": protocol.doc["recipient"]["name"], "recipient_id": protocol.recipient_id},
+                     "recipient": protocol.doc["recipient"]["name"], "recipient_id": protocol.recipient_id,
+                     # the protocol text it was made under, and the text signed (the agreement register compares them)
+                     "text_sha256": protocol.text_sha256,
+                     "signed_text_sha256": (protocol.doc.get("signature") or {}).get("text_sha256")},
         "release_date": release_date.isoformat(),
         "period": _period(tables),
         "retention": {"recipient_copy_days": protocol.doc["retention"]["recipient_copy_days"],
@@ -93,7 +111,12 @@ def write_folder(folder: Path, protocol: Protocol, tables: dict[str, pl.DataFram
                   "data_dictionary.md": sha256_file(folder / "data_dictionary.md"), **extra_files},
         "lineage": {"deliveries": lineage},
     }
+    if anchor is not None:
+        manifest["anchor"] = {"release_log_seq": anchor[0], "release_log_head": anchor[1]}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if secret is not None:
+        (folder / signing.SIGNATURE_FILE).write_text(
+            signing.sign_manifest(secret, (folder / "manifest.json").read_bytes()) + "\n")
     return manifest
 
 

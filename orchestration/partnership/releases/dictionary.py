@@ -48,6 +48,45 @@ def _descriptions_in(digest: str, raw: bytes) -> dict[str, tuple[str, dict[str, 
     return _descriptions_read[digest]
 
 
+MODEL_DOCS = "model_docs"
+"""The release's folder of the documentation of the models its tables come from: one Markdown file
+per released table's model, and no other model's."""
+
+
+def model_doc_name(source: str) -> str:
+    """`marts.fct_x` -> `fct_x.md`, the file under MODEL_DOCS."""
+    return f"{source.split('.', 1)[1]}.md"
+
+
+def model_documentation(source: str) -> str:
+    """The documentation of the dbt model (or seed) `source` (schema.name) a released table comes
+    from: its description, its columns', the tests dbt runs on it and its SQL, from dbt's manifest.
+    Only that model's: other models appear by name only, as its SQL refers to them."""
+    from orchestration.partnership.settings import PROJECT_ROOT
+
+    schema, name = source.split(".", 1)
+    manifest = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
+    try:
+        nodes = json.loads(manifest.read_bytes())["nodes"]
+    except (FileNotFoundError, ValueError, KeyError):
+        nodes = {}
+    node = next((n for n in nodes.values() if n.get("resource_type") in ("model", "seed") and n.get("name") == name), None)
+    lines = [f"# `{source}`", ""]
+    if node is None:
+        return "\n".join(lines + ["The dbt manifest was not built when this release was made: no documentation.", ""])
+    lines += [" ".join((node.get("description") or "(no description)").split()), "",
+              f"A dbt {node['resource_type']}, built in the warehouse's secure zone as `{schema}.{name}`; the release "
+              "copies the columns its protocol names, after its row filters and disclosure control.", "",
+              "## Columns", "", "| column | description |", "|---|---|"]
+    lines += [f"| {c} | {' '.join((v.get('description') or '').split())} |" for c, v in node.get("columns", {}).items()]
+    tests = sorted(n.get("name", "") for n in nodes.values()
+                   if n.get("resource_type") == "test" and node["unique_id"] in (n.get("depends_on") or {}).get("nodes", []))
+    lines += ["", "## Tests dbt runs on it every night", ""] + ([f"- `{t}`" for t in tests] or ["(none)"])
+    if node.get("raw_code"):
+        lines += ["", "## How it is made (its SQL)", "", "```sql", node["raw_code"].strip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
 def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
     """The release's data dictionary (Markdown): the terms, the disclosure control, each table's columns."""
     lines = [f"# {protocol.doc['title']}", "", f"Protocol `{protocol.id}` v{protocol.version} — level: {protocol.level}; "
@@ -70,6 +109,8 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
         pseudonyms, ids = out.get("pseudonyms") or {}, (out.get("identifiers") or {}).get("columns", {})
         gen = out.get("generalisation") or {}
         lines += [f"## {out['table']}", "", out.get("description", "").strip() or model_doc, "",
+                  f"Made by the model `{out['source']}`: its documentation is "
+                  f"[{MODEL_DOCS}/{model_doc_name(out['source'])}]({MODEL_DOCS}/{model_doc_name(out['source'])}).", "",
                   "| column | type | description |", "|---|---|---|"]
         for c, t in df.schema.items():
             if c in pseudonyms:

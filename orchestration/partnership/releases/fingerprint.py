@@ -17,8 +17,9 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.releases import signing
 from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES
-from orchestration.partnership.releases.dictionary import dbt_descriptions
+from orchestration.partnership.releases.dictionary import dbt_descriptions, model_documentation
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import scope_once, scoped_select
 from orchestration.partnership.warehouse.connection import tables_in
@@ -29,7 +30,7 @@ RELEASE_LOGIC_VERSION = "1"
 # The code whose behaviour decides a release folder's bytes and whether the audit lets it leave.
 LOGIC_SOURCES = (
     "releases/scope.py", "releases/build.py", "releases/dictionary.py", "releases/fingerprint.py", "releases/log.py",
-    "releases/publish.py", "releases/disclosure.py", "releases/protocols.py",
+    "releases/publish.py", "releases/disclosure.py", "releases/protocols.py", "releases/signing.py",
     "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
     "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",
     "warehouse/pseudonymise.py", "warehouse/files.py", "boardpack/quality.py")
@@ -76,7 +77,7 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
                 from (select md5(cast(to_json(q) as varchar)) as h from ({sql}) q)""", named).fetchall()[0]
         parts[f"rows:{out['table']}"] = f"{n}:{digest}"
         parts[f"descriptions:{out['table']}"] = hashlib.sha256(
-            json.dumps(dbt_descriptions(out["source"]), sort_keys=True).encode()).hexdigest()
+            json.dumps([dbt_descriptions(out["source"]), model_documentation(out["source"])], sort_keys=True).encode()).hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
 
 
@@ -92,21 +93,49 @@ class Current:
     files: dict[str, str]
 
 
-def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str) -> Current | None:
+def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str, root: Path) -> Current | None:
     """The protocol's current release, when its latest log entry is a publication (or an unchanged
-    night) with a recorded input fingerprint; None otherwise (blocked, not in force, or logged
-    before fingerprints were recorded): then the release is computed."""
+    night) with a recorded input fingerprint; None otherwise (blocked, not in force, failed, or
+    logged before fingerprints were recorded): then the release is computed. A night that held
+    the release back built nothing: the entry before it says what is current. Logged paths are
+    relative to `root` (the data folder); an absolute one, logged before, is kept as it is."""
     if not {"release_log", "release_inputs"} <= tables_in(con, "ops"):
         return None
     row = con.execute("""select l.seq, l.status, l.path, l.content_sha256, i.input_sha256, i.files, i.path, i.published_on
                          from ops.release_log l left join ops.release_inputs i on i.seq = l.seq
-                         where l.protocol_id = ? order by l.seq desc limit 1""", [protocol_id]).fetchall()
+                         where l.protocol_id = ? and l.status <> 'held_back' order by l.seq desc limit 1""",
+                      [protocol_id]).fetchall()
     if not row:
         return None
     seq, status, path, content, input_sha, files, ipath, published_on = row[0]
     if status not in ("published", "unchanged") or input_sha is None or path != ipath or not path or not content:
         return None
-    return Current(seq, published_on, Path(path), content, input_sha, json.loads(files))
+    return Current(seq, published_on, Path(root) / path, content, input_sha, json.loads(files))
+
+
+def logged_path(folder: Path, root: Path) -> Path:
+    """A release folder as the log records it: relative to `root` (the data folder), so a data
+    folder moved or restored elsewhere still points at its own releases."""
+    try:
+        return Path(folder).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return Path(folder)  # releases kept outside the data folder: the absolute path
+
+
+def changed_since_published(con: duckdb.DuckDBPyConnection, protocol_id: str, root: Path) -> tuple[Path, str] | None:
+    """(folder, what changed) when the protocol's latest published folder still on disk no longer
+    holds what was published, whatever the log says since (a night blocked by it included). The
+    log's paths are relative to `root` (the data folder)."""
+    if not {"release_log", "release_inputs"} <= tables_in(con, "ops"):
+        return None
+    row = con.execute("""select i.path, i.files from ops.release_log l join ops.release_inputs i on i.seq = l.seq
+                         where l.protocol_id = ? and l.status in ('published', 'unchanged')
+                         order by l.seq desc limit 1""", [protocol_id]).fetchall()
+    folder = Path(root) / row[0][0] if row else None
+    if folder is None or not folder.is_dir():
+        return None  # none yet, or past its retention and removed
+    problem = files_problem(folder, json.loads(row[0][1]))
+    return (folder, problem) if problem else None
 
 
 def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: date) -> str | None:
@@ -119,7 +148,7 @@ def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: d
         return f"{folder} is missing"
     if (release_date - cur.release_date).days >= protocol.doc["retention"]["recipient_copy_days"]:
         return f"the release of {cur.release_date} is past its retention"
-    problem = _files_problem(folder, cur.files)
+    problem = files_problem(folder, cur.files)
     if problem:
         return problem
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -128,7 +157,7 @@ def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: d
     return None
 
 
-def _files_problem(folder: Path, files: dict[str, str]) -> str | None:
+def files_problem(folder: Path, files: dict[str, str]) -> str | None:
     """None when `folder` holds exactly `files` (relative path -> sha256), plus at most its board pack."""
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     missing = sorted(set(files) - present)
@@ -149,9 +178,11 @@ def folder_files(folder: Path) -> dict[str, str] | None:
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         files = {**manifest["files"], "manifest.json": sha256_file(folder / "manifest.json")}
+        if (folder / signing.SIGNATURE_FILE).is_file():
+            files[signing.SIGNATURE_FILE] = sha256_file(folder / signing.SIGNATURE_FILE)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return None if _files_problem(folder, files) else files
+    return None if files_problem(folder, files) else files
 
 
 RELEASE_INPUTS_DDL = """

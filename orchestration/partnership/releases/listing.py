@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from orchestration.partnership.settings import Settings
@@ -41,8 +41,9 @@ def published_releases(settings: Settings) -> list[PublishedRelease]:
     return out
 
 
-def latest_log_entries(settings: Settings) -> list[LogEntry]:
-    """The latest ops.release_log entry of each protocol, by protocol (none without a warehouse or a log)."""
+def latest_log_entries(settings: Settings, since: datetime | None = None) -> list[LogEntry]:
+    """The latest ops.release_log entry of each protocol, by protocol (none without a warehouse or a
+    log); with `since` (UTC), only entries logged at or after it: a night's own outcomes."""
     if not settings.warehouse_path.exists():
         return []
     with connect(settings.warehouse_path, read_only=True) as con:
@@ -50,6 +51,6 @@ def latest_log_entries(settings: Settings) -> list[LogEntry]:
             return []
         rows = con.execute(
             """select protocol_id, release_date, status, coalesce(path, ''), coalesce(reason, '') from ops.release_log
-               where seq in (select max(seq) from ops.release_log group by protocol_id) order by protocol_id"""
-        ).fetchall()
+               where seq in (select max(seq) from ops.release_log where logged_at >= ? group by protocol_id)
+               order by protocol_id""", [since or datetime.min]).fetchall()
     return [LogEntry(*r) for r in rows]

@@ -5,8 +5,10 @@ A protocol drives its release and the audit of that release; nothing else restat
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +27,7 @@ class ProtocolError(ValueError):
 class Protocol:
     doc: dict
     path: Path
+    text_sha256: str = field(default="", compare=False)  # of the text as loaded, signature block excluded (`signed_text`)
 
     @property
     def id(self) -> str:
@@ -81,13 +84,38 @@ def _schema() -> dict:
     return json.loads(Path(__file__).with_name("protocol.schema.json").read_text())
 
 
+# The signature block: a top-level `signature:` line and every line after it that is blank or
+# indented, up to the next line that starts in the first column.
+_SIGNATURE_BLOCK = re.compile(r"^signature:.*\n(?:(?:[ \t].*|[ \t]*)(?:\n|$))*", re.M)
+
+
+def signed_text(text: str) -> str:
+    """The text a protocol's signatories sign: the file with line endings made `\\n` and its
+    signature block removed (the block records the signature of the rest, so cannot be part of it)."""
+    return _SIGNATURE_BLOCK.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def signed_sha256(text: str) -> str:
+    """The sha256 (hex) of `signed_text(text)` encoded as UTF-8: what `signature.text_sha256` records."""
+    return hashlib.sha256(signed_text(text).encode("utf-8")).hexdigest()
+
+
 def load_protocol(path: Path) -> Protocol:
     path = Path(path)
     try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"{path}: not UTF-8 text ({exc})") from None
+    if len(re.findall(r"^signature\s*:", text, re.M)) > 1:
+        raise ProtocolError(f"{path}: signature: more than one signature block")
+    try:
         # Dates stay text, as written, so the schema checks their form.
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoDatesLoader)
+        doc = yaml.load(text, Loader=_NoDatesLoader)
     except yaml.YAMLError as exc:
         raise ProtocolError(f"{path}: not valid YAML ({exc})") from None
+    if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=_NoDatesLoader)):
+        # an alias could carry text from the signature block, which is not signed, into the agreement
+        raise ProtocolError(f"{path}: YAML anchors and aliases are not allowed: the text signed must say everything itself")
     validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.FormatChecker())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
     if errors:
@@ -100,9 +128,34 @@ def load_protocol(path: Path) -> Protocol:
         raise ProtocolError(f"{path}: valid_until: before valid_from")
     if doc["level"] == "aggregate" and "disclosure_control" not in doc:
         raise ProtocolError(f"{path}: disclosure_control: required for aggregate protocols")
+    if not doc["valid_from"] <= doc["review_date"] <= doc["valid_until"]:
+        raise ProtocolError(f"{path}: review_date: must fall from valid_from to valid_until")
     for i, out in enumerate(doc["outputs"]):
         _check_output(path, doc, i, out)
-    return Protocol(doc, path)
+    _check_parties(path, doc)
+    return Protocol(doc, path, signed_sha256(text))
+
+
+def _check_parties(path: Path, doc: dict) -> None:
+    """Each controller and the recipient is a party acting as a controller; data items and
+    signatories name parties and controllers of this protocol."""
+    parties: dict[str, dict] = {}
+    for i, party in enumerate(doc["parties"]):
+        if party["id"] in parties:
+            raise ProtocolError(f"{path}: parties.{i}.id: {party['id']!r} is listed twice")
+        parties[party["id"]] = party
+    for who in [*doc["controllers"], doc["recipient"]["id"]]:
+        if who not in parties:
+            raise ProtocolError(f"{path}: parties: {who!r} (a controller or the recipient) is not listed")
+        if parties[who]["role"] == "processor":
+            raise ProtocolError(f"{path}: parties: {who!r} decides what is done with the data: controller or "
+                                "joint_controller, not processor")
+    for cid in doc["data_items"]:
+        if cid.split("__", 1)[0] not in doc["controllers"]:
+            raise ProtocolError(f"{path}: data_items.{cid}: its agency is not one of the controllers")
+    for i, s in enumerate((doc.get("signature") or {}).get("signatories", [])):
+        if s["party"] not in parties:
+            raise ProtocolError(f"{path}: signature.signatories.{i}.party: {s['party']!r} is not a party")
 
 
 # Column names that are direct identifiers wherever they appear; only an identifiable

@@ -4,7 +4,9 @@ For each protocol in force, a physically separate output: scoped (`scope`), fing
 left as it is when nothing it is computed from changed (`fingerprint`), built in a temporary
 folder beside its destination (`build`), audited there against the protocol file by the
 independent audit (fail closed), then moved into place with one rename, and recorded in the
-hash-chained release log (`log`). A recipient's files hold only what its protocol allows.
+hash-chained, signed release log (`log`). A recipient's files hold only what its protocol allows.
+A protocol whose latest published folder was changed since is not released again until the
+operator has moved that folder aside: it is never published over.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import orchestration.partnership.releases.fingerprint as fp
 import orchestration.partnership.releases.log as release_log
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.ops.testhooks import pause_point
+from orchestration.partnership.releases import signing
 from orchestration.partnership.releases.audit import audit_release
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import (
@@ -50,11 +53,16 @@ class ReleaseResult:
     row_counts: dict[str, int] = field(default_factory=dict)
 
 
-def record_report(reports_dir: Path, release_date: date, result: ReleaseResult) -> Path:
-    """The night's release report: one entry per protocol (status, reason, path, rows), JSON."""
+def record_report(reports_dir: Path, release_date: date, result: ReleaseResult, run_id: str | None = None) -> Path:
+    """The night's release report: one entry per protocol (status, reason, path, rows), JSON.
+
+    With a `run_id` (the night's), the report holds that run's outcomes only: the first outcome
+    of another run on the same date starts it afresh."""
     path = Path(reports_dir) / "releases" / f"{release_date.isoformat()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = json.loads(path.read_text()) if path.exists() else {"release_date": release_date.isoformat(), "protocols": {}}
+    report = json.loads(path.read_text()) if path.exists() else {}
+    if not report or (run_id is not None and report.get("run_id") != run_id):
+        report = {"release_date": release_date.isoformat(), "run_id": run_id, "protocols": {}}
     report["protocols"][result.protocol_id] = {"status": result.status, "reason": result.reason,
                                                "path": str(result.path) if result.path else None,
                                                "row_counts": result.row_counts}
@@ -65,11 +73,11 @@ def record_report(reports_dir: Path, release_date: date, result: ReleaseResult) 
 
 
 def release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_date: date,
-            reports_dir: Path | None = None) -> ReleaseResult:
+            reports_dir: Path | None = None, run_id: str | None = None) -> ReleaseResult:
     """Build, audit and publish one protocol's release for `release_date`."""
     result = _release(warehouse, releases_dir, protocol, release_date)
     if reports_dir is not None:
-        record_report(reports_dir, release_date, result)
+        record_report(reports_dir, release_date, result, run_id)
     return result
 
 
@@ -81,12 +89,16 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
         return ReleaseResult(protocol.id, "not_in_force", reason=why)
 
     of_people = any(person_level(o) for o in protocol.outputs)
+    root = Path(releases_dir).parent  # the data folder: the log records release folders relative to it
     try:
         with connect(warehouse, read_only=True) as con:
             key = _checked_key(con) if of_people else None
             scoped = scope_once(con, protocol, key)
             fingerprint, parts = fp.input_fingerprint(con, protocol, key, scoped)
-            cur = fp.current_release(con, protocol.id)
+            cur = fp.current_release(con, protocol.id, root)
+            edited = fp.changed_since_published(con, protocol.id, root)
+            anchor = release_log.head(con)  # the log's head as this release is built: recorded in its manifest
+            secret = key if key is not None else ps.load_key()  # what the manifest is signed with
             why_computed = ""  # why a release whose inputs are unchanged is computed all the same
             unchanged = False
             if cur is not None and cur.input_sha256 == fingerprint:
@@ -96,18 +108,26 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 tables = build.build_tables(con, protocol, key, scoped)
                 lineage = build.lineage(con, protocol)
                 quality = build.data_quality_facts(con, protocol, release_date) if protocol.level == "aggregate" else None
+        if edited:
+            raise ReleaseBlocked(
+                f"the published folder {edited[0]} was changed after publication ({edited[1]}); nothing was published "
+                f"over it. Keep it as evidence: move it out of {releases_dir}, run `partnership audit verify`, "
+                "then run again")
         if unchanged:
-            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts)
-    except SourceMissing as exc:
+            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts, root)
+    except ReleaseBlocked as exc:  # SourceMissing, or a published folder edited since
         with connect(warehouse) as con:
             release_log.append(con, protocol, release_date, "blocked", None, None, str(exc))
-        return ReleaseResult(protocol.id, "blocked", reason=str(exc))
+        if isinstance(exc, SourceMissing):
+            return ReleaseResult(protocol.id, "blocked", reason=str(exc))
+        raise
 
     final = releases_dir / protocol.id / release_date.isoformat()
+    logged = fp.logged_path(final, root)
     tmp = final.with_name(f".building-{final.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        manifest = build.write_folder(tmp, protocol, tables, lineage, quality, release_date)
+        manifest = build.write_folder(tmp, protocol, tables, lineage, quality, release_date, anchor, secret)
         content = manifest["content_sha256"]
 
         problems = audit_release(tmp, protocol, warehouse=warehouse, releases_dir=releases_dir, key=key)
@@ -121,11 +141,13 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 shutil.rmtree(tmp)
                 reason = "same content as the latest release" + (f" (computed: {why_computed})" if why_computed else "")
                 con.begin()
-                seq = release_log.append(con, protocol, release_date, "unchanged", final, content, reason)
-                fp.record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, kept)
+                seq = release_log.append(con, protocol, release_date, "unchanged", logged, content, reason,
+                                         kept["manifest.json"])
+                fp.record_inputs(con, seq, protocol.id, release_date, logged, fingerprint, parts, kept)
                 con.commit()
                 return ReleaseResult(protocol.id, "unchanged", final, row_counts=manifest["row_counts"])
-            files = {**manifest["files"], "manifest.json": sha256_file(tmp / "manifest.json")}
+            files = {**manifest["files"], "manifest.json": sha256_file(tmp / "manifest.json"),
+                     signing.SIGNATURE_FILE: sha256_file(tmp / signing.SIGNATURE_FILE)}
             if final.exists():  # a second release on the same day replaces the first, never half-way
                 old = final.with_name(f".replaced-{final.name}-{os.getpid()}")
                 os.replace(final, old)
@@ -134,8 +156,9 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             else:
                 os.replace(tmp, final)
             con.begin()
-            seq = release_log.append(con, protocol, release_date, "published", final, content, "")
-            fp.record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, files)
+            seq = release_log.append(con, protocol, release_date, "published", logged, content, "",
+                                     files["manifest.json"])
+            fp.record_inputs(con, seq, protocol.id, release_date, logged, fingerprint, parts, files)
             con.commit()
         return ReleaseResult(protocol.id, "published", final, row_counts=manifest["row_counts"])
     except ReleaseBlocked as exc:
@@ -161,7 +184,7 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
 
 
 def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: fp.Current, fingerprint: str,
-               parts: dict) -> ReleaseResult:
+               parts: dict, root: Path) -> ReleaseResult:
     """Log the current release as tonight's, unchanged, without computing it: its inputs are the
     ones it was computed from and its files are intact."""
     reason = (f"inputs unchanged since the release of {cur.release_date.isoformat()} (input sha256 {fingerprint[:12]}); "
@@ -169,8 +192,10 @@ def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: fp.
     manifest = json.loads((cur.path / "manifest.json").read_text())
     with connect(warehouse) as con:
         con.begin()
-        seq = release_log.append(con, protocol, release_date, "unchanged", cur.path, cur.content, reason)
-        fp.record_inputs(con, seq, protocol.id, cur.release_date, cur.path, fingerprint, parts, cur.files)
+        logged = fp.logged_path(cur.path, root)
+        seq = release_log.append(con, protocol, release_date, "unchanged", logged, cur.content, reason,
+                                 cur.files.get("manifest.json"))
+        fp.record_inputs(con, seq, protocol.id, cur.release_date, logged, fingerprint, parts, cur.files)
         con.commit()
     return ReleaseResult(protocol.id, "unchanged", cur.path, reason=reason, row_counts=manifest.get("row_counts", {}))
 

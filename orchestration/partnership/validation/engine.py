@@ -13,7 +13,6 @@ masked when the column is classified as identifying.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,15 +22,19 @@ import polars as pl
 from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.contracts.timing import NoFileDate, due_at, is_late
 from orchestration.partnership.validation.batch import Pending, start_suite
+from orchestration.partnership.validation.expectations import expected_form, masked_example
 from orchestration.partnership.validation.readers import (
     ROW_NUMBER,
     DeliveryRejected,
     read_delivery,
 )
-from orchestration.partnership.validation.rows import RULES, RowValidation, validate_rows
+from orchestration.partnership.validation.rows import (
+    RULES,
+    RowValidation,
+    validate_rows,
+)
 
 EXAMPLES_PER_RULE = 3
-_IDENTIFYING = ("direct_identifier", "quasi_identifier", "special_category")
 
 
 @dataclass
@@ -43,7 +46,8 @@ class RuleResult:
     failing_rows: int | None = None
     observed: str | None = None
     expected: str | None = None
-    examples: list[dict] = field(default_factory=list)  # {"row": n, "values": {column: masked value}}
+    # {"row": n, "values": {column: masked value}, "notes": {column: what is wrong with it}}
+    examples: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -84,15 +88,6 @@ class Assessment:
         return d
 
 
-def mask(value: str | None, classification: str) -> str | None:
-    """An identifying value keeps its shape only (9 for a digit, A/a for a letter); others are shown, cut to 40."""
-    if value is None:
-        return None
-    if classification in _IDENTIFYING:
-        return re.sub(r"[a-z]", "a", re.sub(r"[A-Z]", "A", re.sub(r"[0-9]", "9", value)))[:40]
-    return value if len(value) <= 40 else value[:39] + "…"
-
-
 def _row_rule_results(contract: Contract, rows: RowValidation) -> list[RuleResult]:
     """Pass/fail of every row rule of the contract, with failing-row counts and masked examples."""
     q = rows.quarantine
@@ -104,11 +99,14 @@ def _row_rule_results(contract: Contract, rows: RowValidation) -> list[RuleResul
         if n and exploded is not None:
             first = exploded.filter(pl.col(RULES) == name).get_column(ROW_NUMBER).head(EXAMPLES_PER_RULE).to_list()
             cols = _rule_columns(contract, name)
+            kind = name.rpartition(":")[2]
             sample = q.filter(pl.col(ROW_NUMBER).is_in(first)).select([ROW_NUMBER, *cols])
             for rec in sample.iter_rows(named=True):
-                examples.append({"row": rec[ROW_NUMBER],
-                                 "values": {c: mask(rec[c], contract.column(c).classification) for c in cols}})
-        out.append(RuleResult(name, "row", "error", n == 0, failing_rows=n, examples=examples))
+                shown = {c: masked_example(rec[c], contract.column(c), kind) for c in cols}
+                examples.append({"row": rec[ROW_NUMBER], "values": {c: v for c, (v, _) in shown.items()},
+                                 "notes": {c: note for c, (_, note) in shown.items() if note}})
+        out.append(RuleResult(name, "row", "error", n == 0, failing_rows=n, expected=expected_form(contract, name),
+                              examples=examples))
     return out
 
 
@@ -153,7 +151,9 @@ def assess_rows(path: Path, contract: Contract, *, file_name: str, sha256: str, 
         late_msg = (f"{file_name}: arrived {arrived_at:%Y-%m-%d %H:%M} UTC, due by {a.due_at:%Y-%m-%d %H:%M} UTC "
                     f"({contract.delivery.due_by} {contract.delivery.timezone})")
         if a.late and contract.delivery.late == "reject":
-            return _reject(a, "late", late_msg + "; the contract rejects late deliveries"), None
+            # Rejected, but judged whole: the data owner hears every fault of the file now, not after a resend.
+            return _judged_though_late(a, path, contract, late_msg + "; the contract rejects late deliveries",
+                                       duplicate_of=duplicate_of, docs_dir=docs_dir, label=label), None
         a.rules.append(RuleResult("late", "file", "warning" if contract.delivery.late == "warn" else "error", not a.late,
                                   observed=f"arrived {arrived_at:%Y-%m-%d %H:%M} UTC",
                                   expected=f"by {a.due_at:%Y-%m-%d %H:%M} UTC"))
@@ -174,6 +174,23 @@ def assess_rows(path: Path, contract: Contract, *, file_name: str, sha256: str, 
     batch = start_suite(contract, text, rows.valid, arrived_at, label or file_name, docs_dir)
     a.rules += _row_rule_results(contract, rows)
     return a, batch
+
+
+def _judged_though_late(a: Assessment, path: Path, contract: Contract, late_reason: str, **kw) -> Assessment:
+    """A late delivery the contract rejects: every other rule judged too (its rows are never loaded),
+    then rejected as late, whatever else failed."""
+    a.rules.append(RuleResult("late", "file", "error", False, observed=f"arrived {a.arrived_at:%Y-%m-%d %H:%M} UTC",
+                              expected=f"by {a.due_at:%Y-%m-%d %H:%M} UTC"))
+    on_time = a.arrived_at if a.due_at is None else min(a.arrived_at, a.due_at)
+    whole, batch = assess_rows(path, contract, file_name=a.file_name, sha256=a.sha256, arrived_at=on_time, **kw)
+    if batch is not None:
+        judge_batch(whole, batch, contract)
+    a.rules += [r for r in whole.rules if r.rule != "late"]
+    a.warnings += whole.warnings
+    a.rows_read, a.rows_valid, a.rows_quarantined, a.rows = whole.rows_read, whole.rows_valid, whole.rows_quarantined, whole.rows
+    also = f" (also: {whole.reason})" if not whole.accepted and whole.reason else ""
+    a.status, a.reason_code, a.reason = "rejected", "late", late_reason + also
+    return a
 
 
 def judge_batch(a: Assessment, batch: Pending, contract: Contract) -> Assessment:

@@ -9,34 +9,27 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 
 from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.validation.header import (
+    ROW_NUMBER,
+    DeliveryRejected,
+    header_check,
+)
+from orchestration.partnership.validation.parquet import read_parquet
+from orchestration.partnership.validation.xlsx import read_xlsx
 
-ROW_NUMBER = "_row_number"
 BOM = b"\xef\xbb\xbf"
-MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024  # a zip bomb is refused before it is opened
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: old .xls, or an encrypted workbook
-ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")  # the stream an encrypted OOXML file keeps its workbook in
-
-
-class DeliveryRejected(Exception):
-    """The whole delivery fails its contract. `code` is the rule kind; the message is safe to show."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _decode(data: bytes, contract: Contract, name: str) -> str:
     encoding = contract.format.encoding
+    if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        raise DeliveryRejected("encoding", f"{name}: the file is UTF-32; the contract says {encoding}")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise DeliveryRejected("encoding", f"{name}: the file is UTF-16; the contract says {encoding}")
     has_bom = data.startswith(BOM)
@@ -53,45 +46,26 @@ def _decode(data: bytes, contract: Contract, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise DeliveryRejected("encoding", f"{name}: line {line} is not valid {encoding} (byte {exc.start})") from None
+    if not codec.startswith("utf") and not data.isascii():
+        _not_utf8_in_disguise(data, encoding, name)
     return text
 
 
+def _not_utf8_in_disguise(data: bytes, encoding: str, name: str) -> None:
+    """A single-byte encoding decodes any bytes, so UTF-8 read as cp1252 would load as mojibake
+    ('JosÃ©'). Text in a single-byte encoding is almost never also valid UTF-8 with multi-byte
+    characters: when it is, the file was written as UTF-8, and is refused."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    first = next(i for i, b in enumerate(data) if b > 0x7F)
+    line = data[:first].count(b"\n") + 1
+    raise DeliveryRejected("encoding", f"{name}: the file is UTF-8 (first non-ASCII character on line {line}); "
+                                       f"the contract says {encoding}")
+
+
 _MAX_FIELD_CHARS = 16 * 1024 * 1024  # a field longer than this is not data
-_SHOWN_NAMES = 10
-
-
-def _show(text: str) -> str:
-    """A column name as it may be quoted to a data owner: control characters escaped, cut to 40."""
-    shown = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-    return shown if len(shown) <= 40 else shown[:39] + "…"
-
-
-def _names(names: list[str]) -> str:
-    listed = [_show(n) for n in names[:_SHOWN_NAMES]]
-    more = f" and {len(names) - _SHOWN_NAMES} more" if len(names) > _SHOWN_NAMES else ""
-    return f"{listed}{more}"
-
-
-def _header_check(columns: list[str], contract: Contract, name: str) -> None:
-    expected = contract.column_names
-    if columns and not set(columns) & set(expected):
-        # Most likely data on the header line (no header, or the wrong header row): never quote it.
-        raise DeliveryRejected("header", f"{name}: the header line holds none of the contract's {len(expected)} column names "
-                                         f"({len(columns)} names found); is the header missing, or on another line?")
-    seen: set[str] = set()
-    dupes = sorted({c for c in columns if c in seen or seen.add(c)})
-    if dupes:
-        raise DeliveryRejected("header", f"{name}: duplicated column names {_names(dupes)}")
-    missing_required = [c.name for c in contract.columns if c.required and c.name not in columns]
-    missing = [c for c in expected if c not in columns]
-    extra = [c for c in columns if c not in expected]
-    if missing_required:
-        hint = f"; unexpected columns {_names(extra)} (renamed?)" if extra else ""
-        raise DeliveryRejected("missing_columns", f"{name}: required columns missing: {missing_required}{hint}")
-    if extra and contract.format.extra_columns == "reject":
-        raise DeliveryRejected("extra_columns", f"{name}: columns not in the contract: {_names(extra)}")
-    if missing:
-        raise DeliveryRejected("missing_columns", f"{name}: columns missing: {missing}")
 
 
 def _csv_structure(text: str, contract: Contract, name: str) -> tuple[list[str], int]:
@@ -260,7 +234,7 @@ def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
             for other in (",", "|", ";", "\t"):
                 if other != fmt.delimiter and other in header[0]:
                     raise DeliveryRejected("delimiter", f"{name}: the header is {other!r}-delimited; the contract says {fmt.delimiter!r}")
-        _header_check(header, contract, name)
+        header_check(header, contract, name)
         try:
             df = parsing.result()
         except pl.exceptions.NoDataError:
@@ -274,113 +248,7 @@ def _read_csv(path: Path, contract: Contract, name: str) -> pl.DataFrame:
     return df.rename(dict(zip(df.columns, header)))
 
 
-def _excel_value(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    return text or None
-
-
-def _uncalculated_formulas(path: Path, contract: Contract, name: str) -> None:
-    """A formula with no stored result means the value was never computed: the data is not in the file.
-
-    (A workbook saved by a spreadsheet program stores each formula's result, which is what is read.)"""
-    from openpyxl import load_workbook
-
-    try:
-        formulas = load_workbook(path, read_only=True, data_only=False)
-        values = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        raise DeliveryRejected("unreadable", f"{name}: the workbook cannot be opened ({type(exc).__name__})") from None
-    try:
-        for sheet in formulas.sheetnames:
-            for frow, vrow in zip(formulas[sheet].iter_rows(), values[sheet].iter_rows()):
-                for f, v in zip(frow, vrow):
-                    if isinstance(f.value, str) and f.data_type == "f" and v.value is None:
-                        raise DeliveryRejected("unreadable", f"{name}: sheet {sheet!r} cell {f.coordinate} holds a formula with "
-                                                             "no calculated value; save the workbook with values (or paste "
-                                                             "values) and send it again")
-    finally:
-        formulas.close()
-        values.close()
-
-
-def _read_xlsx(path: Path, contract: Contract, name: str) -> pl.DataFrame:
-    from openpyxl import load_workbook
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-            has_formulas = total <= MAX_XLSX_UNCOMPRESSED and any(
-                re.search(rb"<f[ >]", zf.read(i)) for i in zf.infolist()
-                if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml"))
-    except zipfile.BadZipFile:
-        data = path.read_bytes()
-        if data.startswith(OLE_MAGIC):
-            if ENCRYPTED_PACKAGE in data:
-                raise DeliveryRejected("unreadable", f"{name}: the workbook is password-protected; send it without a password "
-                                                     "(over the secure transfer)") from None
-            raise DeliveryRejected("unreadable", f"{name}: an old-format .xls workbook; the contract expects .xlsx") from None
-        raise DeliveryRejected("unreadable", f"{name}: not a valid .xlsx file (corrupt or not a workbook)") from None
-    except (zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, ValueError) as exc:
-        raise DeliveryRejected("unreadable", f"{name}: not a valid .xlsx file ({type(exc).__name__})") from None
-    if total > MAX_XLSX_UNCOMPRESSED:
-        raise DeliveryRejected("unreadable", f"{name}: the workbook expands to {total // 2**20} MiB, over the {MAX_XLSX_UNCOMPRESSED // 2**20} MiB limit")
-    if has_formulas:
-        _uncalculated_formulas(path, contract, name)
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        raise DeliveryRejected("unreadable", f"{name}: the workbook cannot be opened ({type(exc).__name__})") from None
-    try:
-        if contract.format.sheet:
-            if contract.format.sheet not in wb.sheetnames:
-                raise DeliveryRejected("sheet", f"{name}: no sheet named {contract.format.sheet!r} (found {wb.sheetnames})")
-            ws = wb[contract.format.sheet]
-        else:
-            if len(wb.sheetnames) != 1:
-                raise DeliveryRejected("sheet", f"{name}: {len(wb.sheetnames)} sheets; the contract expects one (or names the sheet)")
-            ws = wb[wb.sheetnames[0]]
-        rows = ws.iter_rows(min_row=contract.format.header_row, values_only=True)
-        header = next(rows, None)
-        if header is None:
-            raise DeliveryRejected("empty", f"{name}: no header on row {contract.format.header_row}")
-        columns = [str(h).strip() if h is not None else "" for h in header]
-        while columns and columns[-1] == "":
-            columns.pop()
-        if "" in columns:
-            raise DeliveryRejected("header", f"{name}: blank column name on row {contract.format.header_row} (merged or missing header cells)")
-        data = [[_excel_value(v) for v in r[: len(columns)]] for r in rows]
-    finally:
-        wb.close()
-    while data and all(v is None for v in data[-1]):
-        data.pop()
-    return pl.DataFrame(data, schema={c: pl.Utf8 for c in columns}, orient="row") if data else pl.DataFrame(schema={c: pl.Utf8 for c in columns})
-
-
-def _read_parquet(path: Path, contract: Contract, name: str) -> pl.DataFrame:
-    try:
-        df = pl.read_parquet(path)
-    except Exception as exc:
-        raise DeliveryRejected("unreadable", f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
-    casts = []
-    for col, dtype in df.schema.items():
-        if dtype == pl.Boolean:
-            casts.append(pl.when(pl.col(col)).then(pl.lit("true")).when(~pl.col(col)).then(pl.lit("false")).alias(col))
-        elif dtype.is_temporal():
-            casts.append(pl.col(col).dt.to_string("%Y-%m-%d" if dtype == pl.Date else "%Y-%m-%d %H:%M:%S").alias(col))
-        else:
-            casts.append(pl.col(col).cast(pl.Utf8).alias(col))
-    return df.select(casts)
-
-
-READERS = {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}
+READERS = {"csv": _read_csv, "xlsx": read_xlsx, "parquet": read_parquet}
 
 
 def read_delivery(path: Path, contract: Contract, name: str | None = None) -> pl.DataFrame:
@@ -389,8 +257,16 @@ def read_delivery(path: Path, contract: Contract, name: str | None = None) -> pl
     `name` is the file's name as delivered, for messages (the file read may be its archived copy).
     A header with no rows is a valid file; whether zero rows is acceptable is the contract's row-count rule."""
     name = name or Path(path).name
-    df = READERS[contract.format.type](Path(path), contract, name)
-    _header_check(df.columns, contract, name)
+    try:
+        df = READERS[contract.format.type](Path(path), contract, name)
+    except DeliveryRejected:
+        raise
+    except MemoryError:
+        raise DeliveryRejected("unreadable", f"{name}: the file is too large to read in the memory available") from None
+    except Exception as exc:  # whatever else a hostile file makes a parser do: the delivery is refused, never the step
+        raise DeliveryRejected("unreadable", f"{name}: cannot be read as {contract.format.type} "
+                                             f"({type(exc).__name__}); check the file opens, and send it again") from None
+    header_check(df.columns, contract, name)
     # Blank means missing, whatever the format: trimmed empty strings become nulls.
     df = df.select([pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract.column_names])
     return df.with_row_index(ROW_NUMBER, offset=1).with_columns(pl.col(ROW_NUMBER).cast(pl.Int64))

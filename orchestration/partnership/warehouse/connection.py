@@ -26,6 +26,8 @@ from typing import Callable, Iterator
 
 import duckdb
 
+from orchestration.partnership.warehouse.permissions import lock_down
+
 SCHEMAS = ("ops", "raw", "quarantine", "valid", "identity")
 
 OPS_DDL = """
@@ -162,8 +164,9 @@ def writer_lock(warehouse: Path, purpose: str = "", timeout: float | None = None
             with _held_guard:
                 _held[key][1] -= 1
         return
+    lock_down()  # the lock file, like everything beside the warehouse, is the owner's alone
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)  # not inherited by child processes
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by child processes
     limit = lock_timeout() if timeout is None else timeout
     deadline = time.monotonic() + limit
     waited = False
@@ -205,6 +208,7 @@ def connect(path: Path, read_only: bool = False, retries: int = 20, wait_s: floa
     """Open, yield, close. A writing connection holds the writer lock (waiting for another launch
     to finish); any connection retries while DuckDB reports the file in use, then fails clearly."""
     path = Path(path)
+    lock_down()  # DuckDB creates the file, its WAL and its spill folder under this process's umask
     path.parent.mkdir(parents=True, exist_ok=True)
     memory_limit()  # a bad setting fails before anything is opened
     with (writer_lock(path, purpose="warehouse connection") if not read_only else _nothing()):

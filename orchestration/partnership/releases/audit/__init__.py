@@ -23,7 +23,6 @@ from pathlib import Path
 
 import polars as pl
 
-from orchestration.partnership.releases.audit import people as _people
 from orchestration.partnership.releases.audit import zone as _zone
 from orchestration.partnership.releases.audit.counts import (
     check_counts,
@@ -49,8 +48,8 @@ from orchestration.partnership.releases.log import (
 )
 from orchestration.partnership.releases.protocols import Protocol
 
-__all__ = ["HEX_VALUE", "Zone", "audit_release", "columns_holding", "forget_read", "identifier_findings",
-           "nhs_check_digit_ok", "pseudonymiser", "recoverable_cells", "string_values", "verify_log"]
+__all__ = ["HEX_VALUE", "Zone", "audit_release", "check_no_later_dates", "columns_holding", "forget_read",
+           "identifier_findings", "nhs_check_digit_ok", "pseudonymiser", "recoverable_cells", "string_values", "verify_log"]
 
 
 def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
@@ -95,6 +94,25 @@ def _audit_tables(folder: Path, protocol: Protocol, zone: Zone | None, key: byte
             check_people(protocol, out, df, zone, key, releases_dir, problems)
     check_database(folder, protocol, tables, problems)
     check_identifiers(folder, protocol, tables, zone, problems)
+    if (folder / "manifest.json").exists():
+        check_no_later_dates(tables, date.fromisoformat(json.loads((folder / "manifest.json").read_text())["release_date"]),
+                             problems)
+
+
+def check_no_later_dates(tables: dict[str, pl.DataFrame], release_date: date, problems: list[str]) -> None:
+    """A release holds nothing dated after its release date (a back-dated night would date a release
+    before data it holds). Every date column counts but a period's end (`*_end`): a period under way
+    on the release date ends after it."""
+    for name, df in tables.items():
+        for col, dtype in df.schema.items():
+            if col.endswith("_end") or dtype not in (pl.Date, pl.Datetime):
+                continue
+            latest = df[col].max()
+            if latest is not None and dtype == pl.Datetime:
+                latest = latest.date()
+            if latest is not None and latest > release_date:
+                problems.append(f"{name}.{col}: holds dates up to {latest.isoformat()}, after the release date "
+                                f"{release_date.isoformat()}")
 
 
 def forget_read() -> None:

@@ -11,14 +11,20 @@ import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
 from orchestration.partnership.releases.protocols import Protocol
+from orchestration.partnership.releases.signing import (
+    SIGNATURE_FILE,  # the manifest's signature: hex, nothing personal
+)
 from orchestration.partnership.warehouse.files import sha256_file
 
 BOARD_PACK_FILES = ("board_pack.html", "board_pack.pdf")  # added to an aggregate folder after publication
 TEXT_FILES = ("manifest.json", "data_dictionary.md", data_quality.DATA_QUALITY_FILE)
+# The documentation of the released tables' models: `model_docs/<model>.md`, one per output's
+# source (read here on its own terms, not through the builder's module).
+MODEL_DOCS = "model_docs"
 
 
 def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict | None:
-    expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", "data_dictionary.md"}
+    expected = {f"{protocol.id}.duckdb", "parquet", "manifest.json", SIGNATURE_FILE, "data_dictionary.md", MODEL_DOCS}
     if protocol.level == "aggregate":
         expected |= {data_quality.DATA_QUALITY_FILE, *BOARD_PACK_FILES}
     present = {p.name for p in folder.iterdir()}
@@ -28,6 +34,10 @@ def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict |
     parquet_allowed = {f"{o['table']}.parquet" for o in protocol.outputs}
     if parquet_present - parquet_allowed:
         problems.append(f"unexpected parquet files {sorted(parquet_present - parquet_allowed)}")
+    docs_present = {p.name for p in (folder / MODEL_DOCS).iterdir()} if (folder / MODEL_DOCS).is_dir() else set()
+    docs_allowed = {f"{o['source'].split('.', 1)[1]}.md" for o in protocol.outputs}
+    if docs_present - docs_allowed:  # only the released tables' models: never the secure zone's others
+        problems.append(f"unexpected model documentation {sorted(docs_present - docs_allowed)}")
     if (folder / data_quality.DATA_QUALITY_FILE).exists():
         problems += data_quality.check(json.loads((folder / data_quality.DATA_QUALITY_FILE).read_text()))
     try:
@@ -44,7 +54,7 @@ def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict |
     listed = set(manifest.get("files") or {})
     for f in folder.rglob("*"):
         rel = f.relative_to(folder).as_posix()
-        if f.is_file() and rel not in listed and rel not in ("manifest.json", *BOARD_PACK_FILES):
+        if f.is_file() and rel not in listed and rel not in ("manifest.json", SIGNATURE_FILE, *BOARD_PACK_FILES):
             problems.append(f"{rel} is not listed in manifest.json")
     return manifest
 

@@ -1,0 +1,1 @@
+"""The agreement register: each data sharing protocol as a page its information governance lead signs off."""

@@ -1,0 +1,1 @@
+"""The portal's views, one module per role, each calling permissions.py before reading anything."""
