@@ -106,6 +106,7 @@ class Contract:
     row_count_max: int | None = None
     row_count_severity: str = "error"
     freshness: Freshness | None = None
+    shared_event: str | None = None  # a column naming one event several people's rows share
     quarantine_tolerance: float = 0.05
     retention_days: int | None = None
     path: Path | None = field(default=None, compare=False)
@@ -279,6 +280,9 @@ def load_contract(path: Path) -> Contract:
         if next(c for c in columns if c.name == f["column"]).logical_type not in ("date", "timestamp"):
             raise ContractError(f"{path}: schema[{obj.get('name')}].customProperties.freshness.column: {f['column']!r} is not a date or timestamp")
         freshness = Freshness(f["column"], int(f["maxAgeDays"]), f.get("severity", "warning"))
+    shared_event = (obj_custom.get("sharedEvent") or {}).get("column")
+    if shared_event is not None and shared_event not in names:
+        raise ContractError(f"{path}: schema[{obj.get('name')}].customProperties.sharedEvent.column: unknown column {shared_event!r}")
     owner = next((m for m in (doc.get("team") or {}).get("members", []) if m.get("role") == "owner"), None)
     if owner is None:
         raise ContractError(f"{path}: team.members: a member with role 'owner' (the data owner) is required")
@@ -313,6 +317,7 @@ def load_contract(path: Path) -> Contract:
         row_count_max=rc_max,
         row_count_severity=rc_severity,
         freshness=freshness,
+        shared_event=shared_event,
         quarantine_tolerance=float(custom.get("quarantineTolerance", 0.05)),
         retention_days=custom.get("retentionDays"),
         path=path,

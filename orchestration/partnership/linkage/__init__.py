@@ -150,7 +150,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             clock.lap("ids_households_optouts")
         finally:
             mem.execute("detach wh")
-        write_results(mem, settings, summary, delta, gazetteer, address_cached)
+        write_results(mem, settings, summary, delta, gazetteer, address_cached, sources)
         clock.lap("write")
     finally:
         mem.close()

@@ -7,6 +7,33 @@ household ids as the table `person_household` (person_id, household_id), moving 
 on. It also leaves `persons_all`: the people whose rows tonight writes (everyone, or on an
 incremental night those whose household it worked out again), with their addresses and last
 night's household and opt-out flag.
+
+Households at a date (`write_household_members`, run as the night's tables are written):
+
+A record that carries a UPRN and a date (the contract's dated column: its freshness column)
+says its person lived at that address that day. A person's records with a UPRN, in date
+order, give their *address spells*: they live at an address from the day of its first record
+of a run (the first spell from their date of birth, as nothing earlier is known) until the day
+before a record puts them at another address; the last spell has no end. A *household* is an
+address: everyone whose spell there covers a day is its household that day. So a move, a new
+baby (no earlier than its birth) and a person leaving (their record elsewhere) are handled by
+date, and a person's household for a period is the one at the period's date.
+
+Records with only a postcode (health, police, schools) put nobody in a household: a postcode
+holds about fifteen addresses, and a surname is shared across them. A person with no UPRN
+record whose postcode, on a record's day, is the address's postcode (gazetteer) and whose
+surname is a member's that day is listed in `identity.linkage_household_review` for a person
+to check, never joined.
+
+Written, in the linkage step's transaction, from the records as linked tonight:
+- `linkage.household_members`: household_id, person_id, valid_from, valid_to (null: open),
+  first_seen and last_seen (the first and last record at the address in that spell).
+- `identity.linkage_household_addresses`: each address's household id, kept from night to night
+  (ids are never reused; an address whose people are someone's household in `linkage.persons`
+  takes that id).
+- `identity.linkage_household_review`: the postcode-only candidates above.
+Every night works them out again from every dated address record: a few percent of all
+records, so this is a fraction of the linkage step.
 """
 
 from __future__ import annotations
@@ -14,6 +41,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.people import assign_ids
 from orchestration.partnership.linkage.state import (
     FIRST,
@@ -24,8 +52,8 @@ from orchestration.partnership.linkage.state import (
 
 
 def assign_households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
-    """A person's household: the UPRN of their latest record that has one; else the UPRN that
-    people with the same surname at the same postcode have; else that surname and postcode.
+    """A person's household now: the address (UPRN) of their latest record that has one; else
+    the person alone (a postcode and a surname are no evidence of living together).
 
     A person's household key depends on their own latest address and on the people at the
     same postcode with the same surname (the *cell*). A night linking everything works it out
@@ -41,15 +69,11 @@ def assign_households(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
                    cast(null as boolean) as previous_opted_out, true as relinked from region_persons""")
         mem.execute("create view cell_members as select last_postcode, last_surname, last_uprn from persons_all")
     mem.execute(f"""create table person_grp as
-        with addr_uprn as (
-            select last_postcode, last_surname, min(last_uprn) as uprn from cell_members
-            where last_postcode is not null and last_uprn is not null group by 1, 2 having count(distinct last_uprn) = 1),
-        keyed as (
+        with keyed as (
             select p.person_id, p.records, p.previous_household, p.relinked,
                    row_number() over (order by {FIRST}) as first_rank,
-                   coalesce('U:' || p.last_uprn, 'U:' || au.uprn, 'A:' || p.last_postcode || '|' || p.last_surname,
-                            'P:' || p.person_id) as household_key
-            from persons_all p left join addr_uprn au using (last_postcode, last_surname))
+                   coalesce('U:' || p.last_uprn, 'P:' || p.person_id) as household_key
+            from persons_all p)
         select *, dense_rank() over (order by household_key) - 1 as grp from keyed""")
     n_groups = mem.execute("select coalesce(max(grp) + 1, 0) from person_grp").fetchall()[0][0]
     # Last night's household of each record: per record for people linked again, per person otherwise.
@@ -119,3 +143,167 @@ def _household_scope(mem: duckdb.DuckDBPyConnection) -> None:
         select last_postcode, last_surname, last_uprn from {stored} s
         semi join (select distinct last_postcode, last_surname from persons_all) c using (last_postcode, last_surname)
         union all select last_postcode, last_surname, last_uprn from region_persons""")
+
+
+ADDRESS_IDS = "linkage_household_addresses"
+REVIEW = "linkage_household_review"
+ID_WIDTH = 9  # as cluster.assign_stable_ids
+
+
+def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str = "wh.") -> str:
+    """(contract_id, delivery_id, row_number, day) of every valid row with a dated column."""
+    parts = []
+    for s in sources:
+        f = s.contract.freshness
+        if f is None or s.contract.table not in existing:
+            continue
+        parts.append(f"""select '{s.id}' as contract_id, _delivery_id as delivery_id, _row_number as row_number,
+                                cast("{f.column}" as date) as day from {db}valid."{s.contract.table}" """)
+    if not parts:
+        return "select cast(null as varchar) as contract_id, 0::bigint as delivery_id, 0::bigint as row_number, cast(null as date) as day where false"
+    return "\nunion all\n".join(parts)
+
+
+def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+    """Households at a date (see the module's docstring, second part): the three tables written
+    into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
+    written tonight, moving `wh.linkage.id_sequence` on for new addresses."""
+    prefix = HOUSEHOLD_PREFIX
+    next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
+                          .fetchall() or [(1,)])[0][0])
+    with_uprn = [s for s in sources if s.has("uprn")]
+    mem.execute(f"""create or replace temp table _observed as
+        select r.person_id, r.uprn, d.day, r.date_of_birth
+        from wh.identity.linkage_records r
+        join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
+        where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null""")
+    # Runs of one address in each person's records by date; a run begins where the address
+    # differs from the record before. Two addresses on one day: ordered by UPRN.
+    mem.execute("""create or replace temp table _spells as
+        with o as (select person_id, uprn, day, min(date_of_birth) as dob from _observed group by all),
+        marked as (select *, lag(uprn) over w is distinct from uprn as starts,
+                          count(*) over (partition by person_id) as n
+                   from o window w as (partition by person_id order by day, uprn)),
+        runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
+                                                   rows unbounded preceding) as run from marked),
+        spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
+                         min(dob) as dob from runs group by person_id, run)
+        select person_id, uprn, first_seen, last_seen,
+               case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
+               cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
+        from spans""")
+    # An address keeps its household id; one that is someone's household in linkage.persons
+    # (their latest address) takes that id; a new address takes the next number.
+    stored = (f"select uprn, household_id from wh.identity.{ADDRESS_IDS}"
+              if _exists(mem, "identity", ADDRESS_IDS) else
+              "select cast(null as varchar) as uprn, cast(null as varchar) as household_id where false")
+    mem.execute(f"""create or replace temp table _address_ids as
+        with current as (select last_uprn as uprn, min(household_id) as household_id
+                         from wh.identity.linkage_person_addresses where last_uprn is not null group by 1),
+        addresses as (select distinct uprn from _spells)
+        select a.uprn, coalesce(c.household_id, s.household_id) as household_id
+        from addresses a left join current c using (uprn)
+        left join (select * from ({stored}) where household_id not in (select household_id from current)) s using (uprn)""")
+    added = mem.execute("select count(*) from _address_ids where household_id is null").fetchall()[0][0]
+    mem.execute(f"""update _address_ids set household_id = n.id from (
+            select uprn, '{prefix}' || lpad(cast({int(next_household)} - 1 + row_number() over (order by uprn) as varchar), {ID_WIDTH}, '0') as id
+            from _address_ids where household_id is null) n
+        where _address_ids.uprn = n.uprn""")
+    mem.execute(f"""create or replace table wh.identity.{ADDRESS_IDS} as
+        select uprn, household_id from _address_ids
+        union all
+        select s.uprn, s.household_id from ({stored}) s
+        where s.uprn not in (select uprn from _address_ids) and s.household_id not in (select household_id from _address_ids)
+        order by uprn""")
+    _shared_events(mem, sources, existing)
+    mem.execute("""create or replace table wh.linkage.household_members as
+        select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence
+        from (select *, 'address' as evidence from _spells union all by name
+              select *, 'shared_event' as evidence from _joined) s
+        join _address_ids a using (uprn)
+        where s.valid_to is null or s.valid_to >= s.valid_from
+        order by household_id, valid_from, person_id""")
+    _review(mem, sources, existing)
+    mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
+    mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
+
+
+def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+    """`_joined`: people with no UPRN record named in one event (a contract's `sharedEvent`
+    column: a police occurrence) with a person living at an address that day, their record
+    at that address's postcode and with that person's surname. They live there for the
+    spell of the person they were named with (not before their birth). Someone so named with
+    people of two addresses is joined to neither (and is in the review list)."""
+    parts = []
+    for src in sources:
+        col, f = src.contract.shared_event, src.contract.freshness
+        if col is None or f is None or src.contract.table not in existing:
+            continue
+        parts.append(f"""select r.person_id, r.postcode, r.surname, r.date_of_birth, cast(v."{f.column}" as date) as day,
+                                '{src.id}:' || v."{col}" as event
+                         from wh.identity.linkage_records r join wh.valid."{src.contract.table}" v
+                           on v._delivery_id = r.delivery_id and v._row_number = r.row_number
+                         where r.contract_id = '{src.id}' and v."{col}" is not null""")
+    if not parts:
+        mem.execute("create or replace temp table _joined as select * from _spells where false")
+        return
+    mem.execute(f"create or replace temp table _event_people as {' union all '.join(parts)}")
+    mem.execute("""create or replace temp table _joined as
+        with evidence as (
+            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to
+            from _event_people x
+            join _event_people m on m.event = x.event and m.person_id <> x.person_id and m.surname = x.surname
+            join _spells s on s.person_id = m.person_id
+             and (s.valid_from is null or s.valid_from <= x.day) and (s.valid_to is null or x.day <= s.valid_to)
+            join wh.identity.linkage_address_postcodes a on a.uprn = s.uprn and a.postcode = x.postcode
+            where x.person_id not in (select person_id from _observed)),
+        one_address as (select person_id from evidence group by person_id having count(distinct uprn) = 1)
+        select person_id, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
+               greatest(min(valid_from), min(date_of_birth)) as valid_from,
+               case when count(valid_to) = count(*) then max(valid_to) end as valid_to
+        from evidence where person_id in (select person_id from one_address)
+        group by person_id""")
+
+
+def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+    """People with no UPRN record, at an address's postcode on a record's day, sharing a surname
+    with a member that day: for a person to check, not joined."""
+    postcodes = "wh.identity.linkage_address_postcodes"
+    # Members' postcodes and surnames first: only records sharing one are read with their dates.
+    mem.execute(f"""create or replace temp table _member_keys as
+        select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode, r.surname
+        from wh.linkage.household_members m
+        join wh.identity.{ADDRESS_IDS} h using (household_id)
+        join {postcodes} a on a.uprn = h.uprn
+        join (select distinct person_id, surname from wh.identity.linkage_records
+              where surname is not null and person_id in (select person_id from wh.linkage.household_members)) r
+          on r.person_id = m.person_id""")
+    # Per candidate, postcode and surname: the first and last day of their records there, so the
+    # join with the members is one row per person and key, not per record.
+    mem.execute(f"""create or replace temp table _candidates as
+        select r.person_id, r.postcode, r.surname, min(d.day) as first_day, max(d.day) as last_day
+        from (select * from wh.identity.linkage_records
+              semi join (select distinct postcode, surname from _member_keys) k using (postcode, surname)) r
+        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
+        where d.day is not null
+          and r.person_id not in (select person_id from _observed)
+          and r.person_id not in (select person_id from _joined)
+        group by all""")
+    mem.execute(f"""create or replace table wh.identity.{REVIEW} as
+        select c.person_id, m.household_id, min(c.first_day) as first_day, max(c.last_day) as last_day,
+               'postcode and surname of a member, no address record' as reason
+        from _candidates c join _member_keys m
+          on m.postcode = c.postcode and m.surname = c.surname
+         and (m.valid_from is null or m.valid_from <= c.last_day) and (m.valid_to is null or c.first_day <= m.valid_to)
+        group by c.person_id, m.household_id
+        order by m.household_id, c.person_id""")
+
+
+def _ids(sources: list[PersonSource]) -> str:
+    return ", ".join(f"'{s.id}'" for s in sources) or "null"
+
+
+def _exists(mem: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(mem.execute("""select count(*) from duckdb_tables()
+                               where database_name = 'wh' and schema_name = ? and table_name = ?""",
+                            [schema, table]).fetchall()[0][0])

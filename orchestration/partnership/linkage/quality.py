@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.partnership.linkage.household_quality import evaluate_households
 from orchestration.partnership.settings import Settings, get_settings
 
 PRECISION_TARGET = 0.99
@@ -51,7 +52,7 @@ class Quality:
     persons_true: int
     overall: PairCounts
     by_agency_pair: dict[tuple[str, str], PairCounts] = field(default_factory=dict)
-    households: PairCounts | None = None
+    households: dict | None = None  # household_quality.evaluate_households
 
     @property
     def meets_targets(self) -> bool:
@@ -64,7 +65,7 @@ class Quality:
             "targets": {"precision": PRECISION_TARGET, "recall": RECALL_TARGET}, "meets_targets": self.meets_targets,
             "overall": self.overall.as_dict(),
             "by_agency_pair": {f"{a} / {b}": c.as_dict() for (a, b), c in sorted(self.by_agency_pair.items())},
-            "households": self.households.as_dict() if self.households else None,
+            "households": self.households,
         }
 
     def table(self) -> str:
@@ -79,7 +80,11 @@ class Quality:
             lines.append(f"{a + ' / ' + b:<52} {c.actual:>9} {pct(c.precision):>10} {pct(c.recall):>8}")
         if self.households:
             h = self.households
-            lines.append(f"{'households (people in one household)':<52} {h.actual:>9} {pct(h.precision):>10} {pct(h.recall):>8}")
+            lines.append(f"{'households at quarter ends (people at one address)':<52} {h['true_pairs']:>9} "
+                         f"{pct(h['precision']):>10} {pct(h['recall']):>8}")
+            e = h["everyone"]
+            lines.append(f"{'  the same over everyone with a record':<52} {e['true_pairs']:>9} "
+                         f"{pct(e['precision']):>10} {pct(e['recall']):>8}")
         lines.append(f"targets: precision >= {100 * PRECISION_TARGET:.0f}%, recall >= {100 * RECALL_TARGET:.0f}%: "
                      f"{'met' if self.meets_targets else 'NOT met'}")
         return "\n".join(lines)
@@ -95,7 +100,7 @@ def evaluate(settings: Settings) -> Quality:
     try:
         con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
         con.execute(f"""create table labelled as
-            select p.person_id as pred, t.person_id as truth, d.agency, p.household_id as pred_household
+            select p.person_id as pred, t.person_id as truth, d.agency, p.contract_id, p.delivery_id, p.row_number
             from wh.linkage.person_records p
             join wh.ops.deliveries d using (delivery_id)
             left join read_parquet('{truth}') t
@@ -123,16 +128,7 @@ def evaluate(settings: Settings) -> Quality:
             for a, b, n in rows:
                 pc = by_pair.setdefault((a, b), PairCounts(0, 0, 0))
                 setattr(pc, {"tp": "true_positive", "pred": "predicted", "true": "actual"}[key], int(n))
-        households = None
-        people = settings.truth_dir / "people.parquet"
-        if people.exists():
-            con.execute(f"""create table hh as
-                select distinct l.pred_household, p.household_id as true_household, l.truth
-                from labelled l join read_parquet('{people}') p on p.person_id = l.truth""")
-            households = counts(
-                f"select {_PAIRS} from (select count(distinct truth) n from hh group by pred_household, true_household)",
-                f"select {_PAIRS} from (select count(distinct truth) n from hh group by pred_household)",
-                f"select {_PAIRS} from (select count(distinct truth) n from hh group by true_household)")
+        households = evaluate_households(con, settings)
         return Quality(records, unmatched, n_pred, n_true, overall, by_pair, households)
     finally:
         con.close()

@@ -9,6 +9,8 @@ from dataclasses import asdict
 import duckdb
 
 import orchestration.partnership.linkage.model as splink_model
+from orchestration.partnership.linkage.households import write_household_members
+from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.state import (
     ADDRESS_TABLE,
     FIRST,
@@ -22,7 +24,7 @@ from orchestration.partnership.settings import Settings
 
 
 def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: LinkageSummary, delta: bool,
-           gazetteer: str, address_cached: bool = False) -> None:
+           gazetteer: str, address_cached: bool = False, sources: list[PersonSource] | None = None) -> None:
     ident = ", ".join(f"p.{c}" for c in IDENT)
     # What a record's rows say, per profile; the rows themselves are joined as they are written.
     mem.execute(f"""create table profile_out as
@@ -55,6 +57,7 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
             mem.execute(f"create or replace table wh.identity.{ADDRESS_TABLE} as select * from address_postcodes order by uprn")
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
         _clerical_review(mem, delta)
+        write_household_members(mem, sources or [], tables(mem, "wh", "valid"))
         _count(mem, summary)
         mem.execute("commit")
     except BaseException:

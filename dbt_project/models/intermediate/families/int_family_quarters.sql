@@ -1,7 +1,8 @@
 -- Supporting Families: households and the programme's headline criteria, per quarter.
--- A family is a household (linkage: UPRN, else normalised address) with a dependent child
--- (a member under 18 at the quarter's end). Evidence of a criterion counts when dated in the
--- `sf_criteria_window_months` months up to the quarter's end:
+-- A household is the people living at one address at the quarter's end
+-- (linkage.household_members); a family is a household with a dependent child (a member
+-- under 18 then). A member's evidence counts for the household they live in at the
+-- quarter's end, when dated in the `sf_criteria_window_months` months up to it:
 --   crime_asb          a member recorded as OFFENDER in an ASB occurrence (police)
 --   school_attendance  a pupil attending below 90% of possible sessions over the window's terms
 --   domestic_abuse     a member in a DOMESTIC_ABUSE occurrence, in any role (police)
@@ -64,10 +65,15 @@ reported_quarters as (
 
 ),
 
+household_members as (
+
+    select * from {{ ref('stg_linkage__household_members') }}
+
+),
+
 record_evidence as (
 
     select
-        household_id,
         person_id,
         event_date,
         case
@@ -81,11 +87,25 @@ record_evidence as (
 
 ),
 
-window_evidence as (
+-- Each member of a household on each reported quarter's last day.
+quarter_members as (
 
     select
         reported_quarters.period_start,
-        record_evidence.household_id,
+        household_members.household_id,
+        household_members.person_id
+    from reported_quarters
+    inner join household_members
+        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
+            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+
+),
+
+person_evidence as (
+
+    select
+        reported_quarters.period_start,
+        record_evidence.person_id,
         record_evidence.criterion
     from record_evidence
     inner join reported_quarters
@@ -98,7 +118,7 @@ window_evidence as (
     -- Pupils attending below 90% over the terms ending in the window.
     select
         reported_quarters.period_start,
-        person_records.household_id,
+        person_records.person_id,
         'school_attendance' as criterion
     from attendance
     inner join person_records
@@ -108,7 +128,7 @@ window_evidence as (
     inner join reported_quarters
         on attendance.term_end_date >= reported_quarters.window_start
             and attendance.term_end_date <= reported_quarters.period_end
-    group by reported_quarters.period_start, person_records.household_id, person_records.person_id
+    group by reported_quarters.period_start, person_records.person_id
     having sum(attendance.attended_sessions) < 0.9 * sum(attendance.possible_sessions)
 
 ),
@@ -116,27 +136,39 @@ window_evidence as (
 criteria as (
 
     select
-        period_start,
-        household_id,
-        max(case when criterion = 'crime_asb' then 1 else 0 end) as crime_asb,
-        max(case when criterion = 'school_attendance' then 1 else 0 end) as school_attendance,
-        max(case when criterion = 'domestic_abuse' then 1 else 0 end) as domestic_abuse,
-        max(case when criterion = 'child_in_need' then 1 else 0 end) as child_in_need,
-        max(case when criterion = 'homelessness' then 1 else 0 end) as homelessness,
-        max(case when criterion = 'adult_social_care' then 1 else 0 end) as adult_social_care
-    from window_evidence
-    group by period_start, household_id
+        quarter_members.period_start,
+        quarter_members.household_id,
+        max(case when person_evidence.criterion = 'crime_asb' then 1 else 0 end) as crime_asb,
+        max(case when person_evidence.criterion = 'school_attendance' then 1 else 0 end) as school_attendance,
+        max(case when person_evidence.criterion = 'domestic_abuse' then 1 else 0 end) as domestic_abuse,
+        max(case when person_evidence.criterion = 'child_in_need' then 1 else 0 end) as child_in_need,
+        max(case when person_evidence.criterion = 'homelessness' then 1 else 0 end) as homelessness,
+        max(case when person_evidence.criterion = 'adult_social_care' then 1 else 0 end) as adult_social_care
+    from person_evidence
+    inner join quarter_members
+        on person_evidence.period_start = quarter_members.period_start
+            and person_evidence.person_id = quarter_members.person_id
+    group by quarter_members.period_start, quarter_members.household_id
 
 ),
 
 -- Only households with a criterion in a quarter are reported, so the children and the home
--- are looked up for those households only (a fraction of all; joining every event to every
--- quarter it precedes was most of this model's time).
+-- are looked up for their members only.
+criteria_members as (
+
+    select quarter_members.*
+    from quarter_members
+    inner join criteria
+        on quarter_members.period_start = criteria.period_start
+            and quarter_members.household_id = criteria.household_id
+
+),
+
 criteria_events as (
 
     select events.*
     from events
-    where events.household_id in (select criteria.household_id from criteria)
+    where events.person_id in (select criteria_members.person_id from criteria_members)
 
 ),
 
@@ -144,13 +176,13 @@ children as (
 
     -- Households with a member under 18 at the quarter's end (born by then).
     select distinct
-        criteria.period_start,
-        criteria.household_id
-    from criteria
+        criteria_members.period_start,
+        criteria_members.household_id
+    from criteria_members
     inner join reported_quarters
-        on criteria.period_start = reported_quarters.period_start
+        on criteria_members.period_start = reported_quarters.period_start
     inner join criteria_events as events
-        on criteria.household_id = events.household_id
+        on criteria_members.person_id = events.person_id
             and reported_quarters.period_end >= events.date_of_birth
     where {{ age_in_years('events.date_of_birth', 'reported_quarters.period_end') }} < 18
 
@@ -158,9 +190,9 @@ children as (
 
 homes as (
 
-    -- Where the household lived: the ward of its latest record with a home in the district (the
-    -- latest date, then the first contract and record id: one record, as record ids are unique
-    -- within a contract). One aggregate per household and quarter, not a sort of its records.
+    -- Where the household lived: the ward of its members' latest record with a home in the
+    -- district by the quarter's end (the latest date, then the first contract and record id:
+    -- one record, as record ids are unique within a contract).
     select
         period_start,
         household_id,
@@ -169,7 +201,7 @@ homes as (
     from (
         select
             reported_quarters.period_start,
-            events.household_id,
+            criteria_members.household_id,
             arg_min(
                 { 'ward_code': events.ward_code, 'district_code': events.district_code },
                 {
@@ -177,14 +209,14 @@ homes as (
                     'record_id': events.record_id
                 }
             ) as home
-        from criteria
+        from criteria_members
         inner join reported_quarters
-            on criteria.period_start = reported_quarters.period_start
+            on criteria_members.period_start = reported_quarters.period_start
         inner join criteria_events as events
-            on criteria.household_id = events.household_id
+            on criteria_members.person_id = events.person_id
                 and reported_quarters.period_end >= events.event_date
         where events.ward_code is not null
-        group by reported_quarters.period_start, events.household_id
+        group by reported_quarters.period_start, criteria_members.household_id
     ) as latest
 
 ),

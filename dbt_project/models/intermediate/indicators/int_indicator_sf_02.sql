@@ -31,6 +31,13 @@ person_records as (
 
 ),
 
+members as (
+
+    -- Each family's members when it was identified.
+    select * from {{ ref('int_family_members') }}
+
+),
+
 police_coverage as (
 
     select first_date, last_date from {{ ref('int_source_coverage') }}
@@ -85,6 +92,7 @@ cohort as (
         periods.period_end,
         periods.incident_window_start,
         periods.last_term_end,
+        periods.identified_in,
         families.household_id,
         families.ward_code,
         families.district_code
@@ -98,8 +106,11 @@ incidents as (
 
     select distinct cohort.period_start, cohort.household_id
     from cohort
+    inner join members
+        on cohort.identified_in = members.period_start
+            and cohort.household_id = members.household_id
     inner join events
-        on cohort.household_id = events.household_id
+        on members.person_id = events.person_id
             and events.event_type = 'police_incident'
             and cohort.incident_window_start <= events.event_date
             and cohort.period_end >= events.event_date
@@ -110,8 +121,11 @@ low_attendance as (
 
     select distinct cohort.period_start, cohort.household_id
     from cohort
+    inner join members
+        on cohort.identified_in = members.period_start
+            and cohort.household_id = members.household_id
     inner join person_records
-        on cohort.household_id = person_records.household_id
+        on members.person_id = person_records.person_id
             and person_records.contract_id = 'county_council__school_attendance'
     inner join attendance
         on person_records.delivery_id = attendance.delivery_id

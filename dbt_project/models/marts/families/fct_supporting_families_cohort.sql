@@ -1,6 +1,7 @@
--- The Supporting Families cohort of the latest reported quarter: one row per member of each
--- family with at least one headline criterion, with the criteria met as flags. What leaves
--- for whom is decided by the supporting-families protocol (cohort: meets_programme_criteria).
+-- The Supporting Families cohort of the latest reported quarter: one row per member (living
+-- at the family's address on the quarter's last day) of each family with at least one
+-- headline criterion, with the criteria met as flags. What leaves for whom is decided by the
+-- supporting-families protocol (cohort: meets_programme_criteria).
 
 with
 
@@ -10,9 +11,9 @@ families as (
 
 ),
 
-persons as (
+members as (
 
-    select * from {{ ref('stg_linkage__persons') }}
+    select * from {{ ref('int_family_members') }}
 
 ),
 
@@ -36,7 +37,7 @@ final as (
         latest_families.period_start,
         latest_families.period_end,
         latest_families.household_id,
-        persons.person_id,
+        members.person_id,
         latest_families.ward_code,
         latest_families.district_code,
         latest_families.crime_asb,
@@ -48,8 +49,9 @@ final as (
         latest_families.criteria_met,
         latest_families.meets_programme_criteria
     from latest_families
-    inner join persons
-        on latest_families.household_id = persons.household_id
+    inner join members
+        on latest_families.period_start = members.period_start
+            and latest_families.household_id = members.household_id
 
 )
 

@@ -1,0 +1,177 @@
+"""An independent computation of the Supporting Families cohort (SF-01) from the demo's truth.
+
+Written from the indicator definitions in docs/indicators.md, not from the product's SQL: the
+true people (`demo_truth/records.parquet` names the person of every delivered row) and the
+true households (`demo_truth/residence.parquet`: the people living at one UPRN on a day) take
+the place of linkage; the evidence (dates, occurrence types and roles, outcomes, sessions) is
+read from the accepted rows (`valid`), as the product reads it.
+
+SF-01: a family is a household with a member under 18 at the quarter's end; it meets the
+criteria when its members at the quarter's end have evidence of at least `min_criteria` of:
+crime/ASB (an offender in an ASB occurrence), school attendance below 90% (a pupil's attended
+over possible sessions in the terms ending in the window; terms dated 31 December, 31 March,
+31 July; the latest attendance snapshot), domestic abuse (any role in a DOMESTIC_ABUSE
+occurrence), a children's social care referral, a homelessness approach, an adult social care
+referral assessed as having needs — dated in the `window_months` months to the quarter's end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+CRITERIA = ("crime_asb", "school_attendance", "domestic_abuse", "child_in_need", "homelessness", "adult_social_care")
+
+
+@dataclass
+class Family:
+    quarter: date  # first day
+    uprn: str
+    ward_code: str | None
+    members: frozenset[str]  # true person ids
+    criteria: frozenset[str]
+
+
+def _add_months(d: date, months: int) -> date:
+    m = d.year * 12 + d.month - 1 + months
+    return date(m // 12, m % 12 + 1, d.day)
+
+
+def _quarter_end(start: date) -> date:
+    nxt = _add_months(start, 3)
+    return date.fromordinal(nxt.toordinal() - 1)
+
+
+def true_families(warehouse: Path, truth_dir: Path, quarters: list[date], window_months: int = 6,
+                  min_criteria: int = 2) -> list[Family]:
+    """The families meeting the criteria in each quarter (given by its first day)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        con.execute(f"""create table rec as
+            select d.delivery_id, t.row_number, t.person_id as truth, d.agency || '__' || d.extract as contract
+            from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
+              on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+
+        def rows(table: str, cols: str, where: str = "true") -> str:
+            return f"""select r.truth, {cols} from wh.valid."{table}" v
+                       join rec r on r.delivery_id = v._delivery_id and r.row_number = v._row_number where {where}"""
+
+        con.execute(f"""create table evidence as
+            {rows('county_police__incidents', "cast(v.occurrence_datetime as date) as day, 'crime_asb' as criterion",
+                  "v.occurrence_type = 'ASB' and v.person_role = 'OFFENDER'")}
+            union all
+            {rows('county_police__incidents', "cast(v.occurrence_datetime as date), 'domestic_abuse'",
+                  "v.occurrence_type = 'DOMESTIC_ABUSE'")}
+            union all
+            {rows('county_council__children_social_care_referrals', "cast(v.referral_datetime as date), 'child_in_need'")}
+            union all
+            {rows('riverside_council__homelessness_cases', "cast(v.approach_date as date), 'homelessness'")}
+            union all
+            {rows('county_council__adult_social_care_referrals', "cast(v.referral_datetime as date), 'adult_social_care'",
+                  "v.outcome = 'ASSESSMENT'")}""")
+        latest_attendance = con.execute("""select max(_delivery_id) from wh.valid.county_council__school_attendance""").fetchall()[0][0]
+        con.execute(f"""create table attendance as
+            {rows('county_council__school_attendance', '''
+                case upper(v.term)
+                  when 'AUTUMN' then make_date(cast(left(v.academic_year, 4) as integer), 12, 31)
+                  when 'SPRING' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 3, 31)
+                  when 'SUMMER' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 7, 31)
+                end as term_end, v.attended_sessions as attended, v.possible_sessions as possible''',
+                  f"v._delivery_id = {int(latest_attendance or -1)}")}""")
+        families: list[Family] = []
+        for start in quarters:
+            end = _quarter_end(start)
+            window = _add_months(date.fromordinal(end.toordinal() + 1), -window_months)
+            params = {"s": window, "e": end}
+            con.execute(f"""create or replace table members as
+                select distinct r.uprn, r.ward_code, r.person_id as truth
+                from read_parquet('{truth_dir / "residence.parquet"}') r
+                where r.uprn is not null and (r.valid_from is null or r.valid_from <= $e)
+                  and (r.valid_to is null or $e <= r.valid_to)""", {"e": end})
+            got = con.execute(f"""
+                with found as (
+                    select truth, criterion from evidence where day between $s and $e
+                    union all
+                    select truth, 'school_attendance' from attendance where term_end between $s and $e
+                    group by truth having sum(attended) < 0.9 * sum(possible)),
+                children as (
+                    select distinct m.uprn from members m join read_parquet('{truth_dir / "people.parquet"}') p
+                      on p.person_id = m.truth
+                    where p.date_of_birth <= $e and date_sub('year', p.date_of_birth, $e) < 18)
+                select m.uprn, any_value(m.ward_code), list(distinct m.truth), list(distinct f.criterion)
+                from members m left join found f using (truth)
+                where m.uprn in (select uprn from children)
+                group by m.uprn
+                having count(distinct f.criterion) >= {int(min_criteria)}""", params).fetchall()
+            for uprn, ward, people, criteria in got:
+                families.append(Family(start, uprn, ward, frozenset(people), frozenset(c for c in criteria if c)))
+        return families
+    finally:
+        con.close()
+
+
+@dataclass
+class CohortComparison:
+    families_named: int
+    families_right: int
+    families_true: int
+    families_found: int
+    members_named: int
+    members_right: int
+    members_true: int
+    members_found: int
+
+    @property
+    def family_precision(self) -> float:
+        return self.families_right / self.families_named if self.families_named else 1.0
+
+    @property
+    def family_recall(self) -> float:
+        return self.families_found / self.families_true if self.families_true else 1.0
+
+    @property
+    def member_precision(self) -> float:
+        return self.members_right / self.members_named if self.members_named else 1.0
+
+    @property
+    def member_recall(self) -> float:
+        return self.members_found / self.members_true if self.members_true else 1.0
+
+    def __str__(self) -> str:
+        return (f"families: {self.families_named} named, {self.families_right} right "
+                f"(precision {100 * self.family_precision:.2f}%), {self.families_found} of {self.families_true} true "
+                f"found (recall {100 * self.family_recall:.2f}%); members: {self.members_named} named, "
+                f"{self.members_right} right (precision {100 * self.member_precision:.2f}%), "
+                f"{self.members_found} of {self.members_true} found (recall {100 * self.member_recall:.2f}%)")
+
+
+def compare(named: dict[tuple[date, str], set[str]], truth: list[Family]) -> CohortComparison:
+    """`named`: {(quarter, household): the true people of its named members}. A named family is
+    right when every member belongs to one true family of that quarter; a named member is right
+    when they belong to the true family the most of their family's members belong to."""
+    by_person = {(f.quarter, p): f for f in truth for p in f.members}
+    fam_named = fam_right = mem_named = mem_right = 0
+    found_members: set[tuple[date, str]] = set()
+    found_families: set[tuple[date, str]] = set()
+    for (quarter, _), people in named.items():
+        fam_named += 1
+        mem_named += len(people)
+        owners = [by_person.get((quarter, p)) for p in people]
+        counts: dict[str, int] = {}
+        for o in owners:
+            if o is not None:
+                counts[o.uprn] = counts.get(o.uprn, 0) + 1
+        if not counts:
+            continue
+        best = max(counts, key=lambda u: (counts[u], u))
+        mem_right += counts[best]
+        if counts[best] == len(people):
+            fam_right += 1
+        found_families.add((quarter, best))
+        found_members.update((quarter, p) for p, o in zip(people, owners) if o is not None and o.uprn == best)
+    return CohortComparison(fam_named, fam_right, len(truth), len(found_families & {(f.quarter, f.uprn) for f in truth}),
+                            mem_named, mem_right, sum(len(f.members) for f in truth), len(found_members))
