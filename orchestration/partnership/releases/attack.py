@@ -47,6 +47,8 @@ EPS = 1e-6
 @dataclass
 class Attack:
     findings: list[str] = field(default_factory=list)
+    # what was found, for tests and tools: (cell, figure, count behind it or None, kind)
+    flags: list[tuple[str, str, float | None, str]] = field(default_factory=list)
     unknowns: int = 0
     blocks: int = 0
     programs: int = 0
@@ -170,7 +172,7 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
     bounds = np.zeros((n, 2))
     bounds[:, 1] = CAP
     for v, states_v in figures.items():
-        _targets(v, states_v, model, cells, table_of, bounds, targets, result.findings)
+        _targets(v, states_v, model, cells, table_of, bounds, targets, result)
 
     comps: dict[int, list[int]] = defaultdict(list)
     for v in range(n):
@@ -243,7 +245,7 @@ def _state_at(states: dict, cell: str, fig: str, seq: int):
 
 
 def _targets(v: int, states_v: set, model: _Model, cells: dict, table_of: dict, bounds: np.ndarray,
-             targets: dict, findings: list[str]) -> None:
+             targets: dict, result: Attack) -> None:
     """Bounds of unknown `v` from its figures, and what must stay possible: (kind, low target, high target)."""
     cell, fig, _ = model.keys[v]
     where = f"{table_of[cell]}.{fig}: {describe(cells[cell])}"
@@ -255,12 +257,15 @@ def _targets(v: int, states_v: set, model: _Model, cells: dict, table_of: dict, 
         return
     lo, hi = max(s[0] for s in sets), min(s[1] for s in sets)
     if lo > hi:
-        findings.append(f"{where}: its published figures contradict each other")
+        result.findings.append(f"{where}: its published figures contradict each other")
+        result.flags.append((*model.keys[v], "contradiction"))
         return
     if suppressed:
-        findings.append(f"{where}: suppressed in one release or table, published in another")
+        result.findings.append(f"{where}: suppressed in one release or table, published in another")
+        result.flags.append((*model.keys[v], "suppressed_and_published"))
     elif any(s != (lo, hi) for s in sets):
-        findings.append(f"{where}: two of its figures narrow each other below what rounding allows")
+        result.findings.append(f"{where}: two of its figures narrow each other below what rounding allows")
+        result.flags.append((*model.keys[v], "narrowed"))
     bounds[v] = (lo, hi)
     if lo < hi:  # a published zero is exact by the rules (1 and 2 would be suppressed): nothing to keep
         targets[v] = ("rounded", lo, hi)
@@ -364,6 +369,7 @@ def _block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, nam
         cell, fig, _ = model.keys[vs[0]]
         result.findings.append(f"{table_of.get(cell, '?')}.{fig}: the figures around {describe(cells[cell])} contradict "
                                f"each other ({'; '.join(named[vs[0]]) or 'no relation'})")
+        result.flags.append((*model.keys[vs[0]], "contradiction"))
         return
     points = [x]
     mine = [v for v in vs if v in targets]
@@ -424,6 +430,7 @@ def _block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, nam
             result.findings.append(f"{table_of.get(cell, '?')}.{fig}: {describe(cells[cell])}: the holding shows its count "
                                    f"changed between releases, a count of new events "
                                    f"({'; '.join(named[b] or named[a]) or 'its own figures'})")
+            result.flags.append((*model.keys[b], "changed"))
 
 
 def _widen(a, columns: int) -> csr_matrix:
@@ -440,6 +447,9 @@ def _report(v, sense, kind, model, cells, table_of, named, result: Attack) -> No
     cell, fig, _ = model.keys[v]
     where = f"{table_of[cell]}.{fig}: {describe(cells[cell])}"
     through = "; ".join(named[v]) or "no relation"
+    flag = {"low": "not_zero", "high": "zero"}[sense] if kind == "suppressed" else \
+        ("pinned" if sense == "pinned" else "narrowed")
+    result.flags.append((*model.keys[v], flag))
     if kind == "suppressed":
         what = "suppressed, but the holding shows it is not zero" if sense == "low" else "suppressed, but the holding shows it is zero"
     elif sense == "pinned":
