@@ -17,70 +17,67 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import product
 
-
-def rounds_to(x: int, value: float, base: int) -> bool:
-    """Half-up rounding to `base` gives `value`."""
-    return int(x / base + 0.5) * base == value
+import numpy as np
 
 
-def vectors(m: int, most: int):
-    """Every tuple of m counts ≥ 0 with a sum of at most `most`."""
-    if m == 0:
-        yield ()
-        return
-    for first in range(most + 1):
-        for rest in vectors(m - 1, most - first):
-            yield (first, *rest)
+def rounds_to(x, value: float, base: int):
+    """Half-up rounding to `base` gives `value` (x a number or a numpy array)."""
+    return np.floor(x / base + 0.5) * base == value
+
+
+def vectors(m: int, most: int) -> np.ndarray:
+    """Every row of m counts ≥ 0 with a sum of at most `most`."""
+    grid = np.indices((most + 1,) * m, dtype=np.int32).reshape(m, -1).T
+    return grid[grid.sum(axis=1) <= most]
 
 
 def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], facts: list[tuple[int, str, tuple]],
-            grand: str) -> set[tuple[str, int, str]]:
+            grand: str, cap: int | None = None) -> set[tuple[str, int, str]]:
     """(cell, true count, kind) for everything the holding gives away: a suppressed count proven
     `not_zero` or `zero`, a rounded count `narrowed` below its rounding, a count `changed` between
-    the two releases. `grand` is a cell holding every leaf, published fresh in every release (it
-    bounds the enumeration)."""
-    m = len(truths[0])
-    value = {c: (lambda leaves, idx=idx: sum(leaves[i] for i in idx)) for c, idx in cells.items()}
-    truth = [{c: value[c](t) for c in cells} for t in truths]
+    the two releases. `grand` is a cell holding every leaf (its published figure bounds the
+    enumeration; when it is not published, `cap` bounds every count, which makes this recipient
+    stronger than the attacker, never weaker: use it where only what is found matters)."""
+    names = list(cells)
+    truth = [{c: sum(t[i] for i in cells[c]) for c in names} for t in truths]
     by_release = defaultdict(list)
     for r, c, state in facts:
         by_release[r].append((c, state))
-
-    def ok(r: int, leaves: tuple) -> bool:
-        for c, state in by_release[r]:
-            x = value[c](leaves)
-            if state[0] == "published" and not rounds_to(x, state[1], state[2]):
-                return False
-        return True
-
-    most = []
+    feasible = []  # per release: the cell values of every assignment of the leaves that fits its facts
     for r in range(len(truths)):
         pub = [s for c, s in by_release[r] if c == grand and s[0] == "published"]
-        most.append(int(pub[0][1] + pub[0][2]))
-    feasible = [[v for v in vectors(m, most[r]) if ok(r, v)] for r in range(len(truths))]
+        grid = vectors(len(truths[r]), int(pub[0][1] + pub[0][2]) if pub else cap)
+        values = np.stack([grid[:, list(cells[c])].sum(axis=1) for c in names], axis=1)
+        keep = np.ones(len(values), dtype=bool)
+        for c, state in by_release[r]:
+            if state[0] == "published":
+                keep &= rounds_to(values[:, names.index(c)], state[1], state[2])
+        feasible.append(values[keep])
     if len(truths) == 1:
-        joint = [(v,) for v in feasible[0]]
-    else:  # the second release's counts joined on every cell whose count did not change
-        same = [c for c in cells if truth[0][c] == truth[1][c]]
+        joint = [feasible[0]]
+    else:  # the second release's assignments joined on every cell whose count did not change
+        same = [k for k, c in enumerate(names) if truth[0][c] == truth[1][c]]
         index = defaultdict(list)
-        for w in feasible[1]:
-            index[tuple(value[c](w) for c in same)].append(w)
-        joint = [(v, w) for v in feasible[0] for w in index.get(tuple(value[c](v) for c in same), [])]
+        for j, row in enumerate(feasible[1]):
+            index[tuple(row[same])].append(j)
+        pairs = [(i, j) for i, row in enumerate(feasible[0]) for j in index.get(tuple(row[same]), [])]
+        first, second = zip(*pairs) if pairs else ((), ())
+        joint = [feasible[0][list(first)], feasible[1][list(second)]]
     found = set()
     for r, c, state in facts:
-        seen = {value[c](j[r]) for j in joint}
+        seen = joint[r][:, names.index(c)]
         if state[0] == "suppressed":
-            if min(seen) >= 1:
+            if seen.min() >= 1:
                 found.add((c, truth[r][c], "not_zero"))
-            if max(seen) < 1:
+            if seen.max() < 1:
                 found.add((c, truth[r][c], "zero"))
         else:
             allowed = [x for x in range(0, int(state[1] + state[2]) + 1) if rounds_to(x, state[1], state[2])]
-            if min(seen) > min(allowed) or max(seen) < max(allowed):
+            if seen.min() > min(allowed) or seen.max() < max(allowed):
                 found.add((c, truth[r][c], "narrowed"))
     if len(truths) == 2:
-        for c in cells:
-            if truth[0][c] != truth[1][c] and not any(value[c](v) == value[c](w) for v, w in joint):
+        for k, c in enumerate(names):
+            if truth[0][c] != truth[1][c] and not np.any(joint[0][:, k] == joint[1][:, k]):
                 found.add((c, truth[1][c], "changed"))
     return found
 
