@@ -36,13 +36,13 @@ def protocol(pid: str = "board", recipient: str = "the-board", base: int = 5) ->
     return Protocol(doc, Path(f"{pid}.yaml"))
 
 
-def table(leaves: dict[tuple[int, str], int], wards: int) -> pl.DataFrame:
+def table(leaves: dict[tuple[int, str], int], wards: int, period: date = date(2025, 4, 1)) -> pl.DataFrame:
     rows = []
     for geo in list(range(wards)) + ["district"]:
         for b in ("persons", "sex:F", "sex:M"):
             n = sum(v for (w, s), v in leaves.items() if (geo == "district" or w == geo) and b in ("persons", f"sex:{s}"))
             code = "E07000001" if geo == "district" else f"E0500000{geo}"
-            rows.append(("I1", "quarter", date(2025, 4, 1), "district" if geo == "district" else "ward", code, b, n))
+            rows.append(("I1", "quarter", period, "district" if geo == "district" else "ward", code, b, n))
     return pl.DataFrame(rows, schema=COLUMNS, orient="row").sort(COLUMNS[:-1])
 
 
@@ -94,6 +94,25 @@ def test_two_protocols_to_one_recipient_share_one_holding_and_other_recipients_s
         assert ledger.holding(con, other.recipient_id).height == 0
         _, pending_o = build(other, raw.with_columns(pl.col("n") + 2), con, hold=True)
         assert pending_o["figure_true_value"].to_list() == pending_o["true_value"].to_list(), "nothing held for another recipient"
+
+
+def test_a_held_cell_is_sent_again_exactly_as_first_sent_and_only_new_cells_are_computed(tmp_path):
+    p = protocol()
+    q1 = {(0, "F"): 9, (0, "M"): 12, (1, "F"): 3, (1, "M"): 20}
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        first, pending = build(p, table(q1, 2), con, hold=True)
+        ledger.record(con, p.recipient_id, p.id, 1, date(2026, 7, 2), pending)
+        late = {**q1, (1, "F"): 4}  # a late record for the first quarter
+        q2 = {(0, "F"): 30, (0, "M"): 2, (1, "F"): 11, (1, "M"): 14}
+        raw = pl.concat([table(late, 2), table(q2, 2, date(2025, 7, 1))]).sort(COLUMNS[:-1])
+        second, pending = build(p, raw, con, hold=True)
+        old = second.filter(pl.col("period_start") == date(2025, 4, 1))
+        assert old.equals(first), "the first quarter is sent again exactly as it was"
+        fresh = build(p, table(q2, 2, date(2025, 7, 1)), con, hold=False)[0]
+        assert second.filter(pl.col("period_start") == date(2025, 7, 1)).equals(fresh)
+        truth = pending.filter(pl.col("cell").str.contains("2025-04-01") & pl.col("cell").str.contains("E05000001")
+                               & pl.col("cell").str.contains("sex:F"))
+        assert truth.select("true_value", "figure_true_value").row(0) == (4.0, 3.0), "the ledger knows what changed"
 
 
 # ---------------------------------------------------------------- histories through the gate

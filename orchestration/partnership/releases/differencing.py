@@ -20,15 +20,16 @@ from __future__ import annotations
 import polars as pl
 
 import orchestration.partnership.releases.disclosure as disclosure
-from orchestration.partnership.releases.ledger import cell_keys, key_columns
+from orchestration.partnership.releases.ledger import aligned, cell_keys, key_columns
 
 
-def hold(protocol, out: dict, protected: pl.DataFrame, raw: pl.DataFrame, latest: pl.DataFrame
+def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, latest: pl.DataFrame
          ) -> tuple[pl.DataFrame, dict[tuple[str, str, str], float]]:
-    """`protected` (the table after disclosure control, rows as `raw`) with every cell the recipient
-    holds (`latest`: `ledger.latest`) carrying its held figures, and the new cells' secondary
-    suppression run again around them. Returns the table and, per held count figure, the count it
-    was computed from ((table, cell, figure) -> count) for the ledger."""
+    """`protected` (the table after disclosure control) with every cell the recipient holds
+    (`latest`: `ledger.latest`) carrying its held figures, and the new cells' secondary suppression
+    run again around them. `truth`: the counts before disclosure control, matched on the key
+    columns. Returns the table and, per held count figure, the count it was computed from
+    ((table, cell, figure) -> count) for the ledger."""
     counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
     if protected.height == 0 or latest.height == 0 or not counts:
         return protected, {}
@@ -41,7 +42,7 @@ def hold(protocol, out: dict, protected: pl.DataFrame, raw: pl.DataFrame, latest
     held = [all((c, f) in state for f in counts) for c in cells]
     if not any(held):
         return protected, {}
-    df = _refit(protocol, out, protected, raw, held, cells, state)
+    df = _refit(protocol, out, protected, aligned(protected, truth, out), held, cells, state)
     cols: dict[str, list] = {}
     held_truth = {}
     for f in counts + derived:
@@ -69,11 +70,12 @@ def hold(protocol, out: dict, protected: pl.DataFrame, raw: pl.DataFrame, latest
 
 def _refit(protocol, out: dict, protected: pl.DataFrame, raw: pl.DataFrame, held: list[bool], cells: list[str],
            state: dict) -> pl.DataFrame:
+    # `raw`: the true counts in `protected`'s row order (nulls where unknown: never chosen to hide)
     """Secondary suppression of the new cells again, with the held cells as the recipient has them:
     a held suppressed cell counts as hidden, a held published one as known and is never chosen to be
     hidden (it is out already). New cells keep what they had and may lose more to suppression; a
     row with a newly hidden count has its derived figures withheld too."""
-    equations = disclosure.margin_equations(raw, protocol.margins)
+    equations = disclosure.margin_equations(protected, protocol.margins)
     if not equations:
         return protected
     counts, derived = out.get("counts", []), out.get("derived_from_counts", [])

@@ -75,13 +75,24 @@ def cell_keys(df: pl.DataFrame, keys: list[str]) -> list[str]:
     return out
 
 
+def aligned(df: pl.DataFrame, truth: pl.DataFrame | None, out: dict) -> pl.DataFrame | None:
+    """`truth`'s counts for `df`'s rows, matched on the key columns (rows `truth` lacks, such as
+    pooled rows added by disclosure control, get nulls); None without `truth`."""
+    if truth is None:
+        return None
+    keys = key_columns(out)
+    counts = out.get("counts", [])
+    t = truth.select(keys + counts).unique(subset=keys, keep="first")
+    return df.select(keys).join(t, on=keys, how="left", nulls_equal=True, maintain_order="left")
+
+
 def figures(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame] | None = None,
             held_truth: dict[tuple[str, str, str], float] | None = None) -> pl.DataFrame:
     """One row per published figure of the protocol's controlled tables (columns `SCHEMA`).
 
-    `tables`: the tables as released; `truth`: the same tables before disclosure control (same rows,
-    same order), when known; `held_truth`: (table, cell, figure) -> the count a held figure was
-    computed from (the builder's, for figures carried from an earlier release)."""
+    `tables`: the tables as released; `truth`: the same tables' counts before disclosure control
+    (matched on the key columns), when known; `held_truth`: (table, cell, figure) -> the count a
+    held figure was computed from (the builder's, for figures carried from an earlier release)."""
     dc = protocol.disclosure or {}
     parts = []
     for out in controlled_outputs(protocol):
@@ -89,18 +100,20 @@ def figures(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataF
         if df is None or df.height == 0:
             continue
         cells = cell_keys(df, key_columns(out))
-        raw = (truth or {}).get(out["table"])
+        raw = aligned(df, (truth or {}).get(out["table"]), out)
+        n = df.height
         for kind, names in (("count", out.get("counts", [])), ("derived", out.get("derived_from_counts", []))):
             for f in names:
-                true = raw[f].cast(pl.Float64).to_list() if raw is not None and kind == "count" else [None] * df.height
+                true = raw[f].cast(pl.Float64).to_list() if raw is not None and kind == "count" else [None] * n
                 fig_true = [(held_truth or {}).get((out["table"], c, f), t) for c, t in zip(cells, true)]
                 parts.append(pl.DataFrame({
-                    "table_name": [out["table"]] * df.height, "cell": cells, "figure": [f] * df.height,
-                    "kind": [kind] * df.height, "value": df[f].cast(pl.Float64),
-                    "suppressed": df[f"{f}_suppressed"] if kind == "count" else pl.Series([None] * df.height, dtype=pl.Boolean),
-                    "rounding_base": df[f"{f}_rounding_base"].cast(pl.Int64) if kind == "count" else pl.Series([None] * df.height, dtype=pl.Int64),
-                    "suppress_from": [dc.get("suppress_counts_from")] * df.height,
-                    "suppress_to": [dc.get("suppress_counts_to")] * df.height,
+                    "table_name": [out["table"]] * n, "cell": cells, "figure": [f] * n, "kind": [kind] * n,
+                    "value": df[f].cast(pl.Float64),
+                    "suppressed": df[f"{f}_suppressed"] if kind == "count" else pl.Series([None] * n, dtype=pl.Boolean),
+                    "rounding_base": df[f"{f}_rounding_base"].cast(pl.Int64) if kind == "count"
+                    else pl.Series([None] * n, dtype=pl.Int64),
+                    "suppress_from": [dc.get("suppress_counts_from")] * n,
+                    "suppress_to": [dc.get("suppress_counts_to")] * n,
                     "true_value": true, "figure_true_value": fig_true,
                 }, schema=SCHEMA))
     return pl.concat(parts) if parts else pl.DataFrame(schema=SCHEMA)
