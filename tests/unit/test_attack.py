@@ -12,11 +12,11 @@ import json
 import random
 
 import polars as pl
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import orchestration.partnership.releases.attack as attack
+import orchestration.partnership.releases.attack_solve as attack_solve
 from orchestration.partnership.releases.ledger import SCHEMA
 from tests.oracles import holding as oracle
 
@@ -179,12 +179,12 @@ def _random_holding(seed: int):
 def test_the_attacker_proves_exactly_what_the_brute_force_recipient_proves(seed):
     cells, truths, facts, grand, holding = _random_holding(seed)
     expected = oracle.analyse(cells, truths, facts, grand)
-    old = attack.MAX_BLOCK_FINDINGS
-    attack.MAX_BLOCK_FINDINGS = 10**6
+    old = attack_solve.MAX_BLOCK_FINDINGS
+    attack_solve.MAX_BLOCK_FINDINGS = 10**6
     try:
         result = attack.attack(holding)
     finally:
-        attack.MAX_BLOCK_FINDINGS = old
+        attack_solve.MAX_BLOCK_FINDINGS = old
     found = {(c, int(t), k) for c, _, t, k in result.flags if k in ("not_zero", "zero", "narrowed", "changed")}
     assert found == {(c, int(t), k) for c, t, k in expected}, result.findings
 
