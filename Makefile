@@ -38,6 +38,8 @@ demo: $(STAMP) system-deps
 	$(BIN)/partnership demo
 
 test: $(STAMP) system-deps
+	$(BIN)/lint-imports
+	$(BIN)/python tests/lint_dbt.py
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) system-deps

@@ -7,16 +7,17 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration.defs.catalogue import contracts
-from orchestration.partnership.linkage import run_linkage
+from orchestration.partnership.catalogue import contracts
+from orchestration.partnership.linkage import coverage_gaps, run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
-from orchestration.partnership.linkage.pipeline import (
+from orchestration.partnership.linkage.state import (
     ADDRESS_TABLE,
     DELTA_TABLES,
     STATE_TABLES,
-    coverage_gaps,
 )
 from orchestration.partnership.settings import Settings
+
+pytestmark = pytest.mark.dbt_free
 
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence")
 IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review")
