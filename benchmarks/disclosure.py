@@ -15,7 +15,7 @@ and the independent audit's verdict (`audit.recoverable_cells`, which must be 0)
 Target: seconds per table on the 2-core reference machine (the night took 538 s for falls-board).
 
 Then, per protocol, the whole of disclosure control as a release sees it: protection of both counts
-(`disclosure.apply`) and the audit's attacker (`releases/attack.py`) on the recipient's holding —
+(`disclosure.apply`) and the audit's attacker (`releases/audit/attack.py`) on the recipient's holding —
 first the release alone, then a second night whose cells are all held (the ledger holds the
 first). Target: protection + attacker ≤ 60 s per protocol at county scale (96 wards, two years of
 months). `make bench` runs this after the nights (`run_for_make_bench`).
@@ -130,7 +130,8 @@ ATTACK_TARGET_S = 60.0
 def attacker_figures(protocol, df: pl.DataFrame) -> dict:
     """Seconds to protect `df` as the release does and to attack the holding: the release alone,
     and with a second night held (every cell sent again as first sent)."""
-    from orchestration.partnership.releases import attack, ledger
+    from orchestration.partnership.releases import ledger
+    from orchestration.partnership.releases.audit import attack
 
     dc = protocol.disclosure
     out = {"table": "indicator_values", "columns": list(df.columns), "counts": ["numerator", "denominator"]}

@@ -1,6 +1,6 @@
 """A brute-force recipient: every assignment of whole counts to the smallest cells, tried.
 
-The test oracle for the audit's attacker (`releases/attack.py`), independent of it: no linear
+The test oracle for the audit's attacker (`releases/audit/attack.py`), independent of it: no linear
 programming, and no relations derived from keys. The table is built from leaves (the finest
 cells: ward x sex), every published cell is a known sum of leaves, and every assignment of the
 leaves that agrees with what the recipient holds is enumerated. What the recipient can prove is

@@ -15,8 +15,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import orchestration.partnership.releases.attack as attack
-import orchestration.partnership.releases.attack_solve as attack_solve
+import orchestration.partnership.releases.audit.attack as attack
+import orchestration.partnership.releases.audit.solve as attack_solve
 from orchestration.partnership.releases.ledger import SCHEMA
 from tests.oracles import holding as oracle
 

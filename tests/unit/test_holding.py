@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import orchestration.partnership.releases.disclosure as disclosure
-from orchestration.partnership.releases import differencing, holding_audit, ledger
+from orchestration.partnership.releases import differencing, ledger
+from orchestration.partnership.releases.audit import holding as holding_audit
 from orchestration.partnership.releases.protocols import Protocol
 from tests.oracles import holding as oracle
 

@@ -16,9 +16,11 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
+import orchestration.partnership.releases.differencing as differencing
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership import catalogue
+from orchestration.partnership.releases import ledger
 from orchestration.partnership.releases.dictionary import data_dictionary
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import quote, scope_once, scoped_select
@@ -36,13 +38,18 @@ def from_scoped(protocol: Protocol, out: dict, key: bytes, scoped: str) -> tuple
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None = None,
-                 scoped: dict[str, str] | None = None) -> dict[str, pl.DataFrame]:
+                 scoped: dict[str, str] | None = None, figures: list[pl.DataFrame] | None = None
+                 ) -> dict[str, pl.DataFrame]:
     """The protocol's outputs, read from the warehouse: allowed rows and columns only, generalised,
-    pseudonymised per recipient, identified only as the protocol names, disclosure-controlled.
+    pseudonymised per recipient, identified only as the protocol names, disclosure-controlled,
+    every cell the recipient already holds sent again as first sent (`differencing`).
     `scoped`: person-level outputs' rows already read by `scope_once` on this connection (read
-    here when not given)."""
+    here when not given). `figures`: when given, gets the release's ledger rows (`ledger.figures`:
+    each figure with the count behind it), for the audit and for the ledger on publication."""
     if scoped is None:
         scoped = scope_once(con, protocol, key)
+    holding = ledger.latest(con, protocol.recipient_id) if ledger.controlled_outputs(protocol) else None
+    truth, held_truth = {}, {}
     tables = {}
     for out in protocol.outputs:
         if out["table"] in scoped:
@@ -54,10 +61,17 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
         counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
         if protocol.level == "aggregate" and (counts or derived):
             dc = protocol.disclosure
+            raw = df
             df = disclosure.apply(df, counts, derived, dc["suppress_counts_from"], dc["suppress_counts_to"],
                                   dc["rounding_base"], protocol.margins)
             df = df.select(disclosure.column_order(out["columns"], counts, derived))
+            if counts:
+                df, held = differencing.hold(protocol, out, df, raw, holding)
+                truth[out["table"]] = raw
+                held_truth.update(held)
         tables[out["table"]] = df
+    if figures is not None:
+        figures.append(ledger.figures(protocol, tables, truth, held_truth))
     return tables
 
 

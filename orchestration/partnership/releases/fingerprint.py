@@ -29,7 +29,9 @@ RELEASE_LOGIC_VERSION = "1"
 # The code whose behaviour decides a release folder's bytes and whether the audit lets it leave.
 LOGIC_SOURCES = (
     "releases/scope.py", "releases/build.py", "releases/dictionary.py", "releases/fingerprint.py", "releases/log.py",
-    "releases/publish.py", "releases/disclosure.py", "releases/protocols.py",
+    "releases/publish.py", "releases/disclosure.py", "releases/protocols.py", "releases/differencing.py",
+    "releases/ledger.py", "releases/audit/holding.py", "releases/audit/attack.py", "releases/audit/relations.py",
+    "releases/audit/solve.py",
     "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
     "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",
     "warehouse/pseudonymise.py", "warehouse/files.py", "boardpack/quality.py")

@@ -5,7 +5,7 @@ shapes them). Every published count becomes an unknown with its uncertainty: a c
 r with rounding base b lies in [r − b/2, r + b/2) without the suppressed range; a suppressed count
 is any count ≥ 0; a published rate (`value`, unit percent or 'per N') that the published counts
 do not explain ties its numerator and denominator (v × denominator = k × numerator). The relations
-are derived from the cells' keys (`attack_relations`), each one an equation where it is true of
+are derived from the cells' keys (`relations`), each one an equation where it is true of
 the data, or the inequality that is. The same figure in two tables or two releases is one unknown
 while its count is unchanged; a count that changed is a new unknown, and the change is checked.
 
@@ -34,8 +34,8 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 
-from orchestration.partnership.releases.attack_relations import describe, multiplier, relations
-from orchestration.partnership.releases.attack_solve import CAP, Attack, block
+from orchestration.partnership.releases.audit.relations import describe, multiplier, relations
+from orchestration.partnership.releases.audit.solve import CAP, Attack, block
 
 NEW_SEQ = 2**62  # the release being audited, after every release of the ledger
 

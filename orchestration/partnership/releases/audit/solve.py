@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix, csr_matrix, vstack
 
-from orchestration.partnership.releases.attack_relations import describe
+from orchestration.partnership.releases.audit.relations import describe
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
 EPS = 1e-6

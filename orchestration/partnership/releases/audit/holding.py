@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from orchestration.partnership.releases import ledger
-from orchestration.partnership.releases.attack import NEW_SEQ, Attack, attack
+from orchestration.partnership.releases.audit.attack import NEW_SEQ, Attack, attack
 from orchestration.partnership.releases.protocols import Protocol
 
 MAX_FINDINGS = 20  # the release is blocked by the first; the rest only help to see why
@@ -41,16 +41,16 @@ def release_figures(folder: Path, protocol: Protocol, pending: pl.DataFrame | No
 
 
 def check(folder: Path, protocol: Protocol, con: duckdb.DuckDBPyConnection | None,
-          pending: pl.DataFrame | None = None) -> tuple[list[str], Attack]:
+          pending: pl.DataFrame | None = None, parents: dict[str, str] | None = None) -> tuple[list[str], Attack]:
     """Findings (each blocks the release) of the attacker on the recipient's holding with this
     release added. `con`: a read-only connection to the warehouse (ledger, reference geography);
-    without it only the release itself is attacked."""
+    without it only the release itself is attacked. `parents`: ward -> district (read from the
+    reference geography when not given)."""
     if not ledger.controlled_outputs(protocol):
         return [], Attack()
     new = release_figures(folder, protocol, pending)
     held = ledger.holding(con, protocol.recipient_id) if con is not None else new.clear()
-    parents = None
-    if con is not None and con.execute("select count(*) from information_schema.tables where table_schema = 'reference' "
+    if parents is None and con is not None and con.execute("select count(*) from information_schema.tables where table_schema = 'reference' "
                                        "and table_name = 'geography_wards'").fetchall()[0][0]:
         parents = dict(con.execute("select ward_code, district_code from reference.geography_wards").fetchall())
     mode = ((protocol.disclosure or {}).get("attacker") or {}).get("rounded_counts", "full_interval")
