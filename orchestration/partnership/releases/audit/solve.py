@@ -185,6 +185,8 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
                 continue
             found += 1
             _report(v, sense, targets[v][0], model, cells, table_of, named, result)
+            if targets[v][0] == "rounded":
+                break  # one finding per rounded count: narrowed is narrowed
     for a, b in links:
         if prog.point(same=(a, b)) is None:
             cell, fig, _ = model.keys[b]
