@@ -4,6 +4,7 @@ release engine's derived figures) without building the whole project."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -52,23 +53,19 @@ FUNCTIONS_MARKER = "-- @@statement"
 
 def compile_statistics_functions(tmp: Path) -> list[str]:
     """The statements that create the warehouse's statistics functions, as dbt renders them
-    (macros/statistics/functions.sql), compiled in a throw-away project under `tmp`."""
-    import os
+    (macros/statistics/functions.sql), compiled in a throw-away project under `tmp` by a dbt
+    process of its own (its own target and log folders: nothing of the checkout's dbt project is
+    written, so it may run beside a night)."""
+    import subprocess
+    import sys
 
     project = statistics_project(tmp)
-    env = {"PARTNERSHIP_WAREHOUSE": str(tmp / "compile.duckdb"), "PARTNERSHIP_REFERENCE_DIR": str(tmp),
+    env = {**os.environ, "PARTNERSHIP_WAREHOUSE": str(tmp / "compile.duckdb"), "PARTNERSHIP_REFERENCE_DIR": str(tmp),
            "DBT_TARGET_PATH": str(tmp / "target"), "DBT_LOG_PATH": str(tmp / "logs"),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        sql = f"{{{{ statistics_functions_sql() | join('\\n{FUNCTIONS_MARKER}\\n') }}}}"
-        result = invoke(project, ["compile", "--inline", sql, "--quiet"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert result.success, result.exception
-    return [s.strip() for s in result.result.results[0].node.compiled_code.split(FUNCTIONS_MARKER) if s.strip()]
+    sql = f"{{{{ statistics_functions_sql() | join('\\n{FUNCTIONS_MARKER}\\n') }}}}"
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    proc = subprocess.run([dbt, "compile", "--inline", sql, "--quiet", "--profiles-dir", str(project),
+                           "--project-dir", str(project)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return [s.strip() for s in proc.stdout.split(FUNCTIONS_MARKER) if s.strip()]
