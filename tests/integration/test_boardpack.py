@@ -240,7 +240,9 @@ def test_headline_tiles_show_latest_value_change_rag_and_direction(built):
     change = [t for a, t in roles if a["data-role"] == "change"]
     prev = values.filter((pl.col("indicator_id") == "FALLS-02") & (pl.col("geography_type") == "district")
                          & (pl.col("breakdown") == "persons")).sort("period_start")["value"].to_list()
-    assert change[0].startswith(("+", "−")) and f"{abs(prev[-1] - prev[-2]):,.1f}" in change[0]
+    # the change is the difference of the values as the page prints them (they agree as printed)
+    printed = [float(f"{v:.1f}") for v in prev[-2:]]
+    assert change[0].startswith(("+", "−")) and f"{abs(printed[1] - printed[0]):,.1f}" in change[0]
 
 
 def test_rag_follows_the_whole_interval_against_the_target():
