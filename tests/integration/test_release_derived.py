@@ -136,3 +136,38 @@ def test_without_the_statistics_functions_nothing_is_computed(tmp_path):
                     "value, lower_ci, upper_ci, unit)")
     with pytest.raises(derived.StatisticsMissing, match="statistics functions"):
         _protect(path)
+
+
+def test_a_cell_released_in_two_tables_is_hidden_in_both_or_in_neither(warehouse):
+    """Two outputs of the same source and columns: the same cell twice is one figure. The wards
+    alone would publish South's 12 beside North's suppressed 3; with the district (15) in the
+    other table, South is hidden with North there, and so here too."""
+    import copy
+
+    from orchestration.partnership.releases.protocols import Protocol
+
+    doc = copy.deepcopy(FALLS_BOARD.doc)
+    first = {**doc["outputs"][0], "derived_from_counts": [], "row_filters": {"indicator_id": ["FALLS-02"]},
+             "columns": [c for c in OUT["columns"] if c not in ("value", "lower_ci", "upper_ci")]}
+    second = {**first, "table": "indicator_values_again", "row_filters": {"indicator_id": ["FALLS-02"],
+                                                                           "geography_type": ["ward"]}}
+    doc["outputs"] = [first, second]
+    doc["disclosure_control"].pop("pooled_periods")
+    protocol = Protocol(doc, FALLS_BOARD.path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_indicator_values set numerator = 12 where geography_code = 'E05900002'")
+        con.execute("update marts.fct_indicator_values set numerator = 15 where geography_code = 'E07900001' "
+                    "and indicator_id = 'FALLS-02'")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.sql("select * exclude (value, lower_ci, upper_ci) from marts.fct_indicator_values "
+                       "where indicator_id = 'FALLS-02' order by all").pl()
+        out = protection.protect_tables(con, protocol, {"indicator_values": rows,
+                                                        "indicator_values_again": rows.filter(pl.col("geography_type") == "ward")})
+        alone = protection.protect_tables(con, Protocol({**doc, "outputs": [second]}, FALLS_BOARD.path),
+                                          {"indicator_values_again": rows.filter(pl.col("geography_type") == "ward")})
+    assert alone["indicator_values_again"]["numerator_suppressed"].to_list() == [True, False]
+    one, two = out["indicator_values"], out["indicator_values_again"]
+    for r in two.iter_rows(named=True):
+        same = one.filter(pl.col("geography_code") == r["geography_code"]).row(0, named=True)
+        assert (same["numerator"], same["numerator_suppressed"]) == (r["numerator"], r["numerator_suppressed"])
+    assert two["numerator_suppressed"].all()
