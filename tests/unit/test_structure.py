@@ -166,3 +166,13 @@ def _oracle_relations(rows: list[dict]) -> list[tuple[int, list[int]]]:
             out.append((i, [j for j, s in enumerate(rows) if s["geography_type"] == "ward"
                              and s["period_type"] == r["period_type"] and s["period_start"] == r["period_start"]]))
     return [(t, ms) for t, ms in out if ms]
+
+
+def test_the_audit_finds_a_percentage_that_is_not_that_of_the_published_counts():
+    from orchestration.partnership.releases import derived_check
+
+    df = pl.DataFrame({"numerator": [10, 10, None, 40], "denominator": [165, 165, 20, None],
+                       "value": [100 * 10 / 165, 100 * 8 / 164, None, 40.0], "unit": ["percent", "percent", "percent", "families"]})
+    assert derived_check.problems("t", df) == ["t: 1 percentages are not those of the published counts"]
+    assert derived_check.problems("t", df.with_columns(pl.Series("value", [100 * 10 / 165, None, None, 41.0]))) == [
+        "t: 1 count values differ from the published counts"]
