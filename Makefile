@@ -38,6 +38,7 @@ demo: $(STAMP) system-deps
 	$(BIN)/partnership demo
 
 test: $(STAMP) system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) system-deps

@@ -4,7 +4,7 @@
 
 1. Generates the demo partnership once (cached in DIR/gen-<preset>-<seed>/ by preset and seed).
    At county the nightly extracts' history is landed 16 times over by default (`replicate()`):
-   the county night at tens of millions of rows that issue 10 measures; `--replicate 1` is the
+   the county night at tens of millions of rows; `--replicate 1` is the
    preset's own, realistic volume.
 2. Full night from empty: every delivery except the last night's nightly files, in a fresh data
    folder (files hard-linked from the cache), run as `partnership run` runs it, in a child
@@ -45,7 +45,7 @@ KEY = "benchmark-key-" + "0123456789abcdef" * 3
 DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 
 
-# Issue 10 measures the county night at "tens of millions of event rows"; the county preset's own
+# The county night is measured at tens of millions of event rows; the county preset's own
 # rates give 2.56 M delivered rows (docs/benchmarks.md, Volume), 16 copies of its nightly history 25.6 M.
 DEFAULT_COPIES = {"county": 16}
 
@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     r["targets"] = evaluate(r)
     (bench / results_name(a.replicate)).write_text(json.dumps(r, indent=2, default=str))
     rc = report(r, a.no_docs, bench)
-    # Issue 3's target: contract validation of a 5M-row extract vs a raw DuckDB load, same run.
+    # Contract validation of a 5M-row extract against a raw DuckDB load, in the same run.
     from benchmarks.validation import run_for_make_bench
 
     return run_for_make_bench(bench) or rc

@@ -72,26 +72,20 @@ def plant_bad_deliveries(landing: Path) -> None:
 # ----------------------------------------------------------------------------- work beside dbt-free tests
 
 IN_BACKGROUND = "tests/e2e/test_crash_recovery.py"
-"""Its killed and resumed nights (about five minutes of real `partnership run` processes, in which
-pytest only watches) run in a background thread while pytest runs the tests of DBT_FREE; then its
+"""Its killed and resumed nights (minutes of real `partnership run` processes, in which pytest
+only watches) run in a background thread while pytest runs the tests marked `dbt_free`; then its
 own tests, then AFTER_BACKGROUND. Otherwise the usual order."""
 
 AFTER_BACKGROUND = ("tests/e2e/test_second_night.py",)
 """Runs the demo night's own folder again (a `dbt parse` for it): after the sequence, and after the
 tests that read that folder."""
 
-DBT_FREE = ("tests/e2e/test_boardpack_night.py", "tests/e2e/test_indicators.py", "tests/e2e/test_linkage.py",
-            "tests/e2e/test_night.py", "tests/e2e/test_releases.py",
-            "tests/hostile/", "tests/unit/", "tests/integration/test_benchmark_baseline.py",
-            "tests/integration/test_boardpack.py", "tests/integration/test_check.py",
-            "tests/integration/test_data_owner_reports.py", "tests/integration/test_definitions.py",
-            "tests/integration/test_linkage_stability.py", "tests/integration/test_night_bad_input.py",
-            "tests/integration/test_operations_retention.py", "tests/integration/test_registration_cache.py",
-            "tests/integration/test_release_engine.py", "tests/integration/test_release_levels.py")
-"""Tests that never start dbt: no night, no `dbt parse`, no staged seeds. Only these may run while
-the background sequence does: dbt_project/target and seeds/place are shared by every dbt invocation
-in the checkout, and two dbt builds of the project must never run at once. A test that starts dbt
-does not belong in these files."""
+DBT_FREE = "dbt_free"
+"""The marker (`pytestmark = pytest.mark.dbt_free`) of a test module that never starts dbt: no
+night of its own, no `dbt parse`, no staged seeds. Only these may run while the background
+sequence does: dbt_project/target and seeds/place are shared by every dbt invocation in the
+checkout, and two dbt builds of the project must never run at once. A test that starts dbt does
+not belong in a module so marked."""
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,10 +96,10 @@ def _rel(item) -> str:
 
 def pytest_collection_modifyitems(session, config, items):
     background = [i for i in items if _rel(i) == IN_BACKGROUND]
-    beside = [i for i in items if _rel(i).startswith(DBT_FREE)]
+    beside = [i for i in items if i.get_closest_marker(DBT_FREE) is not None and i not in background]
     if not background or not beside:
         return
-    after = [i for i in items if _rel(i).startswith(AFTER_BACKGROUND)]
+    after = [i for i in items if _rel(i).startswith(AFTER_BACKGROUND) and i not in beside]
     rest = [i for i in items if i not in background and i not in beside and i not in after]
     items[:] = rest + beside + background + after
     beside[0].fixturenames.insert(0, "background_started")  # set up first: before that test's own fixtures

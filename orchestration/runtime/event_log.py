@@ -1,11 +1,10 @@
 """The Dagster instance's event log: Dagster's own SQLite storage (one database per run plus an
 index), with each database kept open for the life of the process.
 
-Dagster's `SqliteEventLogStorage` opens and closes a SQLite connection for every event it stores.
-In WAL mode, closing the last connection checkpoints the log into the database and syncs both
-files, so each event costs two or three fsyncs (~5–45 ms here), and a night stores about 2,000
-(run shard and index): a run with ~500 dbt tests as asset checks spends seconds before its first
-step only recording what it plans to do. Here a connection stays open per database (the most
+Dagster's `SqliteEventLogStorage` opens and closes a connection for every event it stores, and in
+WAL mode closing the last connection checkpoints and syncs the files, so a night of thousands of
+events (every dbt test is an asset check) would wait on fsyncs before and between its steps
+(docs/operations.md, Deploy, has the figures). Here a connection stays open per database (the most
 recently used few), with `synchronous=NORMAL`: a commit appends to the WAL without an fsync, and
 the WAL is synced at checkpoints. A power cut can lose the last events of a run, never corrupt
 the database; the warehouse's own state is in DuckDB, and a run that died is marked failed by
@@ -106,8 +105,8 @@ class PartnershipEventLogStorage(SqliteEventLogStorage):
                     yield conn
 
     def store_event_batch(self, events) -> None:
-        """The events of one batch (Dagster sends a run's planned materializations and asset checks,
-        ~600 for a night, as one batch when DAGSTER_EVENT_BATCH_SIZE is set), stored as `store_event`
+        """The events of one batch (Dagster sends a run's planned materializations and asset checks
+        as one batch when DAGSTER_EVENT_BATCH_SIZE is set), stored as `store_event`
         stores each, in one transaction per database instead of two or three per event."""
         with self._db_lock:
             conns: dict[str, db.engine.Connection] = {}

@@ -7,12 +7,15 @@ import json
 from datetime import timedelta
 
 import polars as pl
+import pytest
 
 from orchestration.partnership.boardpack.build import HTML_FILE, PDF_FILE
 from orchestration.partnership.boardpack.quality import WINDOW_DAYS
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.releases.protocols import load_protocol
 from tests.conftest import DEMO_RUN_DATE, use_data_dir
+
+pytestmark = pytest.mark.dbt_free
 
 
 def _release(settings):

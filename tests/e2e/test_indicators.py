@@ -21,6 +21,8 @@ import pytest
 
 from tests.oracles.phe_methods import wilson_lower, wilson_upper
 
+pytestmark = pytest.mark.dbt_free
+
 BANK_HOLIDAYS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "reference" / "bank_holidays_england_wales.csv"
 REL = 1e-9
 

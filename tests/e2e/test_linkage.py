@@ -2,6 +2,7 @@
 
 import duckdb
 import polars as pl
+import pytest
 
 from orchestration.partnership.linkage.quality import (
     PRECISION_TARGET,
@@ -9,6 +10,8 @@ from orchestration.partnership.linkage.quality import (
     evaluate,
     write_quality_report,
 )
+
+pytestmark = pytest.mark.dbt_free
 
 
 def test_linkage_meets_precision_and_recall_targets_on_the_small_preset(demo_night):

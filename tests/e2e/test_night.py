@@ -19,6 +19,8 @@ import pytest
 
 from tests.oracles.phe_methods import dsr
 
+pytestmark = pytest.mark.dbt_free
+
 ESP = Path(__file__).resolve().parents[1] / "oracles" / "phe" / "esp2013.csv"
 
 

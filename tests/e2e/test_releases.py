@@ -7,10 +7,13 @@ import json
 
 import duckdb
 import polars as pl
+import pytest
 
 from orchestration.partnership.cli import main
 from orchestration.partnership.releases.protocols import load_protocols
 from tests.conftest import DEMO_RUN_DATE, use_data_dir
+
+pytestmark = pytest.mark.dbt_free
 
 
 def _protocols(settings):

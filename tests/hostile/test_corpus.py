@@ -13,6 +13,8 @@ from orchestration.partnership.ingest.reports import report_stem
 from orchestration.partnership.warehouse.files import sha256_file
 from tests.hostile.conftest import IN_PROGRESS
 
+pytestmark = pytest.mark.dbt_free
+
 TRACE = re.compile(r"Traceback|File \"|line \d+, in |Error\(|\w+Error:|\w+Exception")
 TABLE_SCHEMAS = ("raw", "quarantine", "valid", "identity")
 

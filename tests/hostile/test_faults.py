@@ -19,6 +19,8 @@ import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.ingest.night import check_key
 from orchestration.partnership.warehouse.connection import WarehouseLocked, connect
 
+pytestmark = pytest.mark.dbt_free
+
 HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
 
 
@@ -96,7 +98,7 @@ def test_a_changed_key_loads_nothing_and_keeps_the_fingerprint(hostile, monkeypa
 
 
 def test_a_changed_key_builds_no_person_level_release(hostile, monkeypatch, tmp_path):
-    from orchestration.partnership.releases.engine import release
+    from orchestration.partnership.releases.publish import release
     from orchestration.partnership.releases.protocols import load_protocols
 
     protocols = load_protocols(hostile.settings.protocols_dir)
@@ -126,7 +128,7 @@ def _fill(folder: Path, leave: int) -> None:
 
 
 def test_a_full_disk_while_writing_a_release_publishes_nothing_and_keeps_the_previous_one(demo_night, tmp_path, small_disk):
-    from orchestration.partnership.releases.engine import ReleaseBlocked, release
+    from orchestration.partnership.releases.publish import ReleaseBlocked, release
     from orchestration.partnership.releases.protocols import load_protocols
     from orchestration.partnership.warehouse.files import sha256_file
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+import pytest
 
 from benchmarks import baseline
 from orchestration.partnership.demo import generate
+
+pytestmark = pytest.mark.dbt_free
 
 
 def test_the_baseline_quarantines_exactly_the_planted_violations_and_computes_falls_01(tmp_path):

@@ -12,6 +12,8 @@ from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.validation.check import check_file
 
+pytestmark = pytest.mark.dbt_free
+
 
 @pytest.fixture(scope="module")
 def night(demo_night):

@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-import orchestration.partnership.cli as cli
 from orchestration.runtime.event_log import PartnershipEventLogStorage
+from orchestration.runtime.instance import DAGSTER_YAML, PREVIOUS_DAGSTER_YAML, prepare_instance
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="numbers")])
@@ -38,7 +38,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("PARTNERSHIP_DATA_DIR", str(tmp_path))
     from orchestration.partnership.settings import get_settings
 
-    cli._environment(get_settings())
+    prepare_instance(get_settings())
     return tmp_path / "dagster_home"
 
 
@@ -54,13 +54,13 @@ def test_dagster_yaml_is_written_and_upgraded_but_a_hand_edited_one_is_kept(home
     from orchestration.partnership.settings import get_settings
 
     config = home / "dagster.yaml"
-    assert config.read_text() == cli.DAGSTER_YAML
-    config.write_text(cli._PREVIOUS_DAGSTER_YAML[0])  # written by an earlier version
-    cli._environment(get_settings())
-    assert config.read_text() == cli.DAGSTER_YAML
-    edited = cli._PREVIOUS_DAGSTER_YAML[0] + "run_monitoring:\n  enabled: true\n"
+    assert config.read_text() == DAGSTER_YAML
+    config.write_text(PREVIOUS_DAGSTER_YAML[0])  # written by an earlier version
+    prepare_instance(get_settings())
+    assert config.read_text() == DAGSTER_YAML
+    edited = PREVIOUS_DAGSTER_YAML[0] + "run_monitoring:\n  enabled: true\n"
     config.write_text(edited)
-    cli._environment(get_settings())
+    prepare_instance(get_settings())
     assert config.read_text() == edited
 
 

@@ -16,6 +16,8 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import DEMO_AS_OF, use_data_dir
 
+pytestmark = pytest.mark.dbt_free
+
 SMTP_ENV = ("PARTNERSHIP_SMTP_HOST", "PARTNERSHIP_SMTP_PORT", "PARTNERSHIP_SMTP_FROM")
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
+
+pytestmark = pytest.mark.dbt_free
 
 
 def test_the_definitions_load_with_ingestion_dbt_and_release_assets_joined(demo_night):

@@ -18,6 +18,8 @@ from orchestration.partnership.linkage.pipeline import (
 )
 from orchestration.partnership.settings import Settings
 
+pytestmark = pytest.mark.dbt_free
+
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence")
 IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review")
 

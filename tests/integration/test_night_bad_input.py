@@ -11,13 +11,15 @@ import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.demo import generate
+from orchestration.partnership.ingest.holdback import blocking_rejections
 from orchestration.partnership.ingest.night import (
-    blocking_rejections,
     check_key,
     process_extract,
     register_deliveries,
 )
 from tests.conftest import DEMO_AS_OF, use_data_dir
+
+pytestmark = pytest.mark.dbt_free
 
 
 @pytest.fixture(scope="module")

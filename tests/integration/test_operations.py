@@ -38,9 +38,9 @@ def ops_env(tmp_path_factory, source, saved_environment):
     data_dir = tmp_path_factory.mktemp("ops")
     settings = use_data_dir(data_dir)
     settings.landing_dir.mkdir(parents=True)
-    from orchestration.partnership.cli import _environment
+    from orchestration.runtime.instance import prepare_instance
 
-    _environment(settings)
+    prepare_instance(settings)
     from orchestration.definitions import (
         defs,  # the session's night built the dbt manifest
     )

@@ -18,6 +18,8 @@ import yaml
 
 from tests.conftest import _ENV_KEYS, DEMO_RUN_DATE, use_data_dir
 
+pytestmark = pytest.mark.dbt_free
+
 ROW_SCHEMAS = ("raw", "quarantine", "valid", "identity")
 
 
@@ -64,7 +66,7 @@ def _landing_arrivals(settings) -> dict[str, date]:
 def test_releases_older_than_their_protocol_allows_are_purged_and_logged(night_copy):
     from orchestration.partnership.contracts.model import load_contracts
     from orchestration.partnership.ops.retention import purge
-    from orchestration.partnership.releases.engine import release
+    from orchestration.partnership.releases.publish import release
     from orchestration.partnership.releases.protocols import load_protocols
 
     settings = night_copy

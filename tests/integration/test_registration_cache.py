@@ -15,6 +15,8 @@ from orchestration.partnership.contracts.model import load_contracts
 from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.warehouse.connection import ensure_schemas
 
+pytestmark = pytest.mark.dbt_free
+
 CONTRACTS = load_contracts(PROJECT_ROOT / "contracts" / "agencies")
 NOW = datetime(2026, 11, 28, 2, 0)
 

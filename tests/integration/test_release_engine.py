@@ -9,10 +9,14 @@ from datetime import date
 import duckdb
 import pytest
 
+import orchestration.partnership.releases.build as build
 import orchestration.partnership.releases.disclosure as disclosure
-import orchestration.partnership.releases.engine as rel
+import orchestration.partnership.releases.log as release_log
+import orchestration.partnership.releases.publish as rel
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.dbt_free
 
 FALLS_BOARD = PROJECT_ROOT / "contracts" / "protocols" / "falls-board.yaml"
 DAY = date(2026, 11, 28)
@@ -91,7 +95,7 @@ def test_the_same_content_again_is_logged_unchanged_and_not_rewritten(warehouse,
     assert (first.path / "manifest.json").stat().st_mtime_ns == mtime
     with duckdb.connect(str(warehouse), read_only=True) as con:
         chain = con.execute("select prev_hash, entry_hash from ops.release_log order by seq").fetchall()
-    assert chain[0][0] == rel.GENESIS and chain[1][0] == chain[0][1]
+    assert chain[0][0] == release_log.GENESIS and chain[1][0] == chain[0][1]
 
 
 def _files(folder):
@@ -107,12 +111,12 @@ def _not_computed(monkeypatch):
     """Any computation of the release (its tables, its suppression) now fails the test."""
     def boom(*a, **k):
         raise AssertionError("the release was computed although its inputs are unchanged")
-    monkeypatch.setattr(rel, "build_tables", boom)
+    monkeypatch.setattr(build, "build_tables", boom)
     monkeypatch.setattr(disclosure, "apply", boom)
 
 
 def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leaves_files_identical(warehouse, tmp_path, monkeypatch):
-    from orchestration.partnership.releases.audit import verify_log
+    from orchestration.partnership.releases.log import verify_log
 
     protocol = load_protocol(FALLS_BOARD)
     first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
@@ -158,8 +162,8 @@ def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
     first = rel.release(warehouse, tmp_path / "releases", load_protocol(copy), DAY)
     copy.write_bytes(FALLS_BOARD.read_bytes() + b"\n# reviewed by the board, no change to the terms\n")
     calls = []
-    real = rel.build_tables
-    monkeypatch.setattr(rel, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = build.build_tables
+    monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = rel.release(warehouse, tmp_path / "releases", load_protocol(copy), DAY)
     assert calls == [1], "the protocol's bytes changed: the release is computed"
     assert (again.status, again.path) == ("unchanged", first.path)  # the same content as before, so not rewritten
@@ -188,7 +192,7 @@ def test_after_an_expired_or_blocked_night_the_release_is_computed_again(warehou
     rel.release(warehouse, tmp_path / "releases", protocol, DAY)
     assert rel.release(warehouse, tmp_path / "releases", protocol, date(2030, 1, 1)).status == "not_in_force"
     calls = []
-    real = rel.build_tables
-    monkeypatch.setattr(rel, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = build.build_tables
+    monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert rel.release(warehouse, tmp_path / "releases", protocol, DAY).status == "unchanged"
     assert calls == [1], "the latest log entry is not a publication: computed"

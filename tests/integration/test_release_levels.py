@@ -10,10 +10,15 @@ import duckdb
 import polars as pl
 import pytest
 
-import orchestration.partnership.releases.engine as rel
+import orchestration.partnership.releases.audit as audit
+import orchestration.partnership.releases.build as build
+import orchestration.partnership.releases.publish as rel
+import orchestration.partnership.releases.scope as scope
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.dbt_free
 
 PROTOCOLS = PROJECT_ROOT / "contracts" / "protocols"
 ANALYSTS = load_protocol(PROTOCOLS / "falls-analysts.yaml")
@@ -116,16 +121,16 @@ def test_the_identifiable_release_holds_the_cohort_and_only_the_named_columns(wa
 
 
 def test_when_the_builder_forgets_the_opt_out_the_audit_blocks_and_nothing_is_published(warehouse, tmp_path, monkeypatch):
-    original = rel._where
-    monkeypatch.setattr(rel, "_where", lambda out: original({k: v for k, v in out.items() if k != "opt_out"}))
+    original = scope.row_conditions
+    monkeypatch.setattr(scope, "row_conditions", lambda out: original({k: v for k, v in out.items() if k != "opt_out"}))
     with pytest.raises(rel.ReleaseBlocked, match="opt-out"):
         rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
     assert not any((tmp_path / "releases" / "falls-analysts").glob("*"))
 
 
 def test_when_the_builder_forgets_consent_the_audit_blocks(warehouse, tmp_path, monkeypatch):
-    original = rel._where
-    monkeypatch.setattr(rel, "_where", lambda out: original({k: v for k, v in out.items() if k != "consent"}))
+    original = scope.row_conditions
+    monkeypatch.setattr(scope, "row_conditions", lambda out: original({k: v for k, v in out.items() if k != "consent"}))
     with pytest.raises(rel.ReleaseBlocked, match="without consent"):
         rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
 
@@ -161,8 +166,8 @@ def test_person_level_releases_are_not_recomputed_on_the_same_inputs_and_are_whe
     first = {p.id: rel.release(warehouse, tmp_path / "releases", p, DAY) for p in (ANALYSTS, FAMILIES)}
     assert {r.status for r in first.values()} == {"published"}
     calls = []
-    real = rel.build_tables
-    monkeypatch.setattr(rel, "build_tables", lambda *a, **k: calls.append(a[1].id) or real(*a, **k))
+    real = build.build_tables
+    monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(a[1].id) or real(*a, **k))
     for p in (ANALYSTS, FAMILIES):
         again = rel.release(warehouse, tmp_path / "releases", p, date(2026, 11, 29))
         assert (again.status, again.path) == ("unchanged", first[p.id].path) and "not recomputed" in again.reason
@@ -181,30 +186,30 @@ def test_person_level_releases_are_not_recomputed_on_the_same_inputs_and_are_whe
 
 
 def test_the_audit_hashes_every_source_id_as_the_standard_librarys_hmac_for_each_recipient(warehouse):
-    import orchestration.partnership.releases.audit as audit
     key = KEY.encode()
     contexts = {"mine": ANALYSTS.pseudonym_context, "theirs": FAMILIES.pseudonym_context}
-    with audit._Zone(warehouse) as zone:
+    with audit.Zone(warehouse) as zone:
         hashed = zone.hashed_ids("marts.fct_falls_pathway_events", "person_id", key, contexts)
     assert hashed["id"].to_list() == ["LP1", "LP2", "LP3", "LP4", "LP5", "LP6"]  # the source's ids the index knows
     for name, context in contexts.items():
         assert hashed[name].to_list() == [ps.hmac_python(key, i, context) for i in hashed["id"]]
 
 
-def test_pseudonyms_of_another_recipients_key_block_whether_or_not_the_audit_shares_that_key(warehouse, tmp_path, monkeypatch):
-    import orchestration.partnership.releases.audit as audit
+def test_pseudonyms_of_another_recipients_key_block_whether_or_not_the_audit_shares_that_key(warehouse, tmp_path, monkeypatch,
+                                                                                               request):
     from orchestration.partnership.releases.protocols import Protocol
 
-    real = rel.ps.hmac_pads
+    real = ps.hmac_pads
     with monkeypatch.context() as m:  # the builder alone uses the families' key: not ours, and theirs
-        m.setattr(rel.ps, "hmac_pads", lambda key, context="": real(key, FAMILIES.pseudonym_context))
+        m.setattr(ps, "hmac_pads", lambda key, context="": real(key, FAMILIES.pseudonym_context))
         with pytest.raises(rel.ReleaseBlocked) as blocked:
             rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
     assert "3 values are not this recipient's pseudonyms" in str(blocked.value)
     assert "3 pseudonyms equal another recipient's" in str(blocked.value)
     # every recipient given the same key (builder and audit alike): ours, and equal to theirs
     monkeypatch.setattr(Protocol, "pseudonym_context", property(lambda self: "release-recipient:everyone"))
-    monkeypatch.setattr(audit, "_recipients_read", {})  # the protocols as they now read
+    audit.forget_read()  # the protocols as they now read
+    request.addfinalizer(audit.forget_read)  # and as they read again after this test
     with pytest.raises(rel.ReleaseBlocked) as blocked:
         rel.release(warehouse, tmp_path / "releases", ANALYSTS, DAY)
     assert "not this recipient's" not in str(blocked.value)

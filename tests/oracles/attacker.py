@@ -1,7 +1,7 @@
 """An attacker who knows a table is additive over the protocol's margins: the test oracle for
 secondary suppression and its audit.
 
-Independent of both `disclosure.py` (elimination in floating point) and `audit.py` (SVD null
+Independent of both `disclosure.py` (elimination in floating point) and the audit's `recoverable_cells` (SVD null
 space): the equations are built here from the margins with plain Python, and solved exactly
 with fractions (reduced row echelon form, no tolerance). A suppressed cell is recovered when a
 row of the reduced system has it as its only unknown. Small tables only (pure Python).

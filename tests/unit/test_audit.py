@@ -1,4 +1,4 @@
-"""The independent checker: identifier patterns, recoverable cells, and the release log's chain."""
+"""The independent checker (identifier patterns, recoverable cells) and the release log's chain."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import random
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -15,10 +16,12 @@ from hypothesis import strategies as st
 
 import orchestration.partnership.releases.audit as audit
 import orchestration.partnership.releases.disclosure as disclosure
-import orchestration.partnership.releases.engine as rel
+import orchestration.partnership.releases.log as release_log
 from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.oracles import attacker
+
+pytestmark = pytest.mark.dbt_free
 
 FALLS_BOARD = load_protocol(PROJECT_ROOT / "contracts" / "protocols" / "falls-board.yaml")
 
@@ -30,7 +33,7 @@ def test_nhs_numbers_are_recognised_by_their_modulus_11_check_digit():
 
 
 def test_identifier_patterns_are_found_but_codes_and_hashes_are_not():
-    found = audit._identifier_findings("t.c", ["943 476 5919", "RV5 4QU", "E01900001", "a" * 10 + "9434765919" + "b" * 44,
+    found = audit.identifier_findings("t.c", ["943 476 5919", "RV5 4QU", "E01900001", "a" * 10 + "9434765919" + "b" * 44,
                                               "fall_admission", "65-69"], None, exact_names=True)
     assert any("NHS numbers" in f and f.startswith("t.c: 1 ") for f in found)
     assert any("postcodes" in f and "1 values" in f for f in found)
@@ -40,10 +43,10 @@ def test_identifier_patterns_are_found_but_codes_and_hashes_are_not():
 def test_the_audits_pseudonyms_are_the_standard_librarys_hmac_of_the_recipients_derived_key(key):
     context = "release-recipient:county-falls-analysts"
     derived = hmac.new(key, context.encode(), hashlib.sha256).digest()
-    pseudonym = audit._pseudonymiser(key, context)
+    pseudonym = audit.pseudonymiser(key, context)
     for value in ("P000000001", "", "Zoë O’Brien", "h" * 200, "P000000001"):
         assert pseudonym(value) == hmac.new(derived, value.encode(), hashlib.sha256).hexdigest()
-    assert pseudonym("P000000001") != audit._pseudonymiser(key, "release-recipient:other")("P000000001")
+    assert pseudonym("P000000001") != audit.pseudonymiser(key, "release-recipient:other")("P000000001")
 
 
 class _NamesZone:
@@ -71,11 +74,11 @@ def test_pseudonym_shaped_values_get_the_same_findings_as_any_other_value():
     assert all(audit.HEX_VALUE.fullmatch(v) for v in values)
     planted = sum(("1ada2bee3" in v) + ("5dee0cafe9" in v) for v in values)
     for exact in (True, False):
-        fast = audit._identifier_findings("t.c", values, _NamesZone(), exact_names=exact)
+        fast = audit.identifier_findings("t.c", values, _NamesZone(), exact_names=exact)
         # the same values with a trailing space are not pseudonym-shaped: they take the general path
-        general = audit._identifier_findings("t.c", [v + " " for v in values], _NamesZone(), exact_names=exact)
+        general = audit.identifier_findings("t.c", [v + " " for v in values], _NamesZone(), exact_names=exact)
         assert fast == general == [f"t.c: {planted} names from the identity schema"]
-    assert audit._identifier_findings("t.c", ["a" * 64], None, exact_names=True) == []
+    assert audit.identifier_findings("t.c", ["a" * 64], None, exact_names=True) == []
 
 
 def test_the_columns_holding_another_recipients_pseudonyms_are_those_a_python_set_finds():
@@ -88,9 +91,9 @@ def test_the_columns_holding_another_recipients_pseudonyms_are_those_a_python_se
         "when": [date(2026, 1, 1)] * 3,
     })
     for released in ({"a" * 64, "c" * 64}, {"9434765919"}, {"z" * 64}, {"a" * 64, "d" * 64, "9434765919", "c" * 64}):
-        by_python_sets = [c for c, values in audit._strings(df, set()) if released & set(values)]
-        assert audit._columns_holding(df, released) == by_python_sets
-    assert audit._columns_holding(df, {"a" * 64, "c" * 64}) == ["ref", "cat"]
+        by_python_sets = [c for c, values in audit.string_values(df, set()) if released & set(values)]
+        assert audit.columns_holding(df, released) == by_python_sets
+    assert audit.columns_holding(df, {"a" * 64, "c" * 64}) == ["ref", "cat"]
 
 
 def test_the_names_one_audit_read_serve_the_next_only_while_no_name_changed(tmp_path):
@@ -99,7 +102,7 @@ def test_the_names_one_audit_read_serve_the_next_only_while_no_name_changed(tmp_
         con.execute("create schema identity")
         con.execute("create table identity.a (forename varchar, surname varchar)")
         con.execute("insert into identity.a values ('Ada', 'Lovelace'), ('Tom', 'Lovelace'), (null, 'Nobody')")
-    with audit._Zone(db) as first, audit._Zone(db) as second:
+    with audit.Zone(db) as first, audit.Zone(db) as second:
         assert first.full_names == {("ada", "lovelace"), ("tom", "lovelace")}
         assert second.full_names is first.full_names  # read once for both audits
     for change in ("update identity.a set forename = 'Ida' where forename = 'Ada'",  # same row count
@@ -109,7 +112,7 @@ def test_the_names_one_audit_read_serve_the_next_only_while_no_name_changed(tmp_
             con.execute(change)
             expected = {(f.casefold().strip(), s.casefold().strip())
                         for f, s in con.execute("select forename, surname from identity.a").fetchall() if f and s}
-        with audit._Zone(db) as zone:
+        with audit.Zone(db) as zone:
             assert zone.full_names == expected
 
 
@@ -145,19 +148,19 @@ def log_db(tmp_path):
     with duckdb.connect(str(path)) as con:
         con.execute("create schema ops")
         for day in (1, 2, 3):
-            rel._log(con, FALLS_BOARD, date(2026, 11, day), "published", tmp_path / str(day), "ab" * 32, "")
+            release_log.append(con, FALLS_BOARD, date(2026, 11, day), "published", tmp_path / str(day), "ab" * 32, "")
     return path
 
 
 def test_an_intact_release_log_verifies(log_db):
     with duckdb.connect(str(log_db), read_only=True) as con:
-        assert audit.verify_log(con) == (3, [])
+        assert release_log.verify_log(con) == (3, [])
 
 
 def test_an_edited_entry_is_detected(log_db):
     with duckdb.connect(str(log_db)) as con:
         con.execute("update ops.release_log set status = 'unchanged' where seq = 2")
-        n, problems = audit.verify_log(con)
+        n, problems = release_log.verify_log(con)
     assert any("entry 2" in p and "edited" in p for p in problems)
 
 
@@ -166,8 +169,8 @@ def test_an_entry_rehashed_after_editing_still_breaks_the_chain(log_db):
         con.execute("update ops.release_log set reason = 'x' where seq = 2")
         row = dict(zip([r[0] for r in con.execute("describe ops.release_log").fetchall()],
                        con.execute("select * from ops.release_log where seq = 2").fetchall()[0]))
-        con.execute("update ops.release_log set entry_hash = ? where seq = 2", [audit.entry_hash(row)])
-        _, problems = audit.verify_log(con)
+        con.execute("update ops.release_log set entry_hash = ? where seq = 2", [release_log.entry_hash(row)])
+        _, problems = release_log.verify_log(con)
     assert any("entry 3" in p and "chain" in p for p in problems)
 
 
@@ -175,7 +178,7 @@ def test_an_entry_rehashed_after_editing_still_breaks_the_chain(log_db):
 def test_a_removed_entry_is_detected_wherever_it_was(log_db, seq):
     with duckdb.connect(str(log_db)) as con:
         con.execute("delete from ops.release_log where seq = ?", [seq])
-        _, problems = audit.verify_log(con)
+        _, problems = release_log.verify_log(con)
     assert any("missing" in p for p in problems)
 
 
@@ -192,3 +195,35 @@ def test_recoverable_cells_counts_exactly_what_exact_elimination_recovers(seed, 
     expected = attacker.recovered(rows, "numerator", suppressed, margins)
     found = audit.recoverable_cells(df.with_columns(pl.Series("numerator_suppressed", suppressed)), "numerator", margins)
     assert found == len(expected)
+
+
+def test_the_audit_imports_none_of_the_release_builders_modules():
+    import ast
+    import subprocess
+    import sys
+
+    code = ("import sys, orchestration.partnership.releases.audit; "
+            "print(sorted(m for m in sys.modules if m.startswith('orchestration.partnership.releases')))")
+    loaded = ast.literal_eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                 cwd=PROJECT_ROOT).stdout)
+    builder = {f"orchestration.partnership.releases.{m}" for m in ("scope", "build", "dictionary", "fingerprint", "publish")}
+    assert "orchestration.partnership.releases.audit.people" in loaded
+    assert not builder & set(loaded)
+
+
+def test_the_release_logic_version_hashes_every_module_that_builds_or_audits_a_release():
+    import ast
+    import subprocess
+    import sys
+
+    import orchestration.partnership.releases.fingerprint as fingerprint
+
+    code = ("import sys, orchestration.partnership.releases.publish; "
+            "print(sorted(m.__file__ for n, m in sys.modules.items() if n.startswith('orchestration.partnership.releases.')))")
+    loaded = ast.literal_eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                             cwd=PROJECT_ROOT).stdout)
+    partnership = PROJECT_ROOT / "orchestration" / "partnership"
+    release_modules = {Path(f).resolve().relative_to(partnership).as_posix() for f in loaded}
+    assert {"releases/publish.py", "releases/audit/people.py"} <= release_modules
+    assert release_modules <= set(fingerprint.LOGIC_SOURCES)
+    assert all((partnership / name).is_file() for name in fingerprint.LOGIC_SOURCES)

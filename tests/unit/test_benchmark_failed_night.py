@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks.measure import Measured
 from benchmarks.run import failed_night
+
+pytestmark = pytest.mark.dbt_free
 
 
 def test_a_failed_full_night_reports_its_stages_and_failed_step(tmp_path, capsys):

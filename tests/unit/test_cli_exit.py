@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from orchestration.partnership.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.dbt_free
 
 
 def test_the_command_runs_exit_handlers_flushes_and_returns_its_code(tmp_path):

@@ -21,6 +21,8 @@ from orchestration.partnership.contracts.model import load_contract
 from orchestration.partnership.settings import PROJECT_ROOT
 from orchestration.partnership.validation.readers import DeliveryRejected, read_delivery
 
+pytestmark = pytest.mark.dbt_free
+
 AMBULANCE = load_contract(PROJECT_ROOT / "contracts" / "agencies" / "county_ambulance" / "incidents.odcs.yaml")
 VALUES = ["", " ", "a", "Ann", "O'Neil", "Chloé", "RV1 2AB", "2026-11-01", "12", " x ", "INC0001"]
 

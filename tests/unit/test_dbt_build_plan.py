@@ -10,6 +10,8 @@ import pytest
 
 import orchestration.partnership.dbt.runner as r
 
+pytestmark = pytest.mark.dbt_free
+
 MANIFEST = {
     "sources": {
         "source.p.valid.a": {"source_name": "valid", "name": "a", "schema": "valid", "identifier": "a"},

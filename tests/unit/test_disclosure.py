@@ -130,6 +130,8 @@ from benchmarks.disclosure import county_table  # noqa: E402
 from orchestration.partnership.releases.protocols import load_protocol  # noqa: E402
 from orchestration.partnership.settings import PROJECT_ROOT  # noqa: E402
 
+pytestmark = pytest.mark.dbt_free
+
 
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 6), st.integers(1, 9), st.integers(0, 2**32 - 1))

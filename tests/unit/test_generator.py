@@ -18,6 +18,8 @@ from openpyxl import load_workbook
 from orchestration.partnership.demo import PRESETS, generate
 from orchestration.partnership.demo.ids import is_valid_nhs, is_valid_upn
 
+pytestmark = pytest.mark.dbt_free
+
 AS_OF = date(2026, 11, 27)
 
 HEADERS = {

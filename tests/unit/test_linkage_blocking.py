@@ -6,8 +6,11 @@ import itertools
 import random
 
 import duckdb
+import pytest
 
 import orchestration.partnership.linkage.model as model
+
+pytestmark = pytest.mark.dbt_free
 
 RULES = [  # as Splink writes the model's rules into model.json
     '(l."dob" = r."dob") AND (SUBSTRING(l.surname, 1, 1) = SUBSTRING(r.surname, 1, 1))',

@@ -1,11 +1,14 @@
 """The union-find that refuses impossible links, and the allocation of stable ids."""
 
 import numpy as np
+import pytest
 
 from orchestration.partnership.linkage.cluster import (
     ConstrainedUnionFind,
     assign_stable_ids,
 )
+
+pytestmark = pytest.mark.dbt_free
 
 
 def test_a_link_joining_two_different_nhs_numbers_is_refused():

@@ -1,8 +1,11 @@
 """The address gazetteer as linkage reads it: UPRN -> postcode, both normalised."""
 
 import duckdb
+import pytest
 
 from orchestration.partnership.linkage.inputs import address_postcodes_sql
+
+pytestmark = pytest.mark.dbt_free
 
 
 def test_uprns_map_to_their_normalised_postcode_and_ambiguous_ones_are_left_out(tmp_path):

@@ -8,6 +8,8 @@ import pytest
 
 import orchestration.partnership.linkage.pipeline as pipeline
 
+pytestmark = pytest.mark.dbt_free
+
 
 def _mem(delivery_id: int, row_number: int) -> duckdb.DuckDBPyConnection:
     mem = duckdb.connect()

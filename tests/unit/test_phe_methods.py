@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.dbt_free
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 try:
     from tests.oracles import phe_methods as phe

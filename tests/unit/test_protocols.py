@@ -15,6 +15,8 @@ from orchestration.partnership.releases.protocols import (
 )
 from orchestration.partnership.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.dbt_free
+
 PROTOCOLS = PROJECT_ROOT / "contracts" / "protocols"
 
 

@@ -9,6 +9,8 @@ import pytest
 
 import orchestration.partnership.warehouse.pseudonymise as ps
 
+pytestmark = pytest.mark.dbt_free
+
 KEY = b"k" * 40
 
 
@@ -155,3 +157,19 @@ def test_a_loads_pseudonyms_hashed_once_per_distinct_value_are_each_rows_own_hma
                     for v in valid.get_column(name).to_list()]
         assert out.get_column(f"{name}_pseudo").to_list() == expected, name
     assert out.get_column("nhs_number_pseudo").null_count() == 300 * 2  # missing, and "--" (no digits)
+
+
+def test_the_one_key_check_records_a_first_key_only_when_asked_and_refuses_another(monkeypatch, tmp_path):
+    monkeypatch.delenv(ps.KEY_FILE_ENV, raising=False)
+    monkeypatch.setenv(ps.KEY_ENV, "a" * 40)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create schema ops; create table ops.settings (name varchar primary key, value varchar not null)")
+        assert ps.checked_key(con, consequence="x") == b"a" * 40  # a release's check: nothing recorded
+        assert con.execute("select count(*) from ops.settings").fetchall() == [(0,)]
+        ps.checked_key(con, consequence="x", record=True)  # the first night's
+        assert con.execute("select value from ops.settings").fetchall() == [(ps.fingerprint(b"a" * 40),)]
+        monkeypatch.setenv(ps.KEY_ENV, "b" * 40)
+        for record in (False, True):
+            with pytest.raises(ps.PseudonymKeyError, match="differs .*; nothing was built here"):
+                ps.checked_key(con, consequence="nothing was built here", record=record)
+        assert con.execute("select value from ops.settings").fetchall() == [(ps.fingerprint(b"a" * 40),)]

@@ -30,6 +30,8 @@ from orchestration.partnership.validation.rows import (
 )
 from tests.conftest import DEMO_AS_OF
 
+pytestmark = pytest.mark.dbt_free
+
 CONTRACTS = load_contracts(PROJECT_ROOT / "contracts" / "agencies")
 AS_OF = date(2026, 11, 27)
 # Values that break, or nearly break, each rule kind: blanks, junk, extremes, dates in and out of range.

@@ -32,6 +32,8 @@ from tests.hostile.corpus import (
     _xlsx_rows,
 )
 
+pytestmark = pytest.mark.dbt_free
+
 CONTRACTS = load_contracts(PROJECT_ROOT / "contracts" / "agencies")
 ON_TIME = {"county_ambulance__incidents": datetime(2026, 11, 27, 1, 30), "county_council__school_attendance": datetime(2026, 7, 23, 1, 30),
            "nhs_optout__opt_outs": datetime(2026, 11, 1, 1, 30), "riverside_council__housing_adaptations": datetime(2026, 11, 23, 1, 30),

@@ -1,13 +1,12 @@
 """dbt's nodes as Dagster assets.
 
-dbt runs in its own process (`partnership.dbt_runner.dbt_executable`); this process only reads
-its manifest. dagster-dbt imports dbt-core's Python when it can find it (about 2 s of class
-building at every start of the night, the UI's code server and the tests) for its enums and
-its node-selection engine, neither of which this code location needs: the assets select the
-whole manifest, which dagster-dbt then reads from the manifest's nodes, as it does when
-dbt-core is not installed (dbt Fusion). So dbt-core is hidden while dagster-dbt is imported
-here, and importable again afterwards. The definitions are the same either way (asset keys,
-checks, lineage, metadata, jobs): tests/integration/test_definitions.py compares the two.
+dbt runs in its own process (`partnership.dbt.runner.dbt_executable`); this process only reads
+its manifest. dagster-dbt imports dbt-core's Python whenever it can find it, for enums and a
+node-selection engine that this code location, selecting the whole manifest, does not need, so
+dbt-core is hidden while dagster-dbt is imported here to spare every start of a night, the UI's
+code server and the tests its import (docs/benchmarks.md, fixed costs); dagster-dbt then reads
+the manifest's nodes, as it does without dbt-core (dbt Fusion). The definitions are the same either
+way: tests/integration/test_definitions.py compares the two.
 """
 
 from __future__ import annotations

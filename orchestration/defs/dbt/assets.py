@@ -3,7 +3,6 @@ project changed, else only what is downstream of sources whose data changed."""
 
 import json
 import os
-import shutil
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
@@ -16,13 +15,15 @@ from orchestration.defs.catalogue import contracts
 from orchestration.defs.dbt.project import partnership_dbt
 from orchestration.defs.dbt.translator import PartnershipTranslator
 from orchestration.defs.ingestion.assets import POOL
-from orchestration.partnership.dbt.runner import (
-    DOCS_MARKER,
-    dbt_env,
-    dbt_executable,
+from orchestration.partnership.dbt.docs import (
     docs_are_current,
     docs_fingerprint,
-    downstream,
+    docs_site,
+    publish_dbt_docs,
+)
+from orchestration.partnership.dbt.runner import (
+    dbt_env,
+    dbt_executable,
     plan_build,
     project_fingerprint,
     prune_invocation_dirs,
@@ -30,7 +31,7 @@ from orchestration.partnership.dbt.runner import (
     stage_place_seeds,
     topological,
 )
-from orchestration.partnership.ingest.night import all_blocking_rejections
+from orchestration.partnership.ingest.holdback import dbt_hold_back, held_extracts
 from orchestration.partnership.settings import get_settings
 from orchestration.partnership.warehouse.connection import writer_lock
 
@@ -43,17 +44,10 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     stage_place_seeds(settings)
     manifest = json.loads(Path(partnership_dbt.manifest_path).read_text())
     project = project_fingerprint(settings, with_env=False)
-    args = ["build"]
-    standing = all_blocking_rejections(settings)
-    held = sorted(c.id for c in contracts().values() if standing.get(c.id))
-    held_down: set[str] = set()
+    held = held_extracts(settings, contracts())
+    hold = dbt_hold_back(manifest, held)
     if held:
-        # Everything downstream of an extract whose latest delivery stands rejected keeps its
-        # last good state, until an accepted delivery follows.
         context.log.warning(f"held back downstream of rejected deliveries: {', '.join(held)}")
-        args += ["--exclude", " ".join(f"source:valid.{cid}+" for cid in held)]
-        held_down = downstream(manifest, [u for u, s in manifest["sources"].items()
-                                          if s["source_name"] == "valid" and s["name"] in held])
     # dbt writes the warehouse from its own process: it does so holding this launch's writer lock.
     with writer_lock(settings.warehouse_path, purpose=f"dbt build, run {context.run_id}"):
         prune_invocation_dirs(Path(partnership_dbt.project_dir) / "target")
@@ -63,14 +57,14 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
         # same code: they stand, and what depends on them runs. Reported first: nothing rebuilt is
         # upstream of them, and Dagster wants a multi-asset's outputs in dependency order.
         translator = PartnershipTranslator()
-        for uid in topological(manifest, plan.unchanged - held_down):
+        for uid in topological(manifest, plan.unchanged - hold.nodes):
             key = translator.get_asset_key(manifest["nodes"][uid])
             if key in context.selected_asset_keys:
                 yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
                                 metadata={"dbt": "not rebuilt: its sources and code are unchanged since the last build"})
         if plan.full or plan.rebuild:
             # A failing test fails this step, so nothing downstream of it (releases) runs.
-            yield from dbt.cli(args + plan.build_args(manifest), context=context).stream()
+            yield from dbt.cli(["build", *hold.exclude_args, *plan.build_args(manifest)], context=context).stream()
         whole = set(context.selected_asset_keys) >= set(context.assets_def.node_keys_by_output_name.values())
         if whole and not held:
             # The next night compares with what this build was built from (a build of a subset,
@@ -78,7 +72,7 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
             record_build(settings, plan)
         # The documentation site of what was just built, where the CLI summary points; generated
         # again only when the project or a relation's columns changed.
-        site = settings.reports_dir / "dbt_docs"
+        site = docs_site(settings)
         docs_key = docs_fingerprint(settings, manifest, project)
         if docs_are_current(site, docs_key):
             context.log.info("dbt docs: the project and the warehouse's columns are unchanged; the site stands")
@@ -91,47 +85,26 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
         context.log.warning("dbt docs generate failed; the documentation site keeps its last version")
 
 
-def publish_dbt_docs(target_path: Path, dest: Path, fingerprint: str | None = None) -> None:
-    """Copy the generated docs site (static page plus the artefacts the page reads) into
-    `dest`, replacing the previous site in one rename; `fingerprint` is what it describes."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in ("index.html", "manifest.json", "catalog.json"):
-        shutil.copyfile(target_path / name, tmp / name)
-    shutil.copyfile(target_path / "static_index.html", tmp / "static_index.html")
-    if fingerprint:
-        (tmp / DOCS_MARKER).write_text(fingerprint + "\n")
-    old = dest.with_name(dest.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        dest.rename(old)
-    tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 class PartnershipDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource without two things it does in the Dagster process before each dbt
-    command: asking `dbt --version` (a whole dbt start-up, seconds of CPU, and a check of PyPI for
-    a newer release; the executable is the one installed beside this Python, so its version is
-    this package's), and building a dbt adapter."""
+    """dagster-dbt's resource without two dbt start-ups it pays in the Dagster process before each
+    dbt command (docs/benchmarks.md, fixed costs): asking `dbt --version`, which also checks PyPI
+    (the executable is the one installed beside this Python, so its version is this package's), and
+    building a dbt adapter."""
 
     @cached_property
     def _cli_version(self) -> Version:
         return Version(version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args):
-        """None: dagster-dbt builds a dbt adapter in this process before each dbt command (it
-        loads the project and parses every macro: seconds) only to fetch row counts or column
-        metadata for the events, which this project does not ask for."""
+        """None: dagster-dbt builds the adapter only to fetch row counts or column metadata for the
+        events, which this project does not ask for."""
         return None
 
 
 DBT_GLOBAL_FLAGS = ["--log-level-file", "info"]
-"""dbt's log file in each invocation's folder (target/<invocation>/dbt.log) at info: every node's
-start, result and errors, as on stdout. At debug (dbt's default) it also holds every SQL
-statement and connection event; formatting those cost dbt about 20 ms of CPU a test node. The SQL
-each node ran stays in the invocation's run/ folder."""
+"""dbt's log file in each invocation's folder (target/<invocation>/dbt.log) at info, as on stdout:
+dbt's default, debug, formats every SQL statement and connection event at a cost per node
+(docs/benchmarks.md, fixed costs), and the SQL each node ran stays in the invocation's run/ folder."""
 
 dbt_resource = PartnershipDbtCliResource(project_dir=partnership_dbt, dbt_executable=dbt_executable(),
                                          global_config_flags=DBT_GLOBAL_FLAGS)

@@ -1,8 +1,8 @@
 """One release asset per sharing protocol, gated explicitly on its sources' contracts.
 
-Dagster does not stop Python assets downstream of a failed dbt test on its own
-(dagster issue 25112), so each release checks, before building, that no extract of its
-controllers stands rejected; the release engine then audits its output before publishing.
+Dagster does not stop Python assets downstream of a failed dbt test on its own, so each
+release checks, before building, that no extract of its controllers stands rejected
+(partnership/ingest/holdback.py); the release engine then audits its output before publishing.
 A protocol out of force, or whose source mart is not built, produces nothing and says why
 (run log, ops.release_log, reports/releases/<date>.json); a failed audit fails the asset."""
 
@@ -10,8 +10,8 @@ import dagster as dg
 
 from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
-from orchestration.partnership.ingest.night import all_blocking_rejections
-from orchestration.partnership.releases.engine import (
+from orchestration.partnership.ingest.holdback import held_extracts, protocol_hold_back
+from orchestration.partnership.releases.publish import (
     ReleaseBlocked,
     ReleaseResult,
     record_report,
@@ -34,12 +34,7 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
-        standing = all_blocking_rejections(settings)
-        held = {
-            c.id: reasons
-            for c in contracts().values()
-            if c.agency in protocol.doc["controllers"] and (reasons := standing.get(c.id))
-        }
+        held = protocol_hold_back(protocol, contracts(), held_extracts(settings, contracts()))
         if held:
             detail = "; ".join(f"{cid}: {r[0]}" for cid, r in sorted(held.items()))
             raise dg.Failure(f"release {protocol.id} held back: a source delivery stands rejected ({detail})")
@@ -66,7 +61,7 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
     return _asset
 
 
-# the night's executor (jobs.py), and Dagster's for `execute_in_process` (how `partnership run` runs the night)
+# the night's executor (jobs.py), and Dagster's for `execute_in_process` (how runtime/night.py runs `partnership run`)
 IN_PROCESS = ("in_process", "execute_in_process_executor")
 
 

@@ -327,29 +327,3 @@ def forget_build(settings: Settings) -> None:
     """The next build must be a full one (a build that was held back or failed)."""
     with connect(settings.warehouse_path) as con:
         con.execute(f"drop table if exists {BUILD_STATE}")
-
-
-# ----------------------------------------------------------------------------- documentation site
-
-DOCS_MARKER = "partnership_docs_inputs.txt"
-"""In the published docs site: the fingerprint of what the site describes."""
-
-
-def docs_fingerprint(settings: Settings, manifest: dict, project: str) -> str:
-    """What `dbt docs generate` documents: the project (its manifest) and the columns and types
-    of every relation the manifest names, as the warehouse has them now (the catalog)."""
-    schemas = sorted({n["schema"].lower() for n in manifest["nodes"].values() if n.get("schema")}
-                     | {s["schema"].lower() for s in manifest["sources"].values()})
-    with connect(settings.warehouse_path, read_only=True) as con:
-        cols = con.execute(
-            f"""select table_schema, table_name, column_name, data_type, ordinal_position
-                from information_schema.columns where lower(table_schema) in ({",".join("?" for _ in schemas)})
-                order by all""", schemas).fetchall()
-    return hashlib.sha256(json.dumps([project, [list(map(str, c)) for c in cols]]).encode()).hexdigest()
-
-
-def docs_are_current(site: Path, fingerprint: str) -> bool:
-    try:
-        return (site / DOCS_MARKER).read_text().strip() == fingerprint and (site / "index.html").is_file()
-    except OSError:
-        return False

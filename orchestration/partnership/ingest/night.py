@@ -15,6 +15,7 @@ from orchestration.partnership.ingest.deliveries import (
     process_delivery,
     register,
 )
+from orchestration.partnership.ingest.holdback import standing_rejections
 from orchestration.partnership.ingest.notify import notify_owner
 from orchestration.partnership.ingest.reports import (
     report_stem,
@@ -40,7 +41,7 @@ class ExtractOutcome:
     # Wall time per phase over the extract's deliveries (archive, validate, write, batch suite
     # wait, commit, reports, data docs wait): where an ingest step's time goes.
     seconds: dict[str, float] = field(default_factory=dict)
-    standing: list[str] = field(default_factory=list)  # rejections standing after this step (`blocking_rejections`)
+    standing: list[str] = field(default_factory=list)  # rejections standing after this step (ingest/holdback.py)
 
 
 def _now() -> datetime:
@@ -54,19 +55,11 @@ def check_key(settings: Settings) -> tuple[bytes, bytes]:
 
 
 def _check_key(con) -> tuple[bytes, bytes]:
-    """`check_key` on an open writing connection."""
-    key = ps.load_key()
-    fp = ps.fingerprint(key)
+    """`check_key` on an open writing connection (a first night records the key's fingerprint)."""
+    key = ps.load_key()  # a missing key stops the night before the warehouse is touched
     ensure_schemas(con)
-    row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
-    if not row:
-        con.execute("insert into ops.settings values ('key_fingerprint', ?)", [fp])
-    elif row[0][0] != fp:
-        raise ps.PseudonymKeyError(
-            "the pseudonymisation key differs from the one this warehouse was built with "
-            f"(fingerprint {fp}, expected {row[0][0]}); pseudonyms would no longer link. "
-            "Restore the key, or rotate it deliberately (docs/linkage.md)."
-        )
+    ps.checked_key(con, key=key, record=True, consequence="pseudonyms would no longer link. "
+                   "Restore the key, or rotate it deliberately (docs/linkage.md).")
     return ps.hmac_pads(key)
 
 
@@ -81,7 +74,7 @@ def register_deliveries(settings: Settings, contracts: dict[str, Contract]) -> l
 def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, bytes] | None = None) -> ExtractOutcome:
     """Validate and load every registered delivery of one extract, oldest first. Without `pads`,
     the key is checked (`check_key`) on the same connection. `standing` of the outcome: the
-    extract's rejections still standing afterwards (`blocking_rejections`).
+    extract's rejections still standing afterwards (ingest/holdback.py).
 
     One connection for the whole step: opening the county warehouse file and closing it (a
     checkpoint after writes) costs a tenth of a second or more each time."""
@@ -151,30 +144,3 @@ def agency_deliveries(con, agency: str) -> list[dict]:
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
-def blocking_rejections(settings: Settings, contract_id: str) -> list[str]:
-    """Rejected deliveries of an extract not yet followed by an accepted one.
-
-    While any stands, everything downstream of the extract is held back: the last good data
-    stays in use, and no release is built on an extract whose latest delivery failed."""
-    return all_blocking_rejections(settings).get(contract_id, [])
-
-
-def all_blocking_rejections(settings: Settings) -> dict[str, list[str]]:
-    """`blocking_rejections` of every extract that has any, read on one connection."""
-    with connect(settings.warehouse_path, read_only=True) as con:
-        return standing_rejections(con)
-
-
-def standing_rejections(con) -> dict[str, list[str]]:
-    """`all_blocking_rejections` on an open connection: contract -> reasons, oldest first."""
-    out: dict[str, list[str]] = {}
-    for contract_id, reason in con.execute(
-            """select contract_id, reason from ops.deliveries d
-               where contract_id is not null and status = 'rejected' and reason_code <> 'duplicate'
-                 and not exists (select 1 from ops.deliveries a where a.contract_id = d.contract_id
-                                 and a.status = 'accepted' and a.arrived_at > d.arrived_at)
-               order by contract_id, arrived_at""").fetchall():
-        out.setdefault(contract_id, []).append(reason)
-    return out

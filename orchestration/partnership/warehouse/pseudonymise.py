@@ -58,6 +58,24 @@ def fingerprint(key: bytes) -> str:
     return hmac.new(key, b"partnership-warehouse key fingerprint v1", hashlib.sha256).hexdigest()[:16]
 
 
+def checked_key(con, *, consequence: str, record: bool = False, key: bytes | None = None) -> bytes:
+    """The key (`load_key`), only if it is the one the warehouse open on `con` was built with (the
+    fingerprint in ops.settings): a changed key would silently give every person new pseudonyms,
+    breaking linkage between nights and each recipient's linkage between releases. `consequence`
+    ends the error (what was stopped, what to do). `record`: on a writing connection, a warehouse
+    without a fingerprint yet records this key's (the first night). `key`: already loaded (else loaded here)."""
+    key = load_key() if key is None else key
+    fp = fingerprint(key)
+    row = con.execute("select value from ops.settings where name = 'key_fingerprint'").fetchall()
+    if not row:
+        if record:
+            con.execute("insert into ops.settings values ('key_fingerprint', ?)", [fp])
+    elif row[0][0] != fp:
+        raise PseudonymKeyError("the pseudonymisation key differs from the one this warehouse was built with "
+                                f"(fingerprint {fp}, expected {row[0][0]}); {consequence}")
+    return key
+
+
 def hmac_pads(key: bytes, context: str = "") -> tuple[bytes, bytes]:
     """Inner and outer padded keys, so DuckDB's sha256 can compute HMAC at load speed.
 

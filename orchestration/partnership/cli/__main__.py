@@ -1,0 +1,5 @@
+"""`python -m orchestration.partnership.cli`: the `partnership` command."""
+
+from orchestration.partnership.cli.main import entry
+
+entry()

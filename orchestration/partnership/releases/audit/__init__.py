@@ -1,0 +1,96 @@
+"""The independent audit of a built release. Fail closed.
+
+It owns the decision whether a release folder may leave: `audit_release` returns every finding,
+and any finding means nothing is published (the findings are the reason reported). It never
+imports the release builder (scope, build, fingerprint, publish): it reads the built files
+(Parquet, the DuckDB file, the text files) and the protocol file, and, read-only, the secure
+zone's reference, linkage and identity tables, and checks every rule of the protocol again its
+own way. Only the release log (`releases.log`, verified there) and the protocols are shared with
+the builder. A finding never quotes a personal value: it names the table, the column and how
+many values broke the rule.
+
+One module per family of checks: `files` (the folder and its manifest), `rows` (columns, row
+filters, generalisation), `counts` (disclosure control, recoverable cells), `identifiers`
+(identifiers in anything that leaves), `people` (pseudonyms, opt-out, consent); `zone` reads
+the secure zone for them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from orchestration.partnership.releases.audit import people as _people
+from orchestration.partnership.releases.audit import zone as _zone
+from orchestration.partnership.releases.audit.counts import check_counts, recoverable_cells
+from orchestration.partnership.releases.audit.files import check_database, check_files
+from orchestration.partnership.releases.audit.identifiers import (
+    HEX_VALUE,
+    check_identifiers,
+    columns_holding,
+    identifier_findings,
+    nhs_check_digit_ok,
+    string_values,
+)
+from orchestration.partnership.releases.audit.people import check_people
+from orchestration.partnership.releases.audit.rows import allowed_columns, check_columns_and_rows
+from orchestration.partnership.releases.audit.zone import Zone, pseudonymiser
+from orchestration.partnership.releases.log import verify_log  # the log's check lives with its writing
+from orchestration.partnership.releases.protocols import Protocol
+
+__all__ = ["HEX_VALUE", "Zone", "audit_release", "columns_holding", "forget_read", "identifier_findings",
+           "nhs_check_digit_ok", "pseudonymiser", "recoverable_cells", "string_values", "verify_log"]
+
+
+def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
+                  key: bytes | None = None) -> list[str]:
+    """Every finding that stops `folder` from leaving; an empty list means it may be published.
+
+    Without `warehouse` only the checks that need nothing but the files run (used on published
+    folders, e.g. after a board pack is added); the release engine always passes it."""
+    folder = Path(folder)
+    problems: list[str] = []
+    ok, why = protocol.in_force(date.fromisoformat(json.loads((folder / "manifest.json").read_text())["release_date"])) \
+        if (folder / "manifest.json").exists() else (True, "")
+    if not ok:
+        problems.append(why)
+    check_files(folder, protocol, problems)
+    if warehouse is None:
+        _audit_tables(folder, protocol, None, key, releases_dir, problems)
+    else:
+        with Zone(Path(warehouse)) as zone:
+            _audit_tables(folder, protocol, zone, key, releases_dir, problems)
+    return problems
+
+
+def _audit_tables(folder: Path, protocol: Protocol, zone: Zone | None, key: bytes | None,
+                  releases_dir: Path | None, problems: list[str]) -> None:
+    tables: dict[str, pl.DataFrame] = {}
+    for out in protocol.outputs:
+        pq = folder / "parquet" / f"{out['table']}.parquet"
+        if not pq.exists():
+            problems.append(f"{pq.name} missing")
+            continue
+        df = pl.read_parquet(pq)
+        tables[out["table"]] = df
+        allowed = allowed_columns(protocol, out)
+        if df.columns != allowed:
+            problems.append(f"{out['table']}: columns {df.columns} differ from the protocol's {allowed}")
+            continue
+        check_columns_and_rows(protocol, out, df, zone, problems)
+        if protocol.level == "aggregate" and out.get("counts"):
+            check_counts(protocol, out, df, problems)
+        if protocol.level != "aggregate":
+            check_people(protocol, out, df, zone, key, releases_dir, problems)
+    check_database(folder, protocol, tables, problems)
+    check_identifiers(folder, protocol, tables, zone, problems)
+
+
+def forget_read() -> None:
+    """Forget what this process kept between audits (the protocols' recipients, the identity
+    schema's names): the next audit reads them again, as after any change to their files or rows."""
+    _people.forget_read()
+    _zone.forget_read()

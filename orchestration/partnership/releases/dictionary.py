@@ -1,0 +1,91 @@
+"""The data dictionary of a release (`data_dictionary.md`) and the dbt descriptions it copies.
+
+The descriptions are read from dbt's manifest; the input fingerprint hashes them too, so a
+changed description recomputes the release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import polars as pl
+
+from orchestration.partnership.releases.protocols import Protocol
+
+
+def dbt_descriptions(source: str) -> tuple[str, dict[str, str]]:
+    """The model's and its columns' descriptions from the dbt manifest, when it has been built."""
+    from orchestration.partnership.settings import PROJECT_ROOT
+
+    manifest = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
+    try:
+        raw = manifest.read_bytes()
+    except FileNotFoundError:
+        return "", {}
+    return _descriptions_in(hashlib.sha256(raw).hexdigest(), raw).get(source.split(".", 1)[1], ("", {}))
+
+
+_descriptions_read: dict[str, dict[str, tuple[str, dict[str, str]]]] = {}
+
+
+def _descriptions_in(digest: str, raw: bytes) -> dict[str, tuple[str, dict[str, str]]]:
+    """Model or seed name -> its description and its columns', from the dbt manifest's bytes. The
+    manifest is parsed once per process while its bytes are the same: a night's releases read it
+    twice each (fingerprint, data dictionary)."""
+    if digest not in _descriptions_read:
+        try:
+            nodes = json.loads(raw)["nodes"]
+        except (ValueError, KeyError):
+            nodes = {}
+        found: dict[str, tuple[str, dict[str, str]]] = {}
+        for node in nodes.values():
+            if node.get("resource_type") in ("model", "seed") and node.get("name") not in found:
+                found[node.get("name")] = (node.get("description", ""),
+                                       {c: v.get("description", "") for c, v in node.get("columns", {}).items()})
+        _descriptions_read.clear()
+        _descriptions_read[digest] = found
+    return _descriptions_read[digest]
+
+
+def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
+    """The release's data dictionary (Markdown): the terms, the disclosure control, each table's columns."""
+    lines = [f"# {protocol.doc['title']}", "", f"Protocol `{protocol.id}` v{protocol.version} — level: {protocol.level}; "
+             f"recipient: {protocol.doc['recipient']['name']}.", "", protocol.doc["purpose"].strip(), "",
+             f"Keep this copy no longer than {protocol.doc['retention']['recipient_copy_days']} days."
+             + (f" {protocol.doc['retention']['on_expiry'].strip()}" if protocol.doc["retention"].get("on_expiry") else ""), ""]
+    if protocol.disclosure:
+        dc = protocol.disclosure
+        lines += [f"Disclosure control: counts from {dc['suppress_counts_from']} to {dc['suppress_counts_to']} are suppressed "
+                  f"(value empty, `<count>_suppressed` true); other counts are rounded to the nearest {dc['rounding_base']} "
+                  f"(`<count>_rounding_base`); rates and intervals of a row with a suppressed count are withheld "
+                  f"(`derived_withheld` true)."]
+        if protocol.margins:
+            lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out "
+                      "from these totals: " + "; ".join(m["name"] for m in protocol.margins) + "."]
+        lines.append("")
+    for out in protocol.outputs:
+        df = tables[out["table"]]
+        model_doc, col_docs = dbt_descriptions(out["source"])
+        pseudonyms, ids = out.get("pseudonyms") or {}, (out.get("identifiers") or {}).get("columns", {})
+        gen = out.get("generalisation") or {}
+        lines += [f"## {out['table']}", "", out.get("description", "").strip() or model_doc, "",
+                  "| column | type | description |", "|---|---|---|"]
+        for c, t in df.schema.items():
+            if c in pseudonyms:
+                d = f"Pseudonym of the {pseudonyms[c].replace('_', ' ')}, unique to this recipient: it cannot be joined to any other release's."
+            elif c in ids:
+                d = f"{ids[c].replace('_', ' ').capitalize()} as last recorded by a source this protocol names."
+            elif c.endswith("_suppressed"):
+                d = f"True when `{c[:-11]}` is suppressed (its value is empty)."
+            elif c.endswith("_rounding_base"):
+                d = f"`{c[:-14]}` is rounded to the nearest multiple of this."
+            elif c == "derived_withheld":
+                d = "True when the row's rates and intervals are withheld because a count is suppressed."
+            else:
+                d = col_docs.get(c, "")
+            if c in gen:
+                d = (d + f" Generalised: {gen[c].replace('_', ' ')}.").strip()
+            lines.append(f"| {c} | {t} | {' '.join(d.split())} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,176 @@
+"""Whether a release must be computed: its input fingerprint, and the current release's state.
+
+One hash of everything a release is computed from (`input_fingerprint`); the protocol's
+current release as logged (`current_release`) and whether its folder is still exactly as
+published (`intact`); and `ops.release_inputs`, which records both for each logged release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES
+from orchestration.partnership.releases.dictionary import dbt_descriptions
+from orchestration.partnership.releases.protocols import Protocol
+from orchestration.partnership.releases.scope import scope_once, scoped_select
+from orchestration.partnership.warehouse.connection import tables_in
+from orchestration.partnership.warehouse.files import sha256_file
+
+# Bump when the release's output changes for a reason the sources below do not show.
+RELEASE_LOGIC_VERSION = "1"
+# The code whose behaviour decides a release folder's bytes and whether the audit lets it leave.
+LOGIC_SOURCES = (
+    "releases/scope.py", "releases/build.py", "releases/dictionary.py", "releases/fingerprint.py", "releases/log.py",
+    "releases/publish.py", "releases/disclosure.py", "releases/protocols.py",
+    "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
+    "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",
+    "warehouse/pseudonymise.py", "warehouse/files.py", "boardpack/quality.py")
+_logic_version: str | None = None
+
+
+def logic_version() -> str:
+    """The release logic's version: the constant above, the bytes of the modules that build and
+    audit a release, and the versions of the libraries that write its files."""
+    global _logic_version
+    if _logic_version is None:
+        h = hashlib.sha256(f"v{RELEASE_LOGIC_VERSION};duckdb {duckdb.__version__};polars {pl.__version__}".encode())
+        for name in LOGIC_SOURCES:
+            h.update(name.encode() + b"\0" + (Path(__file__).parents[1] / name).read_bytes())
+        _logic_version = h.hexdigest()
+    return _logic_version
+
+
+def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None,
+                      scoped: dict[str, str] | None = None) -> tuple[str, dict]:
+    """One hash of everything a release is computed from, and its parts: the protocol (file and
+    parsed), the release logic, the key's fingerprint and the recipient's pseudonym context, and
+    for each output the rows it reads (a sha256 over the sorted md5 of each scoped row's JSON,
+    in DuckDB, identifiers as stored, before pseudonymisation and disclosure control) and the
+    dbt descriptions its data dictionary copies. `scoped`: as for `build_tables`."""
+    if scoped is None:
+        scoped = scope_once(con, protocol, key)
+    path = Path(protocol.path) if getattr(protocol, "path", None) else None
+    parts: dict[str, str] = {
+        "logic": logic_version(),
+        "protocol_file": sha256_file(path) if path is not None and path.is_file() else "missing",
+        "protocol": hashlib.sha256(json.dumps(protocol.doc, sort_keys=True, default=str).encode()).hexdigest(),
+    }
+    if key is not None:
+        parts["key_fingerprint"] = ps.fingerprint(key)
+        parts["pseudonym_context"] = protocol.pseudonym_context
+    for out in protocol.outputs:
+        if out["table"] in scoped:
+            sql, named = f"select * from {scoped[out['table']]}", {}
+        else:
+            sql, named = scoped_select(con, protocol, out, key)
+        n, digest = con.execute(
+            f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), '')
+                from (select md5(cast(to_json(q) as varchar)) as h from ({sql}) q)""", named).fetchall()[0]
+        parts[f"rows:{out['table']}"] = f"{n}:{digest}"
+        parts[f"descriptions:{out['table']}"] = hashlib.sha256(
+            json.dumps(dbt_descriptions(out["source"]), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
+
+
+@dataclass
+class Current:
+    """The protocol's current release as logged: where, when, its content and input hashes, its files."""
+
+    seq: int
+    release_date: date
+    path: Path
+    content: str
+    input_sha256: str
+    files: dict[str, str]
+
+
+def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str) -> Current | None:
+    """The protocol's current release, when its latest log entry is a publication (or an unchanged
+    night) with a recorded input fingerprint; None otherwise (blocked, not in force, or logged
+    before fingerprints were recorded): then the release is computed."""
+    if not {"release_log", "release_inputs"} <= tables_in(con, "ops"):
+        return None
+    row = con.execute("""select l.seq, l.status, l.path, l.content_sha256, i.input_sha256, i.files, i.path, i.published_on
+                         from ops.release_log l left join ops.release_inputs i on i.seq = l.seq
+                         where l.protocol_id = ? order by l.seq desc limit 1""", [protocol_id]).fetchall()
+    if not row:
+        return None
+    seq, status, path, content, input_sha, files, ipath, published_on = row[0]
+    if status not in ("published", "unchanged") or input_sha is None or path != ipath or not path or not content:
+        return None
+    return Current(seq, published_on, Path(path), content, input_sha, json.loads(files))
+
+
+def intact(cur: Current, protocol: Protocol, releases_dir: Path, release_date: date) -> str | None:
+    """None when the current release folder is exactly as published (every file's sha256, nothing
+    added but the board pack) and still within its retention; else what is wrong."""
+    folder = cur.path
+    if folder.parent.resolve() != (Path(releases_dir) / protocol.id).resolve():
+        return f"{folder} is not under {releases_dir}/{protocol.id}"
+    if not folder.is_dir():
+        return f"{folder} is missing"
+    if (release_date - cur.release_date).days >= protocol.doc["retention"]["recipient_copy_days"]:
+        return f"the release of {cur.release_date} is past its retention"
+    problem = _files_problem(folder, cur.files)
+    if problem:
+        return problem
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if manifest.get("content_sha256") != cur.content or manifest.get("files", {}).keys() - cur.files.keys():
+        return "manifest.json does not describe the release logged"
+    return None
+
+
+def _files_problem(folder: Path, files: dict[str, str]) -> str | None:
+    """None when `folder` holds exactly `files` (relative path -> sha256), plus at most its board pack."""
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    missing = sorted(set(files) - present)
+    if missing:
+        return f"files missing from {folder.name}: {', '.join(missing)}"
+    extra = sorted(present - set(files) - set(BOARD_PACK_FILES))
+    if extra:
+        return f"files not in the release in {folder.name}: {', '.join(extra)}"
+    for name, digest in sorted(files.items()):
+        if sha256_file(folder / name) != digest:
+            return f"{name} in {folder.name} differs from the file published"
+    return None
+
+
+def folder_files(folder: Path) -> dict[str, str] | None:
+    """The sha256 of a release folder's manifest and of every file it lists, when the files match
+    the manifest; None when they do not (or there is no readable manifest)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        files = {**manifest["files"], "manifest.json": sha256_file(folder / "manifest.json")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if _files_problem(folder, files) else files
+
+
+RELEASE_INPUTS_DDL = """
+create table if not exists ops.release_inputs (
+    seq bigint primary key,           -- the ops.release_log entry (published or unchanged) it belongs to
+    protocol_id varchar not null,
+    published_on date not null,       -- the release date of the folder at `path`
+    path varchar not null,
+    input_sha256 varchar not null,
+    inputs json not null,             -- the fingerprint's parts, to see what changed
+    files json not null               -- relative path -> sha256 of every file published (manifest.json included)
+);
+"""
+
+
+def record_inputs(con: duckdb.DuckDBPyConnection, seq: int, protocol_id: str, published_on: date, path: Path,
+                  fingerprint: str, parts: dict, files: dict[str, str]) -> None:
+    """Record a logged release's input fingerprint (and its parts) and its published files."""
+    con.execute(RELEASE_INPUTS_DDL)
+    con.execute("insert into ops.release_inputs values (?, ?, ?, ?, ?, ?, ?)",
+                [seq, protocol_id, published_on, str(path), fingerprint, json.dumps(parts, sort_keys=True),
+                 json.dumps(files, sort_keys=True)])

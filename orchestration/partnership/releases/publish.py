@@ -1,0 +1,182 @@
+"""Releasing a protocol: the one entry point, `release` (the Dagster assets, the CLI and the tests call it).
+
+For each protocol in force, a physically separate output: scoped (`scope`), fingerprinted and
+left as it is when nothing it is computed from changed (`fingerprint`), built in a temporary
+folder beside its destination (`build`), audited there against the protocol file by the
+independent audit (fail closed), then moved into place with one rename, and recorded in the
+hash-chained release log (`log`). A recipient's files hold only what its protocol allows.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+import orchestration.partnership.releases.build as build
+import orchestration.partnership.releases.fingerprint as fp
+import orchestration.partnership.releases.log as release_log
+import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership.ops.testhooks import pause_point
+from orchestration.partnership.releases.audit import audit_release
+from orchestration.partnership.releases.protocols import Protocol
+from orchestration.partnership.releases.scope import ReleaseBlocked, SourceMissing, person_level, scope_once
+from orchestration.partnership.warehouse.connection import connect
+from orchestration.partnership.warehouse.files import sha256_file
+
+__all__ = ["ReleaseBlocked", "ReleaseResult", "SourceMissing", "record_report", "release"]
+
+
+@dataclass
+class ReleaseResult:
+    """One protocol's outcome: published, unchanged, not_in_force or blocked, where, why, rows per table."""
+
+    protocol_id: str
+    status: str
+    path: Path | None = None
+    reason: str = ""
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+
+def record_report(reports_dir: Path, release_date: date, result: ReleaseResult) -> Path:
+    """The night's release report: one entry per protocol (status, reason, path, rows), JSON."""
+    path = Path(reports_dir) / "releases" / f"{release_date.isoformat()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = json.loads(path.read_text()) if path.exists() else {"release_date": release_date.isoformat(), "protocols": {}}
+    report["protocols"][result.protocol_id] = {"status": result.status, "reason": result.reason,
+                                               "path": str(result.path) if result.path else None,
+                                               "row_counts": result.row_counts}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_date: date,
+            reports_dir: Path | None = None) -> ReleaseResult:
+    """Build, audit and publish one protocol's release for `release_date`."""
+    result = _release(warehouse, releases_dir, protocol, release_date)
+    if reports_dir is not None:
+        record_report(reports_dir, release_date, result)
+    return result
+
+
+def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_date: date) -> ReleaseResult:
+    ok, why = protocol.in_force(release_date)
+    if not ok:
+        with connect(warehouse) as con:
+            release_log.append(con, protocol, release_date, "not_in_force", None, None, why)
+        return ReleaseResult(protocol.id, "not_in_force", reason=why)
+
+    of_people = any(person_level(o) for o in protocol.outputs)
+    try:
+        with connect(warehouse, read_only=True) as con:
+            key = _checked_key(con) if of_people else None
+            scoped = scope_once(con, protocol, key)
+            fingerprint, parts = fp.input_fingerprint(con, protocol, key, scoped)
+            cur = fp.current_release(con, protocol.id)
+            why_computed = ""  # why a release whose inputs are unchanged is computed all the same
+            unchanged = False
+            if cur is not None and cur.input_sha256 == fingerprint:
+                why_computed = fp.intact(cur, protocol, releases_dir, release_date) or ""
+                unchanged = not why_computed
+            if not unchanged:
+                tables = build.build_tables(con, protocol, key, scoped)
+                lineage = build.lineage(con, protocol)
+                quality = build.data_quality_facts(con, protocol, release_date) if protocol.level == "aggregate" else None
+        if unchanged:
+            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts)
+    except SourceMissing as exc:
+        with connect(warehouse) as con:
+            release_log.append(con, protocol, release_date, "blocked", None, None, str(exc))
+        return ReleaseResult(protocol.id, "blocked", reason=str(exc))
+
+    final = releases_dir / protocol.id / release_date.isoformat()
+    tmp = final.with_name(f".building-{final.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        manifest = build.write_folder(tmp, protocol, tables, lineage, quality, release_date)
+        content = manifest["content_sha256"]
+
+        problems = audit_release(tmp, protocol, warehouse=warehouse, releases_dir=releases_dir, key=key)
+        if problems:
+            raise ReleaseBlocked("; ".join(problems))
+
+        pause_point("release:before_publish")  # crash tests only; inert otherwise
+        with connect(warehouse) as con:
+            kept = fp.folder_files(final) if final.exists() and release_log.latest_content(con, protocol.id) == content else None
+            if kept is not None:  # the same content, already in place and intact: not written again
+                shutil.rmtree(tmp)
+                reason = "same content as the latest release" + (f" (computed: {why_computed})" if why_computed else "")
+                con.begin()
+                seq = release_log.append(con, protocol, release_date, "unchanged", final, content, reason)
+                fp.record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, kept)
+                con.commit()
+                return ReleaseResult(protocol.id, "unchanged", final, row_counts=manifest["row_counts"])
+            files = {**manifest["files"], "manifest.json": sha256_file(tmp / "manifest.json")}
+            if final.exists():  # a second release on the same day replaces the first, never half-way
+                old = final.with_name(f".replaced-{final.name}-{os.getpid()}")
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, final)
+            con.begin()
+            seq = release_log.append(con, protocol, release_date, "published", final, content, "")
+            fp.record_inputs(con, seq, protocol.id, release_date, final, fingerprint, parts, files)
+            con.commit()
+        return ReleaseResult(protocol.id, "published", final, row_counts=manifest["row_counts"])
+    except ReleaseBlocked as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        with connect(warehouse) as con:
+            release_log.append(con, protocol, release_date, "blocked", None, None, str(exc))
+        raise
+    except (OSError, duckdb.Error, pl.exceptions.PolarsError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _disk_full(exc):
+            raise
+        reason = (f"no space left on the device while writing the release under {releases_dir}; nothing was "
+                  "published and the previous release stays as it was. Free space, then run again.")
+        try:
+            with connect(warehouse) as con:
+                release_log.append(con, protocol, release_date, "blocked", None, None, reason)
+        except (OSError, duckdb.Error):
+            pass  # the warehouse may share the full disk: the error below still says what happened
+        raise ReleaseBlocked(reason) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: fp.Current, fingerprint: str,
+               parts: dict) -> ReleaseResult:
+    """Log the current release as tonight's, unchanged, without computing it: its inputs are the
+    ones it was computed from and its files are intact."""
+    reason = (f"inputs unchanged since the release of {cur.release_date.isoformat()} (input sha256 {fingerprint[:12]}); "
+              "files intact; not recomputed")
+    manifest = json.loads((cur.path / "manifest.json").read_text())
+    with connect(warehouse) as con:
+        con.begin()
+        seq = release_log.append(con, protocol, release_date, "unchanged", cur.path, cur.content, reason)
+        fp.record_inputs(con, seq, protocol.id, cur.release_date, cur.path, fingerprint, parts, cur.files)
+        con.commit()
+    return ReleaseResult(protocol.id, "unchanged", cur.path, reason=reason, row_counts=manifest.get("row_counts", {}))
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """The device is full, as the OS (ENOSPC, EDQUOT), DuckDB or polars says it."""
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) \
+        or "no space left on device" in str(exc).lower()
+
+
+def _checked_key(con: duckdb.DuckDBPyConnection) -> bytes:
+    """The pseudonymisation key, only if it is the one the warehouse (open on `con`) was built with:
+    a changed key would silently give every recipient new pseudonyms, breaking their linkage between releases."""
+    return ps.checked_key(con, consequence="no release was built. Restore the key (docs/linkage.md).")
