@@ -31,6 +31,7 @@ import duckdb
 import polars as pl
 
 from orchestration.partnership.releases.pooling import POOL_OF
+from orchestration.partnership.warehouse.connection import table_exists
 
 BANDS_SOURCE = "marts.fct_indicator_bands"
 STATS_SCHEMA = "stats"
@@ -125,9 +126,7 @@ def _standardised(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, exact_nume
     events, rounded under control to the row's published numerator; no row for a row whose bands
     are missing, do not add up to its exact count, or hold a count in the suppression range."""
     empty = pl.DataFrame(schema={"_r": pl.UInt32, "value": pl.Float64, "lower_ci": pl.Float64, "upper_ci": pl.Float64})
-    schema = con.execute("select 1 from information_schema.tables where table_schema = 'marts' "
-                         "and table_name = 'fct_indicator_bands'").fetchall()
-    if rows.height == 0 or not schema:
+    if rows.height == 0 or not table_exists(con, *BANDS_SOURCE.split(".")):
         return empty
     keys = rows.select("_r", "indicator_id", "period_type", "period_start", "period_end", "geography_type",
                        "geography_code", "breakdown", POOL_OF)
