@@ -39,6 +39,7 @@ demo: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	$(BIN)/lint-imports
+	$(BIN)/python tests/lint_dbt.py
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) system-deps

@@ -28,7 +28,7 @@ SCHEMAS = ("raw", "valid", "quarantine", "identity")
 def _child(data_dir: Path, out: Path, only: list[str] | None) -> int:
     os.environ["PARTNERSHIP_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    from orchestration.defs.catalogue import contracts
+    from orchestration.partnership.catalogue import contracts
     from orchestration.partnership.ingest.night import (
         process_extract,
         register_deliveries,

@@ -19,14 +19,14 @@ wrong_flag as (
     select calendar_date
     from days
     where is_working_day <> (iso_day_of_week <= 5 and not is_bank_holiday)
-       or is_bank_holiday <> (calendar_date in (select date from holidays))
+        or is_bank_holiday <> (calendar_date in (select holidays.date from holidays))
 
 ),
 
 missing_holiday as (
 
     select date as calendar_date from holidays
-    where date not in (select calendar_date from days where is_bank_holiday)
+    where date not in (select days.calendar_date from days where days.is_bank_holiday)
 
 ),
 

@@ -12,9 +12,9 @@ from dagster._core.definitions.executor_definition import (
 from dagster._core.events import DagsterEvent
 from dagster._core.executor.in_process import InProcessExecutor
 
-from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.freshness import freshness_checks
 from orchestration.defs.ingestion.assets import DELIVERIES, POOL, extract_key
+from orchestration.partnership.catalogue import contracts, protocols
 from orchestration.partnership.settings import get_settings, run_date
 from orchestration.partnership.warehouse.connection import writer_lock
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,12 +72,12 @@ def get_settings() -> Settings:
     return Settings(data_dir=data_dir.resolve())
 
 
-def run_date():
-    """The date a night runs for: `PARTNERSHIP_RUN_DATE` (replays, tests), else today in Europe/London."""
-    from datetime import date, datetime
-    from zoneinfo import ZoneInfo
-
+def replay_date() -> date | None:
+    """The day a replay (or a test) runs as: `PARTNERSHIP_RUN_DATE`, the one place it is read; None when unset."""
     value = os.environ.get("PARTNERSHIP_RUN_DATE")
-    if value:
-        return date.fromisoformat(value)
-    return datetime.now(ZoneInfo("Europe/London")).date()
+    return date.fromisoformat(value) if value else None
+
+
+def run_date() -> date:
+    """The date a night runs for: the replay date, else today in Europe/London."""
+    return replay_date() or datetime.now(ZoneInfo("Europe/London")).date()

@@ -7,14 +7,13 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration.defs.catalogue import contracts
-from orchestration.partnership.linkage import run_linkage
+from orchestration.partnership.catalogue import contracts
+from orchestration.partnership.linkage import coverage_gaps, run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
-from orchestration.partnership.linkage.pipeline import (
+from orchestration.partnership.linkage.state import (
     ADDRESS_TABLE,
     DELTA_TABLES,
     STATE_TABLES,
-    coverage_gaps,
 )
 from orchestration.partnership.settings import Settings
 

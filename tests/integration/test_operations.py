@@ -260,8 +260,8 @@ def test_a_failed_run_emails_operations_the_failed_step_and_a_link_to_the_run(op
 def test_a_contracts_delivery_sla_becomes_a_freshness_verdict():
     from datetime import datetime
 
-    from orchestration.defs.freshness import assess_freshness
     from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership.ops.freshness import assess_freshness
     from orchestration.partnership.settings import get_settings
 
     contracts = load_contracts(get_settings().contracts_dir)
@@ -297,7 +297,7 @@ def test_the_freshness_checks_run_on_the_warehouse_and_show_late_and_overdue_del
     assert result.success
     evaluations = {e.asset_key.path[-1]: e for e in
                    (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")}
-    from orchestration.defs.catalogue import contracts
+    from orchestration.partnership.catalogue import contracts
 
     assert set(evaluations) == set(contracts())  # one verdict per contract
     ambulance = evaluations["county_ambulance__incidents"]

@@ -15,8 +15,8 @@ from orchestration.partnership.contracts.model import (
     load_contract,
     load_contracts,
 )
+from orchestration.partnership.contracts.timing import due_at, minutes_late
 from orchestration.partnership.settings import PROJECT_ROOT
-from orchestration.partnership.validation.engine import due_at
 
 pytestmark = pytest.mark.dbt_free
 
@@ -145,3 +145,20 @@ def test_contracts_and_protocols_read_with_libyaml_are_the_documents_pyyaml_read
         assert yaml.load(text, Loader=protocols._NoDatesLoader) == yaml.load(text, Loader=no_dates), f
     dated = "valid_from: 2026-01-01\nn: 1\n"
     assert yaml.load(dated, Loader=protocols._NoDatesLoader) == {"valid_from": "2026-01-01", "n": 1}
+
+
+def test_lateness_counts_from_the_file_date_plus_the_lag_never_from_the_day_of_arrival():
+    c = load_contract(AMBULANCE)  # due 06:00 London, one day after the file's date
+    assert minutes_late(c, "incidents_20261126.csv", datetime(2026, 11, 27, 5, 59)) is None
+    assert minutes_late(c, "incidents_20261126.csv", datetime(2026, 11, 27, 7, 42)) == 102
+    # A week late, though before 06:00 on the day it arrived.
+    assert minutes_late(c, "incidents_20261120.csv", datetime(2026, 11, 27, 1, 30)) == 6 * 24 * 60 - 270
+    # Early for its date, though after 06:00 on the day it arrived.
+    assert minutes_late(c, "incidents_20261127.csv", datetime(2026, 11, 27, 9, 0)) is None
+
+
+def test_a_file_refused_before_its_time_was_judged_is_never_late():
+    c = load_contract(AMBULANCE)
+    assert minutes_late(c, "incidents.csv", datetime(2026, 11, 27, 9, 0)) is None  # no date: rejected for its name
+    assert minutes_late(c, "incidents_20261120.csv", datetime(2026, 11, 27, 9, 0), "symlink") is None
+    assert minutes_late(c, "incidents_20261120.csv", datetime(2026, 11, 27, 9, 0), "encoding") is not None

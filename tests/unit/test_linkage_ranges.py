@@ -1,4 +1,4 @@
-"""Linkage orders records by one number, the delivery above the row (`_profiles`): a row number
+"""Linkage orders records by one number, the delivery above the row (`build_profiles`): a row number
 or delivery id that would not fit stops the link with an error instead of ordering wrongly."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-import orchestration.partnership.linkage.pipeline as pipeline
+from orchestration.partnership.linkage.profiles import ROW_BITS, build_profiles
 
 pytestmark = pytest.mark.dbt_free
 
@@ -21,19 +21,19 @@ def _mem(delivery_id: int, row_number: int) -> duckdb.DuckDBPyConnection:
 
 
 @pytest.mark.parametrize("delivery_id,row_number", [
-    (1, 1 << pipeline._ROW_BITS),            # a row number past the bits it is given
-    (1 << (62 - pipeline._ROW_BITS), 1),     # a delivery id past the bits above them
+    (1, 1 << ROW_BITS),            # a row number past the bits it is given
+    (1 << (62 - ROW_BITS), 1),     # a delivery id past the bits above them
     (1, -1),
 ])
 def test_numbers_that_do_not_fit_stop_the_link(delivery_id, row_number):
     with pytest.raises(ValueError, match="out of the range linkage orders by"):
-        pipeline._profiles(_mem(delivery_id, row_number), "src")
+        build_profiles(_mem(delivery_id, row_number), "src")
 
 
 def test_the_largest_that_fit_pass_the_check():
-    mem = _mem((1 << (62 - pipeline._ROW_BITS)) - 1, (1 << pipeline._ROW_BITS) - 1)
+    mem = _mem((1 << (62 - ROW_BITS)) - 1, (1 << ROW_BITS) - 1)
     try:
-        pipeline._profiles(mem, "src")
+        build_profiles(mem, "src")
     except ValueError as exc:
         pytest.fail(f"refused numbers that fit: {exc}")
     except duckdb.Error:

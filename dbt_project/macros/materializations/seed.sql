@@ -1,8 +1,8 @@
 {#- dbt's seed materialization (dbt-core 1.11, verbatim below the first branch), with one more
     path: a seed with `meta: {native_csv: true}` is loaded by DuckDB's CSV reader with its
     declared column types. dbt's own path first reads the whole file into an agate table in
-    Python (type inference, 16 s for the county's 570,000-row address_lookup), only to hand
-    the file to DuckDB's COPY afterwards. Seeds without the flag load as before. -#}
+    Python (type inference, slow on the large place files), only to hand the file to DuckDB's
+    COPY afterwards. Seeds without the flag load as before. -#}
 {% materialization seed, adapter='duckdb' %}
 
   {%- if (config.get('meta') or {}).get('native_csv') -%}

@@ -16,8 +16,8 @@
     purged), and a key with no row left is removed (`staged_rows`). Every other key's stored
     row is still its latest: its rows are a subset of those it had when stored, and the stored
     one is among them. The model reads its extract through a CTE declared `not materialized`:
-    read three times, DuckDB would otherwise copy the whole extract first (0.35 s at county
-    for A&E attendances, on a night that touches no key). -#}
+    read three times, DuckDB would otherwise copy the whole extract first, even on a night that
+    touches no key. -#}
 {% macro latest_record_per_key(relation, key_columns) -%}
     select *
     from (

@@ -11,10 +11,10 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from packaging.version import Version
 
-from orchestration.defs.catalogue import contracts
 from orchestration.defs.dbt.project import partnership_dbt
 from orchestration.defs.dbt.translator import PartnershipTranslator
 from orchestration.defs.ingestion.assets import POOL
+from orchestration.partnership.catalogue import contracts
 from orchestration.partnership.dbt.docs import (
     docs_are_current,
     docs_fingerprint,

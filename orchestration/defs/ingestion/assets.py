@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.defs.catalogue import contracts
+from orchestration.partnership.catalogue import contracts
 from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.ingest.night import process_extract, register_deliveries
 from orchestration.partnership.settings import get_settings

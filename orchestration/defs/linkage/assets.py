@@ -5,10 +5,9 @@ Dagster keys are the keys of this asset, so the graph joins by itself."""
 
 import dagster as dg
 
-from orchestration.defs.catalogue import contracts
 from orchestration.defs.ingestion.assets import POOL, extract_key
-from orchestration.partnership.linkage import run_linkage
-from orchestration.partnership.linkage.pipeline import coverage_gaps
+from orchestration.partnership.catalogue import contracts
+from orchestration.partnership.linkage import coverage_gaps, run_linkage
 from orchestration.partnership.settings import get_settings
 
 PERSON_RECORDS = dg.AssetKey(["linkage", "person_records"])

@@ -8,8 +8,8 @@ A protocol out of force, or whose source mart is not built, produces nothing and
 
 import dagster as dg
 
-from orchestration.defs.catalogue import contracts, protocols
 from orchestration.defs.ingestion.assets import POOL
+from orchestration.partnership.catalogue import contracts, protocols
 from orchestration.partnership.ingest.holdback import held_extracts, protocol_hold_back
 from orchestration.partnership.releases.publish import (
     ReleaseBlocked,

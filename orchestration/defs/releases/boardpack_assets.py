@@ -7,9 +7,9 @@ the pack already in the release folder is current."""
 
 import dagster as dg
 
-from orchestration.defs.catalogue import protocols
 from orchestration.partnership.boardpack.build import CHART_CACHE
 from orchestration.partnership.boardpack.model import VALUES_SOURCE
+from orchestration.partnership.catalogue import protocols
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.settings import get_settings, run_date
 

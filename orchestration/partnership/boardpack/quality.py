@@ -2,8 +2,8 @@
 
 The pack is built only from its release, so the release step writes these facts into the
 release folder as `data_quality.json`: per controller agency and extract, counts of the
-deliveries that arrived in the window (late, rejected and why, quarantine above the
-contract's tolerance). Agency-level counts only: no file names, no row values, no messages.
+deliveries that arrived in the window (late by the contract's timing rule, as the owner's report
+judges it; rejected and why; quarantine above the contract's tolerance). Agency-level counts only: no file names, no row values, no messages.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.contracts.timing import minutes_late
 from orchestration.partnership.warehouse.connection import table_exists
 
 DATA_QUALITY_FILE = "data_quality.json"
@@ -51,17 +52,6 @@ def _agency_name(agency: str, contracts: list[Contract]) -> str:
     return agency.replace("_", " ").title()
 
 
-def _minutes_late(arrived_utc: datetime, contract: Contract | None) -> int:
-    """Minutes after the contract's due time on the (local) day of arrival; 0 when on time."""
-    if contract is None:
-        return 0
-    tz = ZoneInfo(contract.delivery.timezone)
-    local = arrived_utc.replace(tzinfo=timezone.utc).astimezone(tz)
-    hh, mm = (int(x) for x in contract.delivery.due_by.split(":"))
-    due = datetime.combine(local.date(), time(hh, mm), tzinfo=tz)
-    return max(0, int((local - due).total_seconds() // 60))
-
-
 def summarise(con: duckdb.DuckDBPyConnection, agencies: list[str], contracts: dict[str, Contract],
               start: date, end: date) -> dict:
     """Counts per agency and extract of the deliveries that arrived from `start` to `end` (local days)."""
@@ -72,7 +62,7 @@ def summarise(con: duckdb.DuckDBPyConnection, agencies: list[str], contracts: di
         "select column_name from information_schema.columns where table_schema = 'ops' and table_name = 'deliveries'").fetchall()}
     col = {c: (c if c in have else "null") for c in ("extract", "reason_code", "rows_read", "rows_quarantined", "warnings")}
     rows = con.execute(
-        f"""select agency, coalesce(contract_id, ''), coalesce({col['extract']}, ''), status, coalesce({col['reason_code']}, ''),
+        f"""select agency, coalesce(contract_id, ''), coalesce({col['extract']}, ''), file_name, status, coalesce({col['reason_code']}, ''),
                    arrived_at, coalesce({col['rows_read']}, 0), coalesce({col['rows_quarantined']}, 0),
                    coalesce(cast({col['warnings']} as varchar), '[]')
             from ops.deliveries
@@ -86,7 +76,7 @@ def summarise(con: duckdb.DuckDBPyConnection, agencies: list[str], contracts: di
     for agency in agencies:  # every contract of every controller, even with no delivery in the window
         for c in sorted((c for c in contracts.values() if c.agency == agency), key=lambda c: c.id):
             by_extract[(agency, c.id)] = _empty(c.id, c.extract, c)
-    for agency, cid, extract, status, reason_code, arrived, read, quarantined, warnings in rows:
+    for agency, cid, extract, file_name, status, reason_code, arrived, read, quarantined, warnings in rows:
         contract = contracts.get(cid)
         key = (agency, cid or f"(unrecognised {extract or 'file'})")
         e = by_extract.setdefault(key, _empty(key[1], extract or "", contract))
@@ -100,8 +90,8 @@ def summarise(con: duckdb.DuckDBPyConnection, agencies: list[str], contracts: di
             e["rows_quarantined"] += int(quarantined)
             if any(str(w).startswith("quarantine_rate") for w in json.loads(warnings or "[]")):
                 e["over_tolerance"] += 1
-        late = _minutes_late(arrived, contract)
-        if late:
+        late = minutes_late(contract, file_name, arrived, reason_code) if contract is not None else None
+        if late is not None:
             e["late"] += 1
             e["max_minutes_late"] = max(e["max_minutes_late"], late)
 

@@ -18,11 +18,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 only if the file would be accepted; 1 if it would be rejected; 2 on a usage error."""
     from datetime import datetime
 
-    from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership import catalogue
     from orchestration.partnership.validation.check import as_json, check_file
 
     settings = get_settings()
-    contracts = load_contracts(settings.contracts_dir)
+    contracts = catalogue.contracts(settings.contracts_dir)
     if args.contract not in contracts:
         raise CliError(f"no contract {args.contract!r}; known: {', '.join(sorted(contracts))}")
     path = Path(args.file)
@@ -122,10 +122,10 @@ def cmd_contracts_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_sources(args: argparse.Namespace) -> int:
-    from orchestration.partnership.contracts.model import load_contracts
+    from orchestration.partnership import catalogue
     from orchestration.partnership.dbt.sources import write_sources
 
     settings = get_settings()
-    path = write_sources(load_contracts(settings.contracts_dir), settings.dbt_project_dir)
+    path = write_sources(catalogue.contracts(settings.contracts_dir), settings.dbt_project_dir)
     console.print(f"wrote {path}")
     return 0

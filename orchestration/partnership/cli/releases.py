@@ -92,10 +92,10 @@ def cmd_board_pack(args: argparse.Namespace) -> int:
     from orchestration.partnership.boardpack.mail import MailNotConfigured, send_pack
     from orchestration.partnership.boardpack.model import PackError
     from orchestration.partnership.ops.smtp import smtp_settings
-    from orchestration.partnership.releases.protocols import load_protocols
+    from orchestration.partnership import catalogue
 
     settings = get_settings()
-    protocols = load_protocols(settings.protocols_dir)
+    protocols = catalogue.protocols(settings.protocols_dir)
     if args.protocol not in protocols:
         raise CliError(f"no protocol {args.protocol!r}; known: {', '.join(sorted(protocols))}")
     protocol = protocols[args.protocol]

@@ -36,6 +36,11 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def recorded_late(delivery: dict) -> bool:
+    """Whether the engine judged a row of ops.deliveries late: its `late` warning, or its rejection for it."""
+    return any(w.startswith("late") for w in json.loads(delivery.get("warnings") or "[]")) or delivery.get("reason_code") == "late"
+
+
 def _verdict(ok: bool, severity: str) -> str:
     if ok:
         return '<span class="pass">pass</span>'
@@ -103,8 +108,7 @@ def write_agency_index(reports_dir: Path, agency: str, deliveries: list[dict]) -
     by_rule: dict[str, dict[str, int]] = defaultdict(dict)
     days: list[str] = []
     for d in sorted(deliveries, key=lambda d: (d["arrived_at"], d["delivery_id"]), reverse=True):
-        warnings = json.loads(d.get("warnings") or "[]")
-        late = any(w.startswith("late") for w in warnings) or d.get("reason_code") == "late"
+        late = recorded_late(d)
         stem = report_stem(d["delivery_id"], d["file_name"])
         link = f'<a href="{e(stem)}.html">{e(d["file_name"])}</a>' if (folder / f"{stem}.html").exists() else e(d["file_name"])
         rows.append(
@@ -137,6 +141,6 @@ def write_agency_index(reports_dir: Path, agency: str, deliveries: list[dict]) -
     _write(folder / "index.json", json.dumps({"agency": agency, "deliveries": [
         {k: (str(v) if k == "arrived_at" else v) for k, v in d.items() if k in (
             "delivery_id", "extract", "file_name", "arrived_at", "status", "reason_code", "reason", "rows_read",
-            "rows_valid", "rows_quarantined", "sha256")} | {"late": any(w.startswith("late") for w in json.loads(d.get("warnings") or "[]")) or d.get("reason_code") == "late"}
+            "rows_valid", "rows_quarantined", "sha256")} | {"late": recorded_late(d)}
         for d in deliveries], "failures_by_rule": by_rule}, indent=2, sort_keys=True, default=str) + "\n")
     return folder / "index.html"

@@ -23,8 +23,8 @@ import duckdb
 # Thresholds on the match probability of a pair of records (documented in docs/linkage.md).
 MATCH_THRESHOLD = 0.99  # at or above: the two records are linked
 # From here up to MATCH_THRESHOLD: a borderline pair, for clerical review. Below it, pairs left
-# apart at county scale were the same person in 1-2% of cases (mostly namesakes born the same
-# day at different addresses): 120,000 pairs a reviewer would find almost nothing in.
+# apart were rarely the same person (docs/linkage.md gives the measurement): a reviewer would
+# find almost nothing in them.
 REVIEW_THRESHOLD = 0.85
 
 # Caps that keep training bounded at county scale (training pairs, not records).

@@ -18,6 +18,7 @@ import polars as pl
 import orchestration.partnership.boardpack.quality as data_quality
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.warehouse.pseudonymise as ps
+from orchestration.partnership import catalogue
 from orchestration.partnership.releases.dictionary import data_dictionary
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import quote, scope_once, scoped_select
@@ -125,21 +126,5 @@ def data_quality_facts(con: duckdb.DuckDBPyConnection, protocol: Protocol, relea
     from orchestration.partnership.settings import get_settings
 
     return data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
-                                    _contracts(get_settings().contracts_dir), release_date)
+                                    catalogue.contracts(get_settings().contracts_dir), release_date)
 
-
-_contracts_read: dict[tuple, dict] = {}
-
-
-def _contracts(contracts_dir: Path) -> dict:
-    """The agency contracts by id, as `load_contracts` reads them (parsed and schema-checked). A night
-    builds several releases against the same files, so the result is kept for this process under the
-    files' names and bytes (any edit, added or removed file reads them again)."""
-    from orchestration.partnership.contracts.model import load_contracts
-
-    key = (str(Path(contracts_dir).resolve()),
-           tuple((f.relative_to(contracts_dir).as_posix(), f.read_bytes()) for f in sorted(Path(contracts_dir).glob("*/*.odcs.yaml"))))
-    if key not in _contracts_read:
-        _contracts_read.clear()
-        _contracts_read[key] = {c.id: c for c in load_contracts(contracts_dir).values()}
-    return _contracts_read[key]

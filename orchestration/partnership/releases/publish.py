@@ -27,7 +27,12 @@ import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.ops.testhooks import pause_point
 from orchestration.partnership.releases.audit import audit_release
 from orchestration.partnership.releases.protocols import Protocol
-from orchestration.partnership.releases.scope import ReleaseBlocked, SourceMissing, person_level, scope_once
+from orchestration.partnership.releases.scope import (
+    ReleaseBlocked,
+    SourceMissing,
+    person_level,
+    scope_once,
+)
 from orchestration.partnership.warehouse.connection import connect
 from orchestration.partnership.warehouse.files import sha256_file
 

@@ -4,7 +4,7 @@ The suite holds the rules that judge a delivery as a whole: its row count, the s
 missing values per column, and the freshness of its newest record. It runs once per
 delivery on a small frame (the row number, whether each column with a null-rate limit holds a value, and the
 typed freshness column), never on the row path: which rows are bad is pandera's job
-(validation.py). Its verdicts are the batch rules' verdicts; nothing restates them.
+(rows.py). Its verdicts are the batch rules' verdicts; nothing restates them.
 
 With a `docs_dir`, a file-backed GX project under it keeps every validation result and
 its Data Docs site (`<docs_dir>/data_docs/index.html`). Without one (`partnership check`),
@@ -254,8 +254,8 @@ def _build_docs(docs_dir: Path, everything: bool = False) -> Path:
 
 
 # ----------------------------------------------------------------------------- a warm worker
-# Importing Great Expectations costs seconds of CPU (its expectation classes are built at
-# import), paid by the first delivery of a night. A night starts a worker process first thing;
+# Importing Great Expectations is slow (its expectation classes are built at import), and
+# the first delivery of a night would pay for it. A night starts a worker process first thing;
 # it imports GX on the other core while the night loads its definitions, and then runs every
 # suite and Data Docs build of the night (the only process that writes the GX project). Without
 # a worker (`partnership check`, a single asset run in the UI) GX runs in this process, the same code.

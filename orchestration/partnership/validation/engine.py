@@ -1,8 +1,8 @@
 """One engine judges a delivered file against its contract: the nightly run and `partnership check` call it.
 
-Order of judgement: file name and timeliness, reading (encoding, format, header), duplicate
-of an accepted delivery, every row rule (pandera, validation.py), then the batch rules (the
-Great Expectations suite, gx_batch.py). A failure at file level, or a batch rule of error
+Order of judgement: file name and timeliness (the contract's timing rule, contracts/timing.py),
+reading (encoding, format, header), duplicate of an accepted delivery, every row rule (pandera,
+rows.py, which also names them), then the batch rules (the Great Expectations suite, batch.py). A failure at file level, or a batch rule of error
 severity, rejects the whole delivery; batch rules of warning severity, a late delivery whose
 contract says `late: warn`, and a quarantined share above the contract's tolerance warn.
 
@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from orchestration.partnership.contracts.model import Contract
+from orchestration.partnership.contracts.timing import NoFileDate, due_at, is_late
 from orchestration.partnership.validation.batch import Pending, start_suite
 from orchestration.partnership.validation.readers import (
     ROW_NUMBER,
     DeliveryRejected,
     read_delivery,
 )
-from orchestration.partnership.validation.rows import (
-    RULES,
-    RowValidation,
-    validate_rows,
-)
+from orchestration.partnership.validation.rows import RULES, RowValidation, validate_rows
 
 EXAMPLES_PER_RULE = 3
 _IDENTIFYING = ("direct_identifier", "quasi_identifier", "special_category")
@@ -97,35 +93,12 @@ def mask(value: str | None, classification: str) -> str | None:
     return value if len(value) <= 40 else value[:39] + "…"
 
 
-def file_date(contract: Contract, file_name: str) -> date | None:
-    """The date the file name carries (the last yyyyMMdd in it)."""
-    if contract.delivery.file_date is None:
-        return None
-    for token in reversed(re.findall(r"(?<![0-9])([0-9]{8})(?![0-9])", file_name)):
-        try:
-            return datetime.strptime(token, "%Y%m%d").date()
-        except ValueError:
-            continue
-    raise DeliveryRejected("file_name", f"{file_name}: the file name carries no date (yyyyMMdd); the contract needs it to know which day the delivery covers")
-
-
-def due_at(contract: Contract, file_name: str) -> datetime | None:
-    """When the delivery was due, in UTC (naive): dueBy local time, dueAfterDays after the file's date."""
-    d = file_date(contract, file_name)
-    if d is None:
-        return None
-    hh, mm = (int(x) for x in contract.delivery.due_by.split(":"))
-    local = datetime.combine(d + timedelta(days=contract.delivery.due_after_days), time(hh, mm), ZoneInfo(contract.delivery.timezone))
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
-
-
 def _row_rule_results(contract: Contract, rows: RowValidation) -> list[RuleResult]:
     """Pass/fail of every row rule of the contract, with failing-row counts and masked examples."""
-    names = rule_names(contract)
     q = rows.quarantine
     out = []
     exploded = q.select(ROW_NUMBER, RULES).explode(RULES) if q.height else None
-    for name in names:
+    for name in rows.rules:
         n = rows.rule_counts.get(name, 0)
         examples = []
         if n and exploded is not None:
@@ -145,34 +118,6 @@ def _rule_columns(contract: Contract, rule: str) -> list[str]:
         r = next(r for r in contract.cross_field_rules if r.name == target)
         return [r.left, r.right]
     return [c for c in target.split("+") if c in contract.column_names]
-
-
-def rule_names(contract: Contract) -> list[str]:
-    """Every row rule the contract defines, named as quarantine names them."""
-    names = []
-    for c in contract.columns:
-        if c.required:
-            names.append(f"{c.name}:required")
-        if c.logical_type in ("date", "timestamp"):
-            names.append(f"{c.name}:date_parse")
-        elif c.logical_type != "string":
-            names.append(f"{c.name}:type")
-        if c.unique:
-            names.append(f"{c.name}:unique")
-        if c.pattern:
-            names.append(f"{c.name}:pattern")
-        if c.min_length is not None or c.max_length is not None:
-            names.append(f"{c.name}:length")
-        if c.allowed_values:
-            names.append(f"{c.name}:allowed_values")
-        if c.minimum is not None or c.maximum is not None or c.not_in_future:
-            names.append(f"{c.name}:range")
-        for check in c.checks:
-            names.append(f"{c.name}:" + {"nhs_number_mod11": "nhs_number_check_digit"}.get(check, check))
-    names += [f"{r.name}:cross_field" for r in contract.cross_field_rules]
-    if len(contract.key_columns) > 1:
-        names.append(f"{'+'.join(contract.key_columns)}:unique")
-    return names
 
 
 def _reject(a: Assessment, code: str, message: str) -> Assessment:
@@ -201,10 +146,10 @@ def assess_rows(path: Path, contract: Contract, *, file_name: str, sha256: str, 
     a = Assessment(contract.id, contract.version, contract.agency, file_name, sha256, arrived_at, None)
     try:
         a.due_at = due_at(contract, file_name)
-    except DeliveryRejected as rej:
-        return _reject(a, rej.code, rej.message), None
+    except NoFileDate as exc:
+        return _reject(a, "file_name", str(exc)), None
     if a.due_at is not None:
-        a.late = arrived_at > a.due_at
+        a.late = is_late(a.due_at, arrived_at)
         late_msg = (f"{file_name}: arrived {arrived_at:%Y-%m-%d %H:%M} UTC, due by {a.due_at:%Y-%m-%d %H:%M} UTC "
                     f"({contract.delivery.due_by} {contract.delivery.timezone})")
         if a.late and contract.delivery.late == "reject":

@@ -1,5 +1,5 @@
 """The night's Great Expectations worker: `python -m orchestration.partnership.validation.gx_worker R W`,
-started by gx_batch.start_worker, serving requests on file descriptor R and replying on W."""
+started by batch.start_worker, serving requests on file descriptor R and replying on W."""
 
 import os
 import sys
@@ -9,8 +9,8 @@ from orchestration.partnership.validation.batch import serve
 
 if __name__ == "__main__":
     serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
-    # Every reply has been sent and every result written: skip tearing down Great Expectations'
-    # modules (a second or two the night would wait for at its end).
+    # Every reply has been sent and every result written: tearing down Great Expectations'
+    # modules would only keep the night waiting at its end.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -180,6 +180,7 @@ class RowValidation:
     valid: pl.DataFrame  # typed, contract columns + _row_number
     quarantine: pl.DataFrame  # text, contract columns + _row_number + _rules
     rule_counts: dict[str, int]  # rows failing each rule
+    rules: tuple[str, ...] = ()  # every row rule judged, named as quarantine names them, failing or not
 
     @property
     def rows_read(self) -> int:
@@ -206,6 +207,8 @@ def row_rule_masks(schema: pa.DataFrameSchema) -> list[tuple[str, pl.Expr]]:
     """Every row rule of the schema as (rule name, expression true where a row breaks it)."""
     out = []
     for name, column in schema.columns.items():
+        if name == ROW_NUMBER:  # the reader's numbering, not a contract rule
+            continue
         if not column.nullable:
             out.append((_rule_name(name, "not_nullable"), pl.col(name).is_null()))
         for check in column.checks:
@@ -262,4 +265,4 @@ def validate_rows(df: pl.DataFrame, contract: Contract, as_of: date) -> RowValid
     )
     sums = failing.select(pl.all().cast(pl.Int64).sum()).row(0, named=True) if failing.height else {}
     counts = {n: int(sums[n]) for n in sorted(names) if sums.get(n)}
-    return RowValidation(valid, quarantine, counts)
+    return RowValidation(valid, quarantine, counts, tuple(names))

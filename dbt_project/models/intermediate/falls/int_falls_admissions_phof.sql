@@ -63,20 +63,20 @@ eligible as (
     inner join methods
         on with_age.admission_method = methods.admission_method
     where with_age.episode_number = 1
-      and methods.is_emergency
-      and with_age.age_on_admission >= 65
-      and exists (
-          select 1 from injury
-          where substring(with_age.primary_diagnosis, 1, 3) between injury.range_start and injury.range_end
-      )
-      and exists (
-          select 1 from falls_causes
-          where substring(with_age.primary_diagnosis, 1, 3) between falls_causes.range_start and falls_causes.range_end
-             or substring(with_age.secondary_diagnosis_1, 1, 3) between falls_causes.range_start and falls_causes.range_end
-             or substring(with_age.secondary_diagnosis_2, 1, 3) between falls_causes.range_start and falls_causes.range_end
-             or substring(with_age.secondary_diagnosis_3, 1, 3) between falls_causes.range_start and falls_causes.range_end
-             or substring(with_age.secondary_diagnosis_4, 1, 3) between falls_causes.range_start and falls_causes.range_end
-      )
+        and methods.is_emergency
+        and with_age.age_on_admission >= 65
+        and exists (
+            select 1 from injury
+            where substring(with_age.primary_diagnosis, 1, 3) between injury.range_start and injury.range_end
+        )
+        and exists (
+            select 1 from falls_causes
+            where substring(with_age.primary_diagnosis, 1, 3) between falls_causes.range_start and falls_causes.range_end
+                or substring(with_age.secondary_diagnosis_1, 1, 3) between falls_causes.range_start and falls_causes.range_end
+                or substring(with_age.secondary_diagnosis_2, 1, 3) between falls_causes.range_start and falls_causes.range_end
+                or substring(with_age.secondary_diagnosis_3, 1, 3) between falls_causes.range_start and falls_causes.range_end
+                or substring(with_age.secondary_diagnosis_4, 1, 3) between falls_causes.range_start and falls_causes.range_end
+        )
 
 ),
 

@@ -29,8 +29,9 @@ starts as (
         ordered.*,
         case
             when previous_record_date is null
-                 or {{ dbt.datediff('previous_record_date', 'event_date', 'day') }} > {{ var('falls_episode_gap_days') }}
-            then 1 else 0
+                or {{ dbt.datediff('previous_record_date', 'event_date', 'day') }} > {{ var('falls_episode_gap_days') }}
+                then 1
+            else 0
         end as starts_fall
     from ordered
 
@@ -110,7 +111,7 @@ final as (
     from falls
     inner join representative
         on falls.person_id = representative.person_id
-        and falls.fall_number = representative.fall_number
+            and falls.fall_number = representative.fall_number
 
 )
 

@@ -36,8 +36,10 @@ coverage as (
 
     select max(first_date) as first_date, min(last_date) as last_date
     from {{ ref('int_source_coverage') }}
-    where contract_id in ('county_police__incidents', 'county_council__children_social_care_referrals',
-                          'county_council__adult_social_care_referrals', 'riverside_council__homelessness_cases')
+    where contract_id in (
+            'county_police__incidents', 'county_council__children_social_care_referrals',
+            'county_council__adult_social_care_referrals', 'riverside_council__homelessness_cases'
+        )
 
 ),
 
@@ -88,7 +90,7 @@ window_evidence as (
     from record_evidence
     inner join reported_quarters
         on record_evidence.event_date >= reported_quarters.window_start
-        and record_evidence.event_date <= reported_quarters.period_end
+            and record_evidence.event_date <= reported_quarters.period_end
     where record_evidence.criterion is not null
 
     union all
@@ -101,11 +103,11 @@ window_evidence as (
     from attendance
     inner join person_records
         on person_records.contract_id = 'county_council__school_attendance'
-        and attendance.delivery_id = person_records.delivery_id
-        and attendance.row_number = person_records.row_number
+            and attendance.delivery_id = person_records.delivery_id
+            and attendance.row_number = person_records.row_number
     inner join reported_quarters
         on attendance.term_end_date >= reported_quarters.window_start
-        and attendance.term_end_date <= reported_quarters.period_end
+            and attendance.term_end_date <= reported_quarters.period_end
     group by reported_quarters.period_start, person_records.household_id, person_records.person_id
     having sum(attendance.attended_sessions) < 0.9 * sum(attendance.possible_sessions)
 
@@ -134,7 +136,7 @@ criteria_events as (
 
     select events.*
     from events
-    where events.household_id in (select household_id from criteria)
+    where events.household_id in (select criteria.household_id from criteria)
 
 ),
 
@@ -148,8 +150,8 @@ children as (
     inner join reported_quarters
         on criteria.period_start = reported_quarters.period_start
     inner join criteria_events as events
-        on events.household_id = criteria.household_id
-        and events.date_of_birth <= reported_quarters.period_end
+        on criteria.household_id = events.household_id
+            and reported_quarters.period_end >= events.date_of_birth
     where {{ age_in_years('events.date_of_birth', 'reported_quarters.period_end') }} < 18
 
 ),
@@ -168,15 +170,19 @@ homes as (
         select
             reported_quarters.period_start,
             events.household_id,
-            arg_min({'ward_code': events.ward_code, 'district_code': events.district_code},
-                    {'latest': -epoch_ms(events.event_date), 'contract_id': events.contract_id,
-                     'record_id': events.record_id}) as home
+            arg_min(
+                { 'ward_code': events.ward_code, 'district_code': events.district_code },
+                {
+                    'latest': -epoch_ms(events.event_date), 'contract_id': events.contract_id,
+                    'record_id': events.record_id
+                }
+            ) as home
         from criteria
         inner join reported_quarters
             on criteria.period_start = reported_quarters.period_start
         inner join criteria_events as events
-            on events.household_id = criteria.household_id
-            and events.event_date <= reported_quarters.period_end
+            on criteria.household_id = events.household_id
+                and reported_quarters.period_end >= events.event_date
         where events.ward_code is not null
         group by reported_quarters.period_start, events.household_id
     ) as latest
@@ -201,20 +207,20 @@ final as (
         criteria.homelessness = 1 as homelessness,
         criteria.adult_social_care = 1 as adult_social_care,
         criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
-            + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care as criteria_met,
+        + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care as criteria_met,
         children.household_id is not null
-            and criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
-                + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care
-                >= {{ var('sf_min_criteria') }} as meets_programme_criteria
+        and criteria.crime_asb + criteria.school_attendance + criteria.domestic_abuse
+        + criteria.child_in_need + criteria.homelessness + criteria.adult_social_care
+        >= {{ var('sf_min_criteria') }} as meets_programme_criteria
     from criteria
     inner join reported_quarters
         on criteria.period_start = reported_quarters.period_start
     left join children
         on criteria.period_start = children.period_start
-        and criteria.household_id = children.household_id
+            and criteria.household_id = children.household_id
     left join homes
         on criteria.period_start = homes.period_start
-        and criteria.household_id = homes.household_id
+            and criteria.household_id = homes.household_id
 
 )
 

@@ -46,7 +46,7 @@ band_population as (
         sum(population.population) * periods.year_fraction as person_years
     from periods
     inner join population
-        on population.year = periods.population_year
+        on periods.population_year = population.year
     group by
         periods.period_type, periods.period_start, periods.period_end, periods.year_fraction,
         population.ward_code, population.sex, population.age_band, population.esp2013_weight
@@ -90,10 +90,10 @@ cells as (
         on band_population.ward_code = wards.ward_code
     left join band_events
         on band_population.period_type = band_events.period_type
-        and band_population.period_start = band_events.period_start
-        and band_population.ward_code = band_events.ward_code
-        and band_population.sex = band_events.sex
-        and band_population.age_band = band_events.age_band
+            and band_population.period_start = band_events.period_start
+            and band_population.ward_code = band_events.ward_code
+            and band_population.sex = band_events.sex
+            and band_population.age_band = band_events.age_band
 
 ),
 
@@ -124,9 +124,9 @@ persons_by_ward as (
     from cells
     left join unknown_sex
         on cells.period_type = unknown_sex.period_type
-        and cells.period_start = unknown_sex.period_start
-        and cells.ward_code = unknown_sex.ward_code
-        and cells.age_band = unknown_sex.age_band
+            and cells.period_start = unknown_sex.period_start
+            and cells.ward_code = unknown_sex.ward_code
+            and cells.age_band = unknown_sex.age_band
     group by cells.period_type, cells.period_start, cells.period_end, cells.ward_code, cells.age_band, cells.esp2013_weight
 
 ),
@@ -142,7 +142,8 @@ persons_by_district as (
         sum(persons_by_ward.events) as events
     from persons_by_ward
     inner join wards on persons_by_ward.geography_code = wards.ward_code
-    group by persons_by_ward.period_type, persons_by_ward.period_start, persons_by_ward.period_end,
+    group by
+        persons_by_ward.period_type, persons_by_ward.period_start, persons_by_ward.period_end,
         wards.district_code, persons_by_ward.age_band, persons_by_ward.esp2013_weight
 
 ),
@@ -187,6 +188,15 @@ bands as (
 
 select
     'FALLS-01' as indicator_id,
-    period_type, period_start, period_end, geography_type, geography_code, breakdown,
-    age_band, esp2013_weight, residents, person_years, events
+    period_type,
+    period_start,
+    period_end,
+    geography_type,
+    geography_code,
+    breakdown,
+    age_band,
+    esp2013_weight,
+    residents,
+    person_years,
+    events
 from bands

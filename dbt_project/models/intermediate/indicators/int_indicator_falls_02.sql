@@ -18,8 +18,10 @@ coverage as (
 
     select max(first_date) as first_date, min(last_date) as last_date
     from {{ ref('int_source_coverage') }}
-    where contract_id in ('riverside_acute__emergency_admissions', 'riverside_acute__ae_attendances',
-                          'county_ambulance__incidents')
+    where contract_id in (
+            'riverside_acute__emergency_admissions', 'riverside_acute__ae_attendances',
+            'county_ambulance__incidents'
+        )
 
 ),
 
@@ -49,9 +51,10 @@ qualifying as (
         falls.age_group,
         case
             when falls.next_fall_date is not null
-                 and {{ dbt.datediff('falls.fall_date', 'falls.next_fall_date', 'day') }}
-                     <= {{ var('falls_02_repeat_window_days') }}
-            then 1 else 0
+                and {{ dbt.datediff('falls.fall_date', 'falls.next_fall_date', 'day') }}
+                <= {{ var('falls_02_repeat_window_days') }}
+                then 1
+            else 0
         end as fell_again,
         row_number() over (
             partition by periods.period_type, periods.period_start, falls.person_id
@@ -61,7 +64,7 @@ qualifying as (
     inner join periods
         on falls.fall_date between periods.period_start and periods.period_end
     where falls.age_at_fall >= 65
-      and falls.ward_code is not null
+        and falls.ward_code is not null
 
 ),
 
@@ -83,8 +86,8 @@ units as (
         group by period_type, period_start, person_id
     ) as person_period
         on first_fall.period_type = person_period.period_type
-        and first_fall.period_start = person_period.period_start
-        and first_fall.person_id = person_period.person_id
+            and first_fall.period_start = person_period.period_start
+            and first_fall.person_id = person_period.person_id
     where first_fall.fall_in_period = 1
 
 ),

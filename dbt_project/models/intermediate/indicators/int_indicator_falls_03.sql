@@ -19,9 +19,13 @@ reach_events as (
     select person_id, event_date
     from {{ ref('int_person_events') }}
     where person_id is not null
-      and (event_type = 'safe_and_well_visit'
-           or (event_type = 'falls_class_referral'
-               {%- if var('falls_03_agewell_requires_consent') %} and consent_to_share{% endif %}))
+        and (
+            event_type = 'safe_and_well_visit'
+            or (
+                event_type = 'falls_class_referral'
+                {%- if var('falls_03_agewell_requires_consent') %} and consent_to_share{% endif %}
+            )
+        )
 
 ),
 
@@ -29,9 +33,11 @@ coverage as (
 
     select max(first_date) as first_date, min(last_date) as last_date
     from {{ ref('int_source_coverage') }}
-    where contract_id in ('riverside_acute__emergency_admissions', 'riverside_acute__ae_attendances',
-                          'county_ambulance__incidents', 'riverside_fire__safe_and_well_visits',
-                          'riverside_agewell__falls_class_referrals')
+    where contract_id in (
+            'riverside_acute__emergency_admissions', 'riverside_acute__ae_attendances',
+            'county_ambulance__incidents', 'riverside_fire__safe_and_well_visits',
+            'riverside_agewell__falls_class_referrals'
+        )
 
 ),
 
@@ -54,9 +60,11 @@ first_falls as (
     select *
     from falls
     where age_at_fall >= 65
-      and ward_code is not null
-      and (previous_fall_date is null
-           or {{ dbt.datediff('previous_fall_date', 'fall_date', 'day') }} > {{ var('falls_03_first_fall_lookback_days') }})
+        and ward_code is not null
+        and (
+            previous_fall_date is null
+            or {{ dbt.datediff('previous_fall_date', 'fall_date', 'day') }} > {{ var('falls_03_first_fall_lookback_days') }}
+        )
 
 ),
 
@@ -68,8 +76,8 @@ reached as (
     from first_falls
     left join reach_events
         on first_falls.person_id = reach_events.person_id
-        and reach_events.event_date >= first_falls.fall_date
-        and reach_events.event_date
+            and first_falls.fall_date <= reach_events.event_date
+            and reach_events.event_date
             <= {{ dbt.dateadd('day', var('falls_03_reach_window_days'), 'first_falls.fall_date') }}
     group by first_falls.fall_id
 

@@ -32,7 +32,7 @@ units as (
         1 as in_numerator
     from families
     where meets_programme_criteria
-      and ward_code is not null
+        and ward_code is not null
 
 ),
 

@@ -69,9 +69,11 @@ periods as (
 
     select outcome_quarters.*
     from outcome_quarters
-    where outcome_quarters.identified_in in (select period_start from {{ ref('int_family_quarters') }})
-      and outcome_quarters.last_term_end is not null
-      and outcome_quarters.last_term_end > cast({{ dbt.dateadd('month', -12, 'outcome_quarters.period_end') }} as date)
+    where outcome_quarters.identified_in in (
+            select family_quarters.period_start from {{ ref('int_family_quarters') }} as family_quarters
+        )
+        and outcome_quarters.last_term_end is not null
+        and outcome_quarters.last_term_end > cast({{ dbt.dateadd('month', -12, 'outcome_quarters.period_end') }} as date)
 
 ),
 
@@ -88,7 +90,7 @@ cohort as (
         families.district_code
     from periods
     inner join families
-        on families.period_start = periods.identified_in
+        on periods.identified_in = families.period_start
 
 ),
 
@@ -97,10 +99,10 @@ incidents as (
     select distinct cohort.period_start, cohort.household_id
     from cohort
     inner join events
-        on events.household_id = cohort.household_id
-        and events.event_type = 'police_incident'
-        and events.event_date >= cohort.incident_window_start
-        and events.event_date <= cohort.period_end
+        on cohort.household_id = events.household_id
+            and events.event_type = 'police_incident'
+            and cohort.incident_window_start <= events.event_date
+            and cohort.period_end >= events.event_date
 
 ),
 
@@ -109,12 +111,12 @@ low_attendance as (
     select distinct cohort.period_start, cohort.household_id
     from cohort
     inner join person_records
-        on person_records.household_id = cohort.household_id
-        and person_records.contract_id = 'county_council__school_attendance'
+        on cohort.household_id = person_records.household_id
+            and person_records.contract_id = 'county_council__school_attendance'
     inner join attendance
-        on attendance.delivery_id = person_records.delivery_id
-        and attendance.row_number = person_records.row_number
-        and attendance.term_end_date = cohort.last_term_end
+        on person_records.delivery_id = attendance.delivery_id
+            and person_records.row_number = attendance.row_number
+            and cohort.last_term_end = attendance.term_end_date
     where attendance.attended_sessions < 0.9 * attendance.possible_sessions
 
 ),
@@ -131,10 +133,10 @@ units as (
     from cohort
     left join incidents
         on cohort.period_start = incidents.period_start
-        and cohort.household_id = incidents.household_id
+            and cohort.household_id = incidents.household_id
     left join low_attendance
         on cohort.period_start = low_attendance.period_start
-        and cohort.household_id = low_attendance.household_id
+            and cohort.household_id = low_attendance.household_id
 
 ),
 

@@ -44,18 +44,31 @@ with
 -- Not materialized: an incremental build reads each twice (its keys, then the records to
 -- build); DuckDB would otherwise copy every staged record whole first.
 admissions as not materialized (select * from {{ ref('stg_riverside_acute__emergency_admissions') }}),
+
 attendances as not materialized (select * from {{ ref('stg_riverside_acute__ae_attendances') }}),
+
 ambulance as not materialized (select * from {{ ref('stg_county_ambulance__incidents') }}),
+
 visits as not materialized (select * from {{ ref('stg_riverside_fire__safe_and_well_visits') }}),
+
 adaptations as not materialized (select * from {{ ref('stg_riverside_council__housing_adaptations') }}),
+
 homelessness as not materialized (select * from {{ ref('stg_riverside_council__homelessness_cases') }}),
+
 adult_referrals as not materialized (select * from {{ ref('stg_county_council__adult_social_care_referrals') }}),
+
 children_referrals as not materialized (select * from {{ ref('stg_county_council__children_social_care_referrals') }}),
+
 attendance as not materialized (select * from {{ ref('stg_county_council__school_attendance') }}),
+
 police as not materialized (select * from {{ ref('stg_county_police__incidents') }}),
+
 falls_classes as not materialized (select * from {{ ref('stg_riverside_agewell__falls_class_referrals') }}),
+
 person_records as not materialized (select * from {{ ref('stg_linkage__person_records') }}),
+
 postcodes as not materialized (select * from {{ ref('stg_reference__postcodes') }}),
+
 methods as not materialized (select * from {{ ref('admission_methods') }}),
 
 {% if is_incremental() %}
@@ -114,14 +127,20 @@ events as (
         'riverside_acute__emergency_admissions' as contract_id, delivery_id, row_number,
         episode_id as record_id, 'riverside_acute' as agency, 'emergency_admission' as event_type,
         admission_date as event_date, date_of_birth, sex, postcode_key,
-        (admissions.episode_number = 1
-         and exists (select 1 from methods
-                     where methods.admission_method = admissions.admission_method and methods.is_emergency)
-         and ({{ icd10_in_list('admissions.primary_diagnosis', 'falls_W00_W19') }}
-              or {{ icd10_in_list('admissions.secondary_diagnosis_1', 'falls_W00_W19') }}
-              or {{ icd10_in_list('admissions.secondary_diagnosis_2', 'falls_W00_W19') }}
-              or {{ icd10_in_list('admissions.secondary_diagnosis_3', 'falls_W00_W19') }}
-              or {{ icd10_in_list('admissions.secondary_diagnosis_4', 'falls_W00_W19') }})) as is_fall,
+        (
+            admissions.episode_number = 1
+            and exists (
+                select 1 from methods
+                where methods.admission_method = admissions.admission_method and methods.is_emergency
+            )
+            and (
+                {{ icd10_in_list('admissions.primary_diagnosis', 'falls_W00_W19') }}
+                or {{ icd10_in_list('admissions.secondary_diagnosis_1', 'falls_W00_W19') }}
+                or {{ icd10_in_list('admissions.secondary_diagnosis_2', 'falls_W00_W19') }}
+                or {{ icd10_in_list('admissions.secondary_diagnosis_3', 'falls_W00_W19') }}
+                or {{ icd10_in_list('admissions.secondary_diagnosis_4', 'falls_W00_W19') }}
+            )
+        ) as is_fall,
         true as is_health_derived, cast(null as boolean) as consent_to_share,
         cast(null as varchar) as detail
     from {{ to_build_only('admissions', 'riverside_acute__emergency_admissions') }} as admissions
@@ -132,8 +151,10 @@ events as (
         'riverside_acute__ae_attendances', delivery_id, row_number,
         attendance_id, 'riverside_acute', 'ae_attendance',
         arrival_date, date_of_birth, sex, postcode_key,
-        ({{ icd10_in_list('attendances.primary_diagnosis', 'falls_W00_W19') }}
-         or {{ icd10_in_list('attendances.secondary_diagnosis', 'falls_W00_W19') }}),
+        (
+            {{ icd10_in_list('attendances.primary_diagnosis', 'falls_W00_W19') }}
+            or {{ icd10_in_list('attendances.secondary_diagnosis', 'falls_W00_W19') }}
+        ),
         true, cast(null as boolean), disposal
     from {{ to_build_only('attendances', 'riverside_acute__ae_attendances') }} as attendances
 
@@ -256,5 +277,5 @@ select *, false as _deleted from final
 union all by name
 select *, true as _deleted from gone
 {% else %}
-select * from final
+    select * from final
 {% endif %}

@@ -33,7 +33,7 @@ complete as (
     from periods
     cross join coverage
     where periods.period_start >= coverage.first_date
-      and periods.period_end <= coverage.last_date
+        and periods.period_end <= coverage.last_date
 
 ),
 
@@ -46,11 +46,14 @@ final as (
         -- The latest mid-year estimate not after the period's year (the newest is used
         -- until the next is published).
         coalesce(
-            (select max(year) from population_years where year <= extract(year from complete.period_start)),
-            (select min(year) from population_years)
+            (
+                select max(population_years.year) from population_years
+                where population_years.year <= extract(year from complete.period_start)
+            ),
+            (select min(population_years.year) from population_years)
         ) as population_year,
         {{ stat_float(dbt.datediff('complete.period_start', 'complete.period_end', 'day') ~ ' + 1') }}
-            / {{ dbt.datediff(
+        / {{ dbt.datediff(
                 "cast(" ~ dbt.date_trunc('year', 'complete.period_start') ~ " as date)",
                 "cast(" ~ dbt.dateadd('year', 1, dbt.date_trunc('year', 'complete.period_start')) ~ " as date)",
                 'day') }} as year_fraction

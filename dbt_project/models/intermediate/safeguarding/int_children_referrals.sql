@@ -44,8 +44,9 @@ final as (
             as decided_within_1_working_day,
         chained.previous_referral_date,
         -- Within 12 months: on or after the same day twelve calendar months earlier.
-        coalesce(chained.previous_referral_date
-                 >= cast({{ dbt.dateadd('month', -12, 'chained.referral_date') }} as date), false)
+        coalesce(
+            chained.previous_referral_date
+            >= cast({{ dbt.dateadd('month', -12, 'chained.referral_date') }} as date), false)
             as is_re_referral,
         chained.sex,
         {{ age_in_years('chained.date_of_birth', 'chained.referral_date') }} as age_at_referral,

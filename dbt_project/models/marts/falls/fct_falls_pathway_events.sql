@@ -46,8 +46,10 @@ person_sex as (
     select
         person_id,
         case
-            when sum(case when sex = 'M' then 1 else 0 end) > sum(case when sex = 'F' then 1 else 0 end) then 'M'
-            when sum(case when sex = 'F' then 1 else 0 end) > sum(case when sex = 'M' then 1 else 0 end) then 'F'
+            when sum(case when events.sex = 'M' then 1 else 0 end) > sum(case when events.sex = 'F' then 1 else 0 end)
+                then 'M'
+            when sum(case when events.sex = 'F' then 1 else 0 end) > sum(case when events.sex = 'M' then 1 else 0 end)
+                then 'F'
             else 'U'
         end as sex
     from events
@@ -71,15 +73,16 @@ located as (
                 order by
                     case when known.event_date <= pathway.event_date then 0 else 1 end,
                     case when known.event_date <= pathway.event_date then {{ dbt.datediff('known.event_date', 'pathway.event_date', 'day') }}
-                         else {{ dbt.datediff('pathway.event_date', 'known.event_date', 'day') }} end,
+                        else {{ dbt.datediff('pathway.event_date', 'known.event_date', 'day') }}
+                    end,
                     known.contract_id, known.record_id
             ) as nearness
         from pathway
         inner join events as known
-            on known.person_id = pathway.person_id
-            and known.lsoa_code is not null
+            on pathway.person_id = known.person_id
+                and known.lsoa_code is not null
         where pathway.pathway_event_type is not null
-          and pathway.lsoa_code is null
+            and pathway.lsoa_code is null
     ) as candidates
     where nearness = 1
 

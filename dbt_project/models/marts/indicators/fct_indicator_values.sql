@@ -3,12 +3,19 @@
 with
 
 falls_01 as (select * from {{ ref('int_indicator_falls_01') }}),
+
 falls_02 as (select * from {{ ref('int_indicator_falls_02') }}),
+
 falls_03 as (select * from {{ ref('int_indicator_falls_03') }}),
+
 falls_04 as (select * from {{ ref('int_indicator_falls_04') }}),
+
 sf_01 as (select * from {{ ref('int_indicator_sf_01') }}),
+
 sf_02 as (select * from {{ ref('int_indicator_sf_02') }}),
+
 mash_01 as (select * from {{ ref('int_indicator_mash_01') }}),
+
 mash_02 as (select * from {{ ref('int_indicator_mash_02') }}),
 
 wards as (

@@ -25,7 +25,10 @@ import polars as pl
 
 from orchestration.partnership.releases.audit import people as _people
 from orchestration.partnership.releases.audit import zone as _zone
-from orchestration.partnership.releases.audit.counts import check_counts, recoverable_cells
+from orchestration.partnership.releases.audit.counts import (
+    check_counts,
+    recoverable_cells,
+)
 from orchestration.partnership.releases.audit.files import check_database, check_files
 from orchestration.partnership.releases.audit.identifiers import (
     HEX_VALUE,
@@ -36,9 +39,14 @@ from orchestration.partnership.releases.audit.identifiers import (
     string_values,
 )
 from orchestration.partnership.releases.audit.people import check_people
-from orchestration.partnership.releases.audit.rows import allowed_columns, check_columns_and_rows
+from orchestration.partnership.releases.audit.rows import (
+    allowed_columns,
+    check_columns_and_rows,
+)
 from orchestration.partnership.releases.audit.zone import Zone, pseudonymiser
-from orchestration.partnership.releases.log import verify_log  # the log's check lives with its writing
+from orchestration.partnership.releases.log import (
+    verify_log,  # the log's check lives with its writing
+)
 from orchestration.partnership.releases.protocols import Protocol
 
 __all__ = ["HEX_VALUE", "Zone", "audit_release", "columns_holding", "forget_read", "identifier_findings",
@@ -90,7 +98,7 @@ def _audit_tables(folder: Path, protocol: Protocol, zone: Zone | None, key: byte
 
 
 def forget_read() -> None:
-    """Forget what this process kept between audits (the protocols' recipients, the identity
-    schema's names): the next audit reads them again, as after any change to their files or rows."""
-    _people.forget_read()
+    """Forget what this process kept between audits (the identity schema's names): the next audit
+    reads them again, as after any change to their rows. The protocols are the catalogue's, read
+    again whenever their files change."""
     _zone.forget_read()

@@ -11,28 +11,21 @@ from pathlib import Path
 
 import polars as pl
 
+from orchestration.partnership import catalogue
 from orchestration.partnership.releases.audit.identifiers import columns_holding
-from orchestration.partnership.releases.audit.zone import Zone, derived_key, pseudonymiser
-from orchestration.partnership.releases.protocols import Protocol, load_protocols
+from orchestration.partnership.releases.audit.zone import (
+    Zone,
+    derived_key,
+    pseudonymiser,
+)
+from orchestration.partnership.releases.protocols import Protocol
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-_recipients_read: dict[tuple, list[tuple[str, str, str]]] = {}
-
-
 def _recipients(protocols_dir: Path) -> list[tuple[str, str, str]]:
-    """(recipient id, level, pseudonym context) of every protocol in `protocols_dir`, as
-    `load_protocols` reads them (schema-checked). A night audits several releases against the same
-    files, so the result is kept for this process under the files' names and bytes (any edit, added
-    or removed file reads them again)."""
-    key = (str(Path(protocols_dir).resolve()),
-           tuple((f.name, f.read_bytes()) for f in sorted(Path(protocols_dir).glob("*.yaml"))))
-    if key not in _recipients_read:
-        _recipients_read.clear()
-        _recipients_read[key] = [(p.recipient_id, p.level, p.pseudonym_context)
-                                 for p in load_protocols(protocols_dir).values()]
-    return _recipients_read[key]
+    """(recipient id, level, pseudonym context) of every protocol in `protocols_dir`."""
+    return [(p.recipient_id, p.level, p.pseudonym_context) for p in catalogue.protocols(protocols_dir).values()]
 
 
 def check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: Zone | None, key: bytes | None,
@@ -130,8 +123,3 @@ def check_people(protocol: Protocol, out: dict, df: pl.DataFrame, zone: Zone | N
         bad = sum(max(0, n - consented.get(p, 0)) for p, n in shown.items())
         if bad:
             problems.append(f"{t}: {bad} rows from {', '.join(rule['agencies'])} without consent to share")
-
-
-def forget_read() -> None:
-    """Forget the protocols' recipients read by `_recipients`."""
-    _recipients_read.clear()
