@@ -16,7 +16,8 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
-import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.facts as facts
+import orchestration.partnership.releases.protection as protection
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership import catalogue
 from orchestration.partnership.releases.dictionary import data_dictionary
@@ -43,7 +44,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
     here when not given)."""
     if scoped is None:
         scoped = scope_once(con, protocol, key)
-    tables = {}
+    tables, controlled = {}, {}
     for out in protocol.outputs:
         if out["table"] in scoped:
             sql, named = from_scoped(protocol, out, key, scoped[out["table"]])
@@ -51,13 +52,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
             sql, named = scoped_select(con, protocol, out, key)
             sql += " order by all"
         df = con.sql(sql, params=named).pl()
-        counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
-        if protocol.level == "aggregate" and (counts or derived):
-            dc = protocol.disclosure
-            df = disclosure.apply(df, counts, derived, dc["suppress_counts_from"], dc["suppress_counts_to"],
-                                  dc["rounding_base"], protocol.margins)
-            df = df.select(disclosure.column_order(out["columns"], counts, derived))
+        if protocol.level == "aggregate" and (out.get("counts") or out.get("derived_from_counts")):
+            controlled[out["table"]] = df
         tables[out["table"]] = df
+    # disclosure control over all of them at once: a cell in two tables is one figure (protection)
+    tables.update(protection.protect_tables(con, protocol, controlled) if controlled else {})
     return tables
 
 
@@ -125,6 +124,9 @@ def data_quality_facts(con: duckdb.DuckDBPyConnection, protocol: Protocol, relea
     """Hook: the board pack's data-quality facts (agency-level counts from ops.deliveries)."""
     from orchestration.partnership.settings import get_settings
 
-    return data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
-                                    catalogue.contracts(get_settings().contracts_dir), release_date)
+    found = data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
+                                     catalogue.contracts(get_settings().contracts_dir), release_date)
+    dc = protocol.disclosure
+    # its row counts are counts of records about people: protected like the tables' counts
+    return facts.protect_quality(found, dc["suppress_counts_from"], dc["suppress_counts_to"], dc["rounding_base"])
 

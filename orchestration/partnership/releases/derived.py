@@ -31,6 +31,7 @@ import duckdb
 import polars as pl
 
 from orchestration.partnership.releases.pooling import POOL_OF
+from orchestration.partnership.releases.scope import SourceMissing
 from orchestration.partnership.warehouse.connection import table_exists
 
 BANDS_SOURCE = "marts.fct_indicator_bands"
@@ -42,7 +43,7 @@ SHAPE = ("indicator_id", "period_type", "period_start", "period_end", "geography
 DERIVED = ("value", "lower_ci", "upper_ci")
 
 
-class StatisticsMissing(RuntimeError):
+class StatisticsMissing(SourceMissing):
     """The warehouse has no statistics functions (dbt has not built the indicator marts)."""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-ROW_COUNTS = ("rows_read", "rows_quarantined")
+from orchestration.partnership.boardpack.quality import ROW_COUNTS
 
 
 def _protected(n: int, low: int, high: int, base: int) -> int | None:
