@@ -169,7 +169,7 @@ def _oracle_relations(rows: list[dict]) -> list[tuple[int, list[int]]]:
 
 
 def test_the_audit_finds_a_percentage_that_is_not_that_of_the_published_counts():
-    from orchestration.partnership.releases import derived_check
+    from orchestration.partnership.releases.audit import derived as derived_check
 
     df = pl.DataFrame({"numerator": [10, 10, None, 40], "denominator": [165, 165, 20, None],
                        "value": [100 * 10 / 165, 100 * 8 / 164, None, 40.0], "unit": ["percent", "percent", "percent", "families"]})

@@ -31,7 +31,7 @@ RELEASE_LOGIC_VERSION = "1"
 LOGIC_SOURCES = (
     "releases/scope.py", "releases/build.py", "releases/dictionary.py", "releases/fingerprint.py", "releases/log.py",
     "releases/publish.py", "releases/disclosure.py", "releases/protocols.py", "releases/protection.py",
-    "releases/structure.py", "releases/pooling.py", "releases/derived.py", "releases/derived_check.py",
+    "releases/structure.py", "releases/pooling.py", "releases/derived.py", "releases/audit/derived.py",
     "releases/facts.py",
     "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
     "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",

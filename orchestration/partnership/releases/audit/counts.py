@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from orchestration.partnership.releases import derived_check
+from orchestration.partnership.releases.audit import derived as derived_check
 from orchestration.partnership.releases.protocols import Protocol
 
 
