@@ -121,3 +121,13 @@ def crash_sequence(demo_night, tmp_path_factory):
     sequence = CrashSequence(demo_night[0], data_dir)
     yield sequence
     sequence.close()
+
+
+@pytest.fixture(scope="session")
+def statistics_functions(tmp_path_factory) -> list[str]:
+    """The statements creating the warehouse's statistics functions (schema stats), as dbt renders
+    them, for warehouses a test builds by hand (a dbt process of its own in a throw-away project:
+    nothing of the checkout's dbt folders is touched)."""
+    from tests.statistics_project import compile_statistics_functions
+
+    return compile_statistics_functions(tmp_path_factory.mktemp("statistics_functions"))

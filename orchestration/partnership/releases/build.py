@@ -17,7 +17,9 @@ import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
 import orchestration.partnership.releases.differencing as differencing
-import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.facts as facts
+import orchestration.partnership.releases.pooling as pooling
+import orchestration.partnership.releases.protection as protection
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership import catalogue
 from orchestration.partnership.releases import ledger
@@ -50,7 +52,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
         scoped = scope_once(con, protocol, key)
     holding = ledger.latest(con, protocol.recipient_id) if ledger.controlled_outputs(protocol) else None
     truth, held_truth = {}, {}
-    tables = {}
+    tables, controlled = {}, {}
     for out in protocol.outputs:
         if out["table"] in scoped:
             sql, named = from_scoped(protocol, out, key, scoped[out["table"]])
@@ -58,18 +60,21 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
             sql, named = scoped_select(con, protocol, out, key)
             sql += " order by all"
         df = con.sql(sql, params=named).pl()
-        counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
-        if protocol.level == "aggregate" and (counts or derived):
-            dc = protocol.disclosure
-            raw = df
-            df = disclosure.apply(df, counts, derived, dc["suppress_counts_from"], dc["suppress_counts_to"],
-                                  dc["rounding_base"], protocol.margins)
-            df = df.select(disclosure.column_order(out["columns"], counts, derived))
-            if counts:
-                df, held = differencing.hold(protocol, out, df, raw, holding)
-                truth[out["table"]] = raw
-                held_truth.update(held)
+        if protocol.level == "aggregate" and (out.get("counts") or out.get("derived_from_counts")):
+            controlled[out["table"]] = df
         tables[out["table"]] = df
+    # disclosure control over all of them at once: a cell in two tables is one figure (protection)
+    if controlled:
+        protected = protection.protect_tables(con, protocol, controlled)
+        for out in protocol.outputs:  # then every cell the recipient already holds, as first sent
+            if out["table"] in protected and out.get("counts"):
+                protected[out["table"]], held = differencing.hold(protocol, out, protected[out["table"]],
+                                                                  controlled[out["table"]], holding)
+                # the true counts of the pooled rows too (added by protection, summed the same way)
+                truth[out["table"]] = pooling.add_pooled(controlled[out["table"]], protocol.disclosure.get("pooled_periods"),
+                                                         out.get("counts", []), out.get("derived_from_counts", []))
+                held_truth.update(held)
+        tables.update(protected)
     if figures is not None:
         figures.append(ledger.figures(protocol, tables, truth, held_truth))
     return tables
@@ -139,6 +144,9 @@ def data_quality_facts(con: duckdb.DuckDBPyConnection, protocol: Protocol, relea
     """Hook: the board pack's data-quality facts (agency-level counts from ops.deliveries)."""
     from orchestration.partnership.settings import get_settings
 
-    return data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
-                                    catalogue.contracts(get_settings().contracts_dir), release_date)
+    found = data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
+                                     catalogue.contracts(get_settings().contracts_dir), release_date)
+    dc = protocol.disclosure
+    # its row counts are counts of records about people: protected like the tables' counts
+    return facts.protect_quality(found, dc["suppress_counts_from"], dc["suppress_counts_to"], dc["rounding_base"])
 

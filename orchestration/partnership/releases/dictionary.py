@@ -59,10 +59,17 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
         lines += [f"Disclosure control: counts from {dc['suppress_counts_from']} to {dc['suppress_counts_to']} are suppressed "
                   f"(value empty, `<count>_suppressed` true); other counts are rounded to the nearest {dc['rounding_base']} "
                   f"(`<count>_rounding_base`); rates and intervals of a row with a suppressed count are withheld "
-                  f"(`derived_withheld` true)."]
-        if protocol.margins:
-            lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out "
-                      "from these totals: " + "; ".join(m["name"] for m in protocol.margins) + "."]
+                  f"(`derived_withheld` true). Every rate, percentage and interval is computed from the published "
+                  f"(rounded) counts, not from the exact ones; a standardised rate from its age bands' counts rounded "
+                  f"to add up to the published count, and only when none of them is in the suppressed range."]
+        lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out "
+                  "from any total it is part of: months within quarters, quarters within pooled periods, wards within "
+                  "the district, breakdowns within persons, the same cell in two tables"
+                  + ("; and " + "; ".join(m["name"] for m in protocol.margins) if protocol.margins else "") + "."]
+        for pool in dc.get("pooled_periods") or []:
+            lines += [f"Rows with period type `{pool['label']}` ({pool['name']}): for "
+                      f"{', '.join(pool['geography_types'])}, the counts of the latest {pool['periods']} consecutive "
+                      f"{pool['period_type']}s added up (a person counted in two of them counts twice)."]
         lines.append("")
     for out in protocol.outputs:
         df = tables[out["table"]]

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
+from orchestration.partnership.releases.audit import derived as derived_check
 from orchestration.partnership.releases.protocols import Protocol
 
 
@@ -32,6 +33,7 @@ def check_counts(protocol: Protocol, out: dict, df: pl.DataFrame, problems: list
             problems.append(f"{t}: {leaked} rows show rates derived from suppressed counts")
         if df.filter(any_sup != pl.col("derived_withheld")).height:
             problems.append(f"{t}: derived_withheld does not match the suppressed counts")
+        problems += derived_check.problems(t, df)
     if protocol.margins:
         for c in counts:
             n = recoverable_cells(df, c, protocol.margins)

@@ -29,7 +29,7 @@ def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict |
     if parquet_present - parquet_allowed:
         problems.append(f"unexpected parquet files {sorted(parquet_present - parquet_allowed)}")
     if (folder / data_quality.DATA_QUALITY_FILE).exists():
-        problems += data_quality.check(json.loads((folder / data_quality.DATA_QUALITY_FILE).read_text()))
+        problems += data_quality.check(json.loads((folder / data_quality.DATA_QUALITY_FILE).read_text()), protocol.disclosure)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
