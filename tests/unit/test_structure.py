@@ -3,6 +3,8 @@ secondary suppression over them; pooled periods; controlled rounding of standard
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from datetime import date
 
@@ -176,3 +178,41 @@ def test_the_audit_finds_a_percentage_that_is_not_that_of_the_published_counts()
     assert derived_check.problems("t", df) == ["t: 1 percentages are not those of the published counts"]
     assert derived_check.problems("t", df.with_columns(pl.Series("value", [100 * 10 / 165, None, None, 41.0]))) == [
         "t: 1 count values differ from the published counts"]
+
+
+def _pooled_year(quarters: list[int]) -> pl.DataFrame:
+    rows = [_row("quarter", date(2025, 10, 1), 3, "ward", "E05900003", "persons", quarters[0])]
+    rows += [_row("quarter", date(2026, 1 + 3 * i, 1), 3, "ward", "E05900003", "persons", n) for i, n in enumerate(quarters[1:])]
+    spec = {"name": "12 months", "geography_types": ["ward"], "period_type": "quarter", "periods": 4, "label": "rolling_12_months"}
+    return pooling.add_pooled(_frame(rows), [spec], ["numerator"], [])
+
+
+def _protect(df: pl.DataFrame) -> pl.DataFrame:
+    eqs = structure.equations(df, ["numerator"], [])
+    return pooling.from_published(disclosure.apply(df, ["numerator"], [], 1, 7, 5, None, eqs), eqs, ["numerator"], 5)
+
+
+def test_a_pooled_count_of_published_quarters_is_their_published_sum_and_pins_none_of_them():
+    # the demo night's shape: four quarters of 23 each are published 25; a pool rounded on its own
+    # (92 -> 90, so 88-92) would leave 23 as the only value of every quarter
+    out = _protect(_pooled_year([23, 23, 23, 23]))
+    quarters = out.filter(pl.col("period_type") == "quarter")
+    pooled = out.filter(pl.col("period_type") == "rolling_12_months").row(0, named=True)
+    assert quarters["numerator"].to_list() == [25] * 4 and quarters["numerator_rounding_base"].to_list() == [5] * 4
+    assert (pooled["numerator"], pooled["numerator_rounding_base"], pooled["numerator_suppressed"]) == (100, 20, False)
+    # brute force, as a recipient would: every whole count each figure's rounding allows (half up)
+    allowed = lambda v, b: range(math.ceil(v - b / 2), math.ceil(v + b / 2))  # noqa: E731
+    possible = [set() for _ in range(4)]
+    for qs in itertools.product(*(allowed(25, 5) for _ in range(4))):
+        if sum(qs) in allowed(pooled["numerator"], pooled["numerator_rounding_base"]):
+            for i, q in enumerate(qs):
+                possible[i].add(q)
+    assert all(p == set(range(23, 28)) for p in possible)
+    assert sum([23] * 4) in allowed(pooled["numerator"], pooled["numerator_rounding_base"])
+
+
+def test_a_pooled_count_with_a_hidden_quarter_is_rounded_on_its_own():
+    out = _protect(_pooled_year([3, 30, 31, 29]))
+    pooled = out.filter(pl.col("period_type") == "rolling_12_months").row(0, named=True)
+    assert out.filter(pl.col("period_type") == "quarter")["numerator_suppressed"].to_list() == [True, False, False, True]
+    assert (pooled["numerator"], pooled["numerator_rounding_base"]) == (95, 5)  # 93, rounded to 5

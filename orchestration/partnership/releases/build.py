@@ -66,10 +66,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
     # disclosure control over all of them at once: a cell in two tables is one figure (protection)
     if controlled:
         protected = protection.protect_tables(con, protocol, controlled)
+        parents = protection.area_parents(con)
         for out in protocol.outputs:  # then every cell the recipient already holds, as first sent
             if out["table"] in protected and out.get("counts"):
                 protected[out["table"]], held = differencing.hold(protocol, out, protected[out["table"]],
-                                                                  controlled[out["table"]], holding)
+                                                                  controlled[out["table"]], holding, parents)
                 # the true counts of the pooled rows too (added by protection, summed the same way)
                 truth[out["table"]] = pooling.add_pooled(controlled[out["table"]], protocol.disclosure.get("pooled_periods"),
                                                          out.get("counts", []), out.get("derived_from_counts", []))

@@ -69,7 +69,10 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
         for pool in dc.get("pooled_periods") or []:
             lines += [f"Rows with period type `{pool['label']}` ({pool['name']}): for "
                       f"{', '.join(pool['geography_types'])}, the counts of the latest {pool['periods']} consecutive "
-                      f"{pool['period_type']}s added up (a person counted in two of them counts twice)."]
+                      f"{pool['period_type']}s added up (a person counted in two of them counts twice). Where all "
+                      f"{pool['periods']} are published, the pooled count is the sum of their published values and its "
+                      f"rounding base is {pool['periods'] * dc['rounding_base']} (within half of that of the exact count); "
+                      f"otherwise it is rounded like any count."]
         lines.append("")
     for out in protocol.outputs:
         df = tables[out["table"]]
@@ -86,7 +89,9 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
             elif c.endswith("_suppressed"):
                 d = f"True when `{c[:-11]}` is suppressed (its value is empty)."
             elif c.endswith("_rounding_base"):
-                d = f"`{c[:-14]}` is rounded to the nearest multiple of this."
+                d = f"`{c[:-14]}` is rounded to the nearest multiple of this." + (
+                    " On a pooled row that adds up published periods it is their sum, within half of this of the exact count."
+                    if (protocol.disclosure or {}).get("pooled_periods") else "")
             elif c == "derived_withheld":
                 d = "True when the row's rates and intervals are withheld because a count is suppressed."
             else:

@@ -20,15 +20,16 @@ from __future__ import annotations
 import polars as pl
 
 import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases.ledger import aligned, cell_keys, key_columns
 
 
-def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, latest: pl.DataFrame
-         ) -> tuple[pl.DataFrame, dict[tuple[str, str, str], float]]:
+def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, latest: pl.DataFrame,
+         parents: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict[tuple[str, str, str], float]]:
     """`protected` (the table after disclosure control) with every cell the recipient holds
     (`latest`: `ledger.latest`) carrying its held figures, and the new cells' secondary suppression
     run again around them. `truth`: the counts before disclosure control, matched on the key
-    columns. Returns the table and, per held count figure, the count it was computed from
+    columns. `parents`: area -> the area it lies within (`protection.area_parents`). Returns the table and, per held count figure, the count it was computed from
     ((table, cell, figure) -> count) for the ledger."""
     counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
     if protected.height == 0 or latest.height == 0 or not counts:
@@ -42,7 +43,7 @@ def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, late
     held = [all((c, f) in state for f in counts) for c in cells]
     if not any(held):
         return protected, {}
-    df = _refit(protocol, out, protected, aligned(protected, truth, out), held, cells, state)
+    df = _refit(protocol, out, protected, aligned(protected, truth, out), held, cells, state, parents)
     cols: dict[str, list] = {}
     held_truth = {}
     for f in counts + derived:
@@ -69,16 +70,18 @@ def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, late
 
 
 def _refit(protocol, out: dict, protected: pl.DataFrame, raw: pl.DataFrame, held: list[bool], cells: list[str],
-           state: dict) -> pl.DataFrame:
+           state: dict, parents: dict[str, str] | None = None) -> pl.DataFrame:
     # `raw`: the true counts in `protected`'s row order (nulls where unknown: never chosen to hide)
     """Secondary suppression of the new cells again, with the held cells as the recipient has them:
     a held suppressed cell counts as hidden, a held published one as known and is never chosen to be
     hidden (it is out already). New cells keep what they had and may lose more to suppression; a
     row with a newly hidden count has its derived figures withheld too."""
-    equations = disclosure.margin_equations(protected, protocol.margins)
+    counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+    # the same relations as the first protection: the declared margins and the table's structure
+    equations = structure.unique(disclosure.margin_equations(protected, protocol.margins)
+                                 + structure.equations(protected, counts, derived, parents))
     if not equations:
         return protected
-    counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
     hidden_now = [False] * protected.height
     updates = []
     for f in counts:

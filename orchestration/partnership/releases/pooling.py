@@ -66,3 +66,33 @@ def _pool(df: pl.DataFrame, spec: dict, keys: list[str], series: list[str], coun
     for d in derived:
         out = out.with_columns(pl.lit(None, dtype=df.schema[d]).alias(d))
     return out.select([pl.col(c).cast(df.schema[c]) for c in df.columns])
+
+
+def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], counts: list[str],
+                   base: int) -> pl.DataFrame:
+    """`df` after suppression and rounding, with each pooled count whose pooled periods are all
+    published replaced by the sum of their published values, its rounding base `n × base` for `n`
+    periods (the sum lies within n × base / 2 of the true count). Rounded on its own, a pooled
+    count would narrow the periods it adds up: four quarters published 25 each (23–27 each, so
+    92–108 together) and a pool published 90 (88–92) leave 23 for every quarter. The sum of
+    published figures tells the recipient nothing it could not add up itself. A pooled count with a
+    hidden period keeps its own rounding; the attacker checks what it and its periods reveal."""
+    if POOL_OF not in df.columns or not counts:
+        return df
+    pool_of, types = df[POOL_OF].to_list(), df["period_type"].to_list()
+    tiles: dict[int, list[int]] = {}
+    for t, ms in equations:  # the pooled row and the periods of the type it pools (structure.period_equations)
+        if pool_of[t] is not None and all(pool_of[m] is None and types[m] == pool_of[t] for m in ms):
+            if t not in tiles or len(ms) < len(tiles[t]):
+                tiles[t] = ms
+    if not tiles:
+        return df
+    updates = []
+    for c in counts:
+        values, hidden = df[c].to_list(), df[f"{c}_suppressed"].to_list()
+        bases = df[f"{c}_rounding_base"].to_list()
+        for t, ms in tiles.items():
+            if not hidden[t] and not any(hidden[m] or values[m] is None for m in ms):
+                values[t], bases[t] = sum(values[m] for m in ms), len(ms) * base
+        updates += [pl.Series(c, values, dtype=df.schema[c]), pl.Series(f"{c}_rounding_base", bases, dtype=pl.Int64)]
+    return df.with_columns(updates)

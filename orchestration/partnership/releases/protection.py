@@ -3,7 +3,8 @@
 1. pooled periods the protocol asks for are added (`pooling`);
 2. every additive relation is found: the protocol's declared margins and those the table's
    structure implies (`structure`: periods, geography, breakdowns, repeated cells);
-3. counts are suppressed, secondarily suppressed over all of them and rounded (`disclosure`);
+3. counts are suppressed, secondarily suppressed over all of them and rounded (`disclosure`); a
+   pooled count whose periods are all published is their published sum (`pooling.from_published`);
 4. every derived figure is computed from the protected counts (`derived`).
 """
 
@@ -60,6 +61,7 @@ def protect_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol,
         exact = df["numerator"] if "numerator" in counts else None
         equations = structure.equations(df, counts, derived, area_parents(con))
         df = disclosure.apply(df, counts, derived, low, high, base, protocol.margins, equations)
+        df = pooling.from_published(df, equations, counts, base)
         df = derived_figures.recompute(con, df, counts, derived, exact, low, high, base)
         for n in names:
             result[n] = df.filter(pl.col(TABLE) == n).select(disclosure.column_order(o["columns"], counts, derived))

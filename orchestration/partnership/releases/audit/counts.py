@@ -13,6 +13,17 @@ from orchestration.partnership.releases.audit import derived as derived_check
 from orchestration.partnership.releases.protocols import Protocol
 
 
+def base_ok(df: pl.DataFrame, column: str, dc: dict, base: int) -> pl.Expr:
+    """Whether a row's rounding base (`column`) is allowed: the protocol's, or for a pooled row
+    (period type a `pooled_periods` label) also `periods × base`, the published sum of its periods,
+    whose rounding adds up (docs/protocols.md)."""
+    ok = pl.col(column) == base
+    if "period_type" in df.columns:
+        for spec in dc.get("pooled_periods") or []:
+            ok = ok | ((pl.col("period_type") == spec["label"]) & (pl.col(column) == spec["periods"] * base))
+    return ok
+
+
 def check_counts(protocol: Protocol, out: dict, df: pl.DataFrame, problems: list[str]) -> None:
     t = out["table"]
     counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
@@ -25,8 +36,9 @@ def check_counts(protocol: Protocol, out: dict, df: pl.DataFrame, problems: list
             problems.append(f"{t}.{c}: {unrounded} values not rounded to {base}")
         if (shown := df.filter(pl.col(f"{c}_suppressed") & pl.col(c).is_not_null()).height):
             problems.append(f"{t}.{c}: {shown} cells flagged suppressed still show a value")
-        if df.filter(pl.col(f"{c}_rounding_base") != base).height:
-            problems.append(f"{t}.{c}: rounding base differs from the protocol's {base}")
+        if df.filter(~base_ok(df, f"{c}_rounding_base", dc, base)).height:
+            problems.append(f"{t}.{c}: rounding base differs from the protocol's {base} "
+                            f"(or n × {base} for a pooled count that adds up n published periods)")
     if derived and counts:
         any_sup = pl.any_horizontal([pl.col(f"{c}_suppressed") for c in counts])
         if (leaked := df.filter(any_sup & pl.any_horizontal([pl.col(d).is_not_null() for d in derived])).height):
