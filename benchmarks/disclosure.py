@@ -15,7 +15,7 @@ and the independent audit's verdict (`audit.recoverable_cells`, which must be 0)
 Target: seconds per table on the 2-core reference machine (the night took 538 s for falls-board).
 
 Then, per protocol, the whole of disclosure control as a release sees it: protection of both counts
-(`disclosure.apply`) and the audit's attacker (`releases/audit/attack.py`) on the recipient's holding —
+(`protection.protect_tables`: the protocol's pooled periods, every structural relation) and the audit's attacker (`releases/audit/attack.py`) on the recipient's holding —
 first the release alone, then a second night whose cells are all held (the ledger holds the
 first). Target: protection + attacker ≤ 60 s per protocol at county scale (96 wards, two years of
 months). `make bench` runs this after the nights (`run_for_make_bench`).
@@ -133,24 +133,29 @@ def attacker_figures(protocol, df: pl.DataFrame) -> dict:
     from orchestration.partnership.releases import ledger
     from orchestration.partnership.releases.audit import attack
 
+    import duckdb
+
+    import orchestration.partnership.releases.pooling as pooling
+    import orchestration.partnership.releases.protection as protection
+
     dc = protocol.disclosure
-    out = {"table": "indicator_values", "columns": list(df.columns), "counts": ["numerator", "denominator"]}
+    out = {"table": "indicator_values", "source": "bench", "columns": list(df.columns), "counts": ["numerator", "denominator"]}
 
     class Shape:  # the protocol with this benchmark's table as its one controlled output
-        level, outputs, disclosure = "aggregate", [out], dc
+        level, outputs, disclosure, margins = "aggregate", [out], dc, protocol.margins
 
     mode = (dc.get("attacker") or {}).get("rounded_counts", "full_interval")
     t0 = time.perf_counter()
-    import orchestration.partnership.releases.disclosure as disclosure
-    protected = disclosure.apply(df, ["numerator", "denominator"], [], dc["suppress_counts_from"],
-                                 dc["suppress_counts_to"], dc["rounding_base"], protocol.margins)
+    with duckdb.connect() as con:  # no reference geography: wards make the table's one district
+        protected = protection.protect_tables(con, Shape, {"indicator_values": df})["indicator_values"]
     protect = time.perf_counter() - t0
-    first = ledger.figures(Shape, {"indicator_values": protected}, {"indicator_values": df})
+    truth = pooling.add_pooled(df, dc.get("pooled_periods"), out["counts"], []).drop(pooling.POOL_OF)
+    first = ledger.figures(Shape, {"indicator_values": protected}, {"indicator_values": truth})
     night1 = first.with_columns(pl.lit(attack.NEW_SEQ, dtype=pl.Int64).alias("seq"))
     one = attack.attack(night1, protocol.margins, None, mode)
     held = pl.concat([first.with_columns(pl.lit(1, dtype=pl.Int64).alias("seq")), night1]).select(night1.columns)
     two = attack.attack(held, protocol.margins, None, mode)
-    return {"rows": df.height, "protect_seconds": round(protect, 2), "attack_seconds": round(one.seconds, 2),
+    return {"rows": protected.height, "protect_seconds": round(protect, 2), "attack_seconds": round(one.seconds, 2),
             "attack_held_seconds": round(two.seconds, 2), "unknowns": one.unknowns, "blocks": one.blocks,
             "programs": one.programs, "findings": len(one.findings), "rounded_counts": mode,
             "met": protect + max(one.seconds, two.seconds) <= ATTACK_TARGET_S}

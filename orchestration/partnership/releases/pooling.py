@@ -71,8 +71,8 @@ def _pool(df: pl.DataFrame, spec: dict, keys: list[str], series: list[str], coun
 def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], counts: list[str],
                    base: int) -> pl.DataFrame:
     """`df` after suppression and rounding, with each pooled count whose pooled periods are all
-    published replaced by the sum of their published values, its rounding base `n × base` for `n`
-    periods (the sum lies within n × base / 2 of the true count). Rounded on its own, a pooled
+    published replaced by the sum of their published values, its rounding base `n × base` for the
+    `n` periods not published 0 (at least one): the sum lies within n × base / 2 of the true count. Rounded on its own, a pooled
     count would narrow the periods it adds up: four quarters published 25 each (23–27 each, so
     92–108 together) and a pool published 90 (88–92) leave 23 for every quarter. The sum of
     published figures tells the recipient nothing it could not add up itself. A pooled count with a
@@ -93,6 +93,7 @@ def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], cou
         bases = df[f"{c}_rounding_base"].to_list()
         for t, ms in tiles.items():
             if not hidden[t] and not any(hidden[m] or values[m] is None for m in ms):
-                values[t], bases[t] = sum(values[m] for m in ms), len(ms) * base
+                # a published 0 is exactly 0 (1 and 2 would be suppressed): only the others are uncertain
+                values[t], bases[t] = sum(values[m] for m in ms), max(1, sum(values[m] != 0 for m in ms)) * base
         updates += [pl.Series(c, values, dtype=df.schema[c]), pl.Series(f"{c}_rounding_base", bases, dtype=pl.Int64)]
     return df.with_columns(updates)
