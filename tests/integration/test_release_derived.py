@@ -18,6 +18,8 @@ from orchestration.partnership.releases.protocols import load_protocol
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.oracles import phe_methods as phe
 
+pytestmark = pytest.mark.dbt_free
+
 FALLS_BOARD = load_protocol(PROJECT_ROOT / "contracts" / "protocols" / "falls-board.yaml")
 OUT = FALLS_BOARD.outputs[0]
 BANDS = [("65-69", 5500.0), ("70-74", 5000.0), ("75-79", 4000.0), ("80-84", 2500.0), ("85-89", 1500.0), ("90+", 1000.0)]

@@ -92,3 +92,20 @@ def test_a_margin_must_name_released_columns(tmp_path):
     doc["disclosure_control"]["secondary_suppression"]["margins"][0]["by"].append("ward_name")
     with pytest.raises(ProtocolError, match="margins.0"):
         load_protocol(_write(tmp_path, doc))
+
+
+def test_pooled_periods_must_be_allowed_by_the_cells_and_labelled_apart(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    cells = doc["outputs"][0]["row_filters"]["cells"]
+    doc["outputs"][0]["row_filters"]["cells"] = [c for c in cells if c != {"geography_type": "ward", "period_type": "rolling_12_months"}]
+    with pytest.raises(ProtocolError, match=r"pooled_periods\.0\.label: outputs\.0\.row_filters\.cells allows no "
+                                            r"\{geography_type: ward, period_type: rolling_12_months\}"):
+        load_protocol(_write(tmp_path, doc))
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["disclosure_control"]["pooled_periods"].append(dict(doc["disclosure_control"]["pooled_periods"][0]))
+    with pytest.raises(ProtocolError, match=r"pooled_periods\.0\.label: 'rolling_12_months' is the label of another"):
+        load_protocol(_write(tmp_path, doc))
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["disclosure_control"]["pooled_periods"][0]["label"] = "quarter"
+    with pytest.raises(ProtocolError, match="pooled_periods"):
+        load_protocol(_write(tmp_path, doc))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,11 +19,9 @@ import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases.derived import controlled_round
 from tests.oracles import attacker
 
-MONTHS = [(date(2026, m, 1), date(2026, m + 1, 1) if m < 12 else date(2027, 1, 1)) for m in range(1, 13)]
-
+pytestmark = pytest.mark.dbt_free
 
 def _end(start: date, months: int) -> date:
-    from datetime import timedelta
     y, m = divmod(start.month - 1 + months, 12)
     return date(start.year + y, m + 1, 1) - timedelta(days=1)
 

@@ -20,6 +20,8 @@ import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.warehouse.connection import table_exists
 
+TABLE = "_table"  # which output a row belongs to while outputs are protected together
+
 
 def area_parents(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
     """Area code -> the code of the area it lies within, from the reference geography (wards in
@@ -66,6 +68,3 @@ def protect_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol,
         for n in names:
             result[n] = df.filter(pl.col(TABLE) == n).select(disclosure.column_order(o["columns"], counts, derived))
     return result
-
-
-TABLE = "_table"  # which output a row belongs to while outputs are protected together
