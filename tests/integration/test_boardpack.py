@@ -456,8 +456,13 @@ def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp
     assert (third.status, pack3.status, mail3.status) == ("unchanged", "built", "already_sent")
     assert renders == [first.path] and pack3.pdf.read_bytes()[:5] == b"%PDF-" and len(smtp_server.messages) == 1
 
-    with duckdb.connect(str(warehouse)) as con:  # new data changes the release: a new pack, mailed once
-        con.execute("update marts.fct_indicator_values set denominator = denominator + 100 where geography_type = 'district'")
+    with duckdb.connect(str(warehouse)) as con:  # a new quarter changes the release: a new pack, mailed once
+        # (figures already sent are held as first sent, so only cells never sent can change a release)
+        con.execute("""insert into marts.fct_indicator_values
+            select indicator_id, period_type, cast(period_start + interval 3 month as date),
+                   cast(period_start + interval 6 month - interval 1 day as date), geography_type, geography_code,
+                   geography_name, breakdown, numerator, denominator, value, lower_ci, upper_ci, unit
+            from marts.fct_indicator_values where period_start = (select max(period_start) from marts.fct_indicator_values)""")
     day4 = RELEASE_DATE + timedelta(days=3)
     fourth, (pack4, mail4) = night(day4)
     assert (fourth.status, fourth.path.name, pack4.status, mail4.status) == ("published", day4.isoformat(), "built", "sent")

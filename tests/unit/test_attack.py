@@ -80,16 +80,17 @@ def test_a_suppressed_month_is_solved_through_its_quarter_though_no_protocol_dec
     assert any("months within the quarter" in f and "age:18-64" in f for f in result.findings)
 
 
-def test_hiding_the_quarter_cells_too_frees_august_but_hidden_quarters_above_published_months_are_not_zero():
-    # the quarter's 18-64 and 65+ hidden as well: August's two hidden cells can trade counts both ways,
-    # but each hidden quarter cell is at least its published July and September
+def test_hiding_the_quarter_cells_too_frees_august_and_hidden_quarters_proven_above_the_small_range_are_no_finding():
+    # the quarter's 18-64 and 65+ hidden as well: August's two hidden cells can trade counts both ways;
+    # each hidden quarter cell is at least its published July and September (19 and 30), above 1-7:
+    # the recipient learns they were not small, which reveals no small count
     result = attack.attack(_months_and_quarter(("suppressed",), ("suppressed",), q3_18_64=("suppressed",)).with_columns(
         pl.when(pl.col("cell").str.contains('"quarter"') & pl.col("cell").str.contains("65\\+"))
         .then(None).otherwise(pl.col("value")).alias("value"),
         (pl.col("suppressed") | (pl.col("cell").str.contains('"quarter"') & pl.col("cell").str.contains("65\\+")))
         .alias("suppressed")))
     found = {(json.loads(c)["period_type"], json.loads(c)["breakdown"], k) for c, _, _, k in result.flags}
-    assert found == {("quarter", "age:18-64", "not_zero"), ("quarter", "age:65+", "not_zero")}, result.findings
+    assert found == set(), result.findings
 
 
 def test_a_rate_from_the_unrounded_counts_gives_them_back_and_one_from_the_published_counts_does_not():
@@ -187,6 +188,18 @@ def test_the_attacker_proves_exactly_what_the_brute_force_recipient_proves(seed)
         attack_solve.MAX_BLOCK_FINDINGS = old
     found = {(c, int(t), k) for c, _, t, k in result.flags if k in ("not_zero", "zero", "narrowed", "changed")}
     assert found == {(c, int(t), k) for c, t, k in expected}, result.findings
+
+
+def test_a_hidden_count_whose_least_value_is_still_small_is_not_zero_and_a_finding():
+    # July 2 and September 3 published exactly (suppression range 4-7), August and the quarter hidden:
+    # the quarter is at least 5, inside the range, so the recipient tells it from 0; August can be 0
+    d = ("district", "E07900001")
+    rows = [row(1, cell(*d, "age:18-64", "2026-07-01", "month"), ("published", 2, 1), 2, low=4, high=7),
+            row(1, cell(*d, "age:18-64", "2026-08-01", "month"), ("suppressed",), 4, low=4, high=7),
+            row(1, cell(*d, "age:18-64", "2026-09-01", "month"), ("published", 3, 1), 3, low=4, high=7),
+            row(1, cell(*d, "age:18-64", "2026-07-01", "quarter"), ("suppressed",), 9, low=4, high=7)]
+    found = {(json.loads(c)["period_type"], k) for c, _, _, k in attack.attack(frame(rows)).flags}
+    assert found == {("quarter", "not_zero")}
 
 
 def test_the_random_holdings_give_something_away_often_enough_to_test_the_attacker():

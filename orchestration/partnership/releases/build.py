@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
+import orchestration.partnership.releases.closing as closing
 import orchestration.partnership.releases.differencing as differencing
 import orchestration.partnership.releases.facts as facts
 import orchestration.partnership.releases.pooling as pooling
@@ -75,7 +76,9 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
                 truth[out["table"]] = pooling.add_pooled(controlled[out["table"]], protocol.disclosure.get("pooled_periods"),
                                                          out.get("counts", []), out.get("derived_from_counts", []))
                 held_truth.update(held)
-        tables.update(protected)
+        # then more hidden until the attacker proves nothing from the whole holding (closing)
+        history = ledger.holding(con, protocol.recipient_id) if holding is not None and holding.height else None
+        tables.update(closing.close(protocol, protected, truth, held_truth, history, parents))
     if figures is not None:
         figures.append(ledger.figures(protocol, tables, truth, held_truth))
     return tables

@@ -13,7 +13,10 @@ Then, per independent block of unknowns (connected through relations), linear pr
 HiGHS bounds what the attacker can prove, over the integers (`scipy.optimize.milp` where the
 relaxation's answer is not whole). A finding, which blocks the release:
 
-- a suppressed count proven not to be zero, or proven zero (pinned);
+- a suppressed count proven not to be zero while it may still be small (its least possible value
+  within the suppression range: the recipient tells 0 from 1–7), or proven zero (pinned). A hidden
+  count proven above the suppression range (a total hidden to protect a small member, whose other
+  members are published) reveals no small count: the recipient learns only that it was not small;
 - a rounded count narrowed to fewer values than its rounding allows;
 - a change in a count between two releases that the holding proves (the change is a count of
   new events);
@@ -238,7 +241,9 @@ def _targets(v: int, states_v: set, model: _Model, cells: dict, table_of: dict, 
     suppressed = any(sup for _, sup, *_ in states_v)
     if not sets:
         if suppressed:
-            targets[v] = ("suppressed", 0, 1)
+            # the top of the suppression range: a hidden count proven above it is not a small count
+            tops = [high for _, sup, _, _, high in states_v if sup]
+            targets[v] = ("suppressed", 0, 1, None if any(t is None for t in tops) else max(tops))
         return
     lo, hi = max(s[0] for s in sets), min(s[1] for s in sets)
     if lo > hi:

@@ -183,6 +183,8 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             if y is not None and _reached(y, j, t, sign):
                 points.append(y)
                 continue
+            if sense == "low" and _above_small(targets[v], y, j):
+                continue  # hidden, proven above the suppression range: no small count in it
             found += 1
             _report(v, sense, targets[v][0], model, cells, table_of, named, result)
             if targets[v][0] == "rounded":
@@ -200,6 +202,13 @@ def _widen(a, columns: int) -> csr_matrix:
     """The same rows with more (empty) columns on the right."""
     a = a.tocsr()
     return csr_matrix((a.data, a.indices, a.indptr), shape=(a.shape[0], columns))
+
+
+def _above_small(target: tuple, least, j: int) -> bool:
+    """A suppressed count whose least possible value (`least[j]`, from the relaxation: at most the
+    whole-number least) is above the top of its suppression range."""
+    top = target[3] if target[0] == "suppressed" and len(target) > 3 else None
+    return top is not None and least is not None and least[j] > top + EPS
 
 
 def _reached(x, j: int, target: float, sign: float) -> bool:
