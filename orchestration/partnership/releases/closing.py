@@ -47,14 +47,14 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
             break
         hidden_any = False
         for name, out in outputs.items():
-            tables[name], hidden = _hide(protocol, out, tables[name], flagged, held_truth, parents)
+            tables[name], hidden = _hide(protocol, out, tables[name], truth.get(name), flagged, held_truth, parents)
             hidden_any |= hidden
         if not hidden_any:
             break
     return tables
 
 
-def _hide(protocol, out: dict, df: pl.DataFrame, flagged: dict, held_truth: dict,
+def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, flagged: dict, held_truth: dict,
           parents: dict[str, str] | None) -> tuple[pl.DataFrame, bool]:
     counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
     cells = ledger.cell_keys(df, ledger.key_columns(out))
@@ -82,14 +82,23 @@ def _hide(protocol, out: dict, df: pl.DataFrame, flagged: dict, held_truth: dict
     held = {(c, f) for (tname, c, f) in held_truth if tname == out["table"]}
     changed = [False] * df.height
     updates = []
+    exact = ledger.aligned(df, truth, out)
     for f in counts:
         rows = {i for i in hide[f] if (cells[i], f) not in held}
         if not rows:
             continue
-        flags = df[f"{f}_suppressed"].to_list()
-        values = df[f].to_list()
+        before = df[f"{f}_suppressed"].to_list()
+        flags = list(before)
         for i in rows:
-            flags[i], values[i], changed[i] = True, None, True
+            flags[i] = True
+        # and secondary suppression again, so that no newly hidden total is solved from published members
+        # (a held or unknown count is never chosen: None)
+        choose = [None if (c, f) in held or exact is None else t for c, t in zip(cells, exact[f].to_list())]
+        flags = [bool(x) for x in disclosure.secondary(choose, flags, equations)]
+        values = df[f].to_list()
+        for i, (was, now) in enumerate(zip(before, flags)):
+            if now and not was:
+                values[i], changed[i] = None, True
         updates += [pl.Series(f, values, dtype=df.schema[f]), pl.Series(f"{f}_suppressed", flags, dtype=pl.Boolean)]
     if not updates:
         return df, False
