@@ -62,8 +62,8 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
                   f"(`derived_withheld` true). Every rate, percentage and interval is computed from the published "
                   f"(rounded) counts, not from the exact ones; a standardised rate from its age bands' counts rounded "
                   f"to add up to the published count, and only when none of them is in the suppressed range."]
-        lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out "
-                  "from any total it is part of: months within quarters, quarters within pooled periods, wards within "
+        lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out, "
+                  "or told from zero through the rounding of the others, from any total it is part of: months within quarters, quarters within pooled periods, wards within "
                   "the district, breakdowns within persons, the same cell in two tables"
                   + ("; and " + "; ".join(m["name"] for m in protocol.margins) if protocol.margins else "") + "."]
         for pool in dc.get("pooled_periods") or []:
