@@ -85,7 +85,8 @@ DBT_FREE = "dbt_free"
 night of its own, no `dbt parse`, no staged seeds. Only these may run while the background
 sequence does: dbt_project/target and seeds/place are shared by every dbt invocation in the
 checkout, and two dbt builds of the project must never run at once. A test that starts dbt does
-not belong in a module so marked."""
+not belong in a module so marked; the `statistics_functions` fixture (dbt renders them once per
+session, in a throw-away project) is compiled before the sequence starts."""
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +107,9 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 @pytest.fixture(scope="session")
-def background_started(crash_sequence):
+def background_started(crash_sequence, statistics_functions):
+    # the statistics functions hand-built warehouses need are compiled by dbt (in a throw-away
+    # project) before the background sequence starts, so that the dbt-free tests start none
     crash_sequence.start()
 
 
@@ -121,3 +124,13 @@ def crash_sequence(demo_night, tmp_path_factory):
     sequence = CrashSequence(demo_night[0], data_dir)
     yield sequence
     sequence.close()
+
+
+@pytest.fixture(scope="session")
+def statistics_functions(tmp_path_factory) -> list[str]:
+    """The statements creating the warehouse's statistics functions (schema stats), as dbt renders
+    them, for warehouses a test builds by hand (a dbt process of its own in a throw-away project:
+    nothing of the checkout's dbt folders is touched)."""
+    from tests.statistics_project import compile_statistics_functions
+
+    return compile_statistics_functions(tmp_path_factory.mktemp("statistics_functions"))

@@ -76,8 +76,10 @@ def _values() -> list[tuple]:
     return rows
 
 
-def _write_warehouse(path: Path) -> None:
+def _write_warehouse(path: Path, statistics_functions: list[str]) -> None:
     with duckdb.connect(str(path)) as con:
+        for statement in statistics_functions:  # what dbt creates beside the indicator marts
+            con.execute(statement)
         ensure_schemas(con)
         con.execute("create schema if not exists marts")
         con.execute("""create table marts.fct_indicator_values (indicator_id varchar, period_type varchar, period_start date,
@@ -123,10 +125,10 @@ def release_key():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, statistics_functions):
     root = tmp_path_factory.mktemp("boardpack")
     warehouse = root / "warehouse.duckdb"
-    _write_warehouse(warehouse)
+    _write_warehouse(warehouse, statistics_functions)
     result = release(warehouse, root / "releases", PROTOCOL, RELEASE_DATE)
     assert result.status == "published"
     pack = build_pack(result.path, PROTOCOL)
@@ -230,14 +232,23 @@ def test_suppressed_cells_are_shown_as_suppressed_never_as_zero(built):
     values = pl.read_parquet(folder / "parquet" / "indicator_values.parquet")
     harbour = values.filter((pl.col("geography_code") == "E05900001") & (pl.col("period_start") == QUARTERS[-1]))
     assert harbour["numerator_suppressed"].all() and harbour["value"].is_null().all()
-    shown_harbour = [t for a, t in cells if a["data-geo"] == "E05900001" and a["data-period"] == QUARTERS[-1].isoformat()]
-    assert len(shown_harbour) == 3 * 4, "numerator, value and both limits of each indicator's Harbour row"
-    assert all(t.startswith("suppressed") and not any(ch.isdigit() for ch in t) for a, t in cells)
+    # the page compares wards over the pooled 12 months, where Harbour's four quarters of 3 are 12 (published
+    # as 10): its suppressed quarter appears nowhere as a number
+    everything = _cells(html)
+    assert not [t for a, t in everything if a.get("data-geo") == "E05900001" and a.get("data-period-type") == "quarter"
+                and a.get("data-period") == QUARTERS[-1].isoformat() and any(ch.isdigit() for ch in t)]
+    pooled = [(a, t) for a, t in everything if a.get("data-geo") == "E05900001"
+              and a.get("data-period-type") == "rolling_12_months" and a.get("data-field") == "numerator"]
+    assert pooled and all(t == "10" for a, t in pooled), "Harbour over 12 months carries its (rounded) count"
+    assert cells and all(t.startswith("suppressed") and not any(ch.isdigit() for ch in t) for a, t in cells)
     assert "Suppressed" in html and "is not zero" in html, "the note explaining suppression is there"
     # the district quarter suppressed in the release is a withheld point in the FALLS-03 trend, named in its text alternative
     section = next(s for s in pack.pack.indicators if s.id == "FALLS-03")
-    assert [c.state for c in section.trend] == ["shown", "suppressed", "shown", "shown"]
-    assert f"Suppressed: {section.trend[1].period_label}" in html
+    # the 12 months pooled for the ward comparison add the four quarters up: one more quarter is hidden with it,
+    # else the suppressed one would be the pooled total less the other three
+    states = [c.state for c in section.trend]
+    assert states[1] == "suppressed" and states.count("suppressed") == 2 and states.count("shown") == 2
+    assert f"Suppressed: {', '.join(c.period_label for c in section.trend if c.state == 'suppressed')}" in html
 
 
 def test_headline_tiles_show_latest_value_change_rag_and_direction(built):
@@ -265,7 +276,9 @@ def test_headline_tiles_show_latest_value_change_rag_and_direction(built):
     change = [t for a, t in roles if a["data-role"] == "change"]
     prev = values.filter((pl.col("indicator_id") == "FALLS-02") & (pl.col("geography_type") == "district")
                          & (pl.col("breakdown") == "persons")).sort("period_start")["value"].to_list()
-    assert change[0].startswith(("+", "−")) and f"{abs(prev[-1] - prev[-2]):,.1f}" in change[0]
+    # the change is the difference of the values as the page prints them (they agree as printed)
+    printed = [float(f"{v:.1f}") for v in prev[-2:]]
+    assert change[0].startswith(("+", "−")) and f"{abs(printed[1] - printed[0]):,.1f}" in change[0]
 
 
 def test_rag_follows_the_whole_interval_against_the_target():
@@ -287,14 +300,12 @@ def test_the_ward_comparison_is_a_chart_with_a_text_alternative_and_the_district
     html = pack.html.read_text()
     section = next(s for s in pack.pack.indicators if s.id == "FALLS-02")
     assert section.wards.area is not None and section.wards.area.geography_code == "E07900001"
-    assert [how for c, how in section.wards.wards][0] == "suppressed"
     assert html.count('<svg role="img" aria-label=') >= 2 * len(INDICATORS), "a trend and a ward chart per indicator"
-    # Harbour's small count is suppressed; secondary suppression hides one more ward with it.
-    suppressed = [c.geography_name for c, how in section.wards.wards if how == "suppressed"]
-    assert "Harbour" in suppressed and len(suppressed) >= 2
-    assert f"Suppressed ({len(suppressed)}): {', '.join(suppressed)}" in html
-    for _, how in section.wards.wards[len(suppressed):]:
-        assert how in ("higher", "lower", "similar")
+    # Harbour's quarters (3 each) are suppressed; over the pooled 12 months every ward carries a value
+    assert {c.period_type for c, _ in section.wards.wards} == {"rolling_12_months"}
+    assert section.wards.area.period_type == "rolling_12_months"
+    assert all(how in ("higher", "lower", "similar") for _, how in section.wards.wards)
+    assert "Harbour" in [c.geography_name for c, _ in section.wards.wards]
 
 
 def test_the_pdf_renders_and_carries_the_manifest_hash(built, tmp_path):
@@ -546,10 +557,11 @@ def test_the_data_quality_panel_counts_the_deliveries_overdue_and_the_extracts_n
     assert 'data-field="overdue">1<' in agewell and "no issues" not in agewell
 
 
-def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp_path, smtp_server, monkeypatch):
+def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp_path, smtp_server, monkeypatch,
+                                                                            statistics_functions):
     import orchestration.partnership.boardpack.build as build
     warehouse, releases, reports = tmp_path / "warehouse.duckdb", tmp_path / "releases", tmp_path / "reports"
-    _write_warehouse(warehouse)
+    _write_warehouse(warehouse, statistics_functions)
     night = lambda on: (release(warehouse, releases, PROTOCOL, on, reports_dir=reports),  # noqa: E731
                         build.refresh_pack(reports, releases, PROTOCOL, on))
     first, (pack, mail) = night(RELEASE_DATE)
@@ -569,8 +581,13 @@ def test_a_night_that_leaves_the_release_unchanged_renders_and_mails_nothing(tmp
     assert (third.status, pack3.status, mail3.status) == ("unchanged", "built", "already_sent")
     assert renders == [first.path] and pack3.pdf.read_bytes()[:5] == b"%PDF-" and len(smtp_server.messages) == 1
 
-    with duckdb.connect(str(warehouse)) as con:  # new data changes the release: a new pack, mailed once
-        con.execute("update marts.fct_indicator_values set denominator = denominator + 100 where geography_type = 'district'")
+    with duckdb.connect(str(warehouse)) as con:  # a new quarter changes the release: a new pack, mailed once
+        # (figures already sent are held as first sent, so only cells never sent can change a release)
+        con.execute("""insert into marts.fct_indicator_values
+            select indicator_id, period_type, cast(period_start + interval 3 month as date),
+                   cast(period_start + interval 6 month - interval 1 day as date), geography_type, geography_code,
+                   geography_name, breakdown, numerator, denominator, value, lower_ci, upper_ci, unit
+            from marts.fct_indicator_values where period_start = (select max(period_start) from marts.fct_indicator_values)""")
     day4 = RELEASE_DATE + timedelta(days=3)
     fourth, (pack4, mail4) = night(day4)
     assert (fourth.status, fourth.path.name, pack4.status, mail4.status) == ("published", day4.isoformat(), "built", "sent")

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
+
+from tests.statistics_project import FUNCTIONS_MARKER, invoke, statistics_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT = REPO_ROOT / "dbt_project"
@@ -100,38 +100,8 @@ def assert_close(actual, expected, what: str) -> None:
     assert math.isclose(actual, expected, rel_tol=REL_TOL), f"{what}: {actual!r} != {expected!r}"
 
 
-def _statistics_project(root: Path) -> Path:
-    """A dbt project that is the real one minus its models: the real
-    dbt_project.yml settings and profiles.yml, and *symlinks* to the real
-    macros/ and seeds/reference/ (so the macros and seeds under test are the
-    committed files themselves). Models are left out so that work in progress
-    elsewhere in the project (e.g. a model needing a data-folder seed) cannot
-    stop these checks from parsing."""
-    project = root / "dbt_project"
-    (project / "seeds").mkdir(parents=True)
-    (project / "models").mkdir()
-    (project / "tests").mkdir()
-    (project / "macros").symlink_to(DBT_PROJECT / "macros", target_is_directory=True)
-    (project / "seeds" / "reference").symlink_to(DBT_PROJECT / "seeds" / "reference", target_is_directory=True)
-    config = yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text())
-    config["model-paths"] = ["models"]
-    config["test-paths"] = ["tests"]
-    config["macro-paths"] = ["macros"]
-    # dbt walks a seed path given as a symlink, not symlinks below it
-    config["seed-paths"] = ["seeds/reference"]
-    config.pop("models", None)
-    (project / "dbt_project.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    shutil.copy(DBT_PROJECT / "profiles.yml", project / "profiles.yml")
-    return project
-
-
-def _invoke(project: Path, args: list[str], messages: list[str] | None = None):
-    """Run dbt in-process (one interpreter start for all invocations)."""
-    from dbt.cli.main import dbtRunner
-
-    callbacks = [] if messages is None else [lambda event: messages.append(event.info.msg)]
-    common = ["--profiles-dir", str(project), "--project-dir", str(project)]
-    return dbtRunner(callbacks=callbacks).invoke([*args, *common])
+_statistics_project = statistics_project
+_invoke = invoke
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +125,8 @@ def dbt_run(tmp_path_factory):
             mp.setenv(key, value)
         build = _invoke(project, ["build", "--select", "path:seeds/reference", "--quiet"])
         compiled = _invoke(project, ["compile", "--inline", MACRO_SQL, "--quiet"])
+        functions = _invoke(project, ["compile", "--inline",
+                                      f"{{{{ statistics_functions_sql() | join('\\n{FUNCTIONS_MARKER}\\n') }}}}", "--quiet"])
         bad_confidence_log: list[str] = []
         bad_confidence = _invoke(project, ["compile", "--inline", "select {{ z_score(0.9) }}", "--quiet"],
                                  bad_confidence_log)
@@ -164,7 +136,9 @@ def dbt_run(tmp_path_factory):
     for chunk in sql.split(QUERY_MARKER)[1:]:
         name, _, body = chunk.partition("\n")
         queries[name.strip().rstrip("@")] = body.strip().rstrip(";")
-    return {"warehouse": warehouse, "build": build, "queries": queries, "bad_confidence": bad_confidence,
+    assert functions.success, functions.exception
+    statements = [x.strip() for x in functions.result.results[0].node.compiled_code.split(FUNCTIONS_MARKER) if x.strip()]
+    return {"warehouse": warehouse, "build": build, "queries": queries, "functions": statements, "bad_confidence": bad_confidence,
             "bad_confidence_log": "\n".join(bad_confidence_log)}
 
 
@@ -329,3 +303,37 @@ def test_dsr_macros_reproduce_phe_non_independent_events(dbt_run, warehouse):
         assert_close(g["parts_lower_95"], _num(row["lower95_0cl"]), f"{row['area']} parts lower")
         if g["per100000_value"] is not None:  # adjusted limits are wider than Poisson ones
             assert g["independent_upper_95"] < g["per100000_upper_ci_95"]
+
+
+# ---------------------------------------------------------------- the warehouse's statistics functions
+def test_the_warehouse_functions_the_release_engine_uses_reproduce_phe(dbt_run, warehouse):
+    """The same macros rendered as functions of the warehouse (schema stats): Wilson limits as
+    percentages, and the 95% DSR with Dobson limits per 100,000 as aggregates over band rows."""
+    for statement in dbt_run["functions"]:
+        warehouse.execute(statement)
+    rows = _read("byars_wilson_expected.csv")
+    wilson = [(i, r) for i, r in enumerate(rows) if r["method"] == "Wilson" and r["confidence"] == "95%"]
+    assert wilson
+    for i, r in wilson:
+        x, n = float(r["x"]), float(r["n"])
+        lo, hi = warehouse.execute("select stats.percentage_lower_ci(?, ?), stats.percentage_upper_ci(?, ?)",
+                                   [x, n, x, n]).fetchall()[0]
+        # exactly 0 at x = 0 and 100 at x = n, where floating arithmetic gives a few 1e-15 either side
+        assert lo == 0.0 if x == 0 else math.isclose(lo, _num(r["lowercl"]) * 100, rel_tol=REL_TOL), f"row {i} lower"
+        assert hi == 100.0 if x == n else math.isclose(hi, _num(r["uppercl"]) * 100, rel_tol=REL_TOL), f"row {i} upper"
+    assert warehouse.execute("select stats.percentage_value(8, 164), stats.percentage_lower_ci(0, 5), "
+                             "stats.percentage_upper_ci(5, 5), stats.percentage_value(0, 0)").fetchall()[0] == (
+        100 * 8 / 164, 0.0, 100.0, None)
+    got = {r["area"]: r for r in _fetch(warehouse, """
+        select i.area, stats.dsr_value(i.event_count, i.pop, e.weight) as value,
+               stats.dsr_lower_ci(i.event_count, i.pop, e.weight) as lower_ci,
+               stats.dsr_upper_ci(i.event_count, i.pop, e.weight) as upper_ci
+        from oracle_dsr_inputs i join esp_bands e on e.band_no = i.band_no group by i.area""")}
+    checked = 0
+    for row in _expected_dsr_rows():
+        if row["area"] in got and row["statistic"] in ("dsr per 100000", "dsr NA for total count < 10"):
+            assert_close(got[row["area"]]["value"], _num(row["value"]), f"{row['area']} value")
+            assert_close(got[row["area"]]["lower_ci"], _num(row["lower95_0cl"]), f"{row['area']} lower")
+            assert_close(got[row["area"]]["upper_ci"], _num(row["upper95_0cl"]), f"{row['area']} upper")
+            checked += 1
+    assert checked >= 3

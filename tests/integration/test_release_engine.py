@@ -25,10 +25,12 @@ DAY = date(2026, 11, 28)
 
 
 @pytest.fixture
-def warehouse(tmp_path, monkeypatch):
+def warehouse(tmp_path, monkeypatch, statistics_functions):
     monkeypatch.setenv("PARTNERSHIP_PSEUDONYM_KEY", TEST_KEY)  # releases are signed with keys derived from it
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
+        for statement in statistics_functions:  # what dbt creates beside the indicator marts
+            con.execute(statement)
         con.execute("create schema marts; create schema ops")
         con.execute("""create table ops.deliveries (contract_id varchar, agency varchar, file_name varchar, sha256 varchar, status varchar)""")
         con.execute("insert into ops.deliveries values ('riverside_acute__emergency_admissions', 'riverside_acute', 'a.csv', 'abc', 'accepted')")
@@ -62,7 +64,9 @@ def test_a_release_holds_only_the_allowed_rows_and_columns_with_counts_controlle
     assert (north["numerator"], north["numerator_suppressed"], north["derived_withheld"]) == (None, True, True)
     # North's 3 would be 15 - 12: South is suppressed too (secondary), the district total stays published
     assert (south["numerator"], south["numerator_suppressed"], south["value"]) == (None, True, None)
-    assert (district["numerator"], district["numerator_suppressed"], district["value"]) == (15, False, 1500.0)
+    # the warehouse's rate (1500.0, from the exact count) never leaves: without the standardisation bands
+    # (marts.fct_indicator_bands) it cannot be computed from protected counts, so it is empty
+    assert (district["numerator"], district["numerator_suppressed"], district["value"]) == (15, False, None)
     assert south["denominator"] == 1040 and north["denominator"] == 810 and district["denominator"] == 1850
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["row_counts"] == {"indicator_values": 3, "indicators": 1}
@@ -144,18 +148,23 @@ def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leave
         assert verify_log(con) == (3, [])
 
 
-def test_a_changed_mart_row_recomputes_and_publishes(warehouse, tmp_path):
+def test_a_changed_mart_row_recomputes_and_publishes_the_cells_already_sent_as_first_sent(warehouse, tmp_path):
     import polars as pl
 
     protocol = load_protocol(FALLS_BOARD)
-    rel.release(warehouse, tmp_path / "releases", protocol, DAY)
-    with duckdb.connect(str(warehouse)) as con:  # South's count grows by one: North's 3 is still hidden, differently
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    with duckdb.connect(str(warehouse)) as con:  # South's count grows by one: a late record for a quarter already sent
         con.execute("update marts.fct_indicator_values set numerator = 13 where geography_code = 'E05900002' and period_type = 'quarter'")
         con.execute("update marts.fct_indicator_values set numerator = 16 where geography_type = 'district' and period_type = 'quarter'")
+        con.execute("update marts.fct_indicator_values set value = 1700.0 where geography_type = 'district' and period_type = 'quarter'")
     nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
     assert nxt.status == "published" and nxt.path.name == "2026-11-29"
-    district = pl.read_parquet(nxt.path / "parquet" / "indicator_values.parquet").filter(pl.col("geography_type") == "district")
-    assert district["numerator"].to_list() == [15]  # 16 rounded to the nearest 5: computed from the new row
+    new, old = (pl.read_parquet(r.path / "parquet" / "indicator_values.parquet") for r in (nxt, first))
+    assert new.equals(old), "every cell the board holds is sent again exactly: the change would be a count of new events"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        states = con.execute("select seq, true_value, figure_true_value from ops.disclosure_ledger where figure = 'numerator' "
+                             "and cell like '%E07900001%' order by seq").fetchall()
+    assert [s[1:] for s in states] == [(15.0, 15.0), (16.0, 15.0)], "the ledger knows the count moved behind the held figure"
 
 
 def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):

@@ -241,8 +241,11 @@ def test_the_audit_imports_none_of_the_release_builders_modules():
             "print(sorted(m for m in sys.modules if m.startswith('orchestration.partnership.releases')))")
     loaded = ast.literal_eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                  cwd=PROJECT_ROOT).stdout)
-    builder = {f"orchestration.partnership.releases.{m}" for m in ("scope", "build", "dictionary", "fingerprint", "publish")}
+    builder = {f"orchestration.partnership.releases.{m}"
+               for m in ("scope", "build", "dictionary", "fingerprint", "publish", "disclosure", "differencing",
+                         "closing", "protection", "structure", "pooling", "derived", "facts")}
     assert "orchestration.partnership.releases.audit.people" in loaded
+    assert "orchestration.partnership.releases.audit.attack" in loaded, "the attacker is part of the audit"
     assert not builder & set(loaded)
 
 

@@ -146,3 +146,20 @@ def test_an_alias_cannot_carry_unsigned_text_from_the_signature_block_into_the_a
     path.write_text(block + body)  # the signature block first, so its anchor comes before the alias
     with pytest.raises(ProtocolError, match="anchors and aliases are not allowed"):
         load_protocol(path)
+
+
+def test_pooled_periods_must_be_allowed_by_the_cells_and_labelled_apart(tmp_path):
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    cells = doc["outputs"][0]["row_filters"]["cells"]
+    doc["outputs"][0]["row_filters"]["cells"] = [c for c in cells if c != {"geography_type": "ward", "period_type": "rolling_12_months"}]
+    with pytest.raises(ProtocolError, match=r"pooled_periods\.0\.label: outputs\.0\.row_filters\.cells allows no "
+                                            r"\{geography_type: ward, period_type: rolling_12_months\}"):
+        load_protocol(_write(tmp_path, doc))
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["disclosure_control"]["pooled_periods"].append(dict(doc["disclosure_control"]["pooled_periods"][0]))
+    with pytest.raises(ProtocolError, match=r"pooled_periods\.0\.label: 'rolling_12_months' is the label of another"):
+        load_protocol(_write(tmp_path, doc))
+    doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
+    doc["disclosure_control"]["pooled_periods"][0]["label"] = "quarter"
+    with pytest.raises(ProtocolError, match="pooled_periods"):
+        load_protocol(_write(tmp_path, doc))

@@ -33,14 +33,9 @@
         coalesce(counted.numerator, 0) as numerator,
         {%- if kind == 'proportion' %}
         coalesce(counted.denominator, 0) as denominator,
-        case when counted.denominator > 0
-             then 100 * {{ stat_float('counted.numerator') }} / {{ stat_float('counted.denominator') }} end as value,
-        -- The limits are exactly 0 at x = 0 and 100 at x = n; floating arithmetic would give
-        -- a few 1e-15 either side.
-        case when counted.denominator > 0 and counted.numerator = 0 then {{ stat_float('0') }}
-             else 100 * {{ wilson_lower('counted.numerator', 'counted.denominator', confidence) }} end as lower_ci,
-        case when counted.denominator > 0 and counted.numerator = counted.denominator then {{ stat_float('100') }}
-             else 100 * {{ wilson_upper('counted.numerator', 'counted.denominator', confidence) }} end as upper_ci,
+        {{ percentage_value('counted.numerator', 'counted.denominator') }} as value,
+        {{ percentage_lower_ci('counted.numerator', 'counted.denominator', confidence) }} as lower_ci,
+        {{ percentage_upper_ci('counted.numerator', 'counted.denominator', confidence) }} as upper_ci,
         {%- else %}
         cast(null as bigint) as denominator,
         {{ stat_float('coalesce(counted.numerator, 0)') }} as value,

@@ -110,3 +110,22 @@
 {% macro exact_sum(expr) -%}
     cast(sum(cast({{ expr }} as decimal(38, 18))) as {{ stat_float_type() }})
 {%- endmacro %}
+
+
+{#- A proportion x / n as a percentage with its Wilson score limits, as the indicators publish
+    it: value 100 x / n, null when n = 0; limits exactly 0 at x = 0 and 100 at x = n (floating
+    arithmetic would give a few 1e-15 either side). -#}
+{% macro percentage_value(numerator_expr, denominator_expr) -%}
+    (case when {{ denominator_expr }} > 0
+          then 100 * {{ stat_float(numerator_expr) }} / {{ stat_float(denominator_expr) }} end)
+{%- endmacro %}
+
+{% macro percentage_lower_ci(numerator_expr, denominator_expr, confidence=0.95) -%}
+    (case when {{ denominator_expr }} > 0 and {{ numerator_expr }} = 0 then {{ stat_float('0') }}
+          else 100 * {{ wilson_lower(numerator_expr, denominator_expr, confidence) }} end)
+{%- endmacro %}
+
+{% macro percentage_upper_ci(numerator_expr, denominator_expr, confidence=0.95) -%}
+    (case when {{ denominator_expr }} > 0 and {{ numerator_expr }} = {{ denominator_expr }} then {{ stat_float('100') }}
+          else 100 * {{ wilson_upper(numerator_expr, denominator_expr, confidence) }} end)
+{%- endmacro %}

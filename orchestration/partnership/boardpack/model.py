@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from orchestration.partnership.boardpack.numbers import printed
 from orchestration.partnership.boardpack.quality import DATA_QUALITY_FILE
 from orchestration.partnership.releases.protocols import Protocol
 
@@ -179,7 +180,9 @@ def rag(cell: Cell | None, direction: str, target: float | None) -> Rag:
     if cell is None or cell.state != SHOWN:
         why = "the latest value is suppressed" if cell is not None and cell.state == SUPPRESSED else "there is no latest value"
         return Rag("none", "Not rated", why)
-    lo, hi = (cell.lower_ci, cell.upper_ci) if cell.lower_ci is not None and cell.upper_ci is not None else (cell.value, cell.value)
+    # judged on the figures as printed, so that the rating agrees with what the page shows
+    lo, hi = ((printed(cell.lower_ci), printed(cell.upper_ci)) if cell.lower_ci is not None and cell.upper_ci is not None
+              else (printed(cell.value), printed(cell.value)))
     better_side = (hi < target) if direction == "lower" else (lo > target)
     worse_side = (lo > target) if direction == "lower" else (hi < target)
     interval = "its 95% confidence interval" if cell.lower_ci is not None else "the value"
@@ -200,11 +203,13 @@ def change(latest: Cell | None, previous: Cell | None, direction: str) -> Change
         state = latest.state if latest.state != SHOWN else previous.state
         return Change(previous, None, None, None, None,
                       f"no comparison: {which} is {'suppressed' if state == SUPPRESSED else 'not calculated'}")
-    diff = latest.value - previous.value
-    rel = diff / previous.value if previous.value else None
+    # from the figures as printed: the change the page states is the difference of the values it shows
+    now, before = printed(latest.value), printed(previous.value)
+    diff = printed(now - before)
+    rel = diff / before if before else None
     sig = None
     if None not in (latest.lower_ci, latest.upper_ci, previous.lower_ci, previous.upper_ci):
-        sig = latest.lower_ci > previous.upper_ci or latest.upper_ci < previous.lower_ci
+        sig = printed(latest.lower_ci) > printed(previous.upper_ci) or printed(latest.upper_ci) < printed(previous.lower_ci)
     better = None if diff == 0 else ((diff < 0) == (direction == "lower"))
     if sig is None:
         note = "no confidence intervals to judge the change"
@@ -220,14 +225,14 @@ def _compare_ward(ward: Cell, area: Cell | None) -> str:
         return ward.state
     if area is None or area.state != SHOWN or ward.lower_ci is None or ward.upper_ci is None:
         return "not_compared"
-    if ward.lower_ci > area.value:
+    if printed(ward.lower_ci) > printed(area.value):
         return "higher"
-    if ward.upper_ci < area.value:
+    if printed(ward.upper_ci) < printed(area.value):
         return "lower"
     return "similar"
 
 
-def _section(ind: dict, values: pl.DataFrame) -> IndicatorSection:
+def _section(ind: dict, values: pl.DataFrame, pooled: tuple[str, ...] = ()) -> IndicatorSection:
     iid = ind["indicator_id"]
     mine = values.filter(pl.col("indicator_id") == iid)
     area = mine.filter((pl.col("geography_type") == AREA) & (pl.col("breakdown") == ALL_PERSONS))
@@ -251,7 +256,8 @@ def _section(ind: dict, values: pl.DataFrame) -> IndicatorSection:
     ward_cmp = WardComparison("", None, [])
     if wards_df.height:
         present = set(wards_df["period_type"].to_list())
-        wtype = next((t for t in PERIOD_PREFERENCE if t in present), min(present))
+        # small areas over pooled periods when the protocol pools them (a single quarter is mostly suppressed)
+        wtype = next((t for t in (*pooled, *PERIOD_PREFERENCE) if t in present), min(present))
         wards_df = wards_df.filter(pl.col("period_type") == wtype)
         last = wards_df["period_start"].max()
         wcells = _cells(wards_df.filter(pl.col("period_start") == last).sort("geography_code"))
@@ -287,7 +293,8 @@ def load(release_dir: Path, protocol: Protocol) -> Pack:
     quality = None
     if (release_dir / DATA_QUALITY_FILE).exists():
         quality = json.loads((release_dir / DATA_QUALITY_FILE).read_text())
-    sections = [_section(ind, values) for ind in defs.iter_rows(named=True)]
+    pooled = tuple(p["label"] for p in (protocol.disclosure or {}).get("pooled_periods") or [])
+    sections = [_section(ind, values, pooled) for ind in defs.iter_rows(named=True)]
     area_names = values.filter(pl.col("geography_type") == AREA)["geography_name"].unique().to_list()
     return Pack(protocol, release_dir, date.fromisoformat(manifest["release_date"]), manifest,
                 hashlib.sha256(manifest_path.read_bytes()).hexdigest(), protocol.disclosure or {}, sections, quality,

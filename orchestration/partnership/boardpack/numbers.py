@@ -5,6 +5,11 @@ from __future__ import annotations
 VALUE_DECIMALS = 1
 
 
+def printed(v: float | None) -> float | None:
+    """A value as the pack prints it (rounded to VALUE_DECIMALS): what comparisons are made on."""
+    return None if v is None else round(v, VALUE_DECIMALS)
+
+
 def fmt_value(v: float | None) -> str:
     """An indicator value, interval limit or target: one decimal place, thousands separated."""
     return "" if v is None else f"{v:,.{VALUE_DECIMALS}f}"

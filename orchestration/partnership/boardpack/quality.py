@@ -33,7 +33,8 @@ MAX_OVERDUE = 99  # counted up to this many files: a dead feed is not a loop
 
 _EXTRACT_KEYS = {"contract", "extract", "title", "cadence", "due_by", "deliveries", "accepted", "rejected", "overdue",
                  "rejected_reasons", "late", "max_minutes_late", "rows_read", "rows_quarantined",
-                 "over_tolerance", "quarantine_tolerance"}
+                 "over_tolerance", "quarantine_tolerance", "rows_suppressed", "rows_rounding_base"}
+ROW_COUNTS = ("rows_read", "rows_quarantined")  # counts of records about people: protected in a release
 _AGENCY_KEYS = {"agency", "name", "extracts"}
 _TOP_KEYS = {"schema_version", "source", "window", "agencies"}
 
@@ -165,8 +166,10 @@ def for_release(con: duckdb.DuckDBPyConnection, protocol_id: str, agencies: list
     return summarise(con, agencies, contracts, start, end)
 
 
-def check(doc: dict) -> list[str]:
-    """The audit's reading of a data_quality.json: only the known keys, counts as integers."""
+def check(doc: dict, rule: dict | None = None) -> list[str]:
+    """The audit's reading of a data_quality.json: only the known keys, counts as integers, and its
+    row counts (counts of records about people) under the protocol's disclosure `rule`: none from
+    `suppress_counts_from` to `_to`, each a multiple of `rounding_base`, empty only when suppressed."""
     problems = []
     if set(doc) != _TOP_KEYS:
         problems.append(f"data_quality.json: keys {sorted(set(doc) ^ _TOP_KEYS)} differ from the expected")
@@ -181,8 +184,17 @@ def check(doc: dict) -> list[str]:
                 continue
             for k in ("deliveries", "accepted", "rejected", "overdue", "late", "max_minutes_late", "rows_read", "rows_quarantined",
                       "over_tolerance"):
+                if e[k] is None and k in ROW_COUNTS and k in (e["rows_suppressed"] or []):
+                    continue  # suppressed
                 if not isinstance(e[k], int) or isinstance(e[k], bool) or e[k] < 0:
                     problems.append(f"data_quality.json: {e['contract']}.{k} is not a count")
+            if rule is not None:
+                low, high, base = rule["suppress_counts_from"], rule["suppress_counts_to"], rule["rounding_base"]
+                for k in ROW_COUNTS:
+                    n = e[k]
+                    if isinstance(n, int) and (low <= n <= high or n % base or e["rows_rounding_base"] != base):
+                        problems.append(f"data_quality.json: {e['contract']}.{k} is not protected (suppressed from "
+                                        f"{low} to {high}, rounded to {base})")
             if not all(isinstance(v, int) for v in e["rejected_reasons"].values()):
                 problems.append(f"data_quality.json: {e['contract']}.rejected_reasons holds something other than counts")
     return problems

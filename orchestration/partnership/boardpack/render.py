@@ -98,9 +98,11 @@ def quality_summary(doc: dict | None) -> tuple[list[dict], list[str]]:
             "deliveries": sum(e["deliveries"] for e in ex), "late": sum(e["late"] for e in ex),
             "rejected": sum(e["rejected"] for e in ex), "over_tolerance": sum(e["over_tolerance"] for e in ex),
             "overdue": sum(e.get("overdue", 0) for e in ex),
-            "rows_read": sum(e["rows_read"] for e in ex), "rows_quarantined": sum(e["rows_quarantined"] for e in ex),
+            # protected counts (empty when suppressed): a total with a suppressed part is not shown
+            "rows_read": _total(e["rows_read"] for e in ex), "rows_quarantined": _total(e["rows_quarantined"] for e in ex),
         }
-        row["quarantine_rate"] = row["rows_quarantined"] / row["rows_read"] if row["rows_read"] else None
+        row["quarantine_rate"] = (row["rows_quarantined"] / row["rows_read"]
+                                  if row["rows_read"] and row["rows_quarantined"] is not None else None)
         row["ok"] = not (row["late"] or row["rejected"] or row["over_tolerance"] or row["overdue"])
         rows.append(row)
         for e in ex:
@@ -126,6 +128,11 @@ def quality_summary(doc: dict | None) -> tuple[list[dict], list[str]]:
             elif e["deliveries"] == 0 and e["cadence"] in ("nightly", "weekly"):
                 notes.append(f"{what}: no delivery arrived in the period (expected {e['cadence']}).")
     return rows, notes
+
+
+def _total(counts) -> int | None:
+    counts = list(counts)
+    return None if any(n is None for n in counts) else sum(counts)
 
 
 def headline_lines(pack: Pack) -> list[str]:

@@ -17,10 +17,14 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
-import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.closing as closing
+import orchestration.partnership.releases.differencing as differencing
+import orchestration.partnership.releases.facts as facts
+import orchestration.partnership.releases.pooling as pooling
+import orchestration.partnership.releases.protection as protection
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership import catalogue
-from orchestration.partnership.releases import signing
+from orchestration.partnership.releases import ledger, signing
 from orchestration.partnership.releases.dictionary import (
     MODEL_DOCS,
     data_dictionary,
@@ -43,14 +47,19 @@ def from_scoped(protocol: Protocol, out: dict, key: bytes, scoped: str) -> tuple
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None = None,
-                 scoped: dict[str, str] | None = None) -> dict[str, pl.DataFrame]:
+                 scoped: dict[str, str] | None = None, figures: list[pl.DataFrame] | None = None
+                 ) -> dict[str, pl.DataFrame]:
     """The protocol's outputs, read from the warehouse: allowed rows and columns only, generalised,
-    pseudonymised per recipient, identified only as the protocol names, disclosure-controlled.
+    pseudonymised per recipient, identified only as the protocol names, disclosure-controlled,
+    every cell the recipient already holds sent again as first sent (`differencing`).
     `scoped`: person-level outputs' rows already read by `scope_once` on this connection (read
-    here when not given)."""
+    here when not given). `figures`: when given, gets the release's ledger rows (`ledger.figures`:
+    each figure with the count behind it), for the audit and for the ledger on publication."""
     if scoped is None:
         scoped = scope_once(con, protocol, key)
-    tables = {}
+    holding = ledger.latest(con, protocol.recipient_id) if ledger.controlled_outputs(protocol) else None
+    truth, held_truth = {}, {}
+    tables, controlled = {}, {}
     for out in protocol.outputs:
         if out["table"] in scoped:
             sql, named = from_scoped(protocol, out, key, scoped[out["table"]])
@@ -58,13 +67,26 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
             sql, named = scoped_select(con, protocol, out, key)
             sql += " order by all"
         df = con.sql(sql, params=named).pl()
-        counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
-        if protocol.level == "aggregate" and (counts or derived):
-            dc = protocol.disclosure
-            df = disclosure.apply(df, counts, derived, dc["suppress_counts_from"], dc["suppress_counts_to"],
-                                  dc["rounding_base"], protocol.margins)
-            df = df.select(disclosure.column_order(out["columns"], counts, derived))
+        if protocol.level == "aggregate" and (out.get("counts") or out.get("derived_from_counts")):
+            controlled[out["table"]] = df
         tables[out["table"]] = df
+    # disclosure control over all of them at once: a cell in two tables is one figure (protection)
+    if controlled:
+        protected = protection.protect_tables(con, protocol, controlled)
+        parents = protection.area_parents(con)
+        for out in protocol.outputs:  # then every cell the recipient already holds, as first sent
+            if out["table"] in protected and out.get("counts"):
+                protected[out["table"]], held = differencing.hold(protocol, out, protected[out["table"]],
+                                                                  controlled[out["table"]], holding, parents)
+                # the true counts of the pooled rows too (added by protection, summed the same way)
+                truth[out["table"]] = pooling.add_pooled(controlled[out["table"]], protocol.disclosure.get("pooled_periods"),
+                                                         out.get("counts", []), out.get("derived_from_counts", []))
+                held_truth.update(held)
+        # then more hidden until the attacker proves nothing from the whole holding (closing)
+        history = ledger.holding(con, protocol.recipient_id) if holding is not None and holding.height else None
+        tables.update(closing.close(protocol, protected, truth, held_truth, history, parents))
+    if figures is not None:
+        figures.append(ledger.figures(protocol, tables, truth, held_truth))
     return tables
 
 
@@ -148,6 +170,9 @@ def data_quality_facts(con: duckdb.DuckDBPyConnection, protocol: Protocol, relea
     """Hook: the board pack's data-quality facts (agency-level counts from ops.deliveries)."""
     from orchestration.partnership.settings import get_settings
 
-    return data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
-                                    catalogue.contracts(get_settings().contracts_dir), release_date)
+    found = data_quality.for_release(con, protocol.id, protocol.doc["controllers"],
+                                     catalogue.contracts(get_settings().contracts_dir), release_date)
+    dc = protocol.disclosure
+    # its row counts are counts of records about people: protected like the tables' counts
+    return facts.protect_quality(found, dc["suppress_counts_from"], dc["suppress_counts_to"], dc["rounding_base"])
 

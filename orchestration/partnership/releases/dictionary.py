@@ -98,10 +98,20 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
         lines += [f"Disclosure control: counts from {dc['suppress_counts_from']} to {dc['suppress_counts_to']} are suppressed "
                   f"(value empty, `<count>_suppressed` true); other counts are rounded to the nearest {dc['rounding_base']} "
                   f"(`<count>_rounding_base`); rates and intervals of a row with a suppressed count are withheld "
-                  f"(`derived_withheld` true)."]
-        if protocol.margins:
-            lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out "
-                      "from these totals: " + "; ".join(m["name"] for m in protocol.margins) + "."]
+                  f"(`derived_withheld` true). Every rate, percentage and interval is computed from the published "
+                  f"(rounded) counts, not from the exact ones; a standardised rate from its age bands' counts rounded "
+                  f"to add up to the published count, and only when none of them is in the suppressed range."]
+        lines += ["Further cells are suppressed (secondary suppression) so that no suppressed count can be worked out, "
+                  "or told from zero through the rounding of the others, from any total it is part of: months within quarters, quarters within pooled periods, wards within "
+                  "the district, breakdowns within persons, the same cell in two tables"
+                  + ("; and " + "; ".join(m["name"] for m in protocol.margins) if protocol.margins else "") + "."]
+        for pool in dc.get("pooled_periods") or []:
+            lines += [f"Rows with period type `{pool['label']}` ({pool['name']}): for "
+                      f"{', '.join(pool['geography_types'])}, the counts of the latest {pool['periods']} consecutive "
+                      f"{pool['period_type']}s added up (a person counted in two of them counts twice). Where all "
+                      f"{pool['periods']} are published, the pooled count is the sum of their published values and its "
+                      f"rounding base is {pool['periods'] * dc['rounding_base']} (within half of that of the exact count); "
+                      f"otherwise it is rounded like any count."]
         lines.append("")
     for out in protocol.outputs:
         df = tables[out["table"]]
@@ -120,7 +130,9 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
             elif c.endswith("_suppressed"):
                 d = f"True when `{c[:-11]}` is suppressed (its value is empty)."
             elif c.endswith("_rounding_base"):
-                d = f"`{c[:-14]}` is rounded to the nearest multiple of this."
+                d = f"`{c[:-14]}` is rounded to the nearest multiple of this." + (
+                    " On a pooled row that adds up published periods it is their sum, within half of this of the exact count."
+                    if (protocol.disclosure or {}).get("pooled_periods") else "")
             elif c == "derived_withheld":
                 d = "True when the row's rates and intervals are withheld because a count is suppressed."
             else:

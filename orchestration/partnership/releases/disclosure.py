@@ -227,10 +227,11 @@ def secondary(values: list[int | None], suppressed: list[bool], equations: list[
 
 
 def apply(df: pl.DataFrame, counts: list[str], derived: list[str], low: int, high: int, base: int,
-          margins: list[dict] | None = None) -> pl.DataFrame:
-    """Suppress counts in [low, high], then secondary suppression over `margins`, round the rest
-    to `base`, and withhold derived values (rates, intervals) of any row with a suppressed count."""
-    equations = margin_equations(df, margins or [])
+          margins: list[dict] | None = None, equations: list[tuple[int, list[int]]] | None = None) -> pl.DataFrame:
+    """Suppress counts in [low, high], then secondary suppression over `margins` and the further
+    `equations` (total row, member rows: the table's structure, `structure.equations`), round the
+    rest to `base`, and withhold derived values (rates, intervals) of any row with a suppressed count."""
+    equations = _unique(margin_equations(df, margins or []) + list(equations or []))
     flags, forced = {}, {}
     for c in counts:
         values = df[c].to_list()
@@ -250,6 +251,17 @@ def apply(df: pl.DataFrame, counts: list[str], derived: list[str], low: int, hig
             [pl.when(any_suppressed).then(None).otherwise(pl.col(d)).alias(d) for d in derived]
             + [any_suppressed.alias("derived_withheld")]
         )
+    return out
+
+
+def _unique(equations: list[tuple[int, list[int]]]) -> list[tuple[int, list[int]]]:
+    """Each equation once (a declared margin and the same relation found in the structure)."""
+    seen, out = set(), []
+    for t, ms in equations:
+        key = (t, frozenset(ms))
+        if key not in seen:
+            seen.add(key)
+            out.append((t, sorted(ms)))
     return out
 
 

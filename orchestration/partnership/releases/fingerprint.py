@@ -16,13 +16,14 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+import orchestration.partnership.releases.derived as derived
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.releases import signing
 from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES
 from orchestration.partnership.releases.dictionary import dbt_descriptions, model_documentation
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.releases.scope import scope_once, scoped_select
-from orchestration.partnership.warehouse.connection import tables_in
+from orchestration.partnership.warehouse.connection import table_exists, tables_in
 from orchestration.partnership.warehouse.files import sha256_file
 
 # Bump when the release's output changes for a reason the sources below do not show.
@@ -31,6 +32,10 @@ RELEASE_LOGIC_VERSION = "1"
 LOGIC_SOURCES = (
     "releases/scope.py", "releases/build.py", "releases/dictionary.py", "releases/fingerprint.py", "releases/log.py",
     "releases/publish.py", "releases/disclosure.py", "releases/protocols.py", "releases/signing.py",
+    "releases/differencing.py",
+    "releases/ledger.py", "releases/audit/holding.py", "releases/audit/attack.py", "releases/audit/relations.py",
+    "releases/audit/solve.py", "releases/protection.py", "releases/structure.py", "releases/pooling.py",
+    "releases/derived.py", "releases/audit/derived.py", "releases/facts.py", "releases/closing.py",
     "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
     "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",
     "warehouse/pseudonymise.py", "warehouse/files.py", "boardpack/quality.py")
@@ -64,6 +69,10 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
         "protocol_file": sha256_file(path) if path is not None and path.is_file() else "missing",
         "protocol": hashlib.sha256(json.dumps(protocol.doc, sort_keys=True, default=str).encode()).hexdigest(),
     }
+    if protocol.level == "aggregate":
+        # derived figures are computed by the warehouse's statistics functions, from its bands mart
+        parts["statistics_functions"] = derived.functions_fingerprint(con)
+        parts["bands"] = _bands_digest(con)
     if key is not None:
         parts["key_fingerprint"] = ps.fingerprint(key)
         parts["pseudonym_context"] = protocol.pseudonym_context
@@ -79,6 +88,15 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
         parts[f"descriptions:{out['table']}"] = hashlib.sha256(
             json.dumps([dbt_descriptions(out["source"]), model_documentation(out["source"])], sort_keys=True).encode()).hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
+
+
+def _bands_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """The standardisation bands a release's rates are recomputed from (count and hash of the rows)."""
+    if not table_exists(con, *derived.BANDS_SOURCE.split(".")):
+        return "missing"
+    n, digest = con.execute(f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), '')
+                                from (select md5(cast(to_json(b) as varchar)) as h from {derived.BANDS_SOURCE} b)""").fetchall()[0]
+    return f"{n}:{digest}"
 
 
 @dataclass

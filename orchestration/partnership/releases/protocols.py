@@ -192,12 +192,36 @@ def _check_output(path: Path, doc: dict, i: int, out: dict) -> None:
                             "(pseudonymised) or through `identifiers` (identifiable) only")
     if level == "pseudonymised" and not out.get("pseudonyms"):
         raise ProtocolError(f"{where}.pseudonyms: a pseudonymised output names the column its pseudonym replaces")
+    _check_pooling(path, doc, i, out)
     if (doc.get("disclosure_control") or {}).get("secondary_suppression") and out.get("counts"):
         for j, m in enumerate(doc["disclosure_control"]["secondary_suppression"]["margins"]):
             unknown = (set(m["by"]) | {m["column"]}) - cols
             if unknown:
                 raise ProtocolError(f"{path}: disclosure_control.secondary_suppression.margins.{j}: {sorted(unknown)} "
                                     f"not in the columns of outputs.{i}")
+
+
+def _check_pooling(path: Path, doc: dict, i: int, out: dict) -> None:
+    """Pooled periods: labels distinct, and their rows allowed by the output's cells (the audit
+    would otherwise block every release)."""
+    specs = (doc.get("disclosure_control") or {}).get("pooled_periods") or []
+    if not specs or not out.get("counts"):
+        return
+    labels = [s["label"] for s in specs]
+    for j, spec in enumerate(specs):
+        where = f"{path}: disclosure_control.pooled_periods.{j}"
+        if labels.count(spec["label"]) > 1:
+            raise ProtocolError(f"{where}.label: {spec['label']!r} is the label of another pooled period")
+        missing = {"period_type", "period_start", "period_end", "geography_type"} - set(out["columns"])
+        if missing:
+            raise ProtocolError(f"{where}: outputs.{i} has no {sorted(missing)} columns to pool over")
+        cells = (out.get("row_filters") or {}).get("cells")
+        if cells is None:
+            continue
+        for g in spec["geography_types"]:
+            if not any(c.get("geography_type", g) == g and c.get("period_type") == spec["label"] for c in cells):
+                raise ProtocolError(f"{where}.label: outputs.{i}.row_filters.cells allows no "
+                                    f"{{geography_type: {g}, period_type: {spec['label']}}} cell")
 
 
 def load_protocols(protocols_dir: Path) -> dict[str, Protocol]:

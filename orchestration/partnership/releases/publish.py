@@ -25,6 +25,7 @@ import polars as pl
 import orchestration.partnership.releases.build as build
 import orchestration.partnership.releases.fingerprint as fp
 import orchestration.partnership.releases.log as release_log
+from orchestration.partnership.releases import ledger
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.ops.testhooks import pause_point
 from orchestration.partnership.releases import signing
@@ -105,7 +106,8 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 why_computed = fp.intact(cur, protocol, releases_dir, release_date) or ""
                 unchanged = not why_computed
             if not unchanged:
-                tables = build.build_tables(con, protocol, key, scoped)
+                figures: list[pl.DataFrame] = []
+                tables = build.build_tables(con, protocol, key, scoped, figures)
                 lineage = build.lineage(con, protocol)
                 quality = build.data_quality_facts(con, protocol, release_date) if protocol.level == "aggregate" else None
         if edited:
@@ -130,7 +132,8 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
         manifest = build.write_folder(tmp, protocol, tables, lineage, quality, release_date, anchor, secret)
         content = manifest["content_sha256"]
 
-        problems = audit_release(tmp, protocol, warehouse=warehouse, releases_dir=releases_dir, key=key)
+        pending = figures[0] if figures else None
+        problems = audit_release(tmp, protocol, warehouse=warehouse, releases_dir=releases_dir, key=key, pending=pending)
         if problems:
             raise ReleaseBlocked("; ".join(problems))
 
@@ -159,6 +162,8 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             seq = release_log.append(con, protocol, release_date, "published", logged, content, "",
                                      files["manifest.json"])
             fp.record_inputs(con, seq, protocol.id, release_date, logged, fingerprint, parts, files)
+            if pending is not None:  # what the recipient now holds, in the same transaction as the log entry
+                ledger.record(con, protocol.recipient_id, protocol.id, seq, release_date, pending)
             con.commit()
         return ReleaseResult(protocol.id, "published", final, row_counts=manifest["row_counts"])
     except ReleaseBlocked as exc:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
+from orchestration.partnership.releases.audit import holding as _holding
 from orchestration.partnership.releases.audit import zone as _zone
 from orchestration.partnership.releases.audit.counts import (
     check_counts,
@@ -53,11 +54,13 @@ __all__ = ["HEX_VALUE", "Zone", "audit_release", "check_no_later_dates", "column
 
 
 def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = None, releases_dir: Path | None = None,
-                  key: bytes | None = None) -> list[str]:
+                  key: bytes | None = None, pending: pl.DataFrame | None = None) -> list[str]:
     """Every finding that stops `folder` from leaving; an empty list means it may be published.
 
     Without `warehouse` only the checks that need nothing but the files run (used on published
-    folders, e.g. after a board pack is added); the release engine always passes it."""
+    folders, e.g. after a board pack is added); the release engine always passes it, and for an
+    aggregate release `pending`, the counts behind its figures (`ledger.figures`), for the attacker
+    on the recipient's whole holding (`holding`)."""
     folder = Path(folder)
     problems: list[str] = []
     ok, why = protocol.in_force(date.fromisoformat(json.loads((folder / "manifest.json").read_text())["release_date"])) \
@@ -70,6 +73,8 @@ def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = Non
     else:
         with Zone(Path(warehouse)) as zone:
             _audit_tables(folder, protocol, zone, key, releases_dir, problems)
+            if protocol.level == "aggregate":
+                problems += _holding.check(folder, protocol, zone.connection, pending, zone.ward_district or None)[0]
     return problems
 
 

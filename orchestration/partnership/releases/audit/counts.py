@@ -9,7 +9,20 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
+from orchestration.partnership.releases.audit import derived as derived_check
 from orchestration.partnership.releases.protocols import Protocol
+
+
+def base_ok(df: pl.DataFrame, column: str, dc: dict, base: int) -> pl.Expr:
+    """Whether a row's rounding base (`column`) is allowed: the protocol's, or for a pooled row
+    (period type a `pooled_periods` label) also `n × base` up to `periods × base`: the published
+    sum of its periods, whose rounding adds up over the n of them not published 0 (docs/protocols.md)."""
+    ok = pl.col(column) == base
+    if "period_type" in df.columns:
+        for spec in dc.get("pooled_periods") or []:
+            ok = ok | ((pl.col("period_type") == spec["label"]) & (pl.col(column) % base == 0)
+                       & pl.col(column).is_between(base, spec["periods"] * base))
+    return ok
 
 
 def check_counts(protocol: Protocol, out: dict, df: pl.DataFrame, problems: list[str]) -> None:
@@ -24,14 +37,16 @@ def check_counts(protocol: Protocol, out: dict, df: pl.DataFrame, problems: list
             problems.append(f"{t}.{c}: {unrounded} values not rounded to {base}")
         if (shown := df.filter(pl.col(f"{c}_suppressed") & pl.col(c).is_not_null()).height):
             problems.append(f"{t}.{c}: {shown} cells flagged suppressed still show a value")
-        if df.filter(pl.col(f"{c}_rounding_base") != base).height:
-            problems.append(f"{t}.{c}: rounding base differs from the protocol's {base}")
+        if df.filter(~base_ok(df, f"{c}_rounding_base", dc, base)).height:
+            problems.append(f"{t}.{c}: rounding base differs from the protocol's {base} "
+                            f"(or n × {base} for a pooled count that adds up n published periods not 0)")
     if derived and counts:
         any_sup = pl.any_horizontal([pl.col(f"{c}_suppressed") for c in counts])
         if (leaked := df.filter(any_sup & pl.any_horizontal([pl.col(d).is_not_null() for d in derived])).height):
             problems.append(f"{t}: {leaked} rows show rates derived from suppressed counts")
         if df.filter(any_sup != pl.col("derived_withheld")).height:
             problems.append(f"{t}: derived_withheld does not match the suppressed counts")
+        problems += derived_check.problems(t, df)
     if protocol.margins:
         for c in counts:
             n = recoverable_cells(df, c, protocol.margins)

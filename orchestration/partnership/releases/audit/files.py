@@ -39,7 +39,7 @@ def check_files(folder: Path, protocol: Protocol, problems: list[str]) -> dict |
     if docs_present - docs_allowed:  # only the released tables' models: never the secure zone's others
         problems.append(f"unexpected model documentation {sorted(docs_present - docs_allowed)}")
     if (folder / data_quality.DATA_QUALITY_FILE).exists():
-        problems += data_quality.check(json.loads((folder / data_quality.DATA_QUALITY_FILE).read_text()))
+        problems += data_quality.check(json.loads((folder / data_quality.DATA_QUALITY_FILE).read_text()), protocol.disclosure)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):

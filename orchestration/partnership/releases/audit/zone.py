@@ -106,6 +106,11 @@ class Zone:
             con.close()
             raise
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The audit's read-only connection to the warehouse (for the ledger and the reference)."""
+        return self._con
+
     def close(self) -> None:
         self._con.close()
 

@@ -1,0 +1,231 @@
+"""The attacker's programs: one block of unknowns, what whole-number points it allows.
+
+Each block (unknowns linked by relations, rates or a change between releases) is one set of
+linear constraints solved by HiGHS through scipy: `linprog` for the relaxation and `milp` when
+the relaxation's optimum is not whole, so what is proven holds over the whole counts. Used by
+`attack`; does not use the release builder's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse import coo_matrix, csr_matrix, vstack
+
+from orchestration.partnership.releases.audit.relations import describe
+
+CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
+EPS = 1e-6
+
+
+@dataclass
+class Attack:
+    findings: list[str] = field(default_factory=list)
+    # what was found, for tests and tools: (cell, figure, count behind it or None, kind)
+    flags: list[tuple[str, str, float | None, str]] = field(default_factory=list)
+    unknowns: int = 0
+    blocks: int = 0
+    programs: int = 0
+    seconds: float = 0.0
+
+
+
+class _Program:
+    """One block's constraints, solved by HiGHS (relaxation first, integers when it is not whole)."""
+
+    def __init__(self, vs: list[int], rels: list[tuple], ratios: list[tuple], bounds: np.ndarray, result: Attack):
+        self.col = {v: j for j, v in enumerate(vs)}
+        self.n, self.result = len(vs), result
+        self.lo, self.hi = bounds[vs, 0].copy(), bounds[vs, 1].copy()
+        eq, ub = ([], [], []), ([], [], [])
+        n_eq, b_ub = 0, []
+        for sense, t, ms in rels:
+            if sense == "eq":
+                target, r, sign = eq, n_eq, 1.0
+                n_eq += 1
+            else:  # total ≤ Σ members, or ≥ (written as −total + Σ members ≤ 0)
+                target, r, sign = ub, len(b_ub), (1.0 if sense == "le" else -1.0)
+                b_ub.append(0.0)
+            for c, coef in [(t, 1.0)] + [(m, -1.0) for m in ms]:
+                target[0].append(r)
+                target[1].append(self.col[c])
+                target[2].append(sign * coef)
+        for vn, vd, v, k in ratios:
+            tol = 1e-6 + 1e-10 * self.hi[self.col[vd]]
+            for sign in (1.0, -1.0):
+                r = len(b_ub)
+                ub[0].extend([r, r])
+                ub[1].extend([self.col[vd], self.col[vn]])
+                ub[2].extend([sign * v, -sign * k])
+                b_ub.append(tol)
+        m_eq = n_eq
+        self.a_eq = coo_matrix((eq[2], (eq[0], eq[1])), shape=(m_eq, self.n)).tocsr() if m_eq else None
+        self.a_ub = coo_matrix((ub[2], (ub[0], ub[1])), shape=(len(b_ub), self.n)).tocsr() if b_ub else None
+        self.b_ub = np.array(b_ub)
+
+    def solve(self, c: np.ndarray, integral: bool = False, same: tuple[int, int] | None = None,
+              toward: tuple[list[int], list[float], float] | None = None) -> np.ndarray | None:
+        """An optimal point (None when infeasible). `toward` = (columns, targets, sign): instead of `c`,
+        bring as many of the columns as far as their targets at once: minimise Σ max(x − t, 0) (sign
+        1) or maximise Σ min(x, t) (sign −1), with one added variable per column."""
+        self.result.programs += 1
+        n, k = self.n, 0
+        a_eq, a_ub, b_ub = self.a_eq, self.a_ub, self.b_ub
+        lo, hi = self.lo, self.hi
+        if same is not None:
+            row = coo_matrix(([1.0, -1.0], ([0, 0], [self.col[same[0]], self.col[same[1]]])), shape=(1, n))
+            a_eq = row.tocsr() if a_eq is None else vstack([a_eq, row]).tocsr()
+        if toward is not None:
+            cols, tgt, sign = toward
+            k = len(cols)
+            r = np.arange(k)
+            # sign 1: x_j − z ≤ t, z ≥ 0, minimise Σ z; sign −1: y − x_j ≤ 0, y ≤ t, maximise Σ y
+            extra = coo_matrix((np.r_[np.full(k, sign), np.full(k, -sign)], (np.r_[r, r], np.r_[cols, n + r])),
+                               shape=(k, n + k))
+            a_ub = extra.tocsr() if a_ub is None else vstack([_widen(a_ub, n + k), extra]).tocsr()
+            b_ub = np.r_[self.b_ub if self.a_ub is not None else np.zeros(0), np.array(tgt) if sign > 0 else np.zeros(k)]
+            if a_eq is not None:
+                a_eq = _widen(a_eq, n + k)
+            lo = np.r_[lo, np.zeros(k)]
+            hi = np.r_[hi, np.full(k, CAP) if sign > 0 else np.array(tgt, dtype=float)]
+            c = np.r_[np.zeros(n), np.full(k, sign)]
+        b_eq = np.zeros(a_eq.shape[0]) if a_eq is not None else None
+        if not integral:
+            res = linprog(c, A_ub=a_ub, b_ub=b_ub if a_ub is not None else None, A_eq=a_eq, b_eq=b_eq,
+                          bounds=np.column_stack([lo, hi]), method="highs")
+            return res.x[:n] if res.status == 0 else None
+        cons = []
+        if a_eq is not None:
+            cons.append(LinearConstraint(a_eq, b_eq, b_eq))
+        if a_ub is not None:
+            cons.append(LinearConstraint(a_ub, -np.inf, b_ub))
+        res = milp(c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(k)], bounds=Bounds(lo, hi),
+                   options={"time_limit": 60})
+        return res.x[:n] if res.status == 0 and res.x is not None else None
+
+    def point(self, c: np.ndarray | None = None, same: tuple[int, int] | None = None,
+              toward: tuple | None = None) -> np.ndarray | None:
+        """A whole-number optimal point (the relaxation's when it is whole, else the integer program's)."""
+        c = np.zeros(self.n) if c is None else c
+        x = self.solve(c, same=same, toward=toward)
+        if x is None or np.all(np.abs(x - np.round(x)) < EPS):
+            return x
+        return self.solve(c, integral=True, same=same, toward=toward)
+
+
+MAX_BLOCK_FINDINGS = 5
+
+
+def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, named, result: Attack,
+           rounded: str = "full_interval") -> None:
+    """Check one block. Every target must be reached by some whole-number point: rounds of programs
+    that bring all pending unknowns toward their targets at once (most are reached in a few), then
+    one program per unknown left. Under `not_pinned` a rounded count only needs two values among
+    the points. After `MAX_BLOCK_FINDINGS` findings the block's other cells are not examined."""
+    prog = _Program(vs, rels, ratios, bounds, result)
+    x = prog.point()
+    if x is None:
+        cell, fig, _ = model.keys[vs[0]]
+        result.findings.append(f"{table_of.get(cell, '?')}.{fig}: the figures around {describe(cells[cell])} contradict "
+                               f"each other ({'; '.join(named[vs[0]]) or 'no relation'})")
+        result.flags.append((*model.keys[vs[0]], "contradiction"))
+        return
+    points = [x]
+    mine = [v for v in vs if v in targets]
+    left: dict[str, set[int]] = {}
+    for sense, sign in (("low", 1.0), ("high", -1.0)):
+        want = {v: float(targets[v][1] if sense == "low" else targets[v][2]) for v in mine}
+        pending = {v for v in mine if not _reached(x, prog.col[v], want[v], sign)}
+        while pending:
+            order = sorted(pending)
+            x = prog.point(toward=([prog.col[v] for v in order], [want[v] for v in order], sign))
+            if x is None:
+                break
+            points.append(x)
+            hit = {v for v in pending if _reached(x, prog.col[v], want[v], sign)}
+            if not hit:
+                break
+            pending -= hit
+        left[sense] = pending
+    found = 0
+    for v in sorted(left["low"] | left["high"]):
+        if found >= MAX_BLOCK_FINDINGS:
+            cell, fig, _ = model.keys[v]
+            result.findings.append(f"{table_of[cell]}.{fig}: further cells linked to {describe(cells[cell])} were not "
+                                   f"examined (the block has {MAX_BLOCK_FINDINGS} findings already)")
+            break
+        j = prog.col[v]
+        if targets[v][0] == "rounded" and rounded == "not_pinned":
+            if max(p[j] for p in points) - min(p[j] for p in points) >= 1 - EPS:
+                continue
+            ends = []
+            for sign in (1.0, -1.0):
+                c = np.zeros(prog.n)
+                c[j] = sign
+                if (y := prog.point(c)) is not None:
+                    points.append(y)
+                    ends.append(y[j])
+            if len(ends) == 2 and ends[1] - ends[0] < 1 - EPS:
+                found += 1
+                _report(v, "pinned", "rounded", model, cells, table_of, named, result)
+            continue
+        for sense, sign in (("low", 1.0), ("high", -1.0)):
+            if v not in left[sense]:
+                continue
+            t = float(targets[v][1] if sense == "low" else targets[v][2])
+            if any(_reached(p, j, t, sign) for p in points):
+                continue
+            c = np.zeros(prog.n)
+            c[j] = sign
+            y = prog.point(c)
+            if y is not None and _reached(y, j, t, sign):
+                points.append(y)
+                continue
+            if sense == "low" and _above_small(targets[v], y, j):
+                continue  # hidden, proven above the suppression range: no small count in it
+            found += 1
+            _report(v, sense, targets[v][0], model, cells, table_of, named, result)
+            if targets[v][0] == "rounded":
+                break  # one finding per rounded count: narrowed is narrowed
+    for a, b in links:
+        if prog.point(same=(a, b)) is None:
+            cell, fig, _ = model.keys[b]
+            result.findings.append(f"{table_of.get(cell, '?')}.{fig}: {describe(cells[cell])}: the holding shows its count "
+                                   f"changed between releases, a count of new events "
+                                   f"({'; '.join(named[b] or named[a]) or 'its own figures'})")
+            result.flags.append((*model.keys[b], "changed"))
+
+
+def _widen(a, columns: int) -> csr_matrix:
+    """The same rows with more (empty) columns on the right."""
+    a = a.tocsr()
+    return csr_matrix((a.data, a.indices, a.indptr), shape=(a.shape[0], columns))
+
+
+def _above_small(target: tuple, least, j: int) -> bool:
+    """A suppressed count whose least possible value (`least[j]`, from the relaxation: at most the
+    whole-number least) is above the top of its suppression range."""
+    top = target[3] if target[0] == "suppressed" and len(target) > 3 else None
+    return top is not None and least is not None and least[j] > top + EPS
+
+
+def _reached(x, j: int, target: float, sign: float) -> bool:
+    return x is not None and (x[j] <= target + EPS if sign > 0 else x[j] >= target - EPS)
+
+
+def _report(v, sense, kind, model, cells, table_of, named, result: Attack) -> None:
+    cell, fig, _ = model.keys[v]
+    where = f"{table_of[cell]}.{fig}: {describe(cells[cell])}"
+    through = "; ".join(named[v]) or "no relation"
+    flag = {"low": "not_zero", "high": "zero"}[sense] if kind == "suppressed" else \
+        ("pinned" if sense == "pinned" else "narrowed")
+    result.flags.append((*model.keys[v], flag))
+    if kind == "suppressed":
+        what = "suppressed, but the holding shows it is not zero" if sense == "low" else "suppressed, but the holding shows it is zero"
+    elif sense == "pinned":
+        what = "rounded, but the holding pins its count"
+    else:
+        what = "rounded, but the holding narrows it to fewer values than its rounding allows"
+    result.findings.append(f"{where}: {what} (through {through})")

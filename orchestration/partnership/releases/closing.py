@@ -1,0 +1,129 @@
+"""Closing what rounding leaves open: further suppression until the attacker proves nothing.
+
+Secondary suppression (`disclosure.secondary`) makes sure no hidden count can be solved from the
+relations as equations. With rounding, a recipient can still bound a hidden count: May's 65–79
+is May's persons (published 20: 18–22) less May's 80+, and May's 80+ is at most its quarter
+(published 10: 10–12), so May's 65–79 is at least 6 — not zero, perhaps small. Such bounds need
+linear programming over the whole holding, which is what the audit's attacker does
+(`audit/attack.py`). So the builder asks the same attacker, on the recipient's holding and the
+release as built, which counts it can bound, and hides more: for a hidden count proven not to be
+zero (or proven zero), the published totals it is part of (its published members when those
+are all hidden; else the published cells nearest to it through hidden ones); for a rounded count
+pinned, the count itself. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
+recipient already holds are never hidden: they are out). The audit runs the attacker again on
+the files as written and blocks the release if anything is left; the attacker itself is tested
+against a brute-force recipient (tests/oracles/holding.py).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.structure as structure
+from orchestration.partnership.releases import ledger
+from orchestration.partnership.releases.audit.attack import NEW_SEQ, attack
+
+ROUNDS = 12  # each round hides what the last one found; the demo night needs two or three
+ACTED_ON = ("not_zero", "zero", "pinned")  # `narrowed` (full_interval) is left to the audit: hiding cannot fix most
+
+
+def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame], held_truth: dict,
+          holding: pl.DataFrame | None, parents: dict[str, str] | None) -> dict[str, pl.DataFrame]:
+    """`tables` with more counts hidden until the attacker, given `holding` (`ledger.holding`) and
+    the release, finds no count to act on; a row with a newly hidden count has its derived figures
+    withheld. `truth` and `held_truth` as for `ledger.figures`."""
+    mode = ((protocol.disclosure or {}).get("attacker") or {}).get("rounded_counts", "full_interval")
+    outputs = {o["table"]: o for o in ledger.controlled_outputs(protocol) if o.get("counts") and o["table"] in tables}
+    if not outputs:
+        return tables
+    for _ in range(ROUNDS):
+        figs = ledger.figures(protocol, tables, truth, held_truth)
+        new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
+        everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
+        found = attack(everything, protocol.margins, parents, mode)
+        flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
+        if not flagged:
+            break
+        hidden_any = False
+        for name, out in outputs.items():
+            tables[name], hidden = _hide(protocol, out, tables[name], truth.get(name), flagged, held_truth, parents)
+            hidden_any |= hidden
+        if not hidden_any:
+            break
+    return tables
+
+
+def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, flagged: dict, held_truth: dict,
+          parents: dict[str, str] | None) -> tuple[pl.DataFrame, bool]:
+    counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+    cells = ledger.cell_keys(df, ledger.key_columns(out))
+    row_of = {c: i for i, c in enumerate(cells)}
+    mine = [(row_of[c], f, k) for (c, f), k in flagged.items() if c in row_of and f in counts]
+    if not mine:
+        return df, False
+    equations = structure.unique(disclosure.margin_equations(df, protocol.margins)
+                                 + structure.equations(df, counts, derived, parents))
+    totals_of: dict[int, list[int]] = {}
+    for t, ms in equations:
+        for m in ms:
+            totals_of.setdefault(m, []).append(t)
+    hide: dict[str, set[int]] = {f: set() for f in counts}
+    for i, f, kind in mine:
+        hidden = df[f"{f}_suppressed"]
+        if kind == "pinned":
+            hide[f].add(i)
+        else:  # a hidden count bounded through the totals it is part of: hide them too; when they
+            # are all hidden already, through its own members: hide those
+            more = {t for t in totals_of.get(i, []) if not hidden[t]}
+            if not more:
+                more = {m for t, ms in equations if t == i for m in ms if not hidden[m]}
+            hide[f].update(more or _ring(i, equations, hidden))
+    held = {(c, f) for (tname, c, f) in held_truth if tname == out["table"]}
+    changed = [False] * df.height
+    updates = []
+    exact = ledger.aligned(df, truth, out)
+    for f in counts:
+        rows = {i for i in hide[f] if (cells[i], f) not in held}
+        if not rows:
+            continue
+        before = df[f"{f}_suppressed"].to_list()
+        flags = list(before)
+        for i in rows:
+            flags[i] = True
+        # and secondary suppression again, so that no newly hidden total is solved from published members
+        # (a held or unknown count is never chosen: None)
+        choose = [None if (c, f) in held or exact is None else t for c, t in zip(cells, exact[f].to_list())]
+        flags = [bool(x) for x in disclosure.secondary(choose, flags, equations)]
+        values = df[f].to_list()
+        for i, (was, now) in enumerate(zip(before, flags)):
+            if now and not was:
+                values[i], changed[i] = None, True
+        updates += [pl.Series(f, values, dtype=df.schema[f]), pl.Series(f"{f}_suppressed", flags, dtype=pl.Boolean)]
+    if not updates:
+        return df, False
+    df = df.with_columns(updates)
+    if derived:
+        mask = pl.lit(pl.Series(changed))
+        df = df.with_columns([pl.when(mask).then(None).otherwise(pl.col(d)).alias(d) for d in derived])
+        if "derived_withheld" in df.columns:
+            df = df.with_columns(pl.any_horizontal([pl.col(f"{c}_suppressed") for c in counts]).alias("derived_withheld"))
+    return df, True
+
+
+def _ring(i: int, equations: list[tuple[int, list[int]]], hidden: pl.Series) -> set[int]:
+    """The published cells nearest to hidden row `i` through hidden cells: those in the relations of
+    the hidden cells reachable from `i`, at the first distance where there are any."""
+    touching: dict[int, list[int]] = {}
+    for e, (t, ms) in enumerate(equations):
+        for c in (t, *ms):
+            touching.setdefault(c, []).append(e)
+    seen, frontier = {i}, {i}
+    while frontier:
+        rows = {c for r in frontier for e in touching.get(r, []) for c in (equations[e][0], *equations[e][1])}
+        published = {c for c in rows if not hidden[c]}
+        if published:
+            return published
+        frontier = rows - seen
+        seen |= frontier
+    return set()
