@@ -54,15 +54,21 @@ def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], fa
                 keep &= rounds_to(values[:, names.index(c)], state[1], state[2])
         feasible.append(values[keep])
     if len(truths) == 1:
-        joint = [feasible[0]]
+        joint, key_ids = [feasible[0]], None
     else:  # the second release's assignments joined on every cell whose count did not change
         same = [k for k, c in enumerate(names) if truth[0][c] == truth[1][c]]
-        index = defaultdict(list)
-        for j, row in enumerate(feasible[1]):
-            index[tuple(row[same])].append(j)
-        pairs = [(i, j) for i, row in enumerate(feasible[0]) for j in index.get(tuple(row[same]), [])]
-        first, second = zip(*pairs) if pairs else ((), ())
-        joint = [feasible[0][list(first)], feasible[1][list(second)]]
+        # Each assignment's key (its values of the unchanged cells) as one id over both releases; the
+        # join keeps the assignments whose key the other release has too. Its marginals are all this
+        # needs, so the pairs themselves are never listed (there can be billions).
+        keys = np.concatenate([feasible[0][:, same], feasible[1][:, same]])
+        if same and len(keys):
+            ids = np.asarray(np.unique(keys, axis=0, return_inverse=True)[1]).reshape(-1)
+        else:  # no unchanged cell: every assignment of one night goes with every one of the other
+            ids = np.zeros(len(keys), dtype=np.int64)
+        id0, id1 = ids[:len(feasible[0])], ids[len(feasible[0]):]
+        common = np.intersect1d(id0, id1)
+        keep0, keep1 = np.isin(id0, common), np.isin(id1, common)
+        joint, key_ids = [feasible[0][keep0], feasible[1][keep1]], [id0[keep0], id1[keep1]]
     found = set()
     for r, c, state in facts:
         seen = joint[r][:, names.index(c)]
@@ -77,7 +83,12 @@ def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], fa
                 found.add((c, truth[r][c], "narrowed"))
     if len(truths) == 2:
         for k, c in enumerate(names):
-            if truth[0][c] != truth[1][c] and not np.any(joint[0][:, k] == joint[1][:, k]):
+            if truth[0][c] == truth[1][c]:
+                continue
+            # some joined pair (same key) gives the cell the same count on both nights
+            width = int(max(joint[0][:, k].max(initial=0), joint[1][:, k].max(initial=0))) + 1
+            codes = [key_ids[r].astype(np.int64) * width + joint[r][:, k] for r in (0, 1)]
+            if not np.intersect1d(codes[0], codes[1]).size:
                 found.add((c, truth[1][c], "changed"))
     return found
 
