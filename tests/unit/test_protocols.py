@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from pathlib import Path
 
@@ -156,7 +157,7 @@ def test_pooled_periods_must_be_allowed_by_the_cells_and_labelled_apart(tmp_path
                                             r"\{geography_type: ward, period_type: rolling_12_months\}"):
         load_protocol(_write(tmp_path, doc))
     doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())
-    doc["disclosure_control"]["pooled_periods"].append(dict(doc["disclosure_control"]["pooled_periods"][0]))
+    doc["disclosure_control"]["pooled_periods"].append(copy.deepcopy(doc["disclosure_control"]["pooled_periods"][0]))
     with pytest.raises(ProtocolError, match=r"pooled_periods\.0\.label: 'rolling_12_months' is the label of another"):
         load_protocol(_write(tmp_path, doc))
     doc = yaml.safe_load((PROTOCOLS / "falls-board.yaml").read_text())

@@ -135,10 +135,11 @@ class Zone:
         pseudonymised in its rows. A person or household column keeps only ids of the person index.
         Column `id`, and one column per name of `contexts` holding each id's pseudonym for that
         recipient (`pseudonymiser`: the audit's own HMAC, not DuckDB's, which is no faster)."""
-        index = {"person_id": "select person_id from linkage.persons",
-                 # a household is an address: one nobody lives at now is in no person's row
-                 "household_id": "select household_id from linkage.persons union "
-                                 "select household_id from linkage.household_members"}.get(column)
+        households = "select household_id from linkage.persons"
+        if "linkage.household_members" in self.have:
+            # a household is an address: one nobody lives at now is in no person's row
+            households += " union select household_id from linkage.household_members"
+        index = {"person_id": "select person_id from linkage.persons", "household_id": households}.get(column)
         inside = f' and "{column}" in ({index})' if index else ""
         ids = [r[0] for r in self.source_rows(f'select distinct cast("{column}" as varchar) from {source} '
                                               f'where "{column}" is not null{inside} order by 1')]
