@@ -21,21 +21,20 @@ def _files_key(folder: Path, pattern: str) -> tuple:
     return (str(folder), tuple((f.relative_to(folder).as_posix(), f.read_bytes()) for f in sorted(folder.glob(pattern))))
 
 
+def _kept(kind: str, folder: Path, pattern: str, load):
+    """What `load(folder)` gave for the files `pattern` names, read again only when they changed."""
+    key = _files_key(folder, pattern)
+    kept = _read.get(kind)
+    if kept is None or kept[0] != key:
+        kept = _read[kind] = (key, load(folder))
+    return kept[1]
+
+
 def contracts(contracts_dir: Path | None = None) -> dict[str, Contract]:
     """The agency contracts by id (`<agency>__<extract>`)."""
-    folder = Path(contracts_dir or get_settings().contracts_dir)
-    key = _files_key(folder, "*/*.odcs.yaml")
-    kept = _read.get("contracts")
-    if kept is None or kept[0] != key:
-        kept = _read["contracts"] = (key, load_contracts(folder))
-    return kept[1]
+    return _kept("contracts", Path(contracts_dir or get_settings().contracts_dir), "*/*.odcs.yaml", load_contracts)
 
 
 def protocols(protocols_dir: Path | None = None) -> dict[str, Protocol]:
     """The data sharing protocols by id."""
-    folder = Path(protocols_dir or get_settings().protocols_dir)
-    key = _files_key(folder, "*.yaml")
-    kept = _read.get("protocols")
-    if kept is None or kept[0] != key:
-        kept = _read["protocols"] = (key, load_protocols(folder))
-    return kept[1]
+    return _kept("protocols", Path(protocols_dir or get_settings().protocols_dir), "*.yaml", load_protocols)
