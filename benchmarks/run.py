@@ -120,6 +120,7 @@ def _link(src: Path, dst: Path) -> None:
 
 def fresh_data_dir(gen: Path, night: Path, exclude: set[str]) -> None:
     shutil.rmtree(night, ignore_errors=True)
+    night.mkdir(mode=0o700, parents=True)  # a night refuses a data folder other accounts can read
     for sub in ("landing", "reference"):
         for p in sorted((gen / sub).rglob("*")):
             rel = p.relative_to(gen / sub)

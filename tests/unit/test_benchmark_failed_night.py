@@ -31,3 +31,25 @@ def test_a_failed_full_night_reports_its_stages_and_failed_step(tmp_path, capsys
     assert saved["full"]["stages"]["ingest + validate"] == 120.0 and saved["full"]["stages"]["linkage"] == 30.0
     err = capsys.readouterr().err
     assert "FAILED" in err and "linkage_person_index" in err
+
+
+def test_the_benchmark_night_folder_is_one_a_night_accepts(tmp_path):
+    """The benchmark lays out its data folder itself: under a shell's usual umask it must still be
+    the warehouse account's alone, or the night refuses it before doing anything."""
+    import os
+
+    from benchmarks.run import fresh_data_dir
+    from orchestration.partnership.warehouse.permissions import open_to_others
+
+    gen = tmp_path / "gen"
+    (gen / "landing" / "agency" / "extract").mkdir(parents=True)
+    (gen / "landing" / "agency" / "extract" / "file_20250101.csv").write_text("a\n1\n")
+    (gen / "reference").mkdir()
+    old = os.umask(0o022)
+    try:
+        night = tmp_path / "night"
+        fresh_data_dir(gen, night, set())
+    finally:
+        os.umask(old)
+    assert (night / "landing" / "agency" / "extract" / "file_20250101.csv").exists()
+    assert open_to_others(night) == []
