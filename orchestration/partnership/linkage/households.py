@@ -41,6 +41,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from orchestration.partnership.linkage.address_lines import match_address_lines
 from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.people import assign_ids
 from orchestration.partnership.linkage.state import (
@@ -172,23 +173,28 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
                           .fetchall() or [(1,)])[0][0])
     with_uprn = [s for s in sources if s.has("uprn")]
+    match_address_lines(mem, sources, existing)
     mem.execute(f"""create or replace temp table _observed as
-        select r.person_id, r.uprn, d.day, r.date_of_birth
+        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line
         from wh.identity.linkage_records r
         join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
-        where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null""")
+        where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
+        union all
+        select person_id, uprn, day, date_of_birth, true from _line_observed""")
     # Runs of one address in each person's records by date; a run begins where the address
     # differs from the record before. Two addresses on one day: ordered by UPRN.
     mem.execute("""create or replace temp table _spells as
-        with o as (select person_id, uprn, day, min(date_of_birth) as dob from _observed group by all),
+        with o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line
+                   from _observed group by person_id, uprn, day),
         marked as (select *, lag(uprn) over w is distinct from uprn as starts,
                           count(*) over (partition by person_id) as n
                    from o window w as (partition by person_id order by day, uprn)),
         runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
                                                    rows unbounded preceding) as run from marked),
         spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
-                         min(dob) as dob from runs group by person_id, run)
+                         min(dob) as dob, bool_and(by_line) as by_line from runs group by person_id, run)
         select person_id, uprn, first_seen, last_seen,
+               case when by_line then 'address_line' else 'address' end as evidence,
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
         from spans""")
@@ -218,8 +224,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     _shared_events(mem, sources, existing)
     mem.execute("""create or replace table wh.linkage.household_members as
         select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence
-        from (select *, 'address' as evidence from _spells union all by name
-              select *, 'shared_event' as evidence from _joined) s
+        from (select * from _spells union all by name select *, 'shared_event' as evidence from _joined) s
         join _address_ids a using (uprn)
         where s.valid_to is null or s.valid_to >= s.valid_from
         order by household_id, valid_from, person_id""")
@@ -245,7 +250,7 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
                            on v._delivery_id = r.delivery_id and v._row_number = r.row_number
                          where r.contract_id = '{src.id}' and v."{col}" is not null""")
     if not parts:
-        mem.execute("create or replace temp table _joined as select * from _spells where false")
+        mem.execute("create or replace temp table _joined as select * exclude (evidence) from _spells where false")
         return
     mem.execute(f"create or replace temp table _event_people as {' union all '.join(parts)}")
     mem.execute("""create or replace temp table _joined as
@@ -289,14 +294,23 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
           and r.person_id not in (select person_id from _observed)
           and r.person_id not in (select person_id from _joined)
         group by all""")
+    # And people whose address line is close to an address's but not the same (`address_lines`),
+    # unless they live there on other evidence.
     mem.execute(f"""create or replace table wh.identity.{REVIEW} as
-        select c.person_id, m.household_id, min(c.first_day) as first_day, max(c.last_day) as last_day,
-               'postcode and surname of a member, no address record' as reason
-        from _candidates c join _member_keys m
-          on m.postcode = c.postcode and m.surname = c.surname
-         and (m.valid_from is null or m.valid_from <= c.last_day) and (m.valid_to is null or c.first_day <= m.valid_to)
-        group by c.person_id, m.household_id
-        order by m.household_id, c.person_id""")
+        select person_id, household_id, min(first_day) as first_day, max(last_day) as last_day,
+               string_agg(distinct reason, '; ' order by reason) as reason
+        from (select c.person_id, m.household_id, c.first_day, c.last_day,
+                     'postcode and surname of a member, no address record' as reason
+              from _candidates c join _member_keys m
+                on m.postcode = c.postcode and m.surname = c.surname
+               and (m.valid_from is null or m.valid_from <= c.last_day) and (m.valid_to is null or c.first_day <= m.valid_to)
+              union all
+              select n.person_id, a.household_id, n.first_day, n.last_day,
+                     'address line close to the address, not the same' as reason
+              from _line_near n join _address_ids a using (uprn)
+              where (n.person_id, a.household_id) not in (select (person_id, household_id) from wh.linkage.household_members))
+        group by person_id, household_id
+        order by household_id, person_id""")
 
 
 def _ids(sources: list[PersonSource]) -> str:
