@@ -11,17 +11,17 @@ night's household and opt-out flag.
 Households at a date (`write_household_members`, run as the night's tables are written):
 
 A record that carries a UPRN and a date (the contract's dated column: its freshness column)
-says its person lived at that address that day. A person's records with a UPRN, in date
-order, give their *address spells*: they live at an address from the day of its first record
+says its person lived at that address that day; so does a record with no UPRN whose address
+line and postcode are exactly a gazetteer address's (`address_lines`). A person's address
+records, in date order, give their *address spells*: they live at an address from the day of its first record
 of a run (the first spell from their date of birth, as nothing earlier is known) until the day
 before a record puts them at another address; the last spell has no end. A *household* is an
 address: everyone whose spell there covers a day is its household that day. So a move, a new
 baby (no earlier than its birth) and a person leaving (their record elsewhere) are handled by
 date, and a person's household for a period is the one at the period's date.
 
-Records with only a postcode (health, police, schools) put nobody in a household: a postcode
-holds about fifteen addresses, and a surname is shared across them. A person with no UPRN
-record whose postcode, on a record's day, is the address's postcode (gazetteer) and whose
+Records with only a postcode put nobody in a household: a postcode holds about fifteen
+addresses, and a surname is shared across them. A person with no address record whose postcode, on a record's day, is the address's postcode (gazetteer) and whose
 surname is a member's that day is listed in `identity.linkage_household_review` for a person
 to check, never joined.
 
@@ -31,9 +31,9 @@ Written, in the linkage step's transaction, from the records as linked tonight:
 - `identity.linkage_household_addresses`: each address's household id, kept from night to night
   (ids are never reused; an address whose people are someone's household in `linkage.persons`
   takes that id).
-- `identity.linkage_household_review`: the postcode-only candidates above.
-Every night works them out again from every dated address record: a few percent of all
-records, so this is a fraction of the linkage step.
+- `identity.linkage_household_review`: the postcode-only candidates above, and the people
+  whose address line is close to an address's but not the same.
+Every night works them out again from every dated address record.
 """
 
 from __future__ import annotations
@@ -165,6 +165,18 @@ def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str =
     return "\nunion all\n".join(parts)
 
 
+# Runs of one address in each person's records by date (`_observed`); a run begins where the
+# address differs from the record before. Two addresses on one day: ordered by UPRN.
+_SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line
+                   from _observed group by person_id, uprn, day),
+        marked as (select *, lag(uprn) over w is distinct from uprn as starts
+                   from o window w as (partition by person_id order by day, uprn)),
+        runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
+                                                   rows unbounded preceding) as run from marked),
+        spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
+                         min(dob) as dob, bool_and(by_line) as by_line from runs group by person_id, run)"""
+
+
 def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
     """Households at a date (see the module's docstring, second part): the three tables written
     into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
@@ -181,23 +193,25 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
         union all
         select person_id, uprn, day, date_of_birth, true from _line_observed""")
-    # Runs of one address in each person's records by date; a run begins where the address
-    # differs from the record before. Two addresses on one day: ordered by UPRN.
-    mem.execute("""create or replace temp table _spells as
-        with o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line
-                   from _observed group by person_id, uprn, day),
-        marked as (select *, lag(uprn) over w is distinct from uprn as starts,
-                          count(*) over (partition by person_id) as n
-                   from o window w as (partition by person_id order by day, uprn)),
-        runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
-                                                   rows unbounded preceding) as run from marked),
-        spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
-                         min(dob) as dob, bool_and(by_line) as by_line from runs group by person_id, run)
+    # A neighbour's address for one day, between or beside runs at an address of the same
+    # postcode, from address lines alone: a mistyped house number, not a move.
+    mem.execute(f"""create or replace temp table _slips as
+        with {_SPANS},
+        p as (select s.*, a.postcode, lag(a.postcode) over w as before_postcode, lead(a.postcode) over w as after_postcode
+              from spans s left join wh.identity.linkage_address_postcodes a using (uprn)
+              window w as (partition by person_id order by run))
+        select person_id, uprn, first_seen as day from p
+        where by_line and first_seen = last_seen and (before_postcode = postcode or after_postcode = postcode)""")
+    mem.execute("""delete from _observed where by_line
+                   and (person_id, uprn, day) in (select (person_id, uprn, day) from _slips)""")
+    mem.execute(f"""create or replace temp table _spells as
+        with {_SPANS}
         select person_id, uprn, first_seen, last_seen,
                case when by_line then 'address_line' else 'address' end as evidence,
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
         from spans""")
+    _bound_by_other_postcodes(mem, sources, existing)
     # An address keeps its household id; one that is someone's household in linkage.persons
     # (their latest address) takes that id; a new address takes the next number.
     stored = (f"select uprn, household_id from wh.identity.{ADDRESS_IDS}"
@@ -231,6 +245,30 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     _review(mem, sources, existing)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
+
+
+def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+    """A record at another postcode says its person did not live at the address that day: a
+    spell starts no earlier than the day after the person's last such record before its first
+    record there (a family that moved in), and ends no later than the day before their first
+    such record after its last (a person who moved out before a record there says so)."""
+    mem.execute(f"""create or replace temp table _elsewhere as
+        select r.person_id, r.postcode, d.day
+        from wh.identity.linkage_records r
+        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
+        where r.postcode is not null and d.day is not null and r.person_id in (select person_id from _spells)""")
+    mem.execute("""create or replace temp table _spells as
+        with s as (select s.*, a.postcode as address_postcode
+                   from _spells s left join wh.identity.linkage_address_postcodes a using (uprn)),
+        bounds as (select s.person_id, s.first_seen,
+                          max(e.day) filter (where e.day < s.first_seen) as before_day,
+                          min(e.day) filter (where e.day > s.last_seen) as after_day
+                   from s join _elsewhere e on e.person_id = s.person_id and e.postcode <> s.address_postcode
+                   group by all)
+        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.evidence,
+               greatest(s.valid_from, cast(b.before_day + 1 as date)) as valid_from,
+               least(s.valid_to, cast(b.after_day - 1 as date)) as valid_to
+        from s left join bounds b using (person_id, first_seen)""")
 
 
 def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
