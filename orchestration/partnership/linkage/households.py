@@ -193,24 +193,28 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
         union all
         select person_id, uprn, day, date_of_birth, true from _line_observed""")
+    mem.execute(f"create or replace temp table _spans as with {_SPANS} select * from spans")
     # A neighbour's address for one day, between or beside runs at an address of the same
-    # postcode, from address lines alone: a mistyped house number, not a move.
-    mem.execute(f"""create or replace temp table _slips as
-        with {_SPANS},
-        p as (select s.*, a.postcode, lag(a.postcode) over w as before_postcode, lead(a.postcode) over w as after_postcode
-              from spans s left join wh.identity.linkage_address_postcodes a using (uprn)
-              window w as (partition by person_id order by run))
+    # postcode, from address lines alone: a mistyped house number, not a move. Its records are
+    # set aside and the runs of the few people who had one are worked out again.
+    mem.execute("""create or replace temp table _slips as
+        with p as (select s.*, a.postcode, lag(a.postcode) over w as before_postcode,
+                          lead(a.postcode) over w as after_postcode
+                   from _spans s left join wh.identity.linkage_address_postcodes a using (uprn)
+                   window w as (partition by person_id order by run))
         select person_id, uprn, first_seen as day from p
         where by_line and first_seen = last_seen and (before_postcode = postcode or after_postcode = postcode)""")
     mem.execute("""delete from _observed where by_line
                    and (person_id, uprn, day) in (select (person_id, uprn, day) from _slips)""")
-    mem.execute(f"""create or replace temp table _spells as
-        with {_SPANS}
+    mem.execute("delete from _spans where person_id in (select person_id from _slips)")
+    mem.execute(f"""insert into _spans with {_SPANS.replace("from _observed", "from _observed semi join _slips using (person_id)")}
+                    select * from spans""")
+    mem.execute("""create or replace temp table _spells as
         select person_id, uprn, first_seen, last_seen,
                case when by_line then 'address_line' else 'address' end as evidence,
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
-        from spans""")
+        from _spans""")
     _bound_by_other_postcodes(mem, sources, existing)
     # An address keeps its household id; one that is someone's household in linkage.persons
     # (their latest address) takes that id; a new address takes the next number.
