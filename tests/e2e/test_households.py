@@ -66,7 +66,7 @@ def test_the_supporting_families_cohort_names_no_wrong_family_and_no_wrong_membe
     assert result.member_recall >= 0.94
 
 
-def test_sf01_never_counts_more_families_than_the_truth_allows(demo_night):
+def test_sf01_counts_the_true_families_within_what_precision_and_recall_allow(demo_night):
     settings, _ = demo_night
     quarters, named = _named_families(settings)
     truth = true_families(settings.warehouse_path, settings.truth_dir, quarters)
