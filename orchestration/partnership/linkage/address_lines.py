@@ -26,11 +26,20 @@ GAZETTEER = "wh.identity.linkage_address_postcodes"
 NEAR_DISTANCE = 3  # letters: a typing slip, not another street name
 
 
-def _line_records_sql(sources: list[PersonSource], existing: set[str]) -> str:
+def _columns(mem: duckdb.DuckDBPyConnection, schema: str) -> set[tuple[str, str]]:
+    """(table, column) of every table of `wh.<schema>`."""
+    return set(mem.execute("""select table_name, column_name from duckdb_columns()
+                              where database_name = 'wh' and schema_name = ?""", [schema]).fetchall())
+
+
+def _line_records_sql(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> str:
+    identity = _columns(mem, "identity")
+    if ("linkage_address_postcodes", "address_key") not in identity:  # a gazetteer without address lines
+        sources = []
     parts = []
     for s in sources:
         f, t = s.contract.freshness, s.contract.table
-        if not s.has("address_line") or f is None or t not in existing:
+        if not s.has("address_line") or f is None or t not in existing or (t, "address_line") not in identity:
             continue
         parts.append(f"""
             select r.person_id, r.date_of_birth, r.postcode, cast(v."{f.column}" as date) as day,
@@ -51,7 +60,11 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     # One row per person, postcode, line as written and day; the line is compared once per spelling.
     mem.execute(f"""create or replace temp table _lines as
         select person_id, postcode, line, day, min(date_of_birth) as date_of_birth
-        from ({_line_records_sql(sources, existing)}) where day is not null group by all""")
+        from ({_line_records_sql(mem, sources, existing)}) where day is not null group by all""")
+    if not mem.execute("select count(*) from _lines").fetchall()[0][0]:
+        mem.execute("create or replace temp table _line_observed (person_id varchar, uprn varchar, day date, date_of_birth date)")
+        mem.execute("create or replace temp table _line_near (person_id varchar, uprn varchar, first_day date, last_day date)")
+        return
     mem.execute(f"""create or replace temp table _line_keys as
         select line, {address_key_sql('line')} as address_key from (select distinct line from _lines)""")
     mem.execute(f"""create or replace temp table _line_match as
