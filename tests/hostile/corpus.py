@@ -305,6 +305,15 @@ def build_cases(landing: Path, truth: Path, outside: Path) -> list[Case]:
                   data=school.with_values({(1, "possible_sessions"): "-5", (2, "attended_sessions"): "-1"}), rows=len(school.rows),
                   quarantined={1: {"possible_sessions:range", "attended_not_above_possible:cross_field"},
                                2: {"attended_sessions:range"}}))
+    # An address line is a name-like free text: markup and formulas are kept as data, control
+    # characters and overlong lines quarantine the row.
+    markup = '<b onmouseover="alert(1)">12 Oak Rd</b>'
+    C.append(Case("hostile_address_lines", SCHOOL, _rel(SCHOOL, "school_attendance_20260722_addresses.csv"), "quarantined",
+                  data=school.with_values({(1, "address_line"): markup, (2, "address_line"): FORMULAS[0],
+                                           (3, "address_line"): "12 Oak Road\x1b[2J", (4, "address_line"): "12 Oak\tRoad",
+                                           (5, "address_line"): "9" * 201}), rows=len(school.rows),
+                  quarantined={3: {"address_line:pattern"}, 4: {"address_line:pattern"}, 5: {"address_line:length"}},
+                  stored={(1, "address_line"): markup, (2, "address_line"): FORMULAS[0]}))
     # --- repeats
     original = (landing / "county_ambulance/incidents/incidents_20261125.csv").read_bytes()
     add("same_delivery_twice", "rejected", original, rel=_rel(AMB, "incidents_20261125_resent.csv"), code="duplicate",

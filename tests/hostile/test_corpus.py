@@ -95,7 +95,7 @@ def _rule_counts(quarantined: dict[int, set[str]]) -> dict[str, int]:
 def _values_kept_as_data(hostile, contract_id: str, delivery_id: int, stored: dict):
     with hostile.con() as con:
         for (row, column), value in stored.items():
-            schema = "identity" if column in ("forename", "surname") else "valid"
+            schema = "identity" if column in ("forename", "surname", "address_line") else "valid"
             got = con.execute(f'select "{column}" from {schema}."{contract_id}" where _delivery_id = ? and _row_number = ?',
                               [delivery_id, row]).fetchall()
             assert got == [(value,)], (row, column)

@@ -94,3 +94,19 @@ def test_an_owners_notice_is_plain_text_whatever_the_file_is_called():
     msg = compose(contract, a, 7, None, "warehouse@partnership.example")
     assert not msg.is_multipart() and msg.get_content_type() == "text/plain"
     assert name in msg["Subject"] and name in msg.get_content()
+
+
+def test_check_shows_an_escape_sequence_in_a_value_escaped_never_sent_to_the_terminal(tmp_path, monkeypatch, capsys, wide):
+    monkeypatch.setenv("PARTNERSHIP_DATA_DIR", str(tmp_path / "owner"))
+    contract = load_contracts(PROJECT_ROOT / "contracts" / "agencies")["county_council__school_attendance"]
+    row = {"upn": "A909210610347", "forename": "Dylan", "surname": "Morgan", "date_of_birth": "2015-04-07", "sex": "M",
+           "postcode": "RV6 3WQ", "address_line": "\x1b[2J5 Mariners Close\x07", "school_urn": "113036",
+           "academic_year": "2025/26", "term": "AUTUMN", "census_date": "2025-10-25", "possible_sessions": "136",
+           "attended_sessions": "125"}
+    sent = tmp_path / "school_attendance_20260722.csv"
+    sent.write_text(",".join(contract.column_names) + "\n" + ",".join(row[c] for c in contract.column_names) + "\n",
+                    encoding="utf-8-sig")
+    main(["check", str(sent), "--contract", contract.id, "--arrived-at", "2026-07-23T01:30"])
+    out = capsys.readouterr().out
+    assert "address_line:pattern" in out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -25,12 +26,12 @@ AS_OF = date(2026, 11, 27)
 HEADERS = {
     ("riverside_acute", "emergency_admissions"): [
         "episode_id", "spell_id", "episode_number", "nhs_number", "forename", "surname", "date_of_birth", "sex",
-        "postcode", "admission_date", "episode_start_date", "discharge_date", "admission_method",
+        "postcode", "address_line", "admission_date", "episode_start_date", "discharge_date", "admission_method",
         "primary_diagnosis", "secondary_diagnosis_1", "secondary_diagnosis_2", "secondary_diagnosis_3",
         "secondary_diagnosis_4"],
     ("riverside_acute", "ae_attendances"): [
         "attendance_id", "nhs_number", "forename", "surname", "date_of_birth", "sex", "postcode",
-        "arrival_datetime", "departure_datetime", "primary_diagnosis", "secondary_diagnosis", "disposal"],
+        "address_line", "arrival_datetime", "departure_datetime", "primary_diagnosis", "secondary_diagnosis", "disposal"],
     ("county_ambulance", "incidents"): [
         "incident_id", "incident_datetime", "nhs_number", "forename", "surname", "date_of_birth", "sex",
         "postcode", "chief_complaint", "conveyed"],
@@ -41,20 +42,20 @@ HEADERS = {
         "case_ref", "uprn", "forename", "surname", "date_of_birth", "postcode", "referral_date", "approval_date",
         "completion_date", "grant_amount", "adaptation_type"],
     ("riverside_council", "homelessness_cases"): [
-        "case_ref", "uprn", "forename", "surname", "date_of_birth", "postcode", "approach_date", "duty_type",
+        "case_ref", "uprn", "forename", "surname", "date_of_birth", "postcode", "address_line", "approach_date", "duty_type",
         "household_type", "children_in_household", "case_status"],
     ("county_council", "adult_social_care_referrals"): [
         "referral_id", "nhs_number", "forename", "surname", "date_of_birth", "sex", "postcode",
-        "referral_datetime", "referral_source", "primary_support_reason", "decision_datetime", "outcome"],
+        "address_line", "referral_datetime", "referral_source", "primary_support_reason", "decision_datetime", "outcome"],
     ("county_council", "children_social_care_referrals"): [
-        "referral_id", "child_id", "upn", "forename", "surname", "date_of_birth", "sex", "postcode", "uprn",
-        "referral_datetime", "referral_source", "decision_datetime", "decision"],
+        "referral_id", "child_id", "upn", "forename", "surname", "date_of_birth", "sex", "postcode", "address_line",
+        "uprn", "referral_datetime", "referral_source", "decision_datetime", "decision"],
     ("county_council", "school_attendance"): [
-        "upn", "forename", "surname", "date_of_birth", "sex", "postcode", "school_urn", "academic_year", "term",
-        "possible_sessions", "attended_sessions"],
+        "upn", "forename", "surname", "date_of_birth", "sex", "postcode", "address_line", "school_urn", "academic_year",
+        "term", "census_date", "possible_sessions", "attended_sessions"],
     ("county_police", "incidents"): [
         "occurrence_id", "nominal_id", "person_role", "occurrence_type", "occurrence_datetime", "forename",
-        "surname", "date_of_birth", "postcode"],
+        "surname", "date_of_birth", "postcode", "address_line"],
     ("riverside_agewell", "falls_class_referrals"): [
         "referral_id", "forename", "surname", "date_of_birth", "postcode", "referral_date", "first_class_date",
         "classes_attended", "referral_source", "consent_to_share"],
@@ -186,7 +187,7 @@ def test_csv_habits(gen):
     with pytest.raises(UnicodeDecodeError):
         fire.decode("utf-8")
     acute = files_of(root, ("riverside_acute", "emergency_admissions"))[-1].read_text("utf-8")
-    assert acute.splitlines()[0].count("|") == 17
+    assert acute.splitlines()[0].count("|") == 18
     assert '""' not in acute
 
 
@@ -497,3 +498,48 @@ def test_none_means_default(tmp_path):
     s = generate(tmp_path / "d", preset="small", seed=1, as_of=None, violation_rate=None, nightly_days=None)
     assert s["as_of"] == "2026-11-27"
     assert (tmp_path / "d/landing/riverside_acute/emergency_admissions/emergency_admissions_20261126.csv").exists()
+
+
+def _line(text: str) -> str:
+    """An address line compared by hand: lower case, letters and digits, the street type spelt out."""
+    words = re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+    full = {"rd": "road", "st": "street", "ave": "avenue", "cl": "close", "ln": "lane", "dr": "drive",
+            "cres": "crescent", "gdns": "gardens", "terr": "terrace", "pl": "place", "ct": "court"}
+    return " ".join(words[:-1] + [full.get(words[-1], words[-1])]) if words else ""
+
+
+def test_address_lines_are_each_persons_address_on_the_day_with_the_agencies_mess(gen):
+    root, _ = gen
+    key = ("county_police", "incidents")
+    recs = pl.read_parquet(root / "demo_truth/records.parquet").filter(
+        (pl.col("agency") == key[0]) & (pl.col("extract") == key[1]))
+    res = pl.read_parquet(root / "demo_truth/residence.parquet")
+    lines = dict(pl.read_csv(root / "reference/address_lookup.csv", infer_schema=False).select("uprn", "address_line").iter_rows())
+    same = differ = blank = 0
+    written = set()
+    for f in files_of(root, key):
+        _, rows = read_rows(f, key)
+        people = recs.filter(pl.col("file_name") == f.name).sort("row_number")["person_id"].to_list()
+        for person, row in zip(people, rows):
+            try:
+                day = datetime.strptime(row["occurrence_datetime"] or "", "%d/%m/%Y %H:%M").date()
+            except ValueError:  # a planted violation
+                continue
+            at = res.filter((pl.col("person_id") == person) & (pl.col("valid_from").is_null() | (pl.col("valid_from") <= day))
+                            & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= day)))
+            if at.height != 1 or at["uprn"][0] is None:
+                continue
+            if row["address_line"] is None:
+                blank += 1
+                continue
+            written.add(row["address_line"])
+            if _line(row["address_line"]) == _line(lines[at["uprn"][0]]):
+                same += 1
+            else:
+                differ += 1
+    total = same + differ + blank
+    assert total > 300
+    assert 0.05 < blank / total < 0.30  # some systems leave it blank
+    assert 0 < differ / (same + differ) < 0.05  # now and then mistyped or a neighbour's number
+    assert any(w.isupper() for w in written) and any("," in w for w in written)
+    assert any(re.search(r" (Rd|St|Ave|Cl|Ln|Dr|Cres|Gdns|Terr|Pl|Ct)$", w, re.I) for w in written)

@@ -207,7 +207,7 @@ def deliver_school(landing: Landing, ctx: X.Ctx, world: World, people_id: pl.Dat
         df = df.with_columns(pl.col("_term_no").alias("_tn"))
         t = attach(df, people_id, spells)
         t = apply_mess(rng(f"mess/school/{E}"), t, 0.0)
-        t = finish_identifiers(t, EXTRACTS[SCHOOL])
+        t = finish_identifiers(t, EXTRACTS[SCHOOL], rng(f"address/school/{E}"), SCHOOL)
         widx = t["ward_true"].str.slice(4).cast(pl.Int64).fill_null(1).to_numpy() - 1
         a31 = age31[t["_pid"].to_numpy()]
         urn = np.where(a31 <= 10, prim_urn[widx], sec_urn[widx // 3])

@@ -301,7 +301,8 @@ def simulate_school(ctx: Ctx, snapshot_end: date) -> pl.DataFrame:
                                     "_end": np.full(n, e),
                                     "academic_year": [f"{ay}/{(ay + 1) % 100:02d}"] * n, "term": [term] * n,
                                     "possible_sessions": possible.astype(np.int64), "attended_sessions": attended,
-                                    "_term_no": np.full(n, ti)}))
+                                    "_term_no": np.full(n, ti)}).with_columns(
+            as_date(np.full(n, mid)).alias("census_date")))  # the census day: the address is as of it
     df = pl.concat(frames)
     # the school (URN) is assigned from the ward of residence once addresses are attached
     return df, prim_urn, sec_urn, age31

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 import orchestration.partnership.demo.extracts as X
+from orchestration.partnership.demo.addresses import MISSING, true_address_lines, written_address_lines
 from orchestration.partnership.demo.output import apply_mess
 from orchestration.partnership.demo.spec import EXTRACTS
 from orchestration.partnership.demo.world import World
@@ -28,8 +29,12 @@ def attach(frame: pl.DataFrame, people_id: pl.DataFrame, spells: pl.DataFrame) -
     return f
 
 
-def finish_identifiers(f: pl.DataFrame, spec: dict) -> pl.DataFrame:
-    """The identifier columns as the agency delivers them (its sex coding included)."""
+def finish_identifiers(f: pl.DataFrame, spec: dict, rng: np.random.Generator | None = None,
+                       key: Key | None = None) -> pl.DataFrame:
+    """The identifier columns as the agency delivers them (its sex coding included); with `rng`,
+    the address line of an extract whose system records one (`addresses.MISSING`)."""
+    if rng is not None and key in MISSING:
+        f = f.with_columns(written_address_lines(rng, f, MISSING[key]))
     sex = spec.get("sex")
     if sex == "nhs":
         sex_expr = pl.col("w_sex").replace_strict({"M": "1", "F": "2"}, default="9", return_dtype=pl.Utf8)
@@ -55,7 +60,7 @@ def true_identities(world: World) -> tuple[pl.DataFrame, pl.DataFrame]:
     spells = world.spells.select("pid", "valid_from", pl.col("uprn").alias("uprn_true"),
                                  pl.col("postcode").alias("postcode_true"), pl.col("lsoa_code").alias("lsoa_true"),
                                  pl.col("ward_code").alias("ward_true")).sort("valid_from")
-    return people_id, spells
+    return people_id, true_address_lines(spells, world.addresses)
 
 
 def identify(frames: dict[Key, pl.DataFrame], people_id: pl.DataFrame, spells: pl.DataFrame,
@@ -65,7 +70,7 @@ def identify(frames: dict[Key, pl.DataFrame], people_id: pl.DataFrame, spells: p
         spec = EXTRACTS[key]
         f = attach(frames[key], people_id, spells)
         f = apply_mess(rng("mess/" + "/".join(key)), f, spec["nhs_missing"])
-        frames[key] = finish_identifiers(f, spec)
+        frames[key] = finish_identifiers(f, spec, rng("address/" + "/".join(key)), key)
     csc = ("county_council", "children_social_care_referrals")
     r = rng("csc_upn")
     frames[csc] = frames[csc].with_columns(

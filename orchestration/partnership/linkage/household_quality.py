@@ -8,7 +8,7 @@ household that day (`linkage.household_members`; a warehouse without it: each pe
 household in `linkage.persons`). Precision and recall are over the pairs of every date.
 
 Who is compared (the targets): the true people with at least one delivered record that carries a
-UPRN (an address-bearing record), and everyone the warehouse puts in a household with someone
+UPRN or an address line (an address-bearing record), and everyone the warehouse puts in a household with someone
 else on one of the dates (so a person joined on a postcode is judged too), each through the
 persons linkage made of their records (a true person split into two persons is in the
 households of both). A person put in a household on a day the truth has them dead, unborn or
@@ -69,15 +69,25 @@ def evaluate_households(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
     con.execute("""create or replace temp table hq_shared as
         select pred from hq_members where (d, household_id) in (
             select (d, household_id) from hq_members group by d, household_id having count(*) > 1)""")
-    con.execute("""create or replace temp table hq_address_people as
-        select distinct l2.truth from labelled l2 join wh.identity.linkage_records r
-          on r.contract_id = l2.contract_id and r.delivery_id = l2.delivery_id and r.row_number = l2.row_number
-        where r.uprn is not null""")
+    con.execute(f"""create or replace temp table hq_address_people as
+        select distinct l2.truth from labelled l2 join ({_address_records_sql(con)}) r
+          on r.contract_id = l2.contract_id and r.delivery_id = l2.delivery_id and r.row_number = l2.row_number""")
     address = _pairs(con, settings, """select distinct pred, truth from labelled
         where truth in (select truth from hq_address_people) or pred in (select pred from hq_shared)""")
     everyone = _pairs(con, settings, "select distinct pred, truth from labelled")
     return {"dates": [d.isoformat() for d in dates], **address, "everyone": everyone,
             "targets": {"precision": PRECISION_TARGET, "recall": RECALL_TARGET}}
+
+
+def _address_records_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """(contract_id, delivery_id, row_number) of every record delivered with a UPRN or an address line."""
+    parts = ["select contract_id, delivery_id, row_number from wh.identity.linkage_records where uprn is not null"]
+    for (table,) in con.execute("""select table_name from duckdb_columns()
+                                   where database_name = 'wh' and schema_name = 'identity' and column_name = 'address_line'
+                                   order by 1""").fetchall():
+        parts.append(f"""select '{table}', _delivery_id, _row_number from wh.identity."{table}"
+                         where nullif(trim(address_line), '') is not null""")
+    return " union all ".join(parts)
 
 
 def _pairs(con: duckdb.DuckDBPyConnection, settings: Settings, people_sql: str) -> dict:

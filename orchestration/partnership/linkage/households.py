@@ -11,17 +11,17 @@ night's household and opt-out flag.
 Households at a date (`write_household_members`, run as the night's tables are written):
 
 A record that carries a UPRN and a date (the contract's dated column: its freshness column)
-says its person lived at that address that day. A person's records with a UPRN, in date
-order, give their *address spells*: they live at an address from the day of its first record
+says its person lived at that address that day; so does a record with no UPRN whose address
+line and postcode are exactly a gazetteer address's (`address_lines`). A person's address
+records, in date order, give their *address spells*: they live at an address from the day of its first record
 of a run (the first spell from their date of birth, as nothing earlier is known) until the day
 before a record puts them at another address; the last spell has no end. A *household* is an
 address: everyone whose spell there covers a day is its household that day. So a move, a new
 baby (no earlier than its birth) and a person leaving (their record elsewhere) are handled by
 date, and a person's household for a period is the one at the period's date.
 
-Records with only a postcode (health, police, schools) put nobody in a household: a postcode
-holds about fifteen addresses, and a surname is shared across them. A person with no UPRN
-record whose postcode, on a record's day, is the address's postcode (gazetteer) and whose
+Records with only a postcode put nobody in a household: a postcode holds about fifteen
+addresses, and a surname is shared across them. A person with no address record whose postcode, on a record's day, is the address's postcode (gazetteer) and whose
 surname is a member's that day is listed in `identity.linkage_household_review` for a person
 to check, never joined.
 
@@ -31,9 +31,9 @@ Written, in the linkage step's transaction, from the records as linked tonight:
 - `identity.linkage_household_addresses`: each address's household id, kept from night to night
   (ids are never reused; an address whose people are someone's household in `linkage.persons`
   takes that id).
-- `identity.linkage_household_review`: the postcode-only candidates above.
-Every night works them out again from every dated address record: a few percent of all
-records, so this is a fraction of the linkage step.
+- `identity.linkage_household_review`: the postcode-only candidates above, and the people
+  whose address line is close to an address's but not the same.
+Every night works them out again from every dated address record.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from orchestration.partnership.linkage.address_lines import match_address_lines
 from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.people import assign_ids
 from orchestration.partnership.linkage.state import (
@@ -164,6 +165,18 @@ def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str =
     return "\nunion all\n".join(parts)
 
 
+# Runs of one address in each person's records by date (`_observed`); a run begins where the
+# address differs from the record before. Two addresses on one day: ordered by UPRN.
+_SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line
+                   from _observed group by person_id, uprn, day),
+        marked as (select *, lag(uprn) over w is distinct from uprn as starts
+                   from o window w as (partition by person_id order by day, uprn)),
+        runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
+                                                   rows unbounded preceding) as run from marked),
+        spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
+                         min(dob) as dob, bool_and(by_line) as by_line from runs group by person_id, run)"""
+
+
 def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
     """Households at a date (see the module's docstring, second part): the three tables written
     into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
@@ -172,26 +185,37 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
                           .fetchall() or [(1,)])[0][0])
     with_uprn = [s for s in sources if s.has("uprn")]
+    match_address_lines(mem, sources, existing)
     mem.execute(f"""create or replace temp table _observed as
-        select r.person_id, r.uprn, d.day, r.date_of_birth
+        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line
         from wh.identity.linkage_records r
         join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
-        where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null""")
-    # Runs of one address in each person's records by date; a run begins where the address
-    # differs from the record before. Two addresses on one day: ordered by UPRN.
+        where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
+        union all
+        select person_id, uprn, day, date_of_birth, true from _line_observed""")
+    mem.execute(f"create or replace temp table _spans as with {_SPANS} select * from spans")
+    # A neighbour's address for one day, between or beside runs at an address of the same
+    # postcode, from address lines alone: a mistyped house number, not a move. Its records are
+    # set aside and the runs of the few people who had one are worked out again.
+    mem.execute("""create or replace temp table _slips as
+        with p as (select s.*, a.postcode, lag(a.postcode) over w as before_postcode,
+                          lead(a.postcode) over w as after_postcode
+                   from _spans s left join wh.identity.linkage_address_postcodes a using (uprn)
+                   window w as (partition by person_id order by run))
+        select person_id, uprn, first_seen as day from p
+        where by_line and first_seen = last_seen and (before_postcode = postcode or after_postcode = postcode)""")
+    mem.execute("""delete from _observed where by_line
+                   and (person_id, uprn, day) in (select (person_id, uprn, day) from _slips)""")
+    mem.execute("delete from _spans where person_id in (select person_id from _slips)")
+    mem.execute(f"""insert into _spans with {_SPANS.replace("from _observed", "from _observed semi join _slips using (person_id)")}
+                    select * from spans""")
     mem.execute("""create or replace temp table _spells as
-        with o as (select person_id, uprn, day, min(date_of_birth) as dob from _observed group by all),
-        marked as (select *, lag(uprn) over w is distinct from uprn as starts,
-                          count(*) over (partition by person_id) as n
-                   from o window w as (partition by person_id order by day, uprn)),
-        runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
-                                                   rows unbounded preceding) as run from marked),
-        spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
-                         min(dob) as dob from runs group by person_id, run)
         select person_id, uprn, first_seen, last_seen,
+               case when by_line then 'address_line' else 'address' end as evidence,
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
-        from spans""")
+        from _spans""")
+    _bound_by_other_postcodes(mem, sources, existing)
     # An address keeps its household id; one that is someone's household in linkage.persons
     # (their latest address) takes that id; a new address takes the next number.
     stored = (f"select uprn, household_id from wh.identity.{ADDRESS_IDS}"
@@ -218,14 +242,37 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     _shared_events(mem, sources, existing)
     mem.execute("""create or replace table wh.linkage.household_members as
         select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence
-        from (select *, 'address' as evidence from _spells union all by name
-              select *, 'shared_event' as evidence from _joined) s
+        from (select * from _spells union all by name select *, 'shared_event' as evidence from _joined) s
         join _address_ids a using (uprn)
         where s.valid_to is null or s.valid_to >= s.valid_from
         order by household_id, valid_from, person_id""")
     _review(mem, sources, existing)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
+
+
+def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+    """A record at another postcode says its person did not live at the address that day: a
+    spell starts no earlier than the day after the person's last such record before its first
+    record there (a family that moved in), and ends no later than the day before their first
+    such record after its last (a person who moved out before a record there says so)."""
+    mem.execute(f"""create or replace temp table _elsewhere as
+        select r.person_id, r.postcode, d.day
+        from wh.identity.linkage_records r
+        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
+        where r.postcode is not null and d.day is not null and r.person_id in (select person_id from _spells)""")
+    mem.execute("""create or replace temp table _spells as
+        with s as (select s.*, a.postcode as address_postcode
+                   from _spells s left join wh.identity.linkage_address_postcodes a using (uprn)),
+        bounds as (select s.person_id, s.first_seen,
+                          max(e.day) filter (where e.day < s.first_seen) as before_day,
+                          min(e.day) filter (where e.day > s.last_seen) as after_day
+                   from s join _elsewhere e on e.person_id = s.person_id and e.postcode <> s.address_postcode
+                   group by all)
+        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.evidence,
+               greatest(s.valid_from, cast(b.before_day + 1 as date)) as valid_from,
+               least(s.valid_to, cast(b.after_day - 1 as date)) as valid_to
+        from s left join bounds b using (person_id, first_seen)""")
 
 
 def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
@@ -245,7 +292,7 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
                            on v._delivery_id = r.delivery_id and v._row_number = r.row_number
                          where r.contract_id = '{src.id}' and v."{col}" is not null""")
     if not parts:
-        mem.execute("create or replace temp table _joined as select * from _spells where false")
+        mem.execute("create or replace temp table _joined as select * exclude (evidence) from _spells where false")
         return
     mem.execute(f"create or replace temp table _event_people as {' union all '.join(parts)}")
     mem.execute("""create or replace temp table _joined as
@@ -289,14 +336,23 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
           and r.person_id not in (select person_id from _observed)
           and r.person_id not in (select person_id from _joined)
         group by all""")
+    # And people whose address line is close to an address's but not the same (`address_lines`),
+    # unless they live there on other evidence.
     mem.execute(f"""create or replace table wh.identity.{REVIEW} as
-        select c.person_id, m.household_id, min(c.first_day) as first_day, max(c.last_day) as last_day,
-               'postcode and surname of a member, no address record' as reason
-        from _candidates c join _member_keys m
-          on m.postcode = c.postcode and m.surname = c.surname
-         and (m.valid_from is null or m.valid_from <= c.last_day) and (m.valid_to is null or c.first_day <= m.valid_to)
-        group by c.person_id, m.household_id
-        order by m.household_id, c.person_id""")
+        select person_id, household_id, min(first_day) as first_day, max(last_day) as last_day,
+               string_agg(distinct reason, '; ' order by reason) as reason
+        from (select c.person_id, m.household_id, c.first_day, c.last_day,
+                     'postcode and surname of a member, no address record' as reason
+              from _candidates c join _member_keys m
+                on m.postcode = c.postcode and m.surname = c.surname
+               and (m.valid_from is null or m.valid_from <= c.last_day) and (m.valid_to is null or c.first_day <= m.valid_to)
+              union all
+              select n.person_id, a.household_id, n.first_day, n.last_day,
+                     'address line close to the address, not the same' as reason
+              from _line_near n join _address_ids a using (uprn)
+              where (n.person_id, a.household_id) not in (select (person_id, household_id) from wh.linkage.household_members))
+        group by person_id, household_id
+        order by household_id, person_id""")
 
 
 def _ids(sources: list[PersonSource]) -> str:

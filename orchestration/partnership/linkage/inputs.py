@@ -16,7 +16,7 @@ from orchestration.partnership.contracts.model import Contract
 OPT_OUT_CONTRACT = "nhs_optout__opt_outs"
 # Direct identifiers with a meaning of their own; any other direct identifier of a contract
 # is an agency's own person number (police nominal id, children's services child id).
-_KNOWN = {"nhs_number", "upn", "uprn", "forename", "surname"}
+_KNOWN = {"nhs_number", "upn", "uprn", "forename", "surname", "address_line"}
 
 RECORD_COLUMNS = ("contract_id", "agency", "delivery_id", "row_number", "nhs_number", "upn", "uprn", "local_id",
                   "forename", "surname", "date_of_birth", "sex", "postcode")
@@ -130,12 +130,29 @@ def records_sql(sources: list[PersonSource], existing: set[str], db: str = "",
     return "\nunion all\n".join(parts)
 
 
-def address_postcodes_sql(lookup_csv: str) -> str:
-    """UPRN -> postcode from the address gazetteer (`reference/address_lookup.csv`), both
-    normalised as above; a UPRN listed with two different postcodes is left out."""
+# Street types as agencies abbreviate them, written out so that `12 Oak Rd` is `12 oak road`.
+STREET_TYPES = {"rd": "road", "st": "street", "ave": "avenue", "av": "avenue", "cl": "close", "ln": "lane",
+                "dr": "drive", "cres": "crescent", "gdns": "gardens", "terr": "terrace", "ter": "terrace",
+                "pl": "place", "ct": "court", "sq": "square"}
+
+
+def address_key_sql(expr: str) -> str:
+    """An address line compared: accents stripped, lower case, punctuation and runs of spaces
+    made one space, the street type at its end written out (`12, OAK RD.` -> `12 oak road`)."""
+    v = f"trim(regexp_replace(lower(strip_accents(nfc_normalize({expr}))), '[^a-z0-9]+', ' ', 'g'))"
+    for short, full in STREET_TYPES.items():
+        v = f"regexp_replace({v}, ' {short}$', ' {full}')"
+    return f"nullif({v}, '')"
+
+
+def address_postcodes_sql(lookup_csv: str, address_lines: bool = False) -> str:
+    """UPRN -> postcode (and, with `address_lines`, the address line's key) from the address
+    gazetteer (`reference/address_lookup.csv`), normalised as above; a UPRN listed with two
+    different postcodes is left out."""
     path = lookup_csv.replace("'", "''")
-    return f"""select uprn, min(postcode) as postcode from (
-                   select {uprn_sql('uprn')} as uprn, {postcode_sql('postcode')} as postcode
+    key = address_key_sql("address_line") if address_lines else "cast(null as varchar)"
+    return f"""select uprn, min(postcode) as postcode, min(address_key) as address_key from (
+                   select {uprn_sql('uprn')} as uprn, {postcode_sql('postcode')} as postcode, {key} as address_key
                    from read_csv('{path}', header = true, all_varchar = true))
                where uprn is not null and postcode is not null
                group by uprn having count(distinct postcode) = 1"""

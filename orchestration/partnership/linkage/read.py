@@ -4,6 +4,7 @@ linkage has not seen) with last night's ids."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 
@@ -39,13 +40,16 @@ def read_reference(mem: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[
     lookup = settings.reference_dir / "address_lookup.csv"
     digest = hashlib.sha256(lookup.read_bytes()).hexdigest() if lookup.exists() else ""
     cached = (ADDRESS_TABLE in tables(mem, "wh", "identity") and "linkage_state" in tables(mem, "wh", "identity")
-              and mem.execute("select gazetteer_sha256 from wh.identity.linkage_state").fetchall() == [(digest,)])
+              and mem.execute("select state_version, gazetteer_sha256 from wh.identity.linkage_state").fetchall()
+              == [(STATE_VERSION, digest)])
     if cached:
-        mem.execute(f"create table address_postcodes as select uprn, postcode from wh.identity.{ADDRESS_TABLE}")
+        mem.execute(f"create table address_postcodes as select uprn, postcode, address_key from wh.identity.{ADDRESS_TABLE}")
     elif lookup.exists():
-        mem.execute(f"create table address_postcodes as {address_postcodes_sql(str(lookup))}")
+        with lookup.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+        mem.execute(f"create table address_postcodes as {address_postcodes_sql(str(lookup), 'address_line' in header)}")
     else:
-        mem.execute("create table address_postcodes (uprn varchar, postcode varchar)")
+        mem.execute("create table address_postcodes (uprn varchar, postcode varchar, address_key varchar)")
     # The national data opt-out list is a monthly full snapshot: only its latest accepted delivery counts.
     if OPT_OUT_CONTRACT in tables(mem, "wh", "valid") and OPT_OUT_CONTRACT in tables(mem, "wh", "identity"):
         mem.execute(f"""create table opt_outs as

@@ -23,7 +23,7 @@ SCORING_VERSION = 3
 STATE_TABLES = ("linkage_scoring_state", "linkage_scored_profiles", "linkage_scored_pairs", "linkage_term_frequencies")
 # What a night needs to link only the records that changed (see `select_region`). Bump STATE_VERSION
 # when their meaning changes: the next night then links every record again and rewrites them.
-STATE_VERSION = 2  # 2: a person's household by UPRN only (no surname-at-postcode key)
+STATE_VERSION = 3  # 3: the gazetteer's address lines (address_key); 2: a person's household by UPRN only
 DELTA_TABLES = ("linkage_state", "linkage_profiles", "linkage_person_addresses", "linkage_deliveries")
 # The gazetteer's UPRN -> postcode table, normalised, for the next night while the file is the same.
 ADDRESS_TABLE = "linkage_address_postcodes"

@@ -161,7 +161,7 @@ def _check_parties(path: Path, doc: dict) -> None:
 # Column names that are direct identifiers wherever they appear; only an identifiable
 # protocol may release them, and only through its `identifiers` block.
 DIRECT_IDENTIFIER_COLUMNS = frozenset({"nhs_number", "forename", "surname", "postcode", "uprn", "upn", "date_of_birth",
-                                       "person_id", "household_id", "child_id", "nominal_id", "address"})
+                                       "person_id", "household_id", "child_id", "nominal_id", "address", "address_line"})
 
 
 def _check_output(path: Path, doc: dict, i: int, out: dict) -> None:
