@@ -111,7 +111,6 @@ class Contract:
     retention_days: int | None = None
     path: Path | None = field(default=None, compare=False)
     agency_name: str = ""  # the agency as people name it (the contract's team name); `agency` is its id
-    domain: str = ""  # the ODCS data domain (health, social_care, …): health records carry their own rules
 
     @property
     def column_names(self) -> list[str]:
@@ -300,7 +299,6 @@ def load_contract(path: Path) -> Contract:
         extract=extract,
         title=doc.get("name", doc["id"]),
         agency_name=(doc.get("team") or {}).get("name") or agency,
-        domain=str(doc.get("domain") or ""),
         owner_role=owner.get("name", "data owner"),
         owner_email=owner.get("username", ""),
         delivery=Delivery(

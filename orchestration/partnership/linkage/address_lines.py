@@ -8,8 +8,7 @@ types set aside), and postcode are exactly a gazetteer address's says its person
 UPRN on the record's day: the same evidence as a UPRN on the record. A postcode holds about
 fifteen addresses, so anything less than the exact line is not evidence: a line with the same
 house number at the postcode but a street a few letters off (a typing slip, or another street)
-is listed for a person to check (`identity.linkage_household_review`), never joined. Health
-records' lines are not read: the family protocol takes no identity from health records.
+is listed for a person to check (`identity.linkage_household_review`), never joined.
 
 Written as temp tables for `households.write_household_members`, from the records as linked
 tonight (`wh.identity.linkage_records`) and the gazetteer as written tonight:
@@ -41,10 +40,6 @@ def _line_records_sql(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource
     for s in sources:
         f, t = s.contract.freshness, s.contract.table
         if not s.has("address_line") or f is None or t not in existing or (t, "address_line") not in identity:
-            continue
-        if s.contract.domain == "health":
-            # A household names its members to a family service, whose protocol takes no identity from
-            # health records: a hospital's address line is not evidence of who lives with whom.
             continue
         parts.append(f"""
             select r.person_id, r.date_of_birth, r.postcode, cast(v."{f.column}" as date) as day,
