@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
               "model_trained": summary.model_trained, "full_rescore": summary.full_rescore,
               "profiles_scored": summary.profiles_scored, "records_scored": summary.records_scored,
               "pairs_found_tonight": summary.pairs_found_tonight, "incremental": summary.incremental,
-              "records_linked": summary.records_linked, "steps": summary.seconds}
+              "records_linked": summary.records_linked, "steps": summary.seconds,
+              "steps_cpu": summary.cpu_seconds}
     if (settings.truth_dir / "records.parquet").exists():
         q = evaluate(settings)
         result["precision"], result["recall"] = q.overall.precision, q.overall.recall

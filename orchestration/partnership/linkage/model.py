@@ -46,21 +46,20 @@ class Prediction:
 TF_COLUMN = "surname"
 
 # Candidate pairs: profiles equal on every key of at least one rule (docs/linkage.md, "How
-# linkage grows"). A rule's pairs grow with the square of its blocks, so each rule's blocks
-# must stay small as the population grows: a date of birth with a whole name (not an
-# initial), or a key as local as a postcode. Applied from here, not from the model file, so
-# a change reaches a saved model (with SCORING_VERSION bumped, everything is scored again).
+# linkage grows"). A rule's pairs grow with the square of its blocks, so no rule may rest on
+# a key that many people share: a date of birth alone is one (a default date, a spike of
+# estimated ages), so it comes with a name and the other name's initial, or a postcode.
+# Applied from here, not from the model file, so a change reaches a saved model (with
+# SCORING_VERSION bumped, everything is scored again).
 _DOB_DAY_MONTH_SET = ("substr(dob, 1, 4)", "least(substr(dob, 6, 2), substr(dob, 9, 2))",
                       "greatest(substr(dob, 6, 2), substr(dob, 9, 2))")
 BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
-    ("dob", "surname"),  # forename misspelt or a nickname
-    ("dob", "forename"),  # surname misspelt or changed
-    ("dob", "postcode"),  # both names differ, same address
-    ("forename", "surname", "substr(dob, 1, 7)"),  # day of birth wrong
-    ("forename", "surname", *_DOB_DAY_MONTH_SET),  # day and month swapped
+    ("dob", "surname", "substr(forename, 1, 1)"),  # forename misspelt or shortened
+    ("dob", "forename", "substr(surname, 1, 1)"),  # surname misspelt
+    ("dob", "postcode"),  # names differ, same address
+    ("forename", "surname", *_DOB_DAY_MONTH_SET),  # day and month of birth swapped
     ("surname", "postcode", "substr(forename, 1, 1)"),  # date of birth wrong, same address
 )
-
 
 def blocking_rules() -> list[dict]:
     """BLOCKING_KEYS as Splink writes rules into a model (SQL on aliases `l` and `r`)."""

@@ -61,6 +61,7 @@ class LinkageSummary:
     match_threshold: float = splink_model.MATCH_THRESHOLD
     review_threshold: float = splink_model.REVIEW_THRESHOLD
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # the process's, all threads: load-independent
 
 
 def model_path(settings: Settings) -> Path:
