@@ -19,6 +19,7 @@ from orchestration.partnership.demo.presets import WHOLE, Preset, Shard
 EPOCH = date(1970, 1, 1)
 FOREVER = 2**30  # "no end" sentinel in day numbers
 PC_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # letters allowed in the inward code
+POSTCODE_AREAS = ("RV", "RW", "RX", "RY", "RZ", "RT", "RU", "RS")  # one per part of a sharded population
 
 
 def d2i(d: date) -> int:
@@ -73,6 +74,7 @@ def _ward_names(nw: int, first: int) -> list[str]:
 def build_geography(rng: np.random.Generator, preset: Preset, n_addr: int, shard: Shard = WHOLE):
     nw = preset.wards
     wo, lo = shard.ward_offset, shard.lsoa_offset
+    area = POSTCODE_AREAS[shard.index]  # each part its own postcode area: a district number has two digits at most
     ward_names = _ward_names(nw, wo)
     ward_codes = [f"E059{i + 1 + wo:05d}" for i in range(nw)]
     wards = pl.DataFrame({
@@ -107,7 +109,7 @@ def build_geography(rng: np.random.Generator, preset: Preset, n_addr: int, shard
         counters[wj] += 1
         sector = k // 400
         rest = k % 400
-        pcs.append(f"RV{wj + 1 + wo} {sector}{PC_LETTERS[rest // 20]}{PC_LETTERS[rest % 20]}")
+        pcs.append(f"{area}{wj + 1} {sector}{PC_LETTERS[rest // 20]}{PC_LETTERS[rest % 20]}")
     postcodes = pl.DataFrame({"postcode": pcs, "lsoa_code": [lsoa_codes[i] for i in pc_lsoa],
                               "ward_code": [ward_codes[j] for j in pc_ward]})
     # each address -> a postcode within its LSOA
