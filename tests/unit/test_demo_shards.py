@@ -101,3 +101,22 @@ def test_identifiers_are_distinct_across_shards(sharded):
     residence = pl.read_parquet(truth / "residence.parquet")
     assert residence["person_id"].is_in(people["person_id"].implode()).all()
     assert residence["ward_code"].drop_nulls().is_in(wards["ward_code"].implode()).all()
+
+
+def test_a_late_part_of_a_large_population_still_has_valid_postcodes():
+    """The fifth county of a region: ward codes numbered on, postcodes in its own area."""
+    import re
+
+    import numpy as np
+
+    from orchestration.partnership.demo.presets import Shard
+    from orchestration.partnership.demo.world import build_geography
+
+    part = Preset("part", residents=1_000, wards=96, lsoas=300)
+    wards, lsoas, postcodes, addresses = build_geography(
+        np.random.default_rng(1), part, 2_000, Shard(index=4, count=5, ward_offset=384, lsoa_offset=2_500))
+    assert wards["ward_code"].to_list() == [f"E059{i:05d}" for i in range(385, 481)]
+    assert lsoas["lsoa_code"][0] == "E01902501"
+    uk = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$")  # the contracts' pattern, in its canonical form
+    assert all(uk.match(p) for p in postcodes["postcode"].to_list())
+    assert postcodes["postcode"].n_unique() == postcodes.height
