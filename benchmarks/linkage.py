@@ -1,6 +1,6 @@
-"""Linkage at county scale: wall time and peak memory (not run by `make test`).
+"""Linkage at county or region scale: wall and CPU time, peak memory (not run by `make test`).
 
-    .venv/bin/python -m orchestration.partnership.demo DIR --preset county   # ~90 s, once
+    .venv/bin/python -m orchestration.partnership.demo DIR --preset county   # or region (5 M residents)
     .venv/bin/python -m benchmarks.linkage DIR [--skip-night]
 
 Runs the ingestion part of a night (register, validate, pseudonymise every extract) unless
@@ -9,8 +9,8 @@ reporting wall and CPU time (the machine is shared: wall time depends on its loa
 reported too), peak resident memory, and quality against the generator's truth (people and
 households at quarter ends, docs/linkage.md). A second run
 scores only profiles the first did not and links only records of deliveries it has not linked
-(`--rescore` to score and link all). Targets: <= 5 minutes and
-<= 8 GiB on the 2-core reference machine.
+(`--rescore` to score and link all). Targets: <= 5 minutes at county, <= 15 minutes at region,
+and <= 8 GiB, on the 2-core reference machine.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
               "model_trained": summary.model_trained, "full_rescore": summary.full_rescore,
               "profiles_scored": summary.profiles_scored, "records_scored": summary.records_scored,
               "pairs_found_tonight": summary.pairs_found_tonight, "incremental": summary.incremental,
-              "records_linked": summary.records_linked, "steps": summary.seconds}
+              "records_linked": summary.records_linked, "steps": summary.seconds,
+              "steps_cpu": summary.cpu_seconds}
     if (settings.truth_dir / "records.parquet").exists():
         q = evaluate(settings)
         result["precision"], result["recall"] = q.overall.precision, q.overall.recall
@@ -81,7 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             result["household_recall"] = q.households["recall"]
         print(q.table())
     print(json.dumps(result, indent=2))
-    return 0 if seconds <= 300 and peak_gib <= 8 else 1
+    return 0 if seconds <= TARGET_SECONDS.get(_preset(settings), 300) and peak_gib <= 8 else 1
+
+
+TARGET_SECONDS = {"region": 900}
+
+
+def _preset(settings) -> str | None:
+    manifest = settings.truth_dir / "manifest.json"
+    return json.loads(manifest.read_text())["preset"] if manifest.exists() else None
 
 
 if __name__ == "__main__":

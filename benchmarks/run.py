@@ -1,6 +1,6 @@
 """`make bench`: a full night and an incremental night at county scale, beside a plain-DuckDB baseline.
 
-    .venv/bin/python -m benchmarks.run [--preset county] [--replicate N] [--seed 42] [--bench-dir DIR] [--no-docs]
+    .venv/bin/python -m benchmarks.run [--preset county|district|region] [--replicate N] [--seed 42] [--bench-dir DIR] [--no-docs]
 
 1. Generates the demo partnership once (cached in DIR/gen-<preset>-<seed>/ by preset and seed).
    At county the nightly extracts' history is landed 16 times over by default (`replicate()`):

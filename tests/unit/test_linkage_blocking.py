@@ -53,3 +53,24 @@ def test_the_old_profiles_kept_are_exactly_those_some_new_profile_blocks_with():
     new = [r for r in rows if r["is_new"]]
     want = {o["unique_id"] for o, n in itertools.product([r for r in rows if not r["is_new"]], new) if _blocks(o, n)}
     assert got == want and 0 < len(want) < 400 - len(new)
+
+
+def test_the_rules_in_use_meet_only_the_pairs_they_are_for():
+    """The code's rules (applied to every model): each an equality of one expression on both
+    sides, and a date of birth never without a name and the other name's initial, or a postcode."""
+    rules = [r["blocking_rule"] for r in model.blocking_rules()]
+    assert model._symmetric_blocking_rules({"blocking_rules_to_generate_predictions": model.blocking_rules()}) == rules
+    con = duckdb.connect()
+    con.execute("create table t (unique_id bigint, is_new boolean, forename varchar, surname varchar, dob varchar, postcode varchar)")
+    new = (0, True, "ann", "ash", "1980-03-04", "A1 1AA")
+    old = {1: ("bill", "ash", "1980-03-04", "B2 2BB"),  # another forename initial, another address: apart
+           2: ("anne", "ash", "1980-03-04", "B2 2BB"),  # forename misspelt
+           3: ("ann", "asch", "1980-03-04", "B2 2BB"),  # surname misspelt
+           4: ("ann", "ash", "1980-04-03", "B2 2BB"),  # day and month swapped
+           5: ("ann", "ash", "1980-03-05", "B2 2BB"),  # day wrong, another address: apart
+           6: ("ann", "ash", "1980-03-05", "A1 1AA"),  # day wrong, same address
+           7: ("zoe", "berg", "1980-03-04", "A1 1AA"),  # same birthday and address
+           8: ("cy", "ash", "1980-03-04", "C3 3CC")}  # same birthday and surname only: apart
+    con.executemany("insert into t values (?, ?, ?, ?, ?, ?)", [new] + [(k, False, *v) for k, v in old.items()])
+    con.execute("create view n as select * from t where is_new")
+    assert {u for (u,) in con.execute(model.candidates_sql("t", "n", rules)).fetchall()} == {2, 3, 4, 6, 7}

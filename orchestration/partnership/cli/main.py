@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def gen_args(sp, preset):
-        sp.add_argument("--preset", default=preset, help=f"small (tests), district (Riverside, 120k), county (1M); default {preset}")
+        sp.add_argument("--preset", default=preset, help="small (tests), district (Riverside, 120k), county (1M), "
+                        f"region (5M, generated in five parts); default {preset}")
         sp.add_argument("--seed", type=int, default=42)
         sp.add_argument("--as-of", default=None, help="last day of the demo data (YYYY-MM-DD)")
         sp.add_argument("--violation-rate", type=float, default=0.02)

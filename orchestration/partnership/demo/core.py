@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from orchestration.partnership.demo.deliveries import (
     plan_deliveries,
 )
 from orchestration.partnership.demo.identify import Key, identify, true_identities
-from orchestration.partnership.demo.presets import PRESETS
+from orchestration.partnership.demo.presets import PRESETS, WHOLE, Preset, Shard
+from orchestration.partnership.demo.shards import SHARD_PARTS, merge_parts
 from orchestration.partnership.demo.truth import write_reference, write_truth
 from orchestration.partnership.demo.world import build_world, d2i
 from orchestration.partnership.warehouse.permissions import lock_down
@@ -85,31 +87,65 @@ def generate(data_dir: Path, preset: str = "small", seed: int = 42, as_of: date 
         raise ValueError("nightly_days must be >= 1")
     data_dir = Path(data_dir)
     lock_down()  # the demo's people are as identifiable as real ones: its files are the owner's alone
-    rng = _rng_factory(preset, seed, as_of, violation_rate, nightly_days)
+    p = PRESETS[preset]
     hist_from = _years_back(as_of, 2) + timedelta(days=1)
-    world = build_world(rng("world"), PRESETS[preset], date(hist_from.year, 1, 1), as_of)
+    plan = plan_deliveries(as_of, hist_from, nightly_days)
+    summary = {"preset": preset, "seed": seed, "as_of": as_of.isoformat(), "data_dir": str(data_dir),
+               "files": [], "rows": {}}
+    manifest_head = {"preset": preset, "seed": seed, "as_of": as_of.isoformat(), "violation_rate": violation_rate,
+                     "nightly_days": nightly_days, "history_from": hist_from.isoformat(),
+                     "history_to": plan.hist_to.isoformat()}
+    rng = _rng_factory(preset, seed, as_of, violation_rate, nightly_days)
+    landing = Landing(data_dir, rng, violation_rate, as_of, summary, sharded=p.shards > 1)
+    if p.shards == 1:
+        summary["counts"] = _part(data_dir, p, WHOLE, rng, landing, plan, hist_from, as_of, manifest_head)
+    else:
+        summary["counts"] = _sharded(data_dir, p, (preset, seed, as_of, violation_rate, nightly_days),
+                                     landing, plan, hist_from, as_of, manifest_head)
+    summary["landing_dir"] = str(landing.folder)
+    summary["reference_dir"] = str(data_dir / "reference")
+    summary["truth_dir"] = str(data_dir / "demo_truth")
+    return summary
+
+
+def _part(out: Path, p: Preset, shard: Shard, rng, landing: Landing, plan, hist_from: date, as_of: date,
+          manifest_head: dict) -> dict:
+    """Simulate one population (a whole preset, or one shard of one) and write its deliveries into
+    the landing folder, its reference data and truth into `out`. Returns the truth's counts."""
+    world = build_world(rng("world"), p, date(hist_from.year, 1, 1), as_of, shard)
     ctx = X.make_ctx(world, rng, gen_lo=d2i(hist_from) - 90, as_of=d2i(as_of))
 
     frames = _simulate(ctx)
     people_id, spells = true_identities(world)
     identify(frames, people_id, spells, rng)
 
-    plan = plan_deliveries(as_of, hist_from, nightly_days)
-    summary = {"preset": preset, "seed": seed, "as_of": as_of.isoformat(), "data_dir": str(data_dir),
-               "files": [], "rows": {}}
-    landing = Landing(data_dir, rng, violation_rate, as_of, summary)
+    landing.rng = rng
     delivered = deliver_incremental(landing, frames, plan)
     deliver_snapshots(landing, frames, plan, delivered)
     deliver_school(landing, ctx, world, people_id, spells, frames, plan, delivered)
     opted_latest = deliver_opt_outs(landing, world, plan)
 
-    ref, years = write_reference(data_dir, world, plan, summary)
-    truth = data_dir / "demo_truth"
-    manifest_head = {"preset": preset, "seed": seed, "as_of": as_of.isoformat(), "violation_rate": violation_rate,
-                     "nightly_days": nightly_days, "history_from": hist_from.isoformat(),
-                     "history_to": plan.hist_to.isoformat()}
-    summary["counts"] = write_truth(truth, world, landing, delivered, opted_latest, manifest_head, years)
-    summary["landing_dir"] = str(landing.folder)
-    summary["reference_dir"] = str(ref)
-    summary["truth_dir"] = str(truth)
-    return summary
+    ref, years = write_reference(out, world, plan, landing.summary)
+    return write_truth(out / "demo_truth", world, landing, delivered, opted_latest, manifest_head, years)
+
+
+def _sharded(data_dir: Path, p: Preset, key: tuple, landing: Landing, plan, hist_from: date, as_of: date,
+             manifest_head: dict) -> dict:
+    """A large population in `p.shards` parts, one after another: each part's deliveries are
+    appended to the landing files, its reference data and truth written beside, then merged."""
+    part, shard, parts = p.part(), WHOLE, []
+    preset, seed, as_of_, violation_rate, nightly_days = key
+    for index in range(p.shards):
+        shard = replace(shard, index=index, count=p.shards)
+        rng = _rng_factory(f"{preset}/{index}", seed, as_of_, violation_rate, nightly_days)
+        out = data_dir / SHARD_PARTS / f"{index}"
+        counts = _part(out, part, shard, rng, landing, plan, hist_from, as_of, manifest_head)
+        landing.record_parts.clear()
+        landing.delivery_rows.clear()
+        parts.append(out)
+        shard = replace(shard, ward_offset=shard.ward_offset + counts["wards"],
+                        lsoa_offset=shard.lsoa_offset + counts["lsoas"],
+                        person_offset=shard.person_offset + counts["people"],
+                        household_offset=shard.household_offset + counts["households"])
+    landing.finish()
+    return merge_parts(data_dir, parts, landing.summary)

@@ -11,12 +11,14 @@ from typing import Callable
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 import orchestration.partnership.demo.extracts as X
 import orchestration.partnership.demo.extracts_council as C
 from orchestration.partnership.demo.identify import Key, attach, finish_identifiers
 from orchestration.partnership.demo.output import (
     apply_mess,
+    parquet_table,
     plant_violations,
     to_strings,
     write_csv,
@@ -84,6 +86,13 @@ class Landing:
     summary: dict
     record_parts: list[pl.DataFrame] = field(default_factory=list)
     delivery_rows: list[dict] = field(default_factory=list)
+    # A sharded population's parts write the same files one after another: each part's rows are
+    # appended (parquet through a writer kept open, workbooks held until `finish`).
+    sharded: bool = False
+    rows_in_file: dict[Path, int] = field(default_factory=dict)
+    _parquet: dict = field(default_factory=dict)
+    _workbooks: dict = field(default_factory=dict)
+    _arrival: dict[Path, float] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -101,22 +110,35 @@ class Landing:
         s = to_strings(typed, spec["columns"], spec["types"], spec["date"], spec.get("dt"))
         s, tags = plant_violations(self.rng(f"viol/{agency}/{extract}/{file_name}"), s, typed, spec["viol"],
                                    spec["types"], spec["date"], spec.get("dt"), self.violation_rate, self.as_of)
+        before = self.rows_in_file.get(path)
         if spec["fmt"] == "csv":
-            write_csv(path, s, spec["sep"], spec["encoding"], spec["bom"], spec["eol"])
+            write_csv(path, s, spec["sep"], spec["encoding"], spec["bom"], spec["eol"], append=before is not None)
+        elif spec["fmt"] == "xlsx" and self.sharded:
+            self._workbooks.setdefault(path, (spec["types"], spec["title"].format(snap=snap_label),
+                                              datetime.combine(arrival.date(), time(0, 0)), []))[3].append(s)
         elif spec["fmt"] == "xlsx":
             write_xlsx(path, s, spec["types"], spec["title"].format(snap=snap_label),
                        datetime.combine(arrival.date(), time(0, 0)))
+        elif self.sharded:
+            t = parquet_table(s, spec["types"])
+            if path not in self._parquet:
+                self._parquet[path] = pq.ParquetWriter(path, t.schema, compression="zstd", write_statistics=True)
+            self._parquet[path].write_table(t)
         else:
             write_parquet(path, s, spec["types"])
         ts = arrival.timestamp()
-        os.utime(path, (ts, ts))
+        self._arrival[path] = ts
+        if path.exists():
+            os.utime(path, (ts, ts))
+        before = before or 0
+        self.rows_in_file[path] = before + s.height
         if len(spec["key"]) == 1:
             rid = s[spec["key"][0]]
         else:
             rid = s.select(pl.concat_str([pl.col(c).fill_null("") for c in spec["key"]], separator="|"))[:, 0]
         self.record_parts.append(pl.DataFrame({
             "agency": [agency] * s.height, "extract": [extract] * s.height, "file_name": [file_name] * s.height,
-            "row_number": np.arange(1, s.height + 1, dtype=np.int64), "record_id": rid.cast(pl.Utf8),
+            "row_number": np.arange(before + 1, before + s.height + 1, dtype=np.int64), "record_id": rid.cast(pl.Utf8),
             "true_record_id": typed["_key"].cast(pl.Utf8) if typed.height else pl.Series([], dtype=pl.Utf8),
             "person_id": typed["person_id"] if typed.height else pl.Series([], dtype=pl.Utf8),
             "violations": pl.Series(tags, dtype=pl.List(pl.Utf8)),
@@ -126,6 +148,16 @@ class Landing:
                                        planted_late=planted_late))
         self.summary["files"].append(str(path))
         self.summary["rows"][f"{agency}/{extract}"] = self.summary["rows"].get(f"{agency}/{extract}", 0) + s.height
+
+    def finish(self) -> None:
+        """Close what a sharded generation left open: parquet writers, the held workbooks."""
+        for writer in self._parquet.values():
+            writer.close()
+        for path, (types, title, created, parts) in self._workbooks.items():
+            write_xlsx(path, pl.concat(parts), types, title, created)
+        for path in [*self._parquet, *self._workbooks]:
+            os.utime(path, (self._arrival[path], self._arrival[path]))
+        self._parquet, self._workbooks = {}, {}
 
 
 def deliver_incremental(landing: Landing, frames: dict[Key, pl.DataFrame], plan: Plan) -> dict[Key, pl.DataFrame]:
@@ -208,7 +240,8 @@ def deliver_school(landing: Landing, ctx: X.Ctx, world: World, people_id: pl.Dat
         t = attach(df, people_id, spells)
         t = apply_mess(rng(f"mess/school/{E}"), t, 0.0)
         t = finish_identifiers(t, EXTRACTS[SCHOOL], rng(f"address/school/{E}"), SCHOOL)
-        widx = t["ward_true"].str.slice(4).cast(pl.Int64).fill_null(1).to_numpy() - 1
+        wo = world.shard.ward_offset
+        widx = t["ward_true"].str.slice(4).cast(pl.Int64).fill_null(1 + wo).to_numpy() - 1 - wo
         a31 = age31[t["_pid"].to_numpy()]
         urn = np.where(a31 <= 10, prim_urn[widx], sec_urn[widx // 3])
         t = t.with_columns(pl.Series("school_urn", urn.astype(str)),

@@ -30,6 +30,10 @@ class Ctx:
     as_of: int
     P: dict  # numpy arrays of people attributes
 
+    @property
+    def shard(self):
+        return self.world.shard
+
 
 def make_ctx(world: World, rng_factory, gen_lo: int, as_of: int) -> Ctx:
     p = world.people
@@ -68,8 +72,9 @@ def choice(rng, items, n, p=None):
     return arr[rng.choice(len(arr), n, p=p)]
 
 
-def make_ids(rng, prefix, n, width, offset=0):
-    nums = rng.permutation(max(n * 3, 1000))[:n] + offset
+def make_ids(rng, prefix, n, width, offset=0, part=(0, 1)):
+    """n distinct ids; `part` (index, count) interleaves the parts of a sharded population."""
+    nums = (rng.permutation(max(n * 3, 1000))[:n] + offset) * part[1] + part[0]
     return np.array([f"{prefix}{x:0{width}d}" for x in nums], dtype=object)
 
 
@@ -187,7 +192,7 @@ def simulate_admissions(ctx: Ctx, falls: dict):
     ns = len(S["pid"])
     adm_day = S["adm_sec"] // DAY
     dis_day = adm_day + S["los"]
-    spell_id = make_ids(rng, "SP", ns, 8, 10_000_000)
+    spell_id = make_ids(rng, "SP", ns, 8, 10_000_000, ctx.shard.ids)
     # secondaries: comorbidities (more for older), cause code at cause_pos
     age_adm = age_on(ctx.P["dob"][S["pid"]], adm_day)
     sec = np.full((ns, 4), "", dtype=object)
@@ -210,7 +215,7 @@ def simulate_admissions(ctx: Ctx, falls: dict):
     ep_primary[swap] = choice(rng, ["Z50.9", "R26.8", "Z74.0", "F05.9"], int(swap.sum()))
     ep_sec = sec[e_sp].copy()
     nE = len(e_sp)
-    episode_id = make_ids(rng, "EP", nE, 9, 100_000_000)
+    episode_id = make_ids(rng, "EP", nE, 9, 100_000_000, ctx.shard.ids)
     adm_frame = pl.DataFrame({
         "_pid": S["pid"][e_sp], "_day": adm_day[e_sp], "_rec": dis_day[e_sp], "_key": episode_id,
         "_kind": S["kind"][e_sp], "_cause": S["cause"][e_sp],
@@ -262,7 +267,7 @@ def simulate_ae(ctx: Ctx, falls: dict, admitted_ae: dict) -> pl.DataFrame:
                       disposal=choice(rng, ["DISCHARGED", "REFERRED", "LEFT", "DIED"], n, [0.78, 0.14, 0.079, 0.001])))
     S = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     n = len(S["pid"])
-    att = make_ids(rng, "AE", n, 9, 200_000_000)
+    att = make_ids(rng, "AE", n, 9, 200_000_000, ctx.shard.ids)
     return pl.DataFrame({
         "_pid": S["pid"], "_day": S["arr"] // DAY, "_rec": S["dep"] // DAY, "_key": att,
         "attendance_id": att,
@@ -289,7 +294,7 @@ def simulate_ambulance(ctx: Ctx, falls: dict) -> pl.DataFrame:
     cc = np.concatenate([np.full(n1, "FALL", dtype=object), choice(rng, K.AMB_OTHER, n2, K.AMB_OTHER_W)])
     conv = np.concatenate([f_conv, np.where(rng.random(n2) < 0.65, "Y", "N").astype(object)])
     n = len(pid)
-    inc = make_ids(rng, "INC", n, 9, 300_000_000)
+    inc = make_ids(rng, "INC", n, 9, 300_000_000, ctx.shard.ids)
     return pl.DataFrame({"_pid": pid, "_day": sec // DAY, "_rec": sec // DAY, "_key": inc,
                          "incident_id": inc}).with_columns(
         as_datetime(sec).alias("incident_datetime"), pl.Series("chief_complaint", cc, dtype=pl.Utf8),
@@ -328,7 +333,7 @@ def simulate_fire(ctx: Ctx, falls: dict) -> pl.DataFrame:
     fall_related = np.concatenate([np.ones(len(pid1) + len(pid2), bool), np.zeros(len(idx), bool)])
     risk = np.where(rng.random(n) < np.where(fall_related, 0.8, 0.25), "Y", "N").astype(object)
     alarm = np.where(rng.random(n) < 0.35, "Y", "N").astype(object)
-    vid = make_ids(rng, "SWV", n, 7, 1_000_000)
+    vid = make_ids(rng, "SWV", n, 7, 1_000_000, ctx.shard.ids)
     return pl.DataFrame({"_pid": pid, "_day": day, "_rec": day, "_key": vid, "visit_id": vid}).with_columns(
         as_date(day).alias("visit_date"), pl.Series("referral_source", src, dtype=pl.Utf8),
         pl.Series("falls_risk_identified", risk, dtype=pl.Utf8), pl.Series("smoke_alarm_fitted", alarm, dtype=pl.Utf8))
@@ -352,7 +357,7 @@ def simulate_agewell(ctx: Ctx, falls: dict) -> pl.DataFrame:
     attend_ratio = rng.uniform(0.4, 1.0, n)
     u = rng.random(n)
     consent = np.where(u < 0.85, 1, np.where(u < 0.95, 0, -1))
-    rid = make_ids(rng, "AW", n, 6, 100_000)
+    rid = make_ids(rng, "AW", n, 6, 100_000, ctx.shard.ids)
     return pl.DataFrame({"_pid": pid, "_day": day, "_rec": day, "_key": rid, "_first": first,
                          "_ratio": attend_ratio, "_consent": consent, "referral_id": rid}).with_columns(
         as_date(day).alias("referral_date"), pl.Series("referral_source", src, dtype=pl.Utf8))

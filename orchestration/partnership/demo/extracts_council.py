@@ -47,7 +47,7 @@ def simulate_dfg(ctx: Ctx, falls: dict) -> pl.DataFrame:
                   [0.3, 0.35, 0.1, 0.07, 0.05, 0.13])
     base = {"STAIRLIFT": 3500, "LEVEL_ACCESS_SHOWER": 7000, "RAMP": 2500, "HOIST": 4000, "EXTENSION": 28000, "OTHER": 1500}
     amt = np.round(np.array([base[t] for t in typ]) * rng.uniform(0.6, 1.5, n), 2)
-    ref = make_ids(rng, "DFG/", n, 6, 10_000)
+    ref = make_ids(rng, "DFG/", n, 6, 10_000, ctx.shard.ids)
     return pl.DataFrame({"_pid": pid, "_day": day, "_rec": day, "_key": ref, "_appr": appr, "_comp": comp,
                          "case_ref": ref}).with_columns(
         as_date(day).alias("referral_date"), pl.Series("grant_amount", amt, dtype=pl.Float64),
@@ -89,7 +89,7 @@ def simulate_homelessness(ctx: Ctx) -> pl.DataFrame:
     duty = choice(rng, ["PREVENTION", "RELIEF", "MAIN"], n, [0.55, 0.35, 0.10])
     close = day + np.ceil(rng.gamma(1.5, 90, n)).astype(int)
     blank_uprn = rng.random(n) < 0.2
-    ref = make_ids(rng, "HL", n, 6, 100_000)
+    ref = make_ids(rng, "HL", n, 6, 100_000, ctx.shard.ids)
     return pl.DataFrame({"_pid": pid.astype(np.int64), "_day": day, "_rec": day, "_key": ref, "_close": close,
                          "_blank_uprn": blank_uprn, "case_ref": ref}).with_columns(
         as_date(day).alias("approach_date"), pl.Series("duty_type", duty, dtype=pl.Utf8),
@@ -120,7 +120,7 @@ def simulate_asc(ctx: Ctx, falls: dict) -> pl.DataFrame:
     reason = np.where(age >= 65, choice(rng, ["PHYSICAL_SUPPORT", "MEMORY_COGNITION", "SENSORY_SUPPORT", "SOCIAL_SUPPORT", "MENTAL_HEALTH"], n, [0.6, 0.2, 0.05, 0.1, 0.05]),
                       choice(rng, ["PHYSICAL_SUPPORT", "LEARNING_DISABILITY", "MENTAL_HEALTH", "SOCIAL_SUPPORT", "SENSORY_SUPPORT"], n, [0.3, 0.2, 0.3, 0.15, 0.05]))
     out = choice(rng, ["ASSESSMENT", "INFORMATION_ADVICE", "NFA", "SIGNPOSTED"], n, [0.5, 0.2, 0.15, 0.15])
-    rid = make_ids(rng, "ASC", n, 7, 1_000_000)
+    rid = make_ids(rng, "ASC", n, 7, 1_000_000, ctx.shard.ids)
     return pl.DataFrame({"_pid": pid, "_day": day, "_rec": dec_sec // DAY, "_key": rid, "referral_id": rid}).with_columns(
         as_datetime(ref_sec).alias("referral_datetime"), pl.Series("referral_source", src, dtype=pl.Utf8),
         pl.Series("primary_support_reason", reason, dtype=pl.Utf8), as_datetime(dec_sec).alias("decision_datetime"),
@@ -210,9 +210,9 @@ def simulate_police(ctx: Ctx) -> pl.DataFrame:
     o = np.concatenate(rows_occ)
     pid = np.concatenate(rows_pid)
     role = np.concatenate(rows_role)
-    occ_ids = make_ids(rng, "OCC", n_occ, 8, 20_000_000)
-    nominal = make_ids(rng, "N", NP, 7, 1_000_000)
-    dup_nom = make_ids(rng, "N", NP, 7, 5_000_000)  # a second nominal for a few people
+    occ_ids = make_ids(rng, "OCC", n_occ, 8, 20_000_000, ctx.shard.ids)
+    nominal = make_ids(rng, "N", NP, 7, 1_000_000, ctx.shard.ids)
+    dup_nom = make_ids(rng, "N", NP, 7, 5_000_000, ctx.shard.ids)  # a second nominal for a few people
     has_dup = rng.random(NP) < 0.02
     use_dup = has_dup[pid] & (rng.random(len(pid)) < 0.3)
     nom = np.where(use_dup, dup_nom[pid], nominal[pid]).astype(object)
@@ -249,8 +249,8 @@ def simulate_csc(ctx: Ctx, da_child) -> pl.DataFrame:
                      np.where(u < 0.92, rng.integers(20 * 3600, 3 * DAY, n), rng.integers(3 * DAY, 12 * DAY, n)))
     dec_sec = ref_sec + delay
     dec = choice(rng, ["NFA", "ASSESSMENT", "STRATEGY_DISCUSSION", "EARLY_HELP"], n, [0.35, 0.4, 0.08, 0.17])
-    child_ids = make_ids(rng, "C", len(P["dob"]), 7, 1_000_000)
-    rid = make_ids(rng, "CSC", n, 7, 1_000_000)
+    child_ids = make_ids(rng, "C", len(P["dob"]), 7, 1_000_000, ctx.shard.ids)
+    rid = make_ids(rng, "CSC", n, 7, 1_000_000, ctx.shard.ids)
     return pl.DataFrame({"_pid": pid, "_day": day, "_rec": dec_sec // DAY, "_key": rid, "referral_id": rid,
                          "child_id": child_ids[pid]}).with_columns(
         as_datetime(ref_sec).alias("referral_datetime"), pl.Series("referral_source", src, dtype=pl.Utf8),
@@ -278,8 +278,9 @@ def simulate_school(ctx: Ctx, snapshot_end: date) -> pl.DataFrame:
     absence_base = np.where(P["troubled"], rng_p.beta(2.0, 15, NP), absence_base)
     w = ctx.world
     nw = w.wards.height
-    prim_urn = 113000 + np.arange(nw) * 7 + 1
-    sec_urn = 136000 + np.arange((nw + 2) // 3) * 11 + 5
+    wo = w.shard.ward_offset
+    prim_urn = 113000 + (np.arange(nw) + wo) * 7 + 1
+    sec_urn = 136000 + (np.arange((nw + 2) // 3) + wo // 3) * 11 + 5
     people = w.people
     upn_present = people["upn"].is_not_null().to_numpy()
     frames = []

@@ -24,14 +24,24 @@ def is_valid_nhs(s: str) -> bool:
     return c != 10 and c == d[9]
 
 
-def make_nhs_numbers(rng: np.random.Generator, n: int, first_digit_low=4, first_digit_high=7) -> np.ndarray:
-    """n unique valid NHS numbers as 10-char strings."""
+def make_nhs_numbers(rng: np.random.Generator, n: int, first_digit_low=4, first_digit_high=7,
+                     part: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """n unique valid NHS numbers as 10-char strings; `part` (index, count) takes the index-th of
+    count equal slices of the range, so that the parts of a population never share a number."""
+    if part[1] > 1:
+        width = (first_digit_high - first_digit_low) * 10**8 // part[1]
+        low = first_digit_low * 10**8 + part[0] * width
+        return _nhs_numbers(rng, n, low, low + width)
+    return _nhs_numbers(rng, n, first_digit_low * 10**8, first_digit_high * 10**8)
+
+
+def _nhs_numbers(rng: np.random.Generator, n: int, low: int, high: int) -> np.ndarray:
     out: list[np.ndarray] = []
     have = 0
     seen: set = set()
     while have < n:
         m = int((n - have) * 1.2) + 16
-        base = rng.integers(first_digit_low * 10**8, first_digit_high * 10**8, size=m, dtype=np.int64)
+        base = rng.integers(low, high, size=m, dtype=np.int64)
         base = np.unique(base)
         rng.shuffle(base)
         digits = (base[:, None] // (10 ** np.arange(8, -1, -1))) % 10

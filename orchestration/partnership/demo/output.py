@@ -271,17 +271,20 @@ def plant_violations(rng: np.random.Generator, s: pl.DataFrame, typed: pl.DataFr
 
 # ----------------------------------------------------------------------------- writers
 
-def write_csv(path, s: pl.DataFrame, sep: str, encoding: str, bom: bool, eol: str, chunk=250_000):
-    with open(path, "wb") as f:
-        if bom:
+def write_csv(path, s: pl.DataFrame, sep: str, encoding: str, bom: bool, eol: str, chunk=250_000,
+              append: bool = False):
+    """`append`: add the rows to a file this function wrote before (no mark, no header)."""
+    with open(path, "ab" if append else "wb") as f:
+        if bom and not append:
             f.write(b"\xef\xbb\xbf")
         if s.height == 0:
-            f.write((sep.join(s.columns) + eol).encode(encoding))
+            if not append:
+                f.write((sep.join(s.columns) + eol).encode(encoding))
             return
         for start in range(0, s.height, chunk):
             part = s.slice(start, chunk)
             buf = io.BytesIO()
-            part.write_csv(buf, separator=sep, line_terminator=eol, include_header=(start == 0),
+            part.write_csv(buf, separator=sep, line_terminator=eol, include_header=(start == 0 and not append),
                            quote_style="necessary", null_value="")
             data = buf.getvalue()
             if encoding.lower() not in ("utf-8", "utf8"):
@@ -360,6 +363,11 @@ def write_xlsx(path, s: pl.DataFrame, types: dict, title: str, created: datetime
 
 
 def write_parquet(path, s: pl.DataFrame, types: dict):
+    pq.write_table(parquet_table(s, types), path, compression="zstd", write_statistics=True)
+
+
+def parquet_table(s: pl.DataFrame, types: dict):
+    """The delivered strings as typed Arrow columns, as an agency's parquet file holds them."""
     exprs = []
     for c in s.columns:
         t = types.get(c, "str")
@@ -373,8 +381,7 @@ def write_parquet(path, s: pl.DataFrame, types: dict):
             exprs.append(pl.col(c))
     t = s.select(exprs).to_arrow()
     # plain, stable schema without pandas/polars metadata
-    t = t.replace_schema_metadata(None)
-    pq.write_table(t, path, compression="zstd", write_statistics=True)
+    return t.replace_schema_metadata(None)
 
 
 def write_truth_parquet(path, df: pl.DataFrame):

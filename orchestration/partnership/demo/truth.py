@@ -41,8 +41,9 @@ def write_reference(data_dir: Path, world: World, plan: Plan, summary: dict) -> 
     return ref, years
 
 
-def _household_id() -> pl.Expr:
-    return pl.format("H{}", pl.col("hh").cast(pl.Utf8).str.zfill(7)).alias("household_id")
+def _household_id(world: World) -> pl.Expr:
+    hh = pl.col("hh") + world.shard.household_offset
+    return pl.format("H{}", hh.cast(pl.Utf8).str.zfill(7)).alias("household_id")
 
 
 def write_truth(truth: Path, world: World, landing: Landing, delivered: dict[Key, pl.DataFrame],
@@ -53,7 +54,7 @@ def write_truth(truth: Path, world: World, landing: Landing, delivered: dict[Key
     ppl = world.people
     people_t = ppl.select("person_id", "nhs_number", pl.col("upn").cast(pl.Utf8), "forename", "surname",
                           X.as_date(ppl["dob"].to_numpy()).alias("date_of_birth"), "sex",
-                          pl.Series("opted_out", opted_latest), "is_canary", _household_id())
+                          pl.Series("opted_out", opted_latest), "is_canary", _household_id(world))
     write_truth_parquet(truth / "people.parquet", people_t)
     _write_residence(truth, world)
     _write_households(truth, world)
@@ -86,7 +87,7 @@ def write_truth(truth: Path, world: World, landing: Landing, delivered: dict[Key
 
 def _write_residence(truth: Path, world: World) -> None:
     res = world.spells.join(world.people.select("pid", "person_id", "hh"), on="pid").select(
-        "person_id", "uprn", "postcode", "lsoa_code", "ward_code", _household_id(),
+        "person_id", "uprn", "postcode", "lsoa_code", "ward_code", _household_id(world),
         pl.when(pl.col("valid_from") <= -FOREVER + 1).then(None).otherwise(pl.col("valid_from")).cast(pl.Int64).alias("vf"),
         pl.when(pl.col("valid_to") >= FOREVER - 1).then(None).otherwise(pl.col("valid_to")).cast(pl.Int64).alias("vt"),
     )
@@ -104,7 +105,7 @@ def _write_households(truth: Path, world: World) -> None:
     for col in ("home", "new_home"):
         hh_rows.append(hh.filter(pl.col(col) >= 0).select(pl.col("hh"), pl.col(col).alias("addr_idx")))
     hht = (pl.concat(hh_rows).join(home_addr, on="addr_idx").sort(["hh", "addr_idx"])
-           .with_columns(_household_id())
+           .with_columns(_household_id(world))
            .select("household_id", "uprn", "address_line", "postcode", "ward_code"))
     write_truth_parquet(truth / "households.parquet", hht)
 

@@ -14,11 +14,12 @@ from orchestration.partnership.demo.ids import (
     make_upns,
     nhs_check_digit,
 )
-from orchestration.partnership.demo.presets import Preset
+from orchestration.partnership.demo.presets import WHOLE, Preset, Shard
 
 EPOCH = date(1970, 1, 1)
 FOREVER = 2**30  # "no end" sentinel in day numbers
 PC_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # letters allowed in the inward code
+POSTCODE_AREAS = ("RV", "RW", "RX", "RY", "RZ", "RT", "RU", "RS")  # one per part of a sharded population
 
 
 def d2i(d: date) -> int:
@@ -59,15 +60,23 @@ class World:
     households: pl.DataFrame
     sim_start: int
     as_of: int
+    shard: Shard = WHOLE
 
 
-def build_geography(rng: np.random.Generator, preset: Preset, n_addr: int):
+def _ward_names(nw: int, first: int) -> list[str]:
+    if first + nw <= len(N.WARD_NAMES):
+        return N.WARD_NAMES[first:first + nw]
+    combos = [f"{p} {r}" for r in N.WARD_ROOTS for p in N.WARD_PREFIX]
+    return [combos[i % len(combos)] + (f" {i // len(combos) + 1}" if i >= len(combos) else "")
+            for i in range(first, first + nw)]
+
+
+def build_geography(rng: np.random.Generator, preset: Preset, n_addr: int, shard: Shard = WHOLE):
     nw = preset.wards
-    if nw <= len(N.WARD_NAMES):
-        ward_names = N.WARD_NAMES[:nw]
-    else:
-        ward_names = [f"{p} {r}" for r in N.WARD_ROOTS for p in N.WARD_PREFIX][:nw]
-    ward_codes = [f"E059{i + 1:05d}" for i in range(nw)]
+    wo, lo = shard.ward_offset, shard.lsoa_offset
+    area = POSTCODE_AREAS[shard.index]  # each part its own postcode area: a district number has two digits at most
+    ward_names = _ward_names(nw, wo)
+    ward_codes = [f"E059{i + 1 + wo:05d}" for i in range(nw)]
     wards = pl.DataFrame({
         "ward_code": ward_codes, "ward_name": ward_names,
         "district_code": ["E07900001"] * nw, "district_name": ["Riverside"] * nw,
@@ -82,8 +91,8 @@ def build_geography(rng: np.random.Generator, preset: Preset, n_addr: int):
         per[j] -= 1
     lsoa_ward = np.repeat(np.arange(nw), per)
     nl = len(lsoa_ward)
-    lsoa_codes = [f"E019{i + 1:05d}" for i in range(nl)]
-    lsoa_names = [f"Riverside {i // 4 + 1:03d}{'ABCD'[i % 4]}" for i in range(nl)]
+    lsoa_codes = [f"E019{i + 1 + lo:05d}" for i in range(nl)]
+    lsoa_names = [f"Riverside {(i + lo) // 4 + 1:03d}{'ABCD'[(i + lo) % 4]}" for i in range(nl)]
     lsoas = pl.DataFrame({"lsoa_code": lsoa_codes, "lsoa_name": lsoa_names,
                           "ward_code": [ward_codes[j] for j in lsoa_ward]})
     # addresses spread evenly over LSOAs, ~15 per postcode
@@ -100,7 +109,7 @@ def build_geography(rng: np.random.Generator, preset: Preset, n_addr: int):
         counters[wj] += 1
         sector = k // 400
         rest = k % 400
-        pcs.append(f"RV{wj + 1} {sector}{PC_LETTERS[rest // 20]}{PC_LETTERS[rest % 20]}")
+        pcs.append(f"{area}{wj + 1} {sector}{PC_LETTERS[rest // 20]}{PC_LETTERS[rest % 20]}")
     postcodes = pl.DataFrame({"postcode": pcs, "lsoa_code": [lsoa_codes[i] for i in pc_lsoa],
                               "ward_code": [ward_codes[j] for j in pc_ward]})
     # each address -> a postcode within its LSOA
@@ -114,7 +123,7 @@ def build_geography(rng: np.random.Generator, preset: Preset, n_addr: int):
     sorted_pc = addr_pc[order]
     first = np.searchsorted(sorted_pc, sorted_pc, side="left")
     house_no[order] = np.arange(n_addr) - first + 1
-    uprn = 100090000000 + rng.permutation(max(10 * n_addr, 1_000_000))[:n_addr].astype(np.int64)
+    uprn = 100090000000 + shard.index * 10**8 + rng.permutation(max(10 * n_addr, 1_000_000))[:n_addr].astype(np.int64)
     pcs_arr = np.array(pcs, dtype=object)
     addresses = pl.DataFrame({
         "addr_idx": np.arange(n_addr),
@@ -143,7 +152,8 @@ def _pick_names(rng, pool, n, zipf=1.1):
     return np.array(pool, dtype=object)[rng.choice(len(pool), n, p=w / w.sum())]
 
 
-def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of: date) -> World:
+def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of: date,
+                shard: Shard = WHOLE) -> World:
     s0, s1 = d2i(sim_start), d2i(as_of)
     years = (s1 - s0) / 365.25
     hw = HH_WEIGHTS.copy()
@@ -190,9 +200,10 @@ def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of
     v_age = np.where(rng.random(V) < 0.4, _older_ages(rng, V), rng.uniform(0, 65, V))
     v_sex = np.where(rng.random(V) < 0.5, "M", "F").astype(object)
     # canaries: older residents in their own households
-    C = len(N.CANARIES)
-    c_age = np.array([71.3, 78.8, 83.2, 88.5, 92.1])
-    c_sex = np.array([s for _, _, s in N.CANARIES], dtype=object)
+    canaries = N.CANARIES if shard.index == 0 else []  # the canaries live in the first part only
+    C = len(canaries)
+    c_age = np.array([71.3, 78.8, 83.2, 88.5, 92.1])[:C]
+    c_sex = np.array([s for _, _, s in canaries], dtype=object)
     # assemble people: residents, then canaries, then visitors
     hh_all = np.concatenate([hh, H + np.arange(C), H + C + np.arange(V)])
     age_all = np.concatenate([age, c_age, v_age])
@@ -227,10 +238,10 @@ def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of
                               (False, "M", N.MALE_YOUNG), (False, "F", N.FEMALE_YOUNG)]:
         m = (born_old == old_flag) & (sex_all == s)
         fore[m] = _pick_names(rng, pool, m.sum())
-    for i, (f, s, _) in enumerate(N.CANARIES):
+    for i, (f, s, _) in enumerate(canaries):
         fore[P + i], surname[P + i] = f, s
     # NHS numbers (canaries get distinctive 999-prefixed ones)
-    nhs = make_nhs_numbers(rng, NP)
+    nhs = make_nhs_numbers(rng, NP, part=shard.ids)
     c_nhs = []
     k = 0
     while len(c_nhs) < C:
@@ -244,7 +255,7 @@ def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of
     age_asof = (s1 - dob) / 365.25
     has_upn = (age_asof >= 3) & (age_asof < 20) & (kind != 3)
     upn = np.full(NP, None, dtype=object)
-    upn[has_upn] = make_upns(rng, int(has_upn.sum()))
+    upn[has_upn] = make_upns(rng, int(has_upn.sum()), la_code=909 + shard.index)
     # deaths
     age_mid = (s0 - dob) / 365.25
     q = np.clip(2.2e-5 * np.exp(0.095 * np.clip(age_mid, 0, 110)), 0, 0.6)
@@ -275,7 +286,7 @@ def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of
     frailty[showcase] = 6.0
     n_res_hh = H + C
     n_addr = int(np.ceil(n_res_hh * 1.13)) + 10
-    wards, lsoas, postcodes, addresses = build_geography(rng, preset, n_addr)
+    wards, lsoas, postcodes, addresses = build_geography(rng, preset, n_addr, shard)
     perm = rng.permutation(n_addr)
     home = np.full(H2, -1)
     base_hh = np.nonzero(hcat[:n_res_hh] != 2)[0]
@@ -325,7 +336,7 @@ def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of
     res = (sp.filter(pl.col("addr_idx") >= 0).group_by("pid")
            .agg(pl.col("valid_from").min().alias("res_from"), pl.col("valid_to").max().alias("res_to")))
     people = pl.DataFrame({
-        "pid": pid, "person_id": [f"P{i + 1:08d}" for i in pid], "nhs_number": nhs,
+        "pid": pid, "person_id": [f"P{i + 1 + shard.person_offset:08d}" for i in pid], "nhs_number": nhs,
         "upn": pl.Series("upn", upn.tolist(), dtype=pl.Utf8),
         "forename": fore, "surname": surname, "dob": dob, "sex": sex_all, "hh": hh_all,
         "death": death, "frailty": frailty, "troubled": troubled_hh[hh_all], "is_canary": is_canary,
@@ -334,7 +345,7 @@ def build_world(rng: np.random.Generator, preset: Preset, sim_start: date, as_of
         pl.col("res_from").fill_null(FOREVER), pl.col("res_to").fill_null(-FOREVER))
     households = pl.DataFrame({"hh": np.arange(H2), "htype": htype_all, "troubled": troubled_hh,
                                "home": home, "new_home": new_home, "hcat": hcat})
-    return World(wards, lsoas, postcodes, addresses, people, sp, households, s0, s1)
+    return World(wards, lsoas, postcodes, addresses, people, sp, households, s0, s1, shard)
 
 
 def population_estimates(world: World, years: list[int]) -> pl.DataFrame:

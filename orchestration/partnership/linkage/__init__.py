@@ -79,13 +79,15 @@ class _Clock:
     """Seconds per phase, for the report."""
 
     def __init__(self) -> None:
-        self.t = time.perf_counter()
+        self.t, self.cpu = time.perf_counter(), time.process_time()
         self.times: dict[str, float] = {}
+        self.cpu_times: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.times[name] = round(now - self.t, 2)
-        self.t = now
+        self.cpu_times[name] = round(cpu - self.cpu, 2)
+        self.t, self.cpu = now, cpu
 
 
 def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: bool = False,
@@ -155,6 +157,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
     finally:
         mem.close()
     summary.seconds = clock.times
+    summary.cpu_seconds = clock.cpu_times
     write_report(settings, summary)
     return summary
 

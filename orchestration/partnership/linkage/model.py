@@ -45,6 +45,28 @@ class Prediction:
 # The column whose agreement is adjusted by how common the value is.
 TF_COLUMN = "surname"
 
+# Candidate pairs: profiles equal on every key of at least one rule (docs/linkage.md, "How
+# linkage grows"). A rule's pairs grow with the square of its blocks, so no rule may rest on
+# a key that many people share: a date of birth alone is one (a default date, a spike of
+# estimated ages), so it comes with a name and the other name's initial, or a postcode.
+# Applied from here, not from the model file, so a change reaches a saved model (with
+# SCORING_VERSION bumped, everything is scored again).
+_DOB_DAY_MONTH_SET = ("substr(dob, 1, 4)", "least(substr(dob, 6, 2), substr(dob, 9, 2))",
+                      "greatest(substr(dob, 6, 2), substr(dob, 9, 2))")
+BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
+    ("dob", "surname", "substr(forename, 1, 1)"),  # forename misspelt or shortened
+    ("dob", "forename", "substr(surname, 1, 1)"),  # surname misspelt
+    ("dob", "postcode"),  # names differ, same address
+    ("forename", "surname", *_DOB_DAY_MONTH_SET),  # day and month of birth swapped
+    ("surname", "postcode", "substr(forename, 1, 1)"),  # date of birth wrong, same address
+)
+
+def blocking_rules() -> list[dict]:
+    """BLOCKING_KEYS as Splink writes rules into a model (SQL on aliases `l` and `r`)."""
+    from splink import block_on
+
+    return [block_on(*keys).get_blocking_rule("duckdb").as_dict() for keys in BLOCKING_KEYS]
+
 
 def _settings():
     import splink.comparison_level_library as cll
@@ -102,13 +124,7 @@ def _settings():
             cl.ExactMatch("nhs_number"),
             cl.ExactMatch("uprn"),
         ],
-        blocking_rules_to_generate_predictions=[
-            block_on("dob", "substr(surname, 1, 1)"),
-            block_on("dob", "substr(forename, 1, 1)"),
-            block_on("dob", "postcode"),
-            block_on("forename", "surname", "substr(dob, 1, 4)"),
-            block_on("surname", "postcode", "substr(forename, 1, 1)"),
-        ],
+        blocking_rules_to_generate_predictions=[block_on(*keys) for keys in BLOCKING_KEYS],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
         additional_columns_to_retain=[],
@@ -233,6 +249,7 @@ def predict(con: duckdb.DuckDBPyConnection, input_table: str, model_path: Path, 
     _quiet()
     db = DuckDBAPI(con)
     model = json.loads(Path(model_path).read_text())
+    model["blocking_rules_to_generate_predictions"] = blocking_rules()
     cols = ", ".join(SPLINK_COLUMNS)
     con.execute(f"create or replace temp view _splink_new as select {cols} from {input_table}"
                 + (" where is_new" if new_only else ""))

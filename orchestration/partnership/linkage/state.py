@@ -19,7 +19,7 @@ HOUSEHOLD_PREFIX = "LH"
 IDENT = ("nhs_number", "upn", "uprn", "local_id", "forename", "surname", "date_of_birth", "sex", "postcode")
 # Bump when what is compared or kept changes (normalisation, derived columns, the review
 # threshold): stored scores are then discarded and every profile is scored again.
-SCORING_VERSION = 3
+SCORING_VERSION = 4  # 4: blocking rules whose blocks stay small as the population grows
 STATE_TABLES = ("linkage_scoring_state", "linkage_scored_profiles", "linkage_scored_pairs", "linkage_term_frequencies")
 # What a night needs to link only the records that changed (see `select_region`). Bump STATE_VERSION
 # when their meaning changes: the next night then links every record again and rewrites them.
@@ -61,6 +61,7 @@ class LinkageSummary:
     match_threshold: float = splink_model.MATCH_THRESHOLD
     review_threshold: float = splink_model.REVIEW_THRESHOLD
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # the process's, all threads: load-independent
 
 
 def model_path(settings: Settings) -> Path:
