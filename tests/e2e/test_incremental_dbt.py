@@ -1,18 +1,21 @@
-"""An incremental night builds only what changed, and ends exactly where a full build ends.
+"""An incremental night builds only what changed, and ends exactly where a full build ends,
+also when the night before failed in its dbt step.
 
 Starts from a copy of the session's demo night (its warehouse built by a full night). Night 2
 lands one more day of the nightly extracts: each re-sends the first rows of the day before
 (the same records again, so the earlier rows are superseded: they leave staging, and
-int_person_events must remove them and store the new ones). Before night 2 a few stored
-records of int_person_events are given another person, as a merge or split of the person index
-leaves them (the incremental build must relink them), and retention purges one earlier nightly
-delivery (its records leave valid and linkage, so the incremental staging tables and
-int_person_events must remove them). Night 2's dbt step rebuilds only the models downstream of
-sources whose data changed, the staging tables of the nightly extracts and int_person_events
-incrementally. Then the whole
-project is built again with `dbt build --full-refresh` on a copy of night 2's warehouse: every
-table dbt built must be the same, row for row. A third night with nothing new rebuilds nothing
-and still publishes."""
+int_person_events must remove them and store the new ones). Before night 2 a few stored fall
+records of int_person_events are given another person and that person is logged in
+linkage.person_changes, as a merge or split of the person index leaves them (the incremental
+build must relink them, and rebuild both people's falls and pathway), and retention purges one
+earlier nightly delivery (its records leave valid and linkage, so the incremental staging tables
+and int_person_events must remove them). Night 2's dbt step fails (the falls pathway mart
+cannot be written): what it wrote stands, and what it was to rebuild from stays logged. Night 3,
+with nothing new, rebuilds only the models downstream of sources whose data changed since the
+last build that succeeded, the staging tables of the nightly extracts, int_person_events and
+the falls models incrementally. Then the whole project is built again with `dbt build
+--full-refresh` on a copy of night 3's warehouse: every table dbt built must be the same, row
+for row. A fourth night with nothing new rebuilds nothing and still publishes."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import duckdb
 import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
-from orchestration.partnership.dbt.runner import BuildPlan
+from orchestration.partnership.dbt.runner import CHANGE_LOGS, BuildPlan
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.conftest import DEMO_AS_OF, DEMO_RUN_DATE, use_data_dir
 
@@ -36,6 +39,7 @@ NOT_REBUILT = "not rebuilt"
 RESENT_ROWS = 25
 RELINKED = 12
 PURGED = ("county_ambulance__incidents", "stg_county_ambulance__incidents")
+SABOTAGED = "marts.fct_falls_pathway_events"
 
 
 def _resend(landing: Path, day) -> dict[Path, set[str]]:
@@ -104,21 +108,29 @@ def two_nights(tmp_path_factory, demo_night):
     held = sorted(resent)
     assert len(held) >= 6
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        # As a merge or split of the person index leaves them: stored with a person (and
-        # household) the index no longer gives them.
+        # As a merge or split of the person index leaves them: fall records stored with a person
+        # (and household) the index no longer gives them, that person logged by the link run.
+        other = con.execute("""select person_id from intermediate.int_person_events where is_fall and age_at_event >= 65
+                               order by person_id limit 1""").fetchone()[0]
         relinked = con.execute(
-            f"""update intermediate.int_person_events as e set person_id = other.person_id, household_id = null
-                from (select person_id from intermediate.int_person_events where person_id is not null
-                      order by person_id limit 1) as other
-                where e.person_id is not null and e.person_id <> other.person_id
+            f"""update intermediate.int_person_events as e set person_id = ?, household_id = null
+                where e.person_id is not null and e.person_id <> ?
                   and (e.contract_id, e.delivery_id, e.row_number) in (
                       select (contract_id, delivery_id, row_number) from intermediate.int_person_events
-                      where person_id is not null order by all limit {RELINKED})""").fetchone()[0]
+                      where person_id is not null and is_fall order by all limit {RELINKED})""", [other, other]).fetchone()[0]
+        con.execute("""insert into linkage.person_changes
+                       select coalesce(max(link_run), 0) + 1, ? from linkage.person_changes""", [other])
     assert relinked > 0
     before = _keys(settings.warehouse_path)
     purged = _purge_a_nightly_delivery(settings, day - timedelta(days=2))
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # the mart's insert now fails
+        con.execute(f"alter table {SABOTAGED} add column sabotage integer")
+    failed = run_night(settings, quiet=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        pending = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in CHANGE_LOGS}
+        con.execute(f"alter table {SABOTAGED} drop column sabotage")
     second = run_night(settings, quiet=True)
-    return settings, first, second, resent, before, purged
+    return settings, first, second, resent, before, purged, (failed, pending)
 
 
 def _purge_a_nightly_delivery(settings, day) -> tuple[int, str]:
@@ -140,13 +152,19 @@ def _purge_a_nightly_delivery(settings, day) -> tuple[int, str]:
 
 
 def test_the_first_night_builds_everything(two_nights):
-    _, first, _, _, _, _ = two_nights
+    _, first, _, _, _, _, _ = two_nights
     built = _dbt_assets(first)
     assert built and not [k for k, m in built.items() if NOT_REBUILT in str(m.get("dbt", ""))]
 
 
-def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_index_reach(two_nights):
-    settings, _, second, held, before, (purged_id, purged_name) = two_nights
+def test_a_night_whose_dbt_step_failed_leaves_what_it_was_to_rebuild_from_logged(two_nights):
+    _, _, _, _, _, _, (failed, pending) = two_nights
+    assert not failed.success
+    assert pending["linkage.person_changes"] > 0 and pending["ops.dbt_changed_people"] > 0
+
+
+def test_the_night_after_rebuilds_only_what_the_new_deliveries_and_the_person_index_reach_since_the_last_good_build(two_nights):
+    settings, _, second, held, before, (purged_id, purged_name), _ = two_nights
     assert second.success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         new = con.execute(f"""select count(*) from ops.deliveries where status = 'accepted' and file_name in
@@ -190,8 +208,8 @@ def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_i
     assert not [u for u, _ in results if u.startswith("unit_test.")]
 
 
-def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
-    settings, _, _, _, _, _ = two_nights
+def test_the_night_after_a_failed_one_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
+    settings, _, _, _, _, _, _ = two_nights
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(settings.warehouse_path, copy)
     env = {**os.environ, "PARTNERSHIP_WAREHOUSE": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target"),
@@ -219,7 +237,7 @@ def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_
 def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_nights):
     from orchestration.partnership.cli import run_night
 
-    settings, _, _, _, _, _ = two_nights
+    settings, _, _, _, _, _, _ = two_nights
     before = _tables(settings.warehouse_path)
     third = run_night(settings, quiet=True)
     assert third.success
