@@ -9,7 +9,9 @@ records of int_person_events are given another person and that person is logged 
 linkage.person_changes, as a merge or split of the person index leaves them (the incremental
 build must relink them, and rebuild both people's falls and pathway), and retention purges one
 earlier nightly delivery (its records leave valid and linkage, so the incremental staging tables
-and int_person_events must remove them). Night 2's dbt step fails (the falls pathway mart
+and int_person_events must remove them). Another person's fall records are removed from
+int_person_events and their falls left stale, so that only dbt's own log of the people it
+rewrote tells the falls models to rebuild them. Night 2's dbt step fails (int_falls_episodes
 cannot be written): what it wrote stands, and what it was to rebuild from stays logged. Night 3,
 with nothing new, rebuilds only the models downstream of sources whose data changed since the
 last build that succeeded, the staging tables of the nightly extracts, int_person_events and
@@ -39,7 +41,7 @@ NOT_REBUILT = "not rebuilt"
 RESENT_ROWS = 25
 RELINKED = 12
 PURGED = ("county_ambulance__incidents", "stg_county_ambulance__incidents")
-SABOTAGED = "marts.fct_falls_pathway_events"
+SABOTAGED = "intermediate.int_falls_episodes"
 
 
 def _resend(landing: Path, day) -> dict[Path, set[str]]:
@@ -120,10 +122,17 @@ def two_nights(tmp_path_factory, demo_night):
                       where person_id is not null and is_fall order by all limit {RELINKED})""", [other, other]).fetchone()[0]
         con.execute("""insert into linkage.person_changes
                        select coalesce(max(link_run), 0) + 1, ? from linkage.person_changes""", [other])
+        # Another person's fall records staged but not stored (as the older row a purged
+        # correction gives back), and their falls as stored before: night 2 stores the records
+        # and logs the person, and only that log tells night 3 to rebuild their falls.
+        stale = con.execute("""select person_id from intermediate.int_person_events where is_fall
+                               order by person_id desc limit 1""").fetchone()[0]
+        con.execute("delete from intermediate.int_person_events where person_id = ? and is_fall", [stale])
+        con.execute(f"update {SABOTAGED} set records = records + 100 where person_id = ?", [stale])
     assert relinked > 0
     before = _keys(settings.warehouse_path)
     purged = _purge_a_nightly_delivery(settings, day - timedelta(days=2))
-    with duckdb.connect(str(settings.warehouse_path)) as con:  # the mart's insert now fails
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # the falls model's insert now fails
         con.execute(f"alter table {SABOTAGED} add column sabotage integer")
     failed = run_night(settings, quiet=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -183,6 +192,10 @@ def test_the_night_after_rebuilds_only_what_the_new_deliveries_and_the_person_in
     runs = sorted((settings.dbt_project_dir / "target").glob("*/run/**/people/int_person_events.sql"),
                   key=lambda p: p.stat().st_mtime)
     assert runs and "_deleted" in runs[-1].read_text(), "int_person_events was not built incrementally"
+    # So were the models that group a person's records, from the people it logged.
+    for model in ("int_falls_episodes", "fct_falls_pathway_events"):
+        built = sorted((settings.dbt_project_dir / "target").glob(f"*/run/**/{model}.sql"), key=lambda p: p.stat().st_mtime)
+        assert built and "_deleted" in built[-1].read_text(), f"{model} was not built incrementally"
     # So were the staging tables of the nightly extracts.
     staged = sorted((settings.dbt_project_dir / "target").glob(f"*/run/**/{PURGED[1]}.sql"), key=lambda p: p.stat().st_mtime)
     assert staged and "_deleted" in staged[-1].read_text(), f"{PURGED[1]} was not built incrementally"
