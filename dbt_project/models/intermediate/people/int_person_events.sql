@@ -37,6 +37,7 @@
     "police": "county_police__incidents",
     "falls_classes": "riverside_agewell__falls_class_referrals"
 } %}
+-- depends_on: {{ ref('stg_linkage__person_changes') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_by_key',
@@ -73,8 +74,6 @@ falls_classes as not materialized (select * from {{ ref('stg_riverside_agewell__
 
 person_records as not materialized (select * from {{ ref('stg_linkage__person_records') }}),
 
-person_changes as not materialized (select * from {{ ref('stg_linkage__person_changes') }}),
-
 postcodes as not materialized (select * from {{ ref('stg_reference__postcodes') }}),
 
 methods as not materialized (select * from {{ ref('admission_methods') }}),
@@ -92,6 +91,9 @@ staged as materialized (
 {%- endfor %}
 
 ),
+
+-- The people linkage changed since the last build that succeeded.
+person_changes as not materialized (select * from {{ ref('stg_linkage__person_changes') }}),
 
 {%- set everyone = execute and run_query(
     "select count(*) from " ~ ref('stg_linkage__person_changes') ~ " where person_id is null").columns[0].values()[0] > 0 %}
