@@ -109,6 +109,7 @@ def two_nights(tmp_path_factory, demo_night):
     resent = _resend(settings.landing_dir, day)
     held = sorted(resent)
     assert len(held) >= 6
+    before = _keys(settings.warehouse_path)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         # As a merge or split of the person index leaves them: fall records stored with a person
         # (and household) the index no longer gives them, that person logged by the link run.
@@ -130,7 +131,6 @@ def two_nights(tmp_path_factory, demo_night):
         con.execute("delete from intermediate.int_person_events where person_id = ? and is_fall", [stale])
         con.execute(f"update {SABOTAGED} set records = records + 100 where person_id = ?", [stale])
     assert relinked > 0
-    before = _keys(settings.warehouse_path)
     purged = _purge_a_nightly_delivery(settings, day - timedelta(days=2))
     with duckdb.connect(str(settings.warehouse_path)) as con:  # the falls model's insert now fails
         con.execute(f"alter table {SABOTAGED} add column sabotage integer")
