@@ -6,7 +6,8 @@
 select {{ columns | join(', ') }}, count(*) as n
 from {{ model }}
 {%- if night %}
-where ({{ columns | join(', ') }}) in (select ({{ columns | join(', ') }}) from {{ model }} where {{ night }})
+semi join (select {{ columns | join(', ') }} from {{ model }} where {{ night }}) as night_rows
+    using ({{ columns | join(', ') }})
 {%- endif %}
 group by {{ columns | join(', ') }}
 having count(*) > 1
