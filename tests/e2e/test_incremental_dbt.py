@@ -221,14 +221,15 @@ def test_the_night_after_rebuilds_only_what_the_new_deliveries_and_the_person_in
     assert not [u for u, _ in results if u.startswith("unit_test.")]
 
 
-def test_the_night_after_a_failed_one_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
-    settings, _, _, _, _, _, _ = two_nights
+def _full_refresh_differences(settings, tmp_path) -> list[str]:
+    """Build the whole project with --full-refresh on a copy of the warehouse (every dbt schema
+    dropped first); the dbt tables that differ from the warehouse's, row for row."""
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(settings.warehouse_path, copy)
     env = {**os.environ, "PARTNERSHIP_WAREHOUSE": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target"),
            "DBT_LOG_PATH": str(tmp_path / "logs")}
     project = str(settings.dbt_project_dir)
-    with duckdb.connect(str(copy)) as con:  # nothing of night 2's build may survive into the full build
+    with duckdb.connect(str(copy)) as con:  # nothing of the incremental builds may survive into the full build
         for s in DBT_SCHEMAS:
             con.execute(f"drop schema if exists {s} cascade")
     full_build = BuildPlan(project="", sources={}, full=True, reason="").build_args({})  # what the night runs
@@ -244,7 +245,12 @@ def test_the_night_after_a_failed_one_equals_a_full_refresh_build_of_the_same_wa
     assert sorted(incremental) == sorted(full)
     assert [t for t in full if t.startswith("marts.")]
     # Every table exactly, doubles to the last bit: sums of fractions are exact (exact_sum).
-    assert [t for t in full if incremental[t] != full[t]] == []
+    return [t for t in full if incremental[t] != full[t]]
+
+
+def test_the_night_after_a_failed_one_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
+    settings, _, _, _, _, _, _ = two_nights
+    assert _full_refresh_differences(settings, tmp_path) == []
 
 
 def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_nights):
@@ -258,3 +264,35 @@ def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_night
     assert assets and all(NOT_REBUILT in str(m.get("dbt", "")) for m in assets.values())
     assert not [s for s in third.all_events if s.is_step_skipped]
     assert _tables(settings.warehouse_path) == before
+
+
+def test_a_relink_on_a_quiet_night_rebuilds_the_people_linkage_logged_and_equals_a_full_refresh(two_nights, tmp_path):
+    """Night 2 purged linkage rows, so its link run linked everyone and the night after compared
+    every stored record with the person index. Here a link run changes two people and logs them,
+    as a merge does: int_person_events rebuilds their records from the log alone."""
+    from orchestration.partnership.cli import run_night
+
+    settings, _, _, _, _, _, _ = two_nights
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        giver, taker = (p for (p,) in con.execute(
+            """select person_id from intermediate.int_person_events where is_fall and age_at_event >= 65
+               group by person_id order by person_id limit 2""").fetchall())
+        moved = set(con.execute("""select contract_id, delivery_id, row_number from intermediate.int_person_events
+                                   where person_id = ? and is_fall""", [giver]).fetchall())
+        con.execute("""update linkage.person_records set person_id = ?
+                       where person_id = ? and (contract_id, delivery_id, row_number) in (
+                           select (contract_id, delivery_id, row_number) from intermediate.int_person_events
+                           where person_id = ? and is_fall)""", [taker, giver, giver])
+        con.execute("""insert into linkage.person_changes select coalesce(max(link_run), 0) + 1, unnest([?, ?])
+                       from linkage.person_changes""", [giver, taker])
+    night = run_night(settings, quiet=True)
+    assert night.success and moved
+    built = sorted((settings.dbt_project_dir / "target").glob("*/run/**/people/int_person_events.sql"),
+                   key=lambda p: p.stat().st_mtime)
+    assert built and "The records of the people linkage changed" in built[-1].read_text()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        now = dict(((c, d, r), p) for c, d, r, p in con.execute(
+            "select contract_id, delivery_id, row_number, person_id from intermediate.int_person_events").fetchall())
+        left = con.execute("select count(*) from linkage.person_changes").fetchone()[0]
+    assert {now[k] for k in moved} == {taker} and left == 0
+    assert _full_refresh_differences(settings, tmp_path) == []
