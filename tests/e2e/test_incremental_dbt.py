@@ -17,7 +17,9 @@ with nothing new, rebuilds only the models downstream of sources whose data chan
 last build that succeeded, the staging tables of the nightly extracts, int_person_events and
 the falls models incrementally. Then the whole project is built again with `dbt build
 --full-refresh` on a copy of night 3's warehouse: every table dbt built must be the same, row
-for row. A fourth night with nothing new rebuilds nothing and still publishes."""
+for row. A fourth night with nothing new rebuilds nothing and still publishes. A fifth, after a
+link run that moved one person's fall records to another and logged both, rebuilds those
+people's records from the log and again equals a full build."""
 
 from __future__ import annotations
 
