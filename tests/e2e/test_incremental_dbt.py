@@ -289,7 +289,7 @@ def test_a_relink_on_a_quiet_night_rebuilds_the_people_linkage_logged_and_equals
                        from linkage.person_changes""", [giver, taker])
     night = run_night(settings, quiet=True)
     assert night.success and moved
-    built = sorted((settings.dbt_project_dir / "target").glob("*/run/**/people/int_person_events.sql"),
+    built = sorted((settings.dbt_project_dir / "target").glob("*/compiled/**/people/int_person_events.sql"),
                    key=lambda p: p.stat().st_mtime)
     assert built and "The records of the people linkage changed" in built[-1].read_text()
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
