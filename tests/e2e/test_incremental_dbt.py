@@ -1,18 +1,25 @@
-"""An incremental night builds only what changed, and ends exactly where a full build ends.
+"""An incremental night builds only what changed, and ends exactly where a full build ends,
+also when the night before failed in its dbt step.
 
 Starts from a copy of the session's demo night (its warehouse built by a full night). Night 2
 lands one more day of the nightly extracts: each re-sends the first rows of the day before
 (the same records again, so the earlier rows are superseded: they leave staging, and
-int_person_events must remove them and store the new ones). Before night 2 a few stored
-records of int_person_events are given another person, as a merge or split of the person index
-leaves them (the incremental build must relink them), and retention purges one earlier nightly
-delivery (its records leave valid and linkage, so the incremental staging tables and
-int_person_events must remove them). Night 2's dbt step rebuilds only the models downstream of
-sources whose data changed, the staging tables of the nightly extracts and int_person_events
-incrementally. Then the whole
-project is built again with `dbt build --full-refresh` on a copy of night 2's warehouse: every
-table dbt built must be the same, row for row. A third night with nothing new rebuilds nothing
-and still publishes."""
+int_person_events must remove them and store the new ones). Before night 2 a few stored fall
+records of int_person_events are given another person and that person is logged in
+linkage.person_changes, as a merge or split of the person index leaves them (the incremental
+build must relink them, and rebuild both people's falls and pathway), and retention purges one
+earlier nightly delivery (its records leave valid and linkage, so the incremental staging tables
+and int_person_events must remove them). Another person's fall records are removed from
+int_person_events and their falls left stale, so that only dbt's own log of the people it
+rewrote tells the falls models to rebuild them. Night 2's dbt step fails (int_falls_episodes
+cannot be written): what it wrote stands, and what it was to rebuild from stays logged. Night 3,
+with nothing new, rebuilds only the models downstream of sources whose data changed since the
+last build that succeeded, the staging tables of the nightly extracts, int_person_events and
+the falls models incrementally. Then the whole project is built again with `dbt build
+--full-refresh` on a copy of night 3's warehouse: every table dbt built must be the same, row
+for row. A fourth night with nothing new rebuilds nothing and still publishes. A fifth, after a
+link run that moved one person's fall records to another and logged both, rebuilds those
+people's records from the log and again equals a full build."""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ import duckdb
 import pytest
 
 from orchestration.partnership.contracts.model import load_contracts
-from orchestration.partnership.dbt.runner import BuildPlan
+from orchestration.partnership.dbt.runner import CHANGE_LOGS, BuildPlan
 from orchestration.partnership.settings import PROJECT_ROOT
 from tests.conftest import DEMO_AS_OF, DEMO_RUN_DATE, use_data_dir
 
@@ -36,6 +43,7 @@ NOT_REBUILT = "not rebuilt"
 RESENT_ROWS = 25
 RELINKED = 12
 PURGED = ("county_ambulance__incidents", "stg_county_ambulance__incidents")
+SABOTAGED = "intermediate.int_falls_episodes"
 
 
 def _resend(landing: Path, day) -> dict[Path, set[str]]:
@@ -103,22 +111,37 @@ def two_nights(tmp_path_factory, demo_night):
     resent = _resend(settings.landing_dir, day)
     held = sorted(resent)
     assert len(held) >= 6
+    before = _keys(settings.warehouse_path)
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        # As a merge or split of the person index leaves them: stored with a person (and
-        # household) the index no longer gives them.
+        # As a merge or split of the person index leaves them: fall records stored with a person
+        # (and household) the index no longer gives them, that person logged by the link run.
+        other = con.execute("""select person_id from intermediate.int_person_events where is_fall and age_at_event >= 65
+                               order by person_id limit 1""").fetchone()[0]
         relinked = con.execute(
-            f"""update intermediate.int_person_events as e set person_id = other.person_id, household_id = null
-                from (select person_id from intermediate.int_person_events where person_id is not null
-                      order by person_id limit 1) as other
-                where e.person_id is not null and e.person_id <> other.person_id
+            f"""update intermediate.int_person_events as e set person_id = ?, household_id = null
+                where e.person_id is not null and e.person_id <> ?
                   and (e.contract_id, e.delivery_id, e.row_number) in (
                       select (contract_id, delivery_id, row_number) from intermediate.int_person_events
-                      where person_id is not null order by all limit {RELINKED})""").fetchone()[0]
+                      where person_id is not null and is_fall order by all limit {RELINKED})""", [other, other]).fetchone()[0]
+        con.execute("""insert into linkage.person_changes
+                       select coalesce(max(link_run), 0) + 1, ? from linkage.person_changes""", [other])
+        # Another person's fall records staged but not stored (as the older row a purged
+        # correction gives back), and their falls as stored before: night 2 stores the records
+        # and logs the person, and only that log tells night 3 to rebuild their falls.
+        stale = con.execute("""select person_id from intermediate.int_person_events where is_fall
+                               order by person_id desc limit 1""").fetchone()[0]
+        con.execute("delete from intermediate.int_person_events where person_id = ? and is_fall", [stale])
+        con.execute(f"update {SABOTAGED} set records = records + 100 where person_id = ?", [stale])
     assert relinked > 0
-    before = _keys(settings.warehouse_path)
     purged = _purge_a_nightly_delivery(settings, day - timedelta(days=2))
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # the falls model's insert now fails
+        con.execute(f"alter table {SABOTAGED} add column sabotage integer")
+    failed = run_night(settings, quiet=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        pending = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in CHANGE_LOGS}
+        con.execute(f"alter table {SABOTAGED} drop column sabotage")
     second = run_night(settings, quiet=True)
-    return settings, first, second, resent, before, purged
+    return settings, first, second, resent, before, purged, (failed, pending)
 
 
 def _purge_a_nightly_delivery(settings, day) -> tuple[int, str]:
@@ -140,13 +163,19 @@ def _purge_a_nightly_delivery(settings, day) -> tuple[int, str]:
 
 
 def test_the_first_night_builds_everything(two_nights):
-    _, first, _, _, _, _ = two_nights
+    _, first, _, _, _, _, _ = two_nights
     built = _dbt_assets(first)
     assert built and not [k for k, m in built.items() if NOT_REBUILT in str(m.get("dbt", ""))]
 
 
-def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_index_reach(two_nights):
-    settings, _, second, held, before, (purged_id, purged_name) = two_nights
+def test_a_night_whose_dbt_step_failed_leaves_what_it_was_to_rebuild_from_logged(two_nights):
+    _, _, _, _, _, _, (failed, pending) = two_nights
+    assert not failed.success
+    assert pending["linkage.person_changes"] > 0 and pending["ops.dbt_changed_people"] > 0
+
+
+def test_the_night_after_rebuilds_only_what_the_new_deliveries_and_the_person_index_reach_since_the_last_good_build(two_nights):
+    settings, _, second, held, before, (purged_id, purged_name), _ = two_nights
     assert second.success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         new = con.execute(f"""select count(*) from ops.deliveries where status = 'accepted' and file_name in
@@ -165,6 +194,10 @@ def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_i
     runs = sorted((settings.dbt_project_dir / "target").glob("*/run/**/people/int_person_events.sql"),
                   key=lambda p: p.stat().st_mtime)
     assert runs and "_deleted" in runs[-1].read_text(), "int_person_events was not built incrementally"
+    # So were the models that group a person's records, from the people it logged.
+    for model in ("int_falls_episodes", "fct_falls_pathway_events"):
+        built = sorted((settings.dbt_project_dir / "target").glob(f"*/run/**/{model}.sql"), key=lambda p: p.stat().st_mtime)
+        assert built and "_deleted" in built[-1].read_text(), f"{model} was not built incrementally"
     # So were the staging tables of the nightly extracts.
     staged = sorted((settings.dbt_project_dir / "target").glob(f"*/run/**/{PURGED[1]}.sql"), key=lambda p: p.stat().st_mtime)
     assert staged and "_deleted" in staged[-1].read_text(), f"{PURGED[1]} was not built incrementally"
@@ -190,14 +223,15 @@ def test_the_second_night_rebuilds_only_what_its_new_deliveries_and_the_person_i
     assert not [u for u, _ in results if u.startswith("unit_test.")]
 
 
-def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
-    settings, _, _, _, _, _ = two_nights
+def _full_refresh_differences(settings, tmp_path) -> list[str]:
+    """Build the whole project with --full-refresh on a copy of the warehouse (every dbt schema
+    dropped first); the dbt tables that differ from the warehouse's, row for row."""
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(settings.warehouse_path, copy)
     env = {**os.environ, "PARTNERSHIP_WAREHOUSE": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target"),
            "DBT_LOG_PATH": str(tmp_path / "logs")}
     project = str(settings.dbt_project_dir)
-    with duckdb.connect(str(copy)) as con:  # nothing of night 2's build may survive into the full build
+    with duckdb.connect(str(copy)) as con:  # nothing of the incremental builds may survive into the full build
         for s in DBT_SCHEMAS:
             con.execute(f"drop schema if exists {s} cascade")
     full_build = BuildPlan(project="", sources={}, full=True, reason="").build_args({})  # what the night runs
@@ -213,13 +247,18 @@ def test_the_second_night_equals_a_full_refresh_build_of_the_same_warehouse(two_
     assert sorted(incremental) == sorted(full)
     assert [t for t in full if t.startswith("marts.")]
     # Every table exactly, doubles to the last bit: sums of fractions are exact (exact_sum).
-    assert [t for t in full if incremental[t] != full[t]] == []
+    return [t for t in full if incremental[t] != full[t]]
+
+
+def test_the_night_after_a_failed_one_equals_a_full_refresh_build_of_the_same_warehouse(two_nights, tmp_path):
+    settings, _, _, _, _, _, _ = two_nights
+    assert _full_refresh_differences(settings, tmp_path) == []
 
 
 def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_nights):
     from orchestration.partnership.cli import run_night
 
-    settings, _, _, _, _, _ = two_nights
+    settings, _, _, _, _, _, _ = two_nights
     before = _tables(settings.warehouse_path)
     third = run_night(settings, quiet=True)
     assert third.success
@@ -227,3 +266,35 @@ def test_a_night_with_nothing_new_rebuilds_nothing_and_still_publishes(two_night
     assert assets and all(NOT_REBUILT in str(m.get("dbt", "")) for m in assets.values())
     assert not [s for s in third.all_events if s.is_step_skipped]
     assert _tables(settings.warehouse_path) == before
+
+
+def test_a_relink_on_a_quiet_night_rebuilds_the_people_linkage_logged_and_equals_a_full_refresh(two_nights, tmp_path):
+    """Night 2 purged linkage rows, so its link run linked everyone and the night after compared
+    every stored record with the person index. Here a link run changes two people and logs them,
+    as a merge does: int_person_events rebuilds their records from the log alone."""
+    from orchestration.partnership.cli import run_night
+
+    settings, _, _, _, _, _, _ = two_nights
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        giver, taker = (p for (p,) in con.execute(
+            """select person_id from intermediate.int_person_events where is_fall and age_at_event >= 65
+               group by person_id order by person_id limit 2""").fetchall())
+        moved = set(con.execute("""select contract_id, delivery_id, row_number from intermediate.int_person_events
+                                   where person_id = ? and is_fall""", [giver]).fetchall())
+        con.execute("""update linkage.person_records set person_id = ?
+                       where person_id = ? and (contract_id, delivery_id, row_number) in (
+                           select (contract_id, delivery_id, row_number) from intermediate.int_person_events
+                           where person_id = ? and is_fall)""", [taker, giver, giver])
+        con.execute("""insert into linkage.person_changes select coalesce(max(link_run), 0) + 1, unnest([?, ?])
+                       from linkage.person_changes""", [giver, taker])
+    night = run_night(settings, quiet=True)
+    assert night.success and moved
+    built = sorted((settings.dbt_project_dir / "target").glob("*/compiled/**/people/int_person_events.sql"),
+                   key=lambda p: p.stat().st_mtime)
+    assert built and "The records of the people linkage changed" in built[-1].read_text()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        now = dict(((c, d, r), p) for c, d, r, p in con.execute(
+            "select contract_id, delivery_id, row_number, person_id from intermediate.int_person_events").fetchall())
+        left = con.execute("select count(*) from linkage.person_changes").fetchone()[0]
+    assert {now[k] for k in moved} == {taker} and left == 0
+    assert _full_refresh_differences(settings, tmp_path) == []

@@ -385,3 +385,16 @@ def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_wh
         con.close()
     third = run_linkage(again, contracts())
     assert not third.incremental and not coverage_gaps(again, contracts())
+
+
+def test_an_incremental_night_logs_every_person_whose_records_it_changed_and_a_full_link_logs_everyone(nights):
+    """Every person a row of person_records left, joined or changed on is logged; a full link logs everyone (no person)."""
+    _, _, yesterday, (incremental, inc), (full, _) = nights
+    with duckdb.connect(str(incremental.warehouse_path), read_only=True) as con:
+        con.execute(f"attach '{yesterday.warehouse_path}' as y (read_only); attach '{full.warehouse_path}' as f (read_only)")
+        changed = {p for (p,) in con.execute("""
+            select person_id from (select * from y.linkage.person_records except all select * from linkage.person_records)
+            union select person_id from (select * from linkage.person_records except all select * from y.linkage.person_records)""").fetchall()}
+        last = "select person_id from {0}linkage.person_changes where link_run = (select max(link_run) from {0}linkage.person_changes)"
+        assert len(changed) > 3 and changed <= (logged := {p for (p,) in con.execute(last.format("")).fetchall()})
+        assert None not in logged and len(logged) < 0.2 * inc.persons and con.execute(last.format("f.")).fetchall() == [(None,)]

@@ -152,6 +152,28 @@ def test_the_record_is_the_last_successful_build_and_only_one_row(settings):
     assert _plan(settings).rebuild == set()
 
 
+def test_a_build_that_succeeded_empties_the_change_logs_it_read_and_only_those_runs(settings):
+    manifest = {**MANIFEST, "sources": {**MANIFEST["sources"], "source.p.linkage.person_changes": {
+        "source_name": "linkage", "name": "person_changes", "schema": "linkage", "identifier": "person_changes",
+        "meta": {"change_log": True}}}}
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create schema linkage")
+        con.execute("create table linkage.person_changes as select 1::bigint as link_run, 'LP1' as person_id")
+        con.execute("create table ops.dbt_changed_people as select 'LP1' as person_id")
+    r.record_build(settings, r.plan_build(settings, manifest, "p1"))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into linkage.person_changes values (2, 'LP2'), (2, 'LP3')")
+    # A log's rows are not data: a night that only logged people rebuilds nothing for it.
+    plan = r.plan_build(settings, manifest, "p1")
+    assert plan.rebuild == set() and plan.link_runs == 2
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # a run logged after the plan is kept
+        con.execute("insert into linkage.person_changes values (3, 'LP4')")
+    r.record_build(settings, plan)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select * from linkage.person_changes").fetchall() == [(3, "LP4")]
+        assert con.execute("select count(*) from ops.dbt_changed_people").fetchone()[0] == 0
+
+
 # ----------------------------------------------------------------------------- parse inputs
 
 @pytest.fixture

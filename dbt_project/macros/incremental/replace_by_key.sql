@@ -4,16 +4,28 @@
     inserts new rows, replaces changed ones and removes gone ones (dbt's delete+insert cannot
     remove a row that has no replacement). The flag column is not stored: the insert writes
     the table's own columns (on_schema_change stays `ignore`; a change of the model's code
-    changes the project fingerprint, and the night then builds with --full-refresh). -#}
+    changes the project fingerprint, and the night then builds with --full-refresh). With config
+    `log_changed_people`, the people of the rows replaced or removed and of the rows inserted
+    are appended to changed_people_log() first. -#}
 {% macro get_incremental_replace_by_key_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
     {%- set keys = arg_dict['unique_key'] -%}
     {%- set keys = [keys] if keys is string else keys -%}
     {%- set cols = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set on_keys -%}
+    {% for key in keys %}incoming.{{ key }} = stored.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+    {%- endset -%}
+    {%- if config.get('log_changed_people') %}
+    insert into {{ changed_people_log() }}
+    select stored.person_id from {{ target }} as stored semi join {{ source }} as incoming on {{ on_keys }}
+    where stored.person_id is not null
+    union
+    select person_id from {{ source }} where not _deleted and person_id is not null;
+    {% endif %}
     delete from {{ target }} as stored
     using {{ source }} as incoming
-    where {% for key in keys %}incoming.{{ key }} = stored.{{ key }}{{ ' and ' if not loop.last }}{% endfor %};
+    where {{ on_keys }};
 
     insert into {{ target }} ({{ cols }})
     select {{ cols }} from {{ source }} where not _deleted

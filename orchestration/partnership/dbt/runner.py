@@ -179,6 +179,7 @@ class BuildPlan:
     full: bool
     reason: str
     changed_sources: list[str] = field(default_factory=list)
+    link_runs: int = 0  # the last link run logged when the build was planned (CHANGE_LOGS)
     rebuild: set[str] = field(default_factory=set)
     unchanged: set[str] = field(default_factory=set)
 
@@ -213,9 +214,13 @@ def _relation(node: dict) -> str:
 
 
 def source_fingerprints(con, manifest: dict) -> dict[str, str]:
-    """Row count and an order-independent sum of row hashes of every source table."""
+    """Row count and an order-independent sum of row hashes of every source table but the
+    change logs (`meta: change_log`): they say which rows of another source changed, whose own
+    fingerprint then changes, and are emptied by record_build."""
     out = {}
     for uid, src in sorted(manifest["sources"].items()):
+        if (src.get("meta") or {}).get("change_log"):
+            continue
         try:
             n, h = con.execute(f"select count(*), coalesce(sum(hash(t)::hugeint), 0)::varchar from {_relation(src)} t").fetchone()
             out[uid] = f"{n}:{h}"
@@ -267,6 +272,12 @@ def _key_fingerprint(con) -> str | None:
     return row[0][0] if row else None
 
 
+def _last_link_run(con, existing: set[tuple[str, str]]) -> int:
+    if ("linkage", "person_changes") not in existing:
+        return 0
+    return con.execute("select coalesce(max(link_run), 0) from linkage.person_changes").fetchall()[0][0]
+
+
 def last_build_state(con) -> tuple[str, dict[str, str]] | None:
     try:
         row = con.execute(f"select project_fingerprint, sources from {BUILD_STATE}").fetchall()
@@ -287,11 +298,12 @@ def plan_build(settings: Settings, manifest: dict, project: str) -> BuildPlan:
         last = last_build_state(con)
         existing = _existing_relations(con)
         key = _key_fingerprint(con)
+        link_runs = _last_link_run(con, existing)
     # A rotated pseudonymisation key rewrites pseudonyms of rows already stored (docs/linkage.md):
     # incremental models keep what they stored of unchanged rows, so a rotation builds everything.
     if key:
         project = f"{project}:key={key}"
-    plan = BuildPlan(project=project, sources=sources, full=True, reason="")
+    plan = BuildPlan(project=project, sources=sources, full=True, reason="", link_runs=link_runs)
     if last is None:
         plan.reason = "no record of a previous build"
         return plan
@@ -315,12 +327,26 @@ def plan_build(settings: Settings, manifest: dict, project: str) -> BuildPlan:
     return plan
 
 
+CHANGE_LOGS = {"linkage.person_changes": "link_run <= ?", "ops.dbt_changed_people": "true"}
+"""What a build consumes (the people linkage changed, logged by run; the people whose events the
+build itself rewrote, for the models downstream): emptied once a build that read them
+succeeded, so a failed build leaves them to the next. Of linkage's log only the runs the build
+saw (BuildPlan.link_runs) are removed."""
+
+
 def record_build(settings: Settings, plan: BuildPlan) -> None:
-    """After a successful build with nothing held back: what it was built from."""
+    """After a successful build with nothing held back: what it was built from, and the change
+    logs it consumed emptied (in one transaction)."""
     with connect(settings.warehouse_path) as con:
+        con.execute("begin transaction")
         con.execute("create schema if not exists ops")
         con.execute(f"create or replace table {BUILD_STATE} as select ? as project_fingerprint, ? as sources, "
                     "current_timestamp as recorded_at", [plan.project, json.dumps(plan.sources, sort_keys=True)])
+        existing = {f"{s}.{t}" for s, t in _existing_relations(con)}
+        for table, consumed in CHANGE_LOGS.items():
+            if table in existing:
+                con.execute(f"delete from {table} where {consumed}", [plan.link_runs] if "?" in consumed else [])
+        con.execute("commit")
 
 
 def forget_build(settings: Settings) -> None:

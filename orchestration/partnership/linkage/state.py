@@ -27,6 +27,8 @@ STATE_VERSION = 3  # 3: the gazetteer's address lines (address_key); 2: a person
 DELTA_TABLES = ("linkage_state", "linkage_profiles", "linkage_person_addresses", "linkage_deliveries")
 # The gazetteer's UPRN -> postcode table, normalised, for the next night while the file is the same.
 ADDRESS_TABLE = "linkage_address_postcodes"
+# The people each run changed, until a dbt build has rebuilt their records (write._log_changed_people).
+CHANGE_LOG = "linkage.person_changes"
 KEY = ("contract_id", "delivery_id", "row_number")
 SPLINK_SELECT = """pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
                     compared_postcode as postcode, nhs_number, uprn"""

@@ -13,6 +13,7 @@ from orchestration.partnership.linkage.households import write_household_members
 from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.state import (
     ADDRESS_TABLE,
+    CHANGE_LOG,
     FIRST,
     IDENT,
     STATE_VERSION,
@@ -53,6 +54,7 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
             _write_changes(mem)
         else:
             _write_all(mem, gazetteer)
+        _log_changed_people(mem, delta)
         if not (delta and address_cached):
             mem.execute(f"create or replace table wh.identity.{ADDRESS_TABLE} as select * from address_postcodes order by uprn")
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
@@ -135,6 +137,21 @@ def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
     mem.execute("""delete from wh.identity.linkage_deliveries d using removed_deliveries r
                    where d.contract_id = r.contract_id and d.delivery_id = r.delivery_id""")
     mem.execute("insert into wh.identity.linkage_deliveries select contract_id, delivery_id, records from new_deliveries")
+
+
+def _log_changed_people(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:
+    """Append to `linkage.person_changes` the people whose rows of `linkage.person_records` this
+    run replaced (last night's people in the groups linked again, tonight's people of those
+    groups, people whose household or opt-out changed), under this run's number; a run that
+    linked everything logs one row with no person: everyone. dbt rebuilds their records from
+    it, and the rows are removed only after a dbt build that consumed them succeeded
+    (`dbt.runner.record_build`), so a failed build leaves them for the next night."""
+    log = f"wh.{CHANGE_LOG}"
+    mem.execute(f"create table if not exists {log} as select 0::bigint as link_run, person_id from persons_all limit 0")
+    run = mem.execute(f"select coalesce(max(link_run), 0) + 1 from {log}").fetchall()[0][0]
+    people = ("""select person_id from prev_ids union select person_id from persons_all where relinked
+                 union select person_id from changed""" if delta else "select null as person_id")
+    mem.execute(f"insert into {log} select {run}, person_id from ({people}) order by all")
 
 
 def _clerical_review(mem: duckdb.DuckDBPyConnection, delta: bool) -> None:

@@ -4,13 +4,34 @@
 -- by its first record, described by its representative record (the earliest with a home in
 -- the district; admission before A&E before ambulance on the same day), with the person's
 -- previous and next fall.
+--
+-- Incremental: a person's falls depend on their own records only, so a night rebuilds the
+-- people whose records int_person_events wrote or removed since the last build that succeeded
+-- (macros/incremental/changed_people.sql) and keeps everyone else's rows.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_by_key',
+    unique_key='person_id',
+) }}
 
 with
+
+{% if is_incremental() %}
+people as materialized (
+
+    {{ people_to_rebuild(ref('int_person_events')) }}
+
+),
+{% endif %}
 
 fall_records as (
 
     select * from {{ ref('int_person_events') }}
     where is_fall and person_id is not null
+    {%- if is_incremental() %}
+        and person_id in (select people.person_id from people)
+    {%- endif %}
 
 ),
 
@@ -115,4 +136,10 @@ final as (
 
 )
 
-select * from final
+{% if is_incremental() %}
+select *, false as _deleted from final
+union all by name
+select person_id, true as _deleted from people
+{% else %}
+    select * from final
+{% endif %}

@@ -5,12 +5,16 @@
 -- episode with a W00-W19 cause in any position, an A&E attendance with a W00-W19 code, an
 -- ambulance incident with chief complaint FALL).
 --
--- Incremental: a night writes only the records it has not stored yet and those whose person,
--- household or opt-out the person index changed (a merge or split moves records between
--- people), and removes the records no longer staged (superseded by a later delivery, a
--- snapshot replaced, a delivery purged). A record's own columns never change: a delivery's
--- rows are fixed once accepted, and a correction is a new record. Which records to build is
--- worked out on keys alone; only those records are read whole (macro to_build_only).
+-- Incremental: a night writes only the records it has not stored yet and those of the people
+-- linkage changed since the last build that succeeded (linkage.person_changes: a merge or
+-- split moves records between people, a household or opt-out changes), and removes the
+-- records no longer staged (superseded by a later delivery, a snapshot replaced, a delivery
+-- purged). A record's own columns never change: a delivery's rows are fixed once accepted,
+-- and a correction is a new record. Which records to build is worked out on keys alone; only
+-- those records are read whole (macro to_build_only). After a link run that linked everyone,
+-- every stored record is compared with the person index instead. The people of the records
+-- written or removed are logged for the models that group a person's records over time
+-- (macros/incremental/changed_people.sql).
 -- Postcode lookup, admission methods and this code are part of the project fingerprint: when
 -- they change the night builds it whole (--full-refresh). tests/e2e/test_incremental_dbt.py
 -- proves the result equal to a full build.
@@ -33,10 +37,13 @@
     "police": "county_police__incidents",
     "falls_classes": "riverside_agewell__falls_class_referrals"
 } %}
+-- depends_on: {{ ref('stg_linkage__person_changes') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_by_key',
     unique_key=['delivery_id', 'row_number'],
+    log_changed_people=true,
+    pre_hook="{{ log_everyone_when_built_whole() }}",
 ) }}
 
 with
@@ -85,9 +92,21 @@ staged as materialized (
 
 ),
 
+-- The people linkage changed since the last build that succeeded.
+person_changes as not materialized (select * from {{ ref('stg_linkage__person_changes') }}),
+
+{%- set everyone = execute and run_query(
+    "select count(*) from " ~ ref('stg_linkage__person_changes') ~ " where person_id is null").columns[0].values()[0] > 0 %}
+
 stored as materialized (
 
-    select contract_id, delivery_id, row_number, person_id, household_id, opted_out from {{ this }}
+    select contract_id, delivery_id, row_number from {{ this }}
+
+),
+
+changed_people as materialized (
+
+    select distinct person_id from person_changes where person_id is not null
 
 ),
 
@@ -99,15 +118,27 @@ to_build as materialized (
     anti join stored using (delivery_id, row_number)
 
     union all
-
-    -- Stored records the person index now links differently.
+{% if everyone %}
+    -- A link run linked everyone: stored records the person index now links differently.
     select stored.contract_id, stored.delivery_id, stored.row_number
-    from stored
+    from {{ this }} as stored
     left join person_records using (delivery_id, row_number)
     where stored.person_id is distinct from person_records.person_id
         or stored.household_id is distinct from person_records.household_id
         or stored.opted_out is distinct from coalesce(person_records.opted_out, false)
+{% else %}
+    -- The records of the people linkage changed: as stored, and as the person index gives them
+    -- now (records not staged find nothing to build below).
+    select contract_id, delivery_id, row_number
+    from {{ this }}
+    where person_id in (select changed_people.person_id from changed_people)
 
+    union all
+
+    select contract_id, delivery_id, row_number
+    from person_records
+    where person_id in (select changed_people.person_id from changed_people)
+{% endif %}
 ),
 
 gone as (

@@ -5,14 +5,35 @@
 -- pseudonymised release: person_id never leaves the secure zone (the release engine replaces
 -- it with a recipient-specific pseudonym), opted_out / is_health_derived / consent_to_share
 -- carry what the release must filter on.
+--
+-- Incremental: a person's rows depend on their own records only (their sex, their nearest
+-- LSOA), so a night rebuilds the people whose records int_person_events wrote or removed since
+-- the last build that succeeded (macros/incremental/changed_people.sql).
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_by_key',
+    unique_key='person_id',
+) }}
 
 with
+
+{% if is_incremental() %}
+people as materialized (
+
+    {{ people_to_rebuild(ref('int_person_events')) }}
+
+),
+{% endif %}
 
 -- Not materialized: each reader takes only its columns and rows of the 2 million events (a
 -- materialized copy of every column was most of this model's time).
 events as not materialized (
 
     select * from {{ ref('int_person_events') }} where person_id is not null
+    {%- if is_incremental() %}
+        and person_id in (select people.person_id from people)
+    {%- endif %}
 
 ),
 
@@ -116,4 +137,10 @@ final as (
 
 )
 
-select * from final
+{% if is_incremental() %}
+select *, false as _deleted from final
+union all by name
+select person_id, true as _deleted from people
+{% else %}
+    select * from final
+{% endif %}
