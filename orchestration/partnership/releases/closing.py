@@ -22,10 +22,10 @@ import polars as pl
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases import ledger
-from orchestration.partnership.releases.audit.attack import NEW_SEQ, attack
+from orchestration.partnership.releases.audit.attack import NEW_SEQ, allowed, attack
 
 ROUNDS = 12  # each round hides what the last one found; the demo night needs two or three
-ACTED_ON = ("not_zero", "zero", "pinned")  # `narrowed` (full_interval) is left to the audit: hiding cannot fix most
+ACTED_ON = ("not_zero", "zero", "pinned", "narrowed")  # `narrowed`: only under full_interval
 
 
 def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame], held_truth: dict,
@@ -41,7 +41,7 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
         everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
-        found = attack(everything, protocol.margins, parents, mode)
+        found = attack(everything, protocol.margins, parents, mode, most=10**6)
         flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
         if not flagged:
             break
@@ -64,6 +64,9 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
         return df, False
     equations = structure.unique(disclosure.margin_equations(df, protocol.margins)
                                  + structure.equations(df, counts, derived, parents))
+    exact = ledger.aligned(df, truth, out)
+    dc = protocol.disclosure or {}
+    held = {(c, f) for (tname, c, f) in held_truth if tname == out["table"]}
     totals_of: dict[int, list[int]] = {}
     for t, ms in equations:
         for m in ms:
@@ -73,16 +76,17 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
         hidden = df[f"{f}_suppressed"]
         if kind == "pinned":
             hide[f].add(i)
+        elif kind == "narrowed":
+            hide[f].update(_unbind(i, df, f, equations, exact, dc.get("suppress_counts_from"), dc.get("suppress_counts_to"),
+                                   lambda c, f=f: (cells[c], f) not in held))
         else:  # a hidden count bounded through the totals it is part of: hide them too; when they
             # are all hidden already, through its own members: hide those
             more = {t for t in totals_of.get(i, []) if not hidden[t]}
             if not more:
                 more = {m for t, ms in equations if t == i for m in ms if not hidden[m]}
             hide[f].update(more or _ring(i, equations, hidden))
-    held = {(c, f) for (tname, c, f) in held_truth if tname == out["table"]}
     changed = [False] * df.height
     updates = []
-    exact = ledger.aligned(df, truth, out)
     for f in counts:
         rows = {i for i in hide[f] if (cells[i], f) not in held}
         if not rows:
@@ -127,3 +131,51 @@ def _ring(i: int, equations: list[tuple[int, list[int]]], hidden: pl.Series) -> 
         frontier = rows - seen
         seen |= frontier
     return set()
+
+
+def _interval(value: float, base: int, low: int, high: int) -> tuple[int, int]:
+    """The whole counts a published figure stands for (as the attacker takes it: `allowed`)."""
+    return allowed(value, int(base or 1), low, high)
+
+
+def _unbind(i: int, df: pl.DataFrame, f: str, equations: list[tuple[int, list[int]]],
+            exact: pl.DataFrame | None, low: int | None, high: int | None, free) -> set[int]:
+    """What to hide for a rounded count `i` that the holding narrows (`full_interval`): rounded
+    independently, a total and its members need not agree (persons 25 and sexes 10 + 10 leave 23–24
+    for persons, 12 for each sex), and nothing published can make them agree. A hidden member
+    absorbs the difference: in each relation of `i` whose cells are all published and which narrows
+    them on its own, its largest member is hidden (the one least likely to be small: a hidden count
+    proven above the suppression range tells nothing). Narrowed only through several relations
+    together: the largest member of its smallest relation with every cell published. In no such
+    relation (narrowed through hidden cells): `i` itself. A cell the recipient holds (`free` false) is
+    never chosen: then the relation's total, if it is free."""
+    values, hidden, bases = df[f].to_list(), df[f"{f}_suppressed"].to_list(), df[f"{f}_rounding_base"].to_list()
+    truth = exact[f].to_list() if exact is not None else [None] * df.height
+    tight = [(t, ms) for t, ms in equations if i in (t, *ms) and not any(hidden[c] or values[c] is None for c in (t, *ms))]
+    if not tight:
+        return {i}
+    binding = [(t, ms) for t, ms in tight if _narrows(t, ms, values, bases, truth, low, high)]
+    chosen = binding or [min(tight, key=lambda e: (len(e[1]), e[0]))]
+    out = set()
+    for t, ms in chosen:
+        candidates = [m for m in ms if free(m)] or [c for c in (t,) if free(c)]
+        if candidates:
+            out.add(max(candidates, key=lambda m: (values[m], -m)))
+    return out
+
+
+def _narrows(t: int, ms: list[int], values: list, bases: list, truth: list, low, high) -> bool:
+    """Whether `total = Σ members` (or the inequality the true counts keep) on its own rules out a value
+    the rounding of one of its cells allows."""
+    iv = [_interval(values[c], bases[c], low, high) for c in (t, *ms)]
+    (tl, th), rest = iv[0], iv[1:]
+    sl, sh = sum(x[0] for x in rest), sum(x[1] for x in rest)
+    known = [truth[c] for c in (t, *ms)]
+    d = None if any(k is None for k in known) else known[0] - sum(known[1:])
+    eq_or_ge, eq_or_le = d is None or d > -0.5, d is None or d < 0.5
+    out = False
+    if eq_or_ge:  # total ≥ Σ members
+        out |= tl < sl or any(th - (sl - x[0]) < x[1] for x in rest)
+    if eq_or_le:  # total ≤ Σ members
+        out |= th > sh or any(tl - (sh - x[1]) > x[0] for x in rest)
+    return out

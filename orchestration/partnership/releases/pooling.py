@@ -68,11 +68,22 @@ def _pool(df: pl.DataFrame, spec: dict, keys: list[str], series: list[str], coun
     return out.select([pl.col(c).cast(df.schema[c]) for c in df.columns])
 
 
+def sum_base(k: int, base: int) -> int:
+    """The rounding base of a sum of `k` figures rounded (half up) to `base`, not 0: with an odd base
+    each figure stands for the whole counts within (base − 1) / 2 of it, so the sum stands for those
+    within k (base − 1) / 2, exactly what a base of k (base − 1) + 1 says (17 for four figures of base
+    5: within 8). Nothing the sum's base allows is then ruled out by the figures it adds up, nor the
+    other way round. An even base rounds unevenly (a 10 stands for 5–14), which no single base can say
+    of a sum: k × base, which allows a little more than the figures do (the attacker may rule that out)."""
+    k = max(1, k)
+    return k * (base - 1) + 1 if base % 2 else k * base
+
+
 def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], counts: list[str],
                    base: int) -> pl.DataFrame:
     """`df` after suppression and rounding, with each pooled count whose pooled periods are all
-    published replaced by the sum of their published values, its rounding base `n × base` for the
-    `n` periods not published 0 (at least one): the sum lies within n × base / 2 of the true count. Rounded on its own, a pooled
+    published replaced by the sum of their published values, its rounding base `sum_base(n, base)` for
+    the `n` periods not published 0: what the sum stands for, exactly. Rounded on its own, a pooled
     count would narrow the periods it adds up: four quarters published 25 each (23–27 each, so
     92–108 together) and a pool published 90 (88–92) leave 23 for every quarter. The sum of
     published figures tells the recipient nothing it could not add up itself. A pooled count with a
@@ -94,6 +105,6 @@ def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], cou
         for t, ms in tiles.items():
             if not hidden[t] and not any(hidden[m] or values[m] is None for m in ms):
                 # a published 0 is exactly 0 (1 and 2 would be suppressed): only the others are uncertain
-                values[t], bases[t] = sum(values[m] for m in ms), max(1, sum(values[m] != 0 for m in ms)) * base
+                values[t], bases[t] = sum(values[m] for m in ms), sum_base(sum(values[m] != 0 for m in ms), base)
         updates += [pl.Series(c, values, dtype=df.schema[c]), pl.Series(f"{c}_rounding_base", bases, dtype=pl.Int64)]
     return df.with_columns(updates)

@@ -70,10 +70,11 @@ class _Model:
 
 
 def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: dict[str, str] | None = None,
-           rounded: str = "full_interval") -> Attack:
+           rounded: str = "full_interval", most: int | None = None) -> Attack:
     """Run the attacker on a holding (columns `seq` and `ledger.SCHEMA`). `rounded`: what must stay
     possible for a rounded count: `full_interval` (every value its rounding allows) or `not_pinned`
-    (at least two values)."""
+    (at least two values). `most`: findings per block before its other cells are left unexamined
+    (the audit stops early, the builder wants them all)."""
     t0 = time.perf_counter()
     result = Attack()
     if holding.height == 0:
@@ -179,7 +180,7 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
             continue
         result.blocks += 1
         block(vs, rel_of[root], ratio_of[root], link_of[root], bounds, targets, model, cells, table_of, named, result,
-               rounded)
+               rounded, most)
     result.seconds = time.perf_counter() - t0
     return result
 
