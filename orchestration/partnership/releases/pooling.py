@@ -88,8 +88,18 @@ def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], cou
     92–108 together) and a pool published 90 (88–92) leave 23 for every quarter. The sum of
     published figures tells the recipient nothing it could not add up itself. A pooled count with a
     hidden period keeps its own rounding; the attacker checks what it and its periods reveal."""
+    return refresh(df, equations, counts, base)[0]
+
+
+def refresh(df: pl.DataFrame, equations: list[tuple[int, list[int]]], counts: list[str], base: int,
+            held=None, exact: pl.DataFrame | None = None) -> tuple[pl.DataFrame, set[int]]:
+    """`from_published`, and the rows it changed. After published cells are held (`differencing`), a
+    pooled row the recipient has not been sent is made again from the table as it will leave: the
+    sum of its periods' figures as published (held ones as first sent), or, with a period hidden, its
+    own count (`exact`: the counts the figures describe) rounded to the base; never a sum of figures
+    that are not the ones sent. `held(row, count)`: a figure sent before, left as it is."""
     if POOL_OF not in df.columns or not counts:
-        return df
+        return df, set()
     pool_of, types = df[POOL_OF].to_list(), df["period_type"].to_list()
     tiles: dict[int, list[int]] = {}
     for t, ms in equations:  # the pooled row and the periods of the type it pools (structure.period_equations)
@@ -97,14 +107,32 @@ def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], cou
             if t not in tiles or len(ms) < len(tiles[t]):
                 tiles[t] = ms
     if not tiles:
-        return df
-    updates = []
+        return df, set()
+    updates, changed = [], set()
     for c in counts:
         values, hidden = df[c].to_list(), df[f"{c}_suppressed"].to_list()
         bases = df[f"{c}_rounding_base"].to_list()
+        own = exact[c].to_list() if exact is not None else None
         for t, ms in tiles.items():
-            if not hidden[t] and not any(hidden[m] or values[m] is None for m in ms):
+            if hidden[t] or (held is not None and held(t, c)):
+                continue
+            if not any(hidden[m] or values[m] is None for m in ms):
                 # a published 0 is exactly 0 (1 and 2 would be suppressed): only the others are uncertain
-                values[t], bases[t] = sum(values[m] for m in ms), sum_base(sum(values[m] != 0 for m in ms), base)
+                new = sum(values[m] for m in ms), sum_base(sum(values[m] != 0 for m in ms), base)
+            elif own is not None and own[t] is not None:
+                new = int(own[t] / base + 0.5) * base, base  # half up, as disclosure.round_to_base
+            else:
+                continue
+            if (values[t], bases[t]) != new:
+                values[t], bases[t] = new
+                changed.add(t)
         updates += [pl.Series(c, values, dtype=df.schema[c]), pl.Series(f"{c}_rounding_base", bases, dtype=pl.Int64)]
-    return df.with_columns(updates)
+    return df.with_columns(updates), changed
+
+
+def mark(df: pl.DataFrame, specs: list[dict] | None) -> pl.DataFrame:
+    """`df` (as released: no `_pool_of`) with `_pool_of` again, from the pooled rows' labels."""
+    labels = {s["label"]: s["period_type"] for s in specs or []}
+    if "period_type" not in df.columns:
+        return df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(POOL_OF))
+    return df.with_columns(pl.col("period_type").replace_strict(labels, default=None, return_dtype=pl.Utf8).alias(POOL_OF))

@@ -120,13 +120,14 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
                 if sense is None:
                     continue
                 vs = [model.var(c, fig, t) for c, t in zip(members, truths)]
-                key = (sense, vs[0], tuple(sorted(vs[1:])))
-                if key not in eq_rows:
-                    eq_rows[key] = (sense, vs[0], vs[1:])
-                    label = f"{rel.name} ({describe(cells[rel.total])})"
-                    for v in vs:
-                        if len(named[v]) < 3 and label not in named[v]:
-                            named[v].append(label)
+                _relate(eq_rows, named, sense, vs, f"{rel.name} ({describe(cells[rel.total])})")
+                # and among the figures the recipient holds at that point, as the counts they were
+                # computed from relate (a held figure describes an earlier count than tonight's)
+                held = [_state_at(states, c, fig, s) for c in members]
+                if all(h is not None for h in held):
+                    fvs = [h[0] for h in held]
+                    if fvs != vs and (fsense := _sense([model.keys[v][2] for v in fvs])) is not None:
+                        _relate(eq_rows, named, fsense, fvs, f"{rel.name} ({describe(cells[rel.total])})")
     ratios = _ratios(rows, states, model, cells, named)
     links = []
     for (cell, fig), line in timeline.items():
@@ -186,6 +187,15 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
 
 
 _ABSENT = object()
+
+
+def _relate(eq_rows: dict, named: dict, sense: str, vs: list[int], label: str) -> None:
+    key = (sense, vs[0], tuple(sorted(vs[1:])))
+    if key not in eq_rows:
+        eq_rows[key] = (sense, vs[0], vs[1:])
+        for v in vs:
+            if len(named[v]) < 3 and label not in named[v]:
+                named[v].append(label)
 
 
 def _sense(truths: list) -> str | None:
