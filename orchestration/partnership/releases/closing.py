@@ -17,12 +17,15 @@ against a brute-force recipient (tests/oracles/holding.py).
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases import ledger
 from orchestration.partnership.releases.audit.attack import NEW_SEQ, allowed, attack
+from orchestration.partnership.releases.audit.relations import relations
 
 ROUNDS = 12  # each round hides what the last one found; the demo night needs two or three
 ACTED_ON = ("not_zero", "zero", "pinned", "narrowed")  # `narrowed`: only under full_interval
@@ -37,6 +40,8 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
     outputs = {o["table"]: o for o in ledger.controlled_outputs(protocol) if o.get("counts") and o["table"] in tables}
     if not outputs:
         return tables
+    if mode == "full_interval":
+        _disagreeing(protocol, outputs, tables, truth, held_truth, parents)
     for _ in range(ROUNDS):
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
@@ -45,6 +50,7 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
         flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
         if not flagged:
             break
+        flagged.update(_through_held(flagged, new, everything, protocol.margins, parents))
         hidden_any = False
         for name, out in outputs.items():
             tables[name], hidden = _hide(protocol, out, tables[name], truth.get(name), flagged, held_truth, parents)
@@ -52,6 +58,58 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
         if not hidden_any:
             break
     return tables
+
+
+def _through_held(flagged: dict, new: pl.DataFrame, everything: pl.DataFrame, margins, parents) -> dict:
+    """For a count found in a cell this release does not carry (sent before, by this protocol or another
+    to the same recipient: one holding), this release's published cells that share a relation with it
+    (as the attacker relates cells: `audit.relations`), each to be hidden (`related`): the figures the
+    recipient holds cannot be taken back, so the new ones that bound it go."""
+    mine = set(new["cell"].to_list())
+    foreign = {(c, f) for (c, f) in flagged if c not in mine}
+    out: dict = {}
+    for f in {f for _, f in foreign}:
+        rows = everything.filter((pl.col("figure") == f) & (pl.col("kind") == "count"))
+        cells = {c: json.loads(c) for c in rows["cell"].unique().to_list()}
+        published = set(new.filter((pl.col("figure") == f) & (pl.col("kind") == "count") & ~pl.col("suppressed"))["cell"])
+        wanted = {c for c, g in foreign if g == f}
+        for rel in relations(cells, margins, parents):
+            if wanted.intersection((rel.total, *rel.members)):
+                out.update({(c, f): "related" for c in (rel.total, *rel.members) if c in published and (c, f) not in flagged})
+    return out
+
+
+def _disagreeing(protocol, outputs: dict, tables: dict[str, pl.DataFrame], truth: dict, held_truth: dict,
+                 parents: dict[str, str] | None) -> None:
+    """Before the attacker runs: each relation whose cells are all published and which, on its own,
+    rules out a value some cell's rounding allows (a total and its members rounded apart) gets a
+    member hidden (`_unbind`), until none is left. Interval arithmetic per relation, no linear
+    programming: most of what the attacker would find under `full_interval`, found cheaply; it finds
+    the rest (narrowing through several relations together)."""
+    dc = protocol.disclosure or {}
+    low, high = dc.get("suppress_counts_from"), dc.get("suppress_counts_to")
+    for name, out in outputs.items():
+        for _ in range(ROUNDS):
+            df = tables[name]
+            counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+            equations = structure.unique(disclosure.margin_equations(df, protocol.margins)
+                                         + structure.equations(df, counts, derived, parents))
+            exact = ledger.aligned(df, truth.get(name), out)
+            cells = ledger.cell_keys(df, ledger.key_columns(out))
+            flagged = {}
+            for f in counts:
+                values, hidden = df[f].to_list(), df[f"{f}_suppressed"].to_list()
+                bases = df[f"{f}_rounding_base"].to_list()
+                known = exact[f].to_list() if exact is not None else [None] * df.height
+                for t, ms in equations:
+                    if not any(hidden[c] or values[c] is None for c in (t, *ms)) \
+                            and _narrows(t, ms, values, bases, known, low, high):
+                        flagged[(cells[t], f)] = "narrowed"
+            if not flagged:
+                break
+            tables[name], changed = _hide(protocol, out, df, truth.get(name), flagged, held_truth, parents)
+            if not changed:
+                break
 
 
 def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, flagged: dict, held_truth: dict,
@@ -74,7 +132,7 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
     hide: dict[str, set[int]] = {f: set() for f in counts}
     for i, f, kind in mine:
         hidden = df[f"{f}_suppressed"]
-        if kind == "pinned":
+        if kind in ("pinned", "related"):
             hide[f].add(i)
         elif kind == "narrowed":
             hide[f].update(_unbind(i, df, f, equations, exact, dc.get("suppress_counts_from"), dc.get("suppress_counts_to"),
