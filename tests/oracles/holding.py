@@ -38,8 +38,9 @@ def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], fa
     the two releases. `grand` is a cell holding every leaf (its published figure bounds the
     enumeration; when it is not published, `cap` bounds every count, which makes this recipient
     stronger than the attacker, never weaker: use it where only what is found matters). `top`: the top
-    of the suppression range, when given: a suppressed count proven above it is no finding (it was
-    hidden to protect another; the rule lets a recipient know it is not small)."""
+    of the suppression range 1..top, when given: a published count is known not to lie in it, and a
+    suppressed count proven above it is no finding (it was hidden to protect another; the rule lets a
+    recipient know it is not small)."""
     names = list(cells)
     truth = [{c: sum(t[i] for i in cells[c]) for c in names} for t in truths]
     by_release = defaultdict(list)
@@ -54,6 +55,8 @@ def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], fa
         for c, state in by_release[r]:
             if state[0] == "published":
                 keep &= rounds_to(values[:, names.index(c)], state[1], state[2])
+                if top is not None:  # a published count is never in the suppression range
+                    keep &= ~((values[:, names.index(c)] >= 1) & (values[:, names.index(c)] <= top))
         feasible.append(values[keep])
     if len(truths) == 1:
         joint, key_ids = [feasible[0]], None
@@ -80,7 +83,8 @@ def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], fa
             if seen.max() < 1:
                 found.add((c, truth[r][c], "zero"))
         else:
-            allowed = [x for x in range(0, int(state[1] + state[2]) + 1) if rounds_to(x, state[1], state[2])]
+            allowed = [x for x in range(0, int(state[1] + state[2]) + 1) if rounds_to(x, state[1], state[2])
+                       and (top is None or not 1 <= x <= top)]
             if seen.min() > min(allowed) or seen.max() < max(allowed):
                 found.add((c, truth[r][c], "narrowed"))
     if len(truths) == 2:
