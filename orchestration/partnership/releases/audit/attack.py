@@ -121,13 +121,14 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
                     continue
                 vs = [model.var(c, fig, t) for c, t in zip(members, truths)]
                 _relate(eq_rows, named, sense, vs, f"{rel.name} ({describe(cells[rel.total])})")
-                # and among the figures the recipient holds at that point, as the counts they were
-                # computed from relate (a held figure describes an earlier count than tonight's)
+                # and among the figures the recipient holds at that point, where the counts they were
+                # computed from add up exactly (a new pooled period over quarters held as first sent):
+                # a recipient takes figures that should add up to add up
                 held = [_state_at(states, c, fig, s) for c in members]
                 if all(h is not None for h in held):
                     fvs = [h[0] for h in held]
-                    if fvs != vs and (fsense := _sense([model.keys[v][2] for v in fvs])) is not None:
-                        _relate(eq_rows, named, fsense, fvs, f"{rel.name} ({describe(cells[rel.total])})")
+                    if fvs != vs and _sense([model.keys[v][2] for v in fvs]) == "eq":
+                        _relate(eq_rows, named, "eq", fvs, f"{rel.name} ({describe(cells[rel.total])})")
     ratios = _ratios(rows, states, model, cells, named)
     links = []
     for (cell, fig), line in timeline.items():
