@@ -42,22 +42,35 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
         return tables
     if mode == "full_interval":
         _disagreeing(protocol, outputs, tables, truth, held_truth, parents)
+    touched = None  # the first round examines every block; later ones those holding a cell just hidden
     for _ in range(ROUNDS):
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
         everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
-        found = attack(everything, protocol.margins, parents, mode, most=10**6)
+        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched)
         flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
         if not flagged:
             break
         flagged.update(_through_held(flagged, new, everything, protocol.margins, parents))
-        hidden_any = False
+        touched = set()
         for name, out in outputs.items():
-            tables[name], hidden = _hide(protocol, out, tables[name], truth.get(name), flagged, held_truth, parents)
-            hidden_any |= hidden
-        if not hidden_any:
+            before = tables[name]
+            tables[name], hidden = _hide(protocol, out, before, truth.get(name), flagged, held_truth, parents)
+            if hidden:
+                touched |= _newly_hidden(out, before, tables[name])
+        if not touched:
             break
     return tables
+
+
+def _newly_hidden(out: dict, before: pl.DataFrame, after: pl.DataFrame) -> set[str]:
+    """The cells (keys) with a count hidden in `after` that `before` published."""
+    cells = ledger.cell_keys(after, ledger.key_columns(out))
+    now = [False] * after.height
+    for f in out.get("counts", []):
+        now = [n or (b is False and a is True) for n, b, a in
+               zip(now, before[f"{f}_suppressed"].to_list(), after[f"{f}_suppressed"].to_list())]
+    return {c for c, n in zip(cells, now) if n}
 
 
 def _through_held(flagged: dict, new: pl.DataFrame, everything: pl.DataFrame, margins, parents) -> dict:

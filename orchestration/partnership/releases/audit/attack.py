@@ -70,11 +70,12 @@ class _Model:
 
 
 def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: dict[str, str] | None = None,
-           rounded: str = "full_interval", most: int | None = None) -> Attack:
+           rounded: str = "full_interval", most: int | None = None, only: set[str] | None = None) -> Attack:
     """Run the attacker on a holding (columns `seq` and `ledger.SCHEMA`). `rounded`: what must stay
     possible for a rounded count: `full_interval` (every value its rounding allows) or `not_pinned`
     (at least two values). `most`: findings per block before its other cells are left unexamined
-    (the audit stops early, the builder wants them all)."""
+    (the audit stops early, the builder wants them all). `only`: examine only the blocks holding one
+    of these cells (the builder's next round: nothing changed elsewhere)."""
     t0 = time.perf_counter()
     result = Attack()
     if holding.height == 0:
@@ -179,6 +180,8 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
         link_of[find(a)].append((a, b))
     for root, vs in comps.items():
         if len(vs) == 1 or not (any(v in targets for v in vs) or link_of.get(root)):
+            continue
+        if only is not None and not any(model.keys[v][0] in only for v in vs):
             continue
         result.blocks += 1
         block(vs, rel_of[root], ratio_of[root], link_of[root], bounds, targets, model, cells, table_of, named, result,
