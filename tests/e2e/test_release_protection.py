@@ -230,7 +230,7 @@ def test_wards_carry_values_over_the_pooled_12_months_and_pooled_counts_add_up_t
                               & (pl.col("geography_code") == r["geography_code"]) & (pl.col("breakdown") == r["breakdown"]))
         if published.height == 4 and not published["numerator_suppressed"].any():
             assert r["numerator"] == published["numerator"].sum()
-            assert r["numerator_rounding_base"] == 4 * (published["numerator"] != 0).sum() + 1
+            assert r["numerator_rounding_base"] == 4 * max(1, (published["numerator"] != 0).sum()) + 1
 
 
 def test_the_board_pack_shows_wards_over_the_pooled_period_and_its_numbers_agree_as_printed(demo_night):
