@@ -9,7 +9,11 @@ linear programming over the whole holding, which is what the audit's attacker do
 release as built, which counts it can bound, and hides more: for a hidden count proven not to be
 zero (or proven zero), the published totals it is part of (its published members when those
 are all hidden; else the published cells nearest to it through hidden ones); for a rounded count
-pinned, the count itself. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
+pinned, the count itself; for a rounded count narrowed (`full_interval`: a total and its parts
+rounded apart), a part of the relation that narrows it (`_unbind`; relations that do so on their
+own are found first, without the attacker: `_disagreeing`); for a count in a cell the release does
+not carry (sent before, by any protocol to the same recipient), this release's cells related to
+it. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
 recipient already holds are never hidden: they are out). The audit runs the attacker again on
 the files as written and blocks the release if anything is left; the attacker itself is tested
 against a brute-force recipient (tests/oracles/holding.py).
