@@ -74,17 +74,21 @@ def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, late
     for f in counts + derived:
         values = df[f].to_list()
         flags = df[f"{f}_suppressed"].to_list() if f in counts else None
+        bases = df[f"{f}_rounding_base"].to_list() if f in counts else None
         for i, c in enumerate(cells):
             if not held[i] or (c, f) not in state:
                 continue
-            v, s, _b, t = state[(c, f)]
+            v, s, b, t = state[(c, f)]
             values[i] = v
             if f in counts:
                 flags[i] = bool(s)
+                if b is not None:  # what the figure was sent with (a pooled sum's base, say)
+                    bases[i] = int(b)
                 held_truth[(out["table"], c, f)] = t
         cols[f] = values
         if flags is not None:
             cols[f"{f}_suppressed"] = flags
+            cols[f"{f}_rounding_base"] = bases
     updates = [pl.Series(name, vals, dtype=df.schema[name]) if df.schema[name] != pl.Int64
                else pl.Series(name, [None if v is None else int(v) for v in vals], dtype=pl.Int64)
                for name, vals in cols.items()]
