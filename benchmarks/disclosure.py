@@ -90,6 +90,10 @@ def county_table(protocol_id: str, wards: int = 96, seed: int = 42) -> pl.DataFr
             rows += _rows(indicator, "month", start, "district", "E07900001", sexes, ages, num, den)
     df = pl.DataFrame(rows, schema=["indicator_id", "period_type", "period_start", "geography_type", "geography_code",
                                     "breakdown", "numerator", "denominator"], orient="row")
+    # each period's last day, as the release carries it (the builder finds months within quarters by their dates)
+    months = pl.when(pl.col("period_type") == "month").then(pl.lit("1mo")).otherwise(pl.lit("3mo"))
+    df = df.with_columns(pl.col("period_start").dt.offset_by(months).dt.offset_by("-1d").alias("period_end"))
+    df = df.select("indicator_id", "period_type", "period_start", "period_end", *df.columns[3:-1])
     return df.sort(df.columns)  # the release selects `order by all`
 
 

@@ -78,7 +78,8 @@ def test_when_the_builder_fails_to_suppress_the_audit_blocks_and_nothing_is_publ
         [df[c].is_null().alias(f"{c}_suppressed") for c in ("numerator", "denominator")]
         + [df["numerator"].alias("numerator_rounding_base"), df["numerator"].alias("denominator_rounding_base"),
            df["value"].is_null().alias("derived_withheld")]))
-    with pytest.raises(rel.ReleaseBlocked, match="between 1 and 7"):
+    # (closing may hide the small cells the broken step left, but not make the rest well formed)
+    with pytest.raises(rel.ReleaseBlocked, match=r"between 1 and 7|rounding base differs|not rounded to 5"):
         rel.release(warehouse, tmp_path / "releases", load_protocol(FALLS_BOARD), DAY)
     assert not (tmp_path / "releases" / "falls-board" / DAY.isoformat()).exists()
     assert not list((tmp_path / "releases" / "falls-board").iterdir()), "no half-built folder is left"

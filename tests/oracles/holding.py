@@ -32,12 +32,15 @@ def vectors(m: int, most: int) -> np.ndarray:
 
 
 def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], facts: list[tuple[int, str, tuple]],
-            grand: str, cap: int | None = None) -> set[tuple[str, int, str]]:
+            grand: str, cap: int | None = None, top: int | None = None) -> set[tuple[str, int, str]]:
     """(cell, true count, kind) for everything the holding gives away: a suppressed count proven
     `not_zero` or `zero`, a rounded count `narrowed` below its rounding, a count `changed` between
     the two releases. `grand` is a cell holding every leaf (its published figure bounds the
     enumeration; when it is not published, `cap` bounds every count, which makes this recipient
-    stronger than the attacker, never weaker: use it where only what is found matters)."""
+    stronger than the attacker, never weaker: use it where only what is found matters). `top`: the top
+    of the suppression range 1..top, when given: a published count is known not to lie in it, and a
+    suppressed count proven above it is no finding (it was hidden to protect another; the rule lets a
+    recipient know it is not small)."""
     names = list(cells)
     truth = [{c: sum(t[i] for i in cells[c]) for c in names} for t in truths]
     by_release = defaultdict(list)
@@ -52,6 +55,8 @@ def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], fa
         for c, state in by_release[r]:
             if state[0] == "published":
                 keep &= rounds_to(values[:, names.index(c)], state[1], state[2])
+                if top is not None:  # a published count is never in the suppression range
+                    keep &= ~((values[:, names.index(c)] >= 1) & (values[:, names.index(c)] <= top))
         feasible.append(values[keep])
     if len(truths) == 1:
         joint, key_ids = [feasible[0]], None
@@ -73,12 +78,13 @@ def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], fa
     for r, c, state in facts:
         seen = joint[r][:, names.index(c)]
         if state[0] == "suppressed":
-            if seen.min() >= 1:
+            if seen.min() >= 1 and (top is None or seen.min() <= top):
                 found.add((c, truth[r][c], "not_zero"))
             if seen.max() < 1:
                 found.add((c, truth[r][c], "zero"))
         else:
-            allowed = [x for x in range(0, int(state[1] + state[2]) + 1) if rounds_to(x, state[1], state[2])]
+            allowed = [x for x in range(0, int(state[1] + state[2]) + 1) if rounds_to(x, state[1], state[2])
+                       and (top is None or not 1 <= x <= top)]
             if seen.min() > min(allowed) or seen.max() < max(allowed):
                 found.add((c, truth[r][c], "narrowed"))
     if len(truths) == 2:

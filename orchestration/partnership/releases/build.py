@@ -17,10 +17,7 @@ import duckdb
 import polars as pl
 
 import orchestration.partnership.boardpack.quality as data_quality
-import orchestration.partnership.releases.closing as closing
-import orchestration.partnership.releases.differencing as differencing
 import orchestration.partnership.releases.facts as facts
-import orchestration.partnership.releases.pooling as pooling
 import orchestration.partnership.releases.protection as protection
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership import catalogue
@@ -70,21 +67,12 @@ def build_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes 
         if protocol.level == "aggregate" and (out.get("counts") or out.get("derived_from_counts")):
             controlled[out["table"]] = df
         tables[out["table"]] = df
-    # disclosure control over all of them at once: a cell in two tables is one figure (protection)
+    # disclosure control over all of them at once (a cell in two tables is one figure), every cell the
+    # recipient already holds sent again as first sent, then closed against its whole holding
     if controlled:
-        protected = protection.protect_tables(con, protocol, controlled)
-        parents = protection.area_parents(con)
-        for out in protocol.outputs:  # then every cell the recipient already holds, as first sent
-            if out["table"] in protected and out.get("counts"):
-                protected[out["table"]], held = differencing.hold(protocol, out, protected[out["table"]],
-                                                                  controlled[out["table"]], holding, parents)
-                # the true counts of the pooled rows too (added by protection, summed the same way)
-                truth[out["table"]] = pooling.add_pooled(controlled[out["table"]], protocol.disclosure.get("pooled_periods"),
-                                                         out.get("counts", []), out.get("derived_from_counts", []))
-                held_truth.update(held)
-        # then more hidden until the attacker proves nothing from the whole holding (closing)
         history = ledger.holding(con, protocol.recipient_id) if holding is not None and holding.height else None
-        tables.update(closing.close(protocol, protected, truth, held_truth, history, parents))
+        protected, truth, held_truth = protection.against_holding(con, protocol, controlled, holding, history)
+        tables.update(protected)
     if figures is not None:
         figures.append(ledger.figures(protocol, tables, truth, held_truth))
     return tables

@@ -9,7 +9,11 @@ linear programming over the whole holding, which is what the audit's attacker do
 release as built, which counts it can bound, and hides more: for a hidden count proven not to be
 zero (or proven zero), the published totals it is part of (its published members when those
 are all hidden; else the published cells nearest to it through hidden ones); for a rounded count
-pinned, the count itself. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
+pinned, the count itself; for a rounded count narrowed (`full_interval`: a total and its parts
+rounded apart), a part of the relation that narrows it (`_unbind`; relations that do so on their
+own are found first, without the attacker: `_disagreeing`); for a count in a cell the release does
+not carry (sent before, by any protocol to the same recipient), this release's cells related to
+it. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
 recipient already holds are never hidden: they are out). The audit runs the attacker again on
 the files as written and blocks the release if anything is left; the attacker itself is tested
 against a brute-force recipient (tests/oracles/holding.py).
@@ -17,15 +21,18 @@ against a brute-force recipient (tests/oracles/holding.py).
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases import ledger
-from orchestration.partnership.releases.audit.attack import NEW_SEQ, attack
+from orchestration.partnership.releases.audit.attack import NEW_SEQ, allowed, attack
+from orchestration.partnership.releases.audit.relations import relations
 
 ROUNDS = 12  # each round hides what the last one found; the demo night needs two or three
-ACTED_ON = ("not_zero", "zero", "pinned")  # `narrowed` (full_interval) is left to the audit: hiding cannot fix most
+ACTED_ON = ("not_zero", "zero", "pinned", "narrowed")  # `narrowed`: only under full_interval
 
 
 def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame], held_truth: dict,
@@ -37,21 +44,89 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
     outputs = {o["table"]: o for o in ledger.controlled_outputs(protocol) if o.get("counts") and o["table"] in tables}
     if not outputs:
         return tables
+    if mode == "full_interval":
+        _disagreeing(protocol, outputs, tables, truth, held_truth, parents)
+    touched = None  # the first round examines every block; later ones those holding a cell just hidden
     for _ in range(ROUNDS):
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
         everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
-        found = attack(everything, protocol.margins, parents, mode)
+        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched)
         flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
         if not flagged:
             break
-        hidden_any = False
+        flagged.update(_through_held(flagged, new, everything, protocol.margins, parents))
+        touched = set()
         for name, out in outputs.items():
-            tables[name], hidden = _hide(protocol, out, tables[name], truth.get(name), flagged, held_truth, parents)
-            hidden_any |= hidden
-        if not hidden_any:
+            before = tables[name]
+            tables[name], hidden = _hide(protocol, out, before, truth.get(name), flagged, held_truth, parents)
+            if hidden:
+                touched |= _newly_hidden(out, before, tables[name])
+        if not touched:
             break
     return tables
+
+
+def _newly_hidden(out: dict, before: pl.DataFrame, after: pl.DataFrame) -> set[str]:
+    """The cells (keys) with a count hidden in `after` that `before` published."""
+    cells = ledger.cell_keys(after, ledger.key_columns(out))
+    now = [False] * after.height
+    for f in out.get("counts", []):
+        now = [n or (b is False and a is True) for n, b, a in
+               zip(now, before[f"{f}_suppressed"].to_list(), after[f"{f}_suppressed"].to_list())]
+    return {c for c, n in zip(cells, now) if n}
+
+
+def _through_held(flagged: dict, new: pl.DataFrame, everything: pl.DataFrame, margins, parents) -> dict:
+    """For a count found in a cell this release does not carry (sent before, by this protocol or another
+    to the same recipient: one holding), this release's published cells that share a relation with it
+    (as the attacker relates cells: `audit.relations`), each to be hidden (`related`): the figures the
+    recipient holds cannot be taken back, so the new ones that bound it go."""
+    mine = set(new["cell"].to_list())
+    foreign = {(c, f) for (c, f) in flagged if c not in mine}
+    out: dict = {}
+    for f in {f for _, f in foreign}:
+        rows = everything.filter((pl.col("figure") == f) & (pl.col("kind") == "count"))
+        cells = {c: json.loads(c) for c in rows["cell"].unique().to_list()}
+        published = set(new.filter((pl.col("figure") == f) & (pl.col("kind") == "count") & ~pl.col("suppressed"))["cell"])
+        wanted = {c for c, g in foreign if g == f}
+        for rel in relations(cells, margins, parents):
+            if wanted.intersection((rel.total, *rel.members)):
+                out.update({(c, f): "related" for c in (rel.total, *rel.members) if c in published and (c, f) not in flagged})
+    return out
+
+
+def _disagreeing(protocol, outputs: dict, tables: dict[str, pl.DataFrame], truth: dict, held_truth: dict,
+                 parents: dict[str, str] | None) -> None:
+    """Before the attacker runs: each relation whose cells are all published and which, on its own,
+    rules out a value some cell's rounding allows (a total and its members rounded apart) gets a
+    member hidden (`_unbind`), until none is left. Interval arithmetic per relation, no linear
+    programming: most of what the attacker would find under `full_interval`, found cheaply; it finds
+    the rest (narrowing through several relations together)."""
+    dc = protocol.disclosure or {}
+    low, high = dc.get("suppress_counts_from"), dc.get("suppress_counts_to")
+    for name, out in outputs.items():
+        for _ in range(ROUNDS):
+            df = tables[name]
+            counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+            equations = structure.unique(disclosure.margin_equations(df, protocol.margins)
+                                         + structure.equations(df, counts, derived, parents))
+            exact = ledger.aligned(df, truth.get(name), out)
+            cells = ledger.cell_keys(df, ledger.key_columns(out))
+            flagged = {}
+            for f in counts:
+                values, hidden = df[f].to_list(), df[f"{f}_suppressed"].to_list()
+                bases = df[f"{f}_rounding_base"].to_list()
+                known = exact[f].to_list() if exact is not None else [None] * df.height
+                for t, ms in equations:
+                    if not any(hidden[c] or values[c] is None for c in (t, *ms)) \
+                            and _narrows(t, ms, values, bases, known, low, high):
+                        flagged[(cells[t], f)] = "narrowed"
+            if not flagged:
+                break
+            tables[name], changed = _hide(protocol, out, df, truth.get(name), flagged, held_truth, parents)
+            if not changed:
+                break
 
 
 def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, flagged: dict, held_truth: dict,
@@ -64,6 +139,9 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
         return df, False
     equations = structure.unique(disclosure.margin_equations(df, protocol.margins)
                                  + structure.equations(df, counts, derived, parents))
+    exact = ledger.aligned(df, truth, out)
+    dc = protocol.disclosure or {}
+    held = {(c, f) for (tname, c, f) in held_truth if tname == out["table"]}
     totals_of: dict[int, list[int]] = {}
     for t, ms in equations:
         for m in ms:
@@ -71,18 +149,19 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
     hide: dict[str, set[int]] = {f: set() for f in counts}
     for i, f, kind in mine:
         hidden = df[f"{f}_suppressed"]
-        if kind == "pinned":
+        if kind in ("pinned", "related"):
             hide[f].add(i)
+        elif kind == "narrowed":
+            hide[f].update(_unbind(i, df, f, equations, exact, dc.get("suppress_counts_from"), dc.get("suppress_counts_to"),
+                                   lambda c, f=f: (cells[c], f) not in held))
         else:  # a hidden count bounded through the totals it is part of: hide them too; when they
             # are all hidden already, through its own members: hide those
             more = {t for t in totals_of.get(i, []) if not hidden[t]}
             if not more:
                 more = {m for t, ms in equations if t == i for m in ms if not hidden[m]}
             hide[f].update(more or _ring(i, equations, hidden))
-    held = {(c, f) for (tname, c, f) in held_truth if tname == out["table"]}
     changed = [False] * df.height
     updates = []
-    exact = ledger.aligned(df, truth, out)
     for f in counts:
         rows = {i for i in hide[f] if (cells[i], f) not in held}
         if not rows:
@@ -127,3 +206,51 @@ def _ring(i: int, equations: list[tuple[int, list[int]]], hidden: pl.Series) -> 
         frontier = rows - seen
         seen |= frontier
     return set()
+
+
+def _interval(value: float, base: int, low: int, high: int) -> tuple[int, int]:
+    """The whole counts a published figure stands for (as the attacker takes it: `allowed`)."""
+    return allowed(value, int(base or 1), low, high)
+
+
+def _unbind(i: int, df: pl.DataFrame, f: str, equations: list[tuple[int, list[int]]],
+            exact: pl.DataFrame | None, low: int | None, high: int | None, free) -> set[int]:
+    """What to hide for a rounded count `i` that the holding narrows (`full_interval`): rounded
+    independently, a total and its members need not agree (persons 25 and sexes 10 + 10 leave 23–24
+    for persons, 12 for each sex), and nothing published can make them agree. A hidden member
+    absorbs the difference: in each relation of `i` whose cells are all published and which narrows
+    them on its own, its largest member is hidden (the one least likely to be small: a hidden count
+    proven above the suppression range tells nothing). Narrowed only through several relations
+    together: the largest member of its smallest relation with every cell published. In no such
+    relation (narrowed through hidden cells): `i` itself. A cell the recipient holds (`free` false) is
+    never chosen: then the relation's total, if it is free."""
+    values, hidden, bases = df[f].to_list(), df[f"{f}_suppressed"].to_list(), df[f"{f}_rounding_base"].to_list()
+    truth = exact[f].to_list() if exact is not None else [None] * df.height
+    tight = [(t, ms) for t, ms in equations if i in (t, *ms) and not any(hidden[c] or values[c] is None for c in (t, *ms))]
+    if not tight:
+        return {i}
+    binding = [(t, ms) for t, ms in tight if _narrows(t, ms, values, bases, truth, low, high)]
+    chosen = binding or [min(tight, key=lambda e: (len(e[1]), e[0]))]
+    out = set()
+    for t, ms in chosen:
+        candidates = [m for m in ms if free(m)] or [c for c in (t,) if free(c)]
+        if candidates:
+            out.add(max(candidates, key=lambda m: (values[m], -m)))
+    return out
+
+
+def _narrows(t: int, ms: list[int], values: list, bases: list, truth: list, low, high) -> bool:
+    """Whether `total = Σ members` (or the inequality the true counts keep) on its own rules out a value
+    the rounding of one of its cells allows."""
+    iv = [_interval(values[c], bases[c], low, high) for c in (t, *ms)]
+    (tl, th), rest = iv[0], iv[1:]
+    sl, sh = sum(x[0] for x in rest), sum(x[1] for x in rest)
+    known = [truth[c] for c in (t, *ms)]
+    d = None if any(k is None for k in known) else known[0] - sum(known[1:])
+    eq_or_ge, eq_or_le = d is None or d > -0.5, d is None or d < 0.5
+    out = False
+    if eq_or_ge:  # total ≥ Σ members
+        out |= tl < sl or any(th - (sl - x[0]) < x[1] for x in rest)
+    if eq_or_le:  # total ≤ Σ members
+        out |= th > sh or any(tl - (sh - x[1]) > x[0] for x in rest)
+    return out

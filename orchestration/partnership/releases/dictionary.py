@@ -11,6 +11,7 @@ import json
 
 import polars as pl
 
+from orchestration.partnership.releases.pooling import sum_base
 from orchestration.partnership.releases.protocols import Protocol
 
 
@@ -110,7 +111,8 @@ def data_dictionary(protocol: Protocol, tables: dict[str, pl.DataFrame]) -> str:
                       f"{', '.join(pool['geography_types'])}, the counts of the latest {pool['periods']} consecutive "
                       f"{pool['period_type']}s added up (a person counted in two of them counts twice). Where all "
                       f"{pool['periods']} are published, the pooled count is the sum of their published values and its "
-                      f"rounding base is {pool['periods'] * dc['rounding_base']} (within half of that of the exact count); "
+                      f"rounding base says how far from the exact count that sum can be (within half the base: "
+                      f"{sum_base(pool['periods'], dc['rounding_base'])} for {pool['periods']} periods none of them 0); "
                       f"otherwise it is rounded like any count."]
         lines.append("")
     for out in protocol.outputs:

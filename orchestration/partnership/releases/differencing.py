@@ -24,6 +24,31 @@ import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases.ledger import aligned, cell_keys, key_columns
 
 
+def as_held(out: dict, exact: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFrame:
+    """`exact` (a table's counts before disclosure control) with each cell the recipient holds carrying
+    the counts its held figures were computed from instead of tonight's: what the published figures
+    describe. Cells computed from it (a pooled period adding up held quarters) then agree with what the
+    recipient holds, and a late record in a held quarter reaches no new figure through them."""
+    counts = out.get("counts", [])
+    if exact.height == 0 or latest is None or latest.height == 0 or not counts:
+        return exact
+    mine = latest.filter((pl.col("table_name") == out["table"]) & pl.col("figure").is_in(counts))
+    if mine.height == 0:
+        return exact
+    was = {(c, f): t for c, f, t in mine.select("cell", "figure", "figure_true_value").iter_rows()}
+    cells = cell_keys(exact, key_columns(out))
+    held = [all((c, f) in was for f in counts) for c in cells]
+    if not any(held):
+        return exact
+    updates = []
+    for f in counts:
+        whole = exact.schema[f].is_integer()
+        values = [(int(round(was[(c, f)])) if whole else was[(c, f)]) if h and was[(c, f)] is not None else v
+                  for c, h, v in zip(cells, held, exact[f].to_list())]
+        updates.append(pl.Series(f, values, dtype=exact.schema[f]))
+    return exact.with_columns(updates)
+
+
 def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, latest: pl.DataFrame,
          parents: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict[tuple[str, str, str], float]]:
     """`protected` (the table after disclosure control) with every cell the recipient holds
@@ -49,17 +74,21 @@ def hold(protocol, out: dict, protected: pl.DataFrame, truth: pl.DataFrame, late
     for f in counts + derived:
         values = df[f].to_list()
         flags = df[f"{f}_suppressed"].to_list() if f in counts else None
+        bases = df[f"{f}_rounding_base"].to_list() if f in counts else None
         for i, c in enumerate(cells):
             if not held[i] or (c, f) not in state:
                 continue
-            v, s, _b, t = state[(c, f)]
+            v, s, b, t = state[(c, f)]
             values[i] = v
             if f in counts:
                 flags[i] = bool(s)
+                if b is not None:  # what the figure was sent with (a pooled sum's base, say)
+                    bases[i] = int(b)
                 held_truth[(out["table"], c, f)] = t
         cols[f] = values
         if flags is not None:
             cols[f"{f}_suppressed"] = flags
+            cols[f"{f}_rounding_base"] = bases
     updates = [pl.Series(name, vals, dtype=df.schema[name]) if df.schema[name] != pl.Int64
                else pl.Series(name, [None if v is None else int(v) for v in vals], dtype=pl.Int64)
                for name, vals in cols.items()]

@@ -68,17 +68,38 @@ def _pool(df: pl.DataFrame, spec: dict, keys: list[str], series: list[str], coun
     return out.select([pl.col(c).cast(df.schema[c]) for c in df.columns])
 
 
+def sum_base(k: int, base: int) -> int:
+    """The rounding base of a sum of `k` figures rounded (half up) to `base`, not 0: with an odd base
+    each figure stands for the whole counts within (base − 1) / 2 of it, so the sum stands for those
+    within k (base − 1) / 2, exactly what a base of k (base − 1) + 1 says (17 for four figures of base
+    5: within 8). Nothing the sum's base allows is then ruled out by the figures it adds up, nor the
+    other way round. An even base rounds unevenly (a 10 stands for 5–14), which no single base can say
+    of a sum: k × base, which allows a little more than the figures do (the attacker may rule that out)."""
+    k = max(1, k)
+    return k * (base - 1) + 1 if base % 2 else k * base
+
+
 def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], counts: list[str],
                    base: int) -> pl.DataFrame:
     """`df` after suppression and rounding, with each pooled count whose pooled periods are all
-    published replaced by the sum of their published values, its rounding base `n × base` for the
-    `n` periods not published 0 (at least one): the sum lies within n × base / 2 of the true count. Rounded on its own, a pooled
+    published replaced by the sum of their published values, its rounding base `sum_base(n, base)` for
+    the `n` periods not published 0: what the sum stands for, exactly. Rounded on its own, a pooled
     count would narrow the periods it adds up: four quarters published 25 each (23–27 each, so
     92–108 together) and a pool published 90 (88–92) leave 23 for every quarter. The sum of
     published figures tells the recipient nothing it could not add up itself. A pooled count with a
     hidden period keeps its own rounding; the attacker checks what it and its periods reveal."""
+    return refresh(df, equations, counts, base)[0]
+
+
+def refresh(df: pl.DataFrame, equations: list[tuple[int, list[int]]], counts: list[str], base: int,
+            held=None, exact: pl.DataFrame | None = None) -> tuple[pl.DataFrame, set[int]]:
+    """`from_published`, and the rows it changed. After published cells are held (`differencing`), a
+    pooled row the recipient has not been sent is made again from the table as it will leave: the
+    sum of its periods' figures as published (held ones as first sent), or, with a period hidden, its
+    own count (`exact`: the counts the figures describe) rounded to the base; never a sum of figures
+    that are not the ones sent. `held(row, count)`: a figure sent before, left as it is."""
     if POOL_OF not in df.columns or not counts:
-        return df
+        return df, set()
     pool_of, types = df[POOL_OF].to_list(), df["period_type"].to_list()
     tiles: dict[int, list[int]] = {}
     for t, ms in equations:  # the pooled row and the periods of the type it pools (structure.period_equations)
@@ -86,14 +107,32 @@ def from_published(df: pl.DataFrame, equations: list[tuple[int, list[int]]], cou
             if t not in tiles or len(ms) < len(tiles[t]):
                 tiles[t] = ms
     if not tiles:
-        return df
-    updates = []
+        return df, set()
+    updates, changed = [], set()
     for c in counts:
         values, hidden = df[c].to_list(), df[f"{c}_suppressed"].to_list()
         bases = df[f"{c}_rounding_base"].to_list()
+        own = exact[c].to_list() if exact is not None else None
         for t, ms in tiles.items():
-            if not hidden[t] and not any(hidden[m] or values[m] is None for m in ms):
+            if hidden[t] or (held is not None and held(t, c)):
+                continue
+            if not any(hidden[m] or values[m] is None for m in ms):
                 # a published 0 is exactly 0 (1 and 2 would be suppressed): only the others are uncertain
-                values[t], bases[t] = sum(values[m] for m in ms), max(1, sum(values[m] != 0 for m in ms)) * base
+                new = sum(values[m] for m in ms), sum_base(sum(values[m] != 0 for m in ms), base)
+            elif own is not None and own[t] is not None:
+                new = int(own[t] / base + 0.5) * base, base  # half up, as disclosure.round_to_base
+            else:
+                continue
+            if (values[t], bases[t]) != new:
+                values[t], bases[t] = new
+                changed.add(t)
         updates += [pl.Series(c, values, dtype=df.schema[c]), pl.Series(f"{c}_rounding_base", bases, dtype=pl.Int64)]
-    return df.with_columns(updates)
+    return df.with_columns(updates), changed
+
+
+def mark(df: pl.DataFrame, specs: list[dict] | None) -> pl.DataFrame:
+    """`df` (as released: no `_pool_of`) with `_pool_of` again, from the pooled rows' labels."""
+    labels = {s["label"]: s["period_type"] for s in specs or []}
+    if "period_type" not in df.columns:
+        return df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(POOL_OF))
+    return df.with_columns(pl.col("period_type").replace_strict(labels, default=None, return_dtype=pl.Utf8).alias(POOL_OF))

@@ -6,6 +6,11 @@
 3. counts are suppressed, secondarily suppressed over all of them and rounded (`disclosure`); a
    pooled count whose periods are all published is their published sum (`pooling.from_published`);
 4. every derived figure is computed from the protected counts (`derived`).
+
+`against_holding` is what a release does: the same, with every cell the recipient already holds
+sent again as first sent (`differencing`), pooled rows made again from the figures as sent, and
+more hidden until the audit's attacker proves nothing from the recipient's whole holding
+(`closing`).
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+import orchestration.partnership.releases.closing as closing
 import orchestration.partnership.releases.derived as derived_figures
+import orchestration.partnership.releases.differencing as differencing
 import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.pooling as pooling
 import orchestration.partnership.releases.structure as structure
+from orchestration.partnership.releases import ledger
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.warehouse.connection import table_exists
 
@@ -68,3 +76,68 @@ def protect_tables(con: duckdb.DuckDBPyConnection, protocol: Protocol,
         for n in names:
             result[n] = df.filter(pl.col(TABLE) == n).select(disclosure.column_order(o["columns"], counts, derived))
     return result
+
+
+def against_holding(con: duckdb.DuckDBPyConnection, protocol: Protocol, exact: dict[str, pl.DataFrame],
+                    latest: pl.DataFrame | None, history: pl.DataFrame | None
+                    ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], dict]:
+    """The protocol's aggregate outputs (`exact`: table name -> its rows, exact) as they may leave to a
+    recipient holding `latest` (`ledger.latest`: its figures, every protocol to it) and `history`
+    (`ledger.holding`). Returns the tables, the counts behind them tonight (pooled rows added) and, per
+    figure computed from other counts than tonight's ((table, cell, figure) -> count: held figures, and
+    new pooled rows adding up held periods), for `ledger.figures`.
+
+    Cells the recipient holds enter protection with the counts their figures were computed from
+    (`differencing.as_held`), so a new cell that adds them up (a pooled period) describes what the
+    recipient's figures describe: a late record in a held quarter never reaches it."""
+    dc = protocol.disclosure
+    low, high, base = dc["suppress_counts_from"], dc["suppress_counts_to"], dc["rounding_base"]
+    specs = dc.get("pooled_periods")
+    parents = area_parents(con)
+    outputs = {o["table"]: o for o in protocol.outputs if o["table"] in exact and o.get("counts")}
+    held_in = {t: differencing.as_held(o, exact[t], latest) if latest is not None else exact[t]
+               for t, o in outputs.items()}
+    protected = protect_tables(con, protocol, {**exact, **held_in})
+    truth, held_truth = {}, {}
+    for t, out in outputs.items():
+        counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+        truth[t] = pooling.add_pooled(exact[t], specs, counts, derived)
+        described = pooling.add_pooled(held_in[t], specs, counts, derived)
+        if latest is None or latest.height == 0:
+            continue
+        protected[t], held = differencing.hold(protocol, out, protected[t], held_in[t], latest, parents)
+        held_truth.update(held)
+        protected[t] = _pools_as_sent(con, protocol, out, protected[t], described, held, parents)
+        # a new pooled row adding up held periods describes their counts as sent, not tonight's
+        cells = ledger.cell_keys(protected[t], ledger.key_columns(out))
+        now, then = ledger.aligned(protected[t], truth[t], out), ledger.aligned(protected[t], described, out)
+        for f in counts:
+            for c, a, b in zip(cells, now[f].to_list(), then[f].to_list()):
+                if (t, c, f) not in held_truth and a is not None and b is not None and a != b:
+                    held_truth[(t, c, f)] = float(b)
+    tables = closing.close(protocol, protected, truth, held_truth, history, parents)
+    return tables, truth, held_truth
+
+
+def _pools_as_sent(con, protocol: Protocol, out: dict, df: pl.DataFrame, described: pl.DataFrame, held: dict,
+                   parents) -> pl.DataFrame:
+    """`df` (held cells as first sent) with its new pooled rows made again from the figures as they
+    will leave (`pooling.refresh`) and their derived figures computed from those."""
+    dc = protocol.disclosure
+    counts, derived = out.get("counts", []), out.get("derived_from_counts", [])
+    marked = pooling.mark(df, dc.get("pooled_periods"))
+    cells = ledger.cell_keys(marked, ledger.key_columns(out))
+    equations = structure.equations(marked, counts, derived, parents)
+    exact = ledger.aligned(marked, described, out)
+    marked, changed = pooling.refresh(marked, equations, counts, dc["rounding_base"],
+                                      held=lambda i, f: (out["table"], cells[i], f) in held, exact=exact)
+    if not changed:
+        return df
+    rows = sorted(changed)
+    if derived:
+        part = marked[rows]
+        part = derived_figures.recompute(con, part, counts, derived, exact["numerator"][rows] if "numerator" in counts else None,
+                                         dc["suppress_counts_from"], dc["suppress_counts_to"], dc["rounding_base"])
+        marked = marked.with_row_index("_i").update(part.with_columns(pl.Series("_i", rows, dtype=pl.UInt32)),
+                                                    on="_i", include_nulls=True).drop("_i")
+    return marked.select(df.columns)

@@ -70,10 +70,12 @@ class _Model:
 
 
 def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: dict[str, str] | None = None,
-           rounded: str = "full_interval") -> Attack:
+           rounded: str = "full_interval", most: int | None = None, only: set[str] | None = None) -> Attack:
     """Run the attacker on a holding (columns `seq` and `ledger.SCHEMA`). `rounded`: what must stay
     possible for a rounded count: `full_interval` (every value its rounding allows) or `not_pinned`
-    (at least two values)."""
+    (at least two values). `most`: findings per block before its other cells are left unexamined
+    (the audit stops early, the builder wants them all). `only`: examine only the blocks holding one
+    of these cells (the builder's next round: nothing changed elsewhere)."""
     t0 = time.perf_counter()
     result = Attack()
     if holding.height == 0:
@@ -119,13 +121,15 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
                 if sense is None:
                     continue
                 vs = [model.var(c, fig, t) for c, t in zip(members, truths)]
-                key = (sense, vs[0], tuple(sorted(vs[1:])))
-                if key not in eq_rows:
-                    eq_rows[key] = (sense, vs[0], vs[1:])
-                    label = f"{rel.name} ({describe(cells[rel.total])})"
-                    for v in vs:
-                        if len(named[v]) < 3 and label not in named[v]:
-                            named[v].append(label)
+                _relate(eq_rows, named, sense, vs, f"{rel.name} ({describe(cells[rel.total])})")
+                # and among the figures the recipient holds at that point, where the counts they were
+                # computed from add up exactly (a new pooled period over quarters held as first sent):
+                # a recipient takes figures that should add up to add up
+                held = [_state_at(states, c, fig, s) for c in members]
+                if all(h is not None for h in held):
+                    fvs = [h[0] for h in held]
+                    if fvs != vs and _sense([model.keys[v][2] for v in fvs]) == "eq":
+                        _relate(eq_rows, named, "eq", fvs, f"{rel.name} ({describe(cells[rel.total])})")
     ratios = _ratios(rows, states, model, cells, named)
     links = []
     for (cell, fig), line in timeline.items():
@@ -177,14 +181,25 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
     for root, vs in comps.items():
         if len(vs) == 1 or not (any(v in targets for v in vs) or link_of.get(root)):
             continue
+        if only is not None and not any(model.keys[v][0] in only for v in vs):
+            continue
         result.blocks += 1
         block(vs, rel_of[root], ratio_of[root], link_of[root], bounds, targets, model, cells, table_of, named, result,
-               rounded)
+               rounded, most)
     result.seconds = time.perf_counter() - t0
     return result
 
 
 _ABSENT = object()
+
+
+def _relate(eq_rows: dict, named: dict, sense: str, vs: list[int], label: str) -> None:
+    key = (sense, vs[0], tuple(sorted(vs[1:])))
+    if key not in eq_rows:
+        eq_rows[key] = (sense, vs[0], vs[1:])
+        for v in vs:
+            if len(named[v]) < 3 and label not in named[v]:
+                named[v].append(label)
 
 
 def _sense(truths: list) -> str | None:

@@ -15,13 +15,14 @@ from orchestration.partnership.releases.protocols import Protocol
 
 def base_ok(df: pl.DataFrame, column: str, dc: dict, base: int) -> pl.Expr:
     """Whether a row's rounding base (`column`) is allowed: the protocol's, or for a pooled row
-    (period type a `pooled_periods` label) also `n × base` up to `periods × base`: the published
-    sum of its periods, whose rounding adds up over the n of them not published 0 (docs/protocols.md)."""
+    (period type a `pooled_periods` label) that of the published sum of n of its periods, n up to
+    `periods` (docs/protocols.md): n (base − 1) + 1 for an odd base (n figures each within
+    (base − 1) / 2 of their counts), n × base for an even one."""
     ok = pl.col(column) == base
     if "period_type" in df.columns:
         for spec in dc.get("pooled_periods") or []:
-            ok = ok | ((pl.col("period_type") == spec["label"]) & (pl.col(column) % base == 0)
-                       & pl.col(column).is_between(base, spec["periods"] * base))
+            sums = [n * (base - 1) + 1 if base % 2 else n * base for n in range(1, spec["periods"] + 1)]
+            ok = ok | ((pl.col("period_type") == spec["label"]) & pl.col(column).is_in(sums))
     return ok
 
 
@@ -39,7 +40,7 @@ def check_counts(protocol: Protocol, out: dict, df: pl.DataFrame, problems: list
             problems.append(f"{t}.{c}: {shown} cells flagged suppressed still show a value")
         if df.filter(~base_ok(df, f"{c}_rounding_base", dc, base)).height:
             problems.append(f"{t}.{c}: rounding base differs from the protocol's {base} "
-                            f"(or n × {base} for a pooled count that adds up n published periods not 0)")
+                            f"(or that of the sum of n published periods, for a pooled count)")
     if derived and counts:
         any_sup = pl.any_horizontal([pl.col(f"{c}_suppressed") for c in counts])
         if (leaked := df.filter(any_sup & pl.any_horizontal([pl.col(d).is_not_null() for d in derived])).height):

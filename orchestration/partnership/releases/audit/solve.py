@@ -119,11 +119,13 @@ MAX_BLOCK_FINDINGS = 5
 
 
 def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, named, result: Attack,
-           rounded: str = "full_interval") -> None:
+           rounded: str = "full_interval", most: int | None = None) -> None:
     """Check one block. Every target must be reached by some whole-number point: rounds of programs
     that bring all pending unknowns toward their targets at once (most are reached in a few), then
     one program per unknown left. Under `not_pinned` a rounded count only needs two values among
-    the points. After `MAX_BLOCK_FINDINGS` findings the block's other cells are not examined."""
+    the points. After `most` findings (`MAX_BLOCK_FINDINGS` by default) the block's other cells are
+    not examined."""
+    most = MAX_BLOCK_FINDINGS if most is None else most
     prog = _Program(vs, rels, ratios, bounds, result)
     x = prog.point()
     if x is None:
@@ -151,10 +153,10 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
         left[sense] = pending
     found = 0
     for v in sorted(left["low"] | left["high"]):
-        if found >= MAX_BLOCK_FINDINGS:
+        if found >= most:
             cell, fig, _ = model.keys[v]
             result.findings.append(f"{table_of[cell]}.{fig}: further cells linked to {describe(cells[cell])} were not "
-                                   f"examined (the block has {MAX_BLOCK_FINDINGS} findings already)")
+                                   f"examined (the block has {most} findings already)")
             break
         j = prog.col[v]
         if targets[v][0] == "rounded" and rounded == "not_pinned":
