@@ -66,7 +66,8 @@ class _Program:
         self.b_ub = np.array(b_ub)
 
     def solve(self, c: np.ndarray, integral: bool = False, same: tuple[int, int] | None = None,
-              toward: tuple[list[int], list[float], float] | None = None) -> np.ndarray | None:
+              toward: tuple[list[int], list[float], float] | None = None, gap: float = 1e-4,
+              at: tuple[int, float, float] | None = None) -> np.ndarray | None:
         """An optimal point (None when infeasible). `toward` = (columns, targets, sign): instead of `c`,
         bring as many of the columns as far as their targets at once: minimise Σ max(x − t, 0) (sign
         1) or maximise Σ min(x, t) (sign −1), with one added variable per column."""
@@ -74,6 +75,15 @@ class _Program:
         n, k = self.n, 0
         a_eq, a_ub, b_ub = self.a_eq, self.a_ub, self.b_ub
         lo, hi = self.lo, self.hi
+        if at is not None:  # (column, target, sign): the column held at or below (1) / above (−1) the target
+            j, t, sign = at
+            lo, hi = lo.copy(), hi.copy()
+            if sign > 0:
+                hi[j] = min(hi[j], t)
+            else:
+                lo[j] = max(lo[j], t)
+            if lo[j] > hi[j]:
+                return None
         if same is not None:
             row = coo_matrix(([1.0, -1.0], ([0, 0], [self.col[same[0]], self.col[same[1]]])), shape=(1, n))
             a_eq = row.tocsr() if a_eq is None else vstack([a_eq, row]).tocsr()
@@ -102,20 +112,37 @@ class _Program:
         if a_ub is not None:
             cons.append(LinearConstraint(a_ub, -np.inf, b_ub))
         res = milp(c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(k)], bounds=Bounds(lo, hi),
-                   options={"time_limit": 60})
+                   options={"time_limit": 60, "mip_rel_gap": gap})
         return res.x[:n] if res.status == 0 and res.x is not None else None
 
     def point(self, c: np.ndarray | None = None, same: tuple[int, int] | None = None,
-              toward: tuple | None = None) -> np.ndarray | None:
-        """A whole-number optimal point (the relaxation's when it is whole, else the integer program's)."""
+              toward: tuple | None = None, gap: float = 1e-4) -> np.ndarray | None:
+        """A whole-number optimal point (the relaxation's when it is whole, else the integer program's,
+        optimal within `gap`: a witness needs to be whole, not optimal)."""
         c = np.zeros(self.n) if c is None else c
         x = self.solve(c, same=same, toward=toward)
-        if x is None or np.all(np.abs(x - np.round(x)) < EPS):
+        if x is None or _whole(x):
             return x
-        return self.solve(c, integral=True, same=same, toward=toward)
+        return self.solve(c, integral=True, same=same, toward=toward, gap=gap)
+
+    def reach(self, j: int, t: float, sign: float) -> tuple[np.ndarray | None, float | None]:
+        """A whole-number point with column j at or below `t` (sign 1) or at or above it (sign −1),
+        None when there is none; and the relaxation's optimum of column j. The relaxation holds every
+        whole-number point, so when its optimum misses `t` no whole point reaches it (no integer
+        program); when it reaches `t` at a point that is not whole, any whole point with the column
+        held at `t` is a witness, so the integer program only has to find one, not an optimum."""
+        c = np.zeros(self.n)
+        c[j] = sign
+        x = self.solve(c)
+        if x is None or not _reached(x, j, t, sign):
+            return None, None if x is None else float(x[j])
+        if _whole(x):
+            return x, float(x[j])
+        return self.solve(np.zeros(self.n), integral=True, at=(j, t, sign)), float(x[j])
 
 
 MAX_BLOCK_FINDINGS = 5
+TOWARD_GAP = 0.5  # the rounds' points are witnesses: a whole point near the optimum serves as well
 
 
 def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, named, result: Attack,
@@ -140,7 +167,7 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
         pending = {v for v in mine if not _reached(x, prog.col[v], want[v], sign)}
         while pending:
             order = sorted(pending)
-            x = prog.point(toward=([prog.col[v] for v in order], [want[v] for v in order], sign))
+            x = prog.point(toward=([prog.col[v] for v in order], [want[v] for v in order], sign), gap=TOWARD_GAP)
             if x is None:
                 break
             points.append(x)
@@ -160,14 +187,14 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
         if targets[v][0] == "rounded" and rounded == "not_pinned":
             if max(p[j] for p in points) - min(p[j] for p in points) >= 1 - EPS:
                 continue
-            ends = []
-            for sign in (1.0, -1.0):
-                c = np.zeros(prog.n)
-                c[j] = sign
-                if (y := prog.point(c)) is not None:
-                    points.append(y)
-                    ends.append(y[j])
-            if len(ends) == 2 and ends[1] - ends[0] < 1 - EPS:
+            # pinned when no whole point moves it off the value every point so far gives it, either way
+            at = round(float(points[0][j]))
+            other = None
+            for t, sign in ((at - 1.0, 1.0), (at + 1.0, -1.0)):
+                if (other := prog.reach(j, t, sign)[0]) is not None:
+                    points.append(other)
+                    break
+            if other is None:
                 found += 1
                 _report(v, "pinned", "rounded", model, cells, table_of, named, result)
             continue
@@ -177,13 +204,11 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             t = float(targets[v][1] if sense == "low" else targets[v][2])
             if any(_reached(p, j, t, sign) for p in points):
                 continue
-            c = np.zeros(prog.n)
-            c[j] = sign
-            y = prog.point(c)
-            if y is not None and _reached(y, j, t, sign):
+            y, _ = prog.reach(j, t, sign)
+            if y is not None:
                 points.append(y)
                 continue
-            if sense == "low" and _above_small(targets[v], y, j):
+            if sense == "low" and _above_small(targets[v], prog, j, points):
                 continue  # hidden, proven above the suppression range: no small count in it
             found += 1
             _report(v, sense, targets[v][0], model, cells, table_of, named, result)
@@ -204,11 +229,20 @@ def _widen(a, columns: int) -> csr_matrix:
     return csr_matrix((a.data, a.indices, a.indptr), shape=(a.shape[0], columns))
 
 
-def _above_small(target: tuple, least, j: int) -> bool:
-    """A suppressed count whose least possible value (`least[j]`, from the relaxation: at most the
-    whole-number least) is above the top of its suppression range."""
+def _above_small(target: tuple, prog: _Program, j: int, points: list) -> bool:
+    """A suppressed count whose least whole-number value is above the top of its suppression range:
+    no whole point holds it at or below the top."""
     top = target[3] if target[0] == "suppressed" and len(target) > 3 else None
-    return top is not None and least is not None and least[j] > top + EPS
+    if top is None:
+        return False
+    y, _ = prog.reach(j, float(top), 1.0)
+    if y is not None:
+        points.append(y)
+    return y is None
+
+
+def _whole(x: np.ndarray) -> bool:
+    return bool(np.all(np.abs(x - np.round(x)) < EPS))
 
 
 def _reached(x, j: int, target: float, sign: float) -> bool:
