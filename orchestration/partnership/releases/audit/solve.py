@@ -64,6 +64,9 @@ class _Program:
         self.a_eq = coo_matrix((eq[2], (eq[0], eq[1])), shape=(m_eq, self.n)).tocsr() if m_eq else None
         self.a_ub = coo_matrix((ub[2], (ub[0], ub[1])), shape=(len(b_ub), self.n)).tocsr() if b_ub else None
         self.b_ub = np.array(b_ub)
+        # every unknown is a whole count, so bounds implied by the rows and rounded inward hold every
+        # whole-number point: they prove most cells' limits without a program, and tighten the rest
+        self.lo, self.hi = _tighten(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi)
 
     def solve(self, c: np.ndarray, integral: bool = False, same: tuple[int, int] | None = None,
               toward: tuple[list[int], list[float], float] | None = None, gap: float = 1e-4,
@@ -125,12 +128,16 @@ class _Program:
             return x
         return self.solve(c, integral=True, same=same, toward=toward, gap=gap)
 
-    def reach(self, j: int, t: float, sign: float) -> tuple[np.ndarray | None, float | None]:
+    def reach(self, j: int, t: float, sign: float, toward: tuple | None = None) -> tuple[np.ndarray | None, float | None]:
         """A whole-number point with column j at or below `t` (sign 1) or at or above it (sign −1),
         None when there is none; and the relaxation's optimum of column j. The relaxation holds every
         whole-number point, so when its optimum misses `t` no whole point reaches it (no integer
         program); when it reaches `t` at a point that is not whole, any whole point with the column
-        held at `t` is a witness, so the integer program only has to find one, not an optimum."""
+        held at `t` is a witness, so the integer program only has to find one, not an optimum; it
+        looks for one that also brings the `toward` columns (as for `solve`) near their targets, so
+        that one program settles other cells too."""
+        if not _reached(self.lo if sign > 0 else self.hi, j, t, sign):
+            return None, float(self.lo[j] if sign > 0 else self.hi[j])  # its bounds already rule `t` out
         c = np.zeros(self.n)
         c[j] = sign
         x = self.solve(c)
@@ -138,7 +145,7 @@ class _Program:
             return None, None if x is None else float(x[j])
         if _whole(x):
             return x, float(x[j])
-        return self.solve(np.zeros(self.n), integral=True, at=(j, t, sign)), float(x[j])
+        return self.solve(np.zeros(self.n), integral=True, at=(j, t, sign), toward=toward, gap=TOWARD_GAP), float(x[j])
 
 
 MAX_BLOCK_FINDINGS = 5
@@ -204,11 +211,11 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             t = float(targets[v][1] if sense == "low" else targets[v][2])
             if any(_reached(p, j, t, sign) for p in points):
                 continue
-            y, _ = prog.reach(j, t, sign)
+            y, least = prog.reach(j, t, sign, _toward(prog, left[sense], targets, sense, sign, points))
             if y is not None:
                 points.append(y)
                 continue
-            if sense == "low" and _above_small(targets[v], prog, j, points):
+            if sense == "low" and _above_small(targets[v], prog, j, points, least):
                 continue  # hidden, proven above the suppression range: no small count in it
             found += 1
             _report(v, sense, targets[v][0], model, cells, table_of, named, result)
@@ -223,22 +230,67 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             result.flags.append((*model.keys[b], "changed"))
 
 
+def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, rounds: int = 100):
+    """Bounds on whole-number points implied by the rows (`a_eq` x = 0, `a_ub` x ≤ `b_ub`), each row
+    bounding each of its columns by the least the row's other columns can contribute (activity
+    bound propagation), rounded inward to whole numbers, until nothing moves. A point outside them
+    breaks a row or is not whole, so no whole-number point is lost."""
+    rows = [(a, np.zeros(a.shape[0])) for a in (a_eq,) if a is not None]
+    rows += [(-a_eq, np.zeros(a_eq.shape[0]))] if a_eq is not None else []
+    rows += [(a_ub, b_ub)] if a_ub is not None else []
+    if not rows:
+        return lo, hi
+    a = vstack([r[0] for r in rows]).tocsr()
+    b = np.concatenate([r[1] for r in rows])
+    pos, neg = a.maximum(0).tocsr(), a.minimum(0).tocsr()
+    coo = a.tocoo()
+    r, c, v = coo.row, coo.col, coo.data
+    lo, hi = lo.copy(), hi.copy()
+    for _ in range(rounds):
+        least = pos @ lo + neg @ hi  # each row's least activity
+        if np.any(least > b + 1e-6 * (1 + np.abs(b))):
+            return lo, hi  # the rows cannot hold at all: left to the programs to report
+        # the row less this entry's own least contribution bounds the entry
+        rest = least[r] - np.where(v > 0, v * lo[c], v * hi[c])
+        bound = (b[r] - rest) / v
+        new_hi, new_lo = hi.copy(), lo.copy()
+        up = v > 0
+        np.minimum.at(new_hi, c[up], np.floor(bound[up] + 1e-6))
+        np.maximum.at(new_lo, c[~up], np.ceil(bound[~up] - 1e-6))
+        if np.any(new_lo > new_hi):
+            return lo, hi
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+            break
+        lo, hi = new_lo, new_hi
+    return lo, hi
+
+
 def _widen(a, columns: int) -> csr_matrix:
     """The same rows with more (empty) columns on the right."""
     a = a.tocsr()
     return csr_matrix((a.data, a.indices, a.indptr), shape=(a.shape[0], columns))
 
 
-def _above_small(target: tuple, prog: _Program, j: int, points: list) -> bool:
+def _above_small(target: tuple, prog: _Program, j: int, points: list, least: float | None) -> bool:
     """A suppressed count whose least whole-number value is above the top of its suppression range:
-    no whole point holds it at or below the top."""
+    the relaxation's least (`least`, at most the whole-number least) is, or no whole point holds it
+    at or below the top."""
     top = target[3] if target[0] == "suppressed" and len(target) > 3 else None
     if top is None:
         return False
+    if least is not None and least > top + EPS:
+        return True
     y, _ = prog.reach(j, float(top), 1.0)
     if y is not None:
         points.append(y)
     return y is None
+
+
+def _toward(prog: _Program, cells: set[int], targets: dict, sense: str, sign: float, points: list) -> tuple | None:
+    """The `toward` of the cells not yet brought to their `sense` target by any point."""
+    i = 1 if sense == "low" else 2
+    open_ = [v for v in sorted(cells) if not any(_reached(p, prog.col[v], targets[v][i], sign) for p in points)]
+    return ([prog.col[v] for v in open_], [float(targets[v][i]) for v in open_], sign) if open_ else None
 
 
 def _whole(x: np.ndarray) -> bool:
