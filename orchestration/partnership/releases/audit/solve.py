@@ -66,7 +66,9 @@ class _Program:
         self.b_ub = np.array(b_ub)
         # every unknown is a whole count, so bounds implied by the rows and rounded inward hold every
         # whole-number point: they prove most cells' limits without a program, and tighten the rest
-        self.lo, self.hi = _tighten(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi)
+        tight = _tighten(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi)
+        if tight is not None:  # else the programs report the contradiction
+            self.lo, self.hi = tight
 
     def solve(self, c: np.ndarray, integral: bool = False, same: tuple[int, int] | None = None,
               toward: tuple[list[int], list[float], float] | None = None, gap: float = 1e-4,
@@ -145,6 +147,13 @@ class _Program:
             return None, None if x is None else float(x[j])
         if _whole(x):
             return x, float(x[j])
+        lo, hi = self.lo.copy(), self.hi.copy()
+        if sign > 0:
+            hi[j] = min(hi[j], t)
+        else:
+            lo[j] = max(lo[j], t)
+        if _tighten(self.a_eq, self.a_ub, self.b_ub, lo, hi) is None:
+            return None, float(x[j])  # held at `t`, the rows' bounds leave no whole number: none reaches it
         return self.solve(np.zeros(self.n), integral=True, at=(j, t, sign), toward=toward, gap=TOWARD_GAP), float(x[j])
 
 
@@ -159,7 +168,10 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
     one program per unknown left. Under `not_pinned` a rounded count only needs two values among
     the points. After `MAX_BLOCK_FINDINGS` findings the block's other cells are not examined."""
     prog = _Program(vs, rels, ratios, bounds, result)
-    x = prog.point()
+    mine = [v for v in vs if v in targets]
+    # the first round's program is feasible exactly when the block is (its added columns are free)
+    x = prog.point(toward=([prog.col[v] for v in mine], [float(targets[v][1]) for v in mine], 1.0),
+                   gap=TOWARD_GAP) if mine else prog.point()
     if x is None:
         cell, fig, _ = model.keys[vs[0]]
         result.findings.append(f"{table_of.get(cell, '?')}.{fig}: the figures around {describe(cells[cell])} contradict "
@@ -167,7 +179,6 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
         result.flags.append((*model.keys[vs[0]], "contradiction"))
         return
     points = [x]
-    mine = [v for v in vs if v in targets]
     left: dict[str, set[int]] = {}
     for sense, sign in (("low", 1.0), ("high", -1.0)):
         want = {v: float(targets[v][1] if sense == "low" else targets[v][2]) for v in mine}
@@ -234,7 +245,7 @@ def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, round
     """Bounds on whole-number points implied by the rows (`a_eq` x = 0, `a_ub` x ≤ `b_ub`), each row
     bounding each of its columns by the least the row's other columns can contribute (activity
     bound propagation), rounded inward to whole numbers, until nothing moves. A point outside them
-    breaks a row or is not whole, so no whole-number point is lost."""
+    breaks a row or is not whole, so no whole-number point is lost; None when they prove there is none."""
     rows = [(a, np.zeros(a.shape[0])) for a in (a_eq,) if a is not None]
     rows += [(-a_eq, np.zeros(a_eq.shape[0]))] if a_eq is not None else []
     rows += [(a_ub, b_ub)] if a_ub is not None else []
@@ -249,7 +260,7 @@ def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, round
     for _ in range(rounds):
         least = pos @ lo + neg @ hi  # each row's least activity
         if np.any(least > b + 1e-6 * (1 + np.abs(b))):
-            return lo, hi  # the rows cannot hold at all: left to the programs to report
+            return None  # the rows cannot hold together: no whole-number point at all
         # the row less this entry's own least contribution bounds the entry
         rest = least[r] - np.where(v > 0, v * lo[c], v * hi[c])
         bound = (b[r] - rest) / v
@@ -258,7 +269,7 @@ def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, round
         np.minimum.at(new_hi, c[up], np.floor(bound[up] + 1e-6))
         np.maximum.at(new_lo, c[~up], np.ceil(bound[~up] - 1e-6))
         if np.any(new_lo > new_hi):
-            return lo, hi
+            return None
         if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
             break
         lo, hi = new_lo, new_hi
