@@ -5,8 +5,8 @@
 
 DIR is a data folder after a night (the county night `make bench` ran: `BENCH/night-county-42`).
 Per protocol, the latest published release is read from `DIR/releases/<protocol>/<date>/` and the
-recipient's holding from the night's `ops.disclosure_ledger`, and the attacker runs on both
-together, as the audit's `holding.check` does (read-only: nothing is written to DIR). The
+recipient's holding from the night's `ops.disclosure_ledger` (which also gives the counts behind
+the release's figures), and the attacker runs on both together, as the audit's `holding.check` does (read-only: nothing is written to DIR). The
 synthetic tables of `benchmarks.disclosure` have one table and no held nights; a real holding has
 every table, every night held and the reference geography, which makes blocks of thousands of
 unknowns: this measures those. Wall and CPU seconds, unknowns, blocks, programs and findings.
@@ -42,7 +42,10 @@ def measure(data: Path, protocol) -> dict | None:
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         held = ledger.holding(con, protocol.recipient_id)
         parents = dict(con.execute("select ward_code, district_code from reference.geography_wards").fetchall())
-    new = release_figures(folder, protocol, None)
+    # the counts behind the release's figures, as the engine hands them to the audit: the ledger's
+    # latest for each cell (the release was published, so the ledger holds its state)
+    latest = held.sort("seq").unique(["table_name", "cell", "figure"], keep="last", maintain_order=True)
+    new = release_figures(folder, protocol, latest)
     mode = ((protocol.disclosure or {}).get("attacker") or {}).get("rounded_counts", "full_interval")
     c0, t0 = time.process_time(), time.perf_counter()
     result = attack(pl.concat([held.select(new.columns), new]), protocol.margins, parents, mode)
