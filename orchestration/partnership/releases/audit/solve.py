@@ -266,8 +266,9 @@ def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, round
         bound = (b[r] - rest) / v
         new_hi, new_lo = hi.copy(), lo.copy()
         up = v > 0
-        np.minimum.at(new_hi, c[up], np.floor(bound[up] + 1e-6))
-        np.maximum.at(new_lo, c[~up], np.ceil(bound[~up] - 1e-6))
+        slack = 1e-6 * (1 + np.abs(bound))  # rounding errors of large rows never cut a whole point off
+        np.minimum.at(new_hi, c[up], np.floor(bound[up] + slack[up]))
+        np.maximum.at(new_lo, c[~up], np.ceil(bound[~up] - slack[~up]))
         if np.any(new_lo > new_hi):
             return None
         if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
