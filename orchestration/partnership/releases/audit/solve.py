@@ -64,9 +64,15 @@ class _Program:
         self.a_eq = coo_matrix((eq[2], (eq[0], eq[1])), shape=(m_eq, self.n)).tocsr() if m_eq else None
         self.a_ub = coo_matrix((ub[2], (ub[0], ub[1])), shape=(len(b_ub), self.n)).tocsr() if b_ub else None
         self.b_ub = np.array(b_ub)
+        # every unknown is a whole count, so bounds implied by the rows and rounded inward hold every
+        # whole-number point: they prove most cells' limits without a program, and tighten the rest
+        tight = _tighten(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi)
+        if tight is not None:  # else the programs report the contradiction
+            self.lo, self.hi = tight
 
     def solve(self, c: np.ndarray, integral: bool = False, same: tuple[int, int] | None = None,
-              toward: tuple[list[int], list[float], float] | None = None) -> np.ndarray | None:
+              toward: tuple[list[int], list[float], float] | None = None, gap: float = 1e-4,
+              at: tuple[int, float, float] | None = None) -> np.ndarray | None:
         """An optimal point (None when infeasible). `toward` = (columns, targets, sign): instead of `c`,
         bring as many of the columns as far as their targets at once: minimise Σ max(x − t, 0) (sign
         1) or maximise Σ min(x, t) (sign −1), with one added variable per column."""
@@ -74,6 +80,15 @@ class _Program:
         n, k = self.n, 0
         a_eq, a_ub, b_ub = self.a_eq, self.a_ub, self.b_ub
         lo, hi = self.lo, self.hi
+        if at is not None:  # (column, target, sign): the column held at or below (1) / above (−1) the target
+            j, t, sign = at
+            lo, hi = lo.copy(), hi.copy()
+            if sign > 0:
+                hi[j] = min(hi[j], t)
+            else:
+                lo[j] = max(lo[j], t)
+            if lo[j] > hi[j]:
+                return None
         if same is not None:
             row = coo_matrix(([1.0, -1.0], ([0, 0], [self.col[same[0]], self.col[same[1]]])), shape=(1, n))
             a_eq = row.tocsr() if a_eq is None else vstack([a_eq, row]).tocsr()
@@ -102,20 +117,48 @@ class _Program:
         if a_ub is not None:
             cons.append(LinearConstraint(a_ub, -np.inf, b_ub))
         res = milp(c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(k)], bounds=Bounds(lo, hi),
-                   options={"time_limit": 60})
+                   options={"time_limit": 60, "mip_rel_gap": gap})
         return res.x[:n] if res.status == 0 and res.x is not None else None
 
     def point(self, c: np.ndarray | None = None, same: tuple[int, int] | None = None,
-              toward: tuple | None = None) -> np.ndarray | None:
-        """A whole-number optimal point (the relaxation's when it is whole, else the integer program's)."""
+              toward: tuple | None = None, gap: float = 1e-4) -> np.ndarray | None:
+        """A whole-number optimal point (the relaxation's when it is whole, else the integer program's,
+        optimal within `gap`: a witness needs to be whole, not optimal)."""
         c = np.zeros(self.n) if c is None else c
         x = self.solve(c, same=same, toward=toward)
-        if x is None or np.all(np.abs(x - np.round(x)) < EPS):
+        if x is None or _whole(x):
             return x
-        return self.solve(c, integral=True, same=same, toward=toward)
+        return self.solve(c, integral=True, same=same, toward=toward, gap=gap)
+
+    def reach(self, j: int, t: float, sign: float, toward: tuple | None = None) -> tuple[np.ndarray | None, float | None]:
+        """A whole-number point with column j at or below `t` (sign 1) or at or above it (sign −1),
+        None when there is none; and the relaxation's optimum of column j. The relaxation holds every
+        whole-number point, so when its optimum misses `t` no whole point reaches it (no integer
+        program); when it reaches `t` at a point that is not whole, any whole point with the column
+        held at `t` is a witness, so the integer program only has to find one, not an optimum; it
+        looks for one that also brings the `toward` columns (as for `solve`) near their targets, so
+        that one program settles other cells too."""
+        if not _reached(self.lo if sign > 0 else self.hi, j, t, sign):
+            return None, float(self.lo[j] if sign > 0 else self.hi[j])  # its bounds already rule `t` out
+        c = np.zeros(self.n)
+        c[j] = sign
+        x = self.solve(c)
+        if x is None or not _reached(x, j, t, sign):
+            return None, None if x is None else float(x[j])
+        if _whole(x):
+            return x, float(x[j])
+        lo, hi = self.lo.copy(), self.hi.copy()
+        if sign > 0:
+            hi[j] = min(hi[j], t)
+        else:
+            lo[j] = max(lo[j], t)
+        if _tighten(self.a_eq, self.a_ub, self.b_ub, lo, hi) is None:
+            return None, float(x[j])  # held at `t`, the rows' bounds leave no whole number: none reaches it
+        return self.solve(np.zeros(self.n), integral=True, at=(j, t, sign), toward=toward, gap=TOWARD_GAP), float(x[j])
 
 
 MAX_BLOCK_FINDINGS = 5
+TOWARD_GAP = 0.5  # the rounds' points are witnesses: a whole point near the optimum serves as well
 
 
 def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, named, result: Attack,
@@ -127,7 +170,10 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
     not examined."""
     most = MAX_BLOCK_FINDINGS if most is None else most
     prog = _Program(vs, rels, ratios, bounds, result)
-    x = prog.point()
+    mine = [v for v in vs if v in targets]
+    # the first round's program is feasible exactly when the block is (its added columns are free)
+    x = prog.point(toward=([prog.col[v] for v in mine], [float(targets[v][1]) for v in mine], 1.0),
+                   gap=TOWARD_GAP) if mine else prog.point()
     if x is None:
         cell, fig, _ = model.keys[vs[0]]
         result.findings.append(f"{table_of.get(cell, '?')}.{fig}: the figures around {describe(cells[cell])} contradict "
@@ -135,14 +181,13 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
         result.flags.append((*model.keys[vs[0]], "contradiction"))
         return
     points = [x]
-    mine = [v for v in vs if v in targets]
     left: dict[str, set[int]] = {}
     for sense, sign in (("low", 1.0), ("high", -1.0)):
         want = {v: float(targets[v][1] if sense == "low" else targets[v][2]) for v in mine}
         pending = {v for v in mine if not _reached(x, prog.col[v], want[v], sign)}
         while pending:
             order = sorted(pending)
-            x = prog.point(toward=([prog.col[v] for v in order], [want[v] for v in order], sign))
+            x = prog.point(toward=([prog.col[v] for v in order], [want[v] for v in order], sign), gap=TOWARD_GAP)
             if x is None:
                 break
             points.append(x)
@@ -162,14 +207,14 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
         if targets[v][0] == "rounded" and rounded == "not_pinned":
             if max(p[j] for p in points) - min(p[j] for p in points) >= 1 - EPS:
                 continue
-            ends = []
-            for sign in (1.0, -1.0):
-                c = np.zeros(prog.n)
-                c[j] = sign
-                if (y := prog.point(c)) is not None:
-                    points.append(y)
-                    ends.append(y[j])
-            if len(ends) == 2 and ends[1] - ends[0] < 1 - EPS:
+            # pinned when no whole point moves it off the value every point so far gives it, either way
+            at = round(float(points[0][j]))
+            other = None
+            for t, sign in ((at - 1.0, 1.0), (at + 1.0, -1.0)):
+                if (other := prog.reach(j, t, sign)[0]) is not None:
+                    points.append(other)
+                    break
+            if other is None:
                 found += 1
                 _report(v, "pinned", "rounded", model, cells, table_of, named, result)
             continue
@@ -179,13 +224,11 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             t = float(targets[v][1] if sense == "low" else targets[v][2])
             if any(_reached(p, j, t, sign) for p in points):
                 continue
-            c = np.zeros(prog.n)
-            c[j] = sign
-            y = prog.point(c)
-            if y is not None and _reached(y, j, t, sign):
+            y, least = prog.reach(j, t, sign, _toward(prog, left[sense], targets, sense, sign, points))
+            if y is not None:
                 points.append(y)
                 continue
-            if sense == "low" and _above_small(targets[v], y, j):
+            if sense == "low" and _above_small(targets[v], prog, j, points, least):
                 continue  # hidden, proven above the suppression range: no small count in it
             found += 1
             _report(v, sense, targets[v][0], model, cells, table_of, named, result)
@@ -200,17 +243,72 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             result.flags.append((*model.keys[b], "changed"))
 
 
+def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, rounds: int = 100):
+    """Bounds on whole-number points implied by the rows (`a_eq` x = 0, `a_ub` x ≤ `b_ub`), each row
+    bounding each of its columns by the least the row's other columns can contribute (activity
+    bound propagation), rounded inward to whole numbers, until nothing moves. A point outside them
+    breaks a row or is not whole, so no whole-number point is lost; None when they prove there is none."""
+    rows = [(a, np.zeros(a.shape[0])) for a in (a_eq,) if a is not None]
+    rows += [(-a_eq, np.zeros(a_eq.shape[0]))] if a_eq is not None else []
+    rows += [(a_ub, b_ub)] if a_ub is not None else []
+    if not rows:
+        return lo, hi
+    a = vstack([r[0] for r in rows]).tocsr()
+    b = np.concatenate([r[1] for r in rows])
+    pos, neg = a.maximum(0).tocsr(), a.minimum(0).tocsr()
+    coo = a.tocoo()
+    r, c, v = coo.row, coo.col, coo.data
+    lo, hi = lo.copy(), hi.copy()
+    for _ in range(rounds):
+        least = pos @ lo + neg @ hi  # each row's least activity
+        if np.any(least > b + 1e-6 * (1 + np.abs(b))):
+            return None  # the rows cannot hold together: no whole-number point at all
+        # the row less this entry's own least contribution bounds the entry
+        rest = least[r] - np.where(v > 0, v * lo[c], v * hi[c])
+        bound = (b[r] - rest) / v
+        new_hi, new_lo = hi.copy(), lo.copy()
+        up = v > 0
+        slack = 1e-6 * (1 + np.abs(bound))  # rounding errors of large rows never cut a whole point off
+        np.minimum.at(new_hi, c[up], np.floor(bound[up] + slack[up]))
+        np.maximum.at(new_lo, c[~up], np.ceil(bound[~up] - slack[~up]))
+        if np.any(new_lo > new_hi):
+            return None
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+            break
+        lo, hi = new_lo, new_hi
+    return lo, hi
+
+
 def _widen(a, columns: int) -> csr_matrix:
     """The same rows with more (empty) columns on the right."""
     a = a.tocsr()
     return csr_matrix((a.data, a.indices, a.indptr), shape=(a.shape[0], columns))
 
 
-def _above_small(target: tuple, least, j: int) -> bool:
-    """A suppressed count whose least possible value (`least[j]`, from the relaxation: at most the
-    whole-number least) is above the top of its suppression range."""
+def _above_small(target: tuple, prog: _Program, j: int, points: list, least: float | None) -> bool:
+    """A suppressed count whose least whole-number value is above the top of its suppression range:
+    the relaxation's least (`least`, at most the whole-number least) is, or no whole point holds it
+    at or below the top."""
     top = target[3] if target[0] == "suppressed" and len(target) > 3 else None
-    return top is not None and least is not None and least[j] > top + EPS
+    if top is None:
+        return False
+    if least is not None and least > top + EPS:
+        return True
+    y, _ = prog.reach(j, float(top), 1.0)
+    if y is not None:
+        points.append(y)
+    return y is None
+
+
+def _toward(prog: _Program, cells: set[int], targets: dict, sense: str, sign: float, points: list) -> tuple | None:
+    """The `toward` of the cells not yet brought to their `sense` target by any point."""
+    i = 1 if sense == "low" else 2
+    open_ = [v for v in sorted(cells) if not any(_reached(p, prog.col[v], targets[v][i], sign) for p in points)]
+    return ([prog.col[v] for v in open_], [float(targets[v][i]) for v in open_], sign) if open_ else None
+
+
+def _whole(x: np.ndarray) -> bool:
+    return bool(np.all(np.abs(x - np.round(x)) < EPS))
 
 
 def _reached(x, j: int, target: float, sign: float) -> bool:
