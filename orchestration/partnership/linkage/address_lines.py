@@ -12,7 +12,7 @@ is listed for a person to check (`identity.linkage_household_review`), never joi
 
 Written as temp tables for `households.write_household_members`, from the records as linked
 tonight (`wh.identity.linkage_records`) and the gazetteer as written tonight:
-- `_line_observed`: person_id, uprn, day, date_of_birth (exact matches);
+- `_line_observed`: person_id, uprn, day, date_of_birth, contract_id (exact matches);
 - `_line_near`: person_id, uprn, first_day, last_day (near matches, for review).
 """
 
@@ -43,7 +43,7 @@ def _line_records_sql(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource
             continue
         parts.append(f"""
             select r.person_id, r.date_of_birth, r.postcode, cast(v."{f.column}" as date) as day,
-                   i.address_line as line
+                   i.address_line as line, '{s.id}' as contract_id
             from wh.identity."{t}" i
             join wh.valid."{t}" v using (_delivery_id, _row_number)
             join (select * from wh.identity.linkage_records where contract_id = '{s.id}') r
@@ -51,7 +51,8 @@ def _line_records_sql(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource
             where i.address_line is not null and r.uprn is null and r.postcode is not null""")
     if not parts:
         return ("select cast(null as varchar) as person_id, cast(null as date) as date_of_birth, "
-                "cast(null as varchar) as postcode, cast(null as date) as day, cast(null as varchar) as line where false")
+                "cast(null as varchar) as postcode, cast(null as date) as day, cast(null as varchar) as line, "
+                "cast(null as varchar) as contract_id where false")
     return "\nunion all\n".join(parts)
 
 
@@ -59,10 +60,10 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     """`_line_observed` and `_line_near` (see the module's docstring)."""
     # One row per person, postcode, line as written and day; the line is compared once per spelling.
     mem.execute(f"""create or replace temp table _lines as
-        select person_id, postcode, line, day, min(date_of_birth) as date_of_birth
+        select person_id, postcode, line, day, contract_id, min(date_of_birth) as date_of_birth
         from ({_line_records_sql(mem, sources, existing)}) where day is not null group by all""")
     if not mem.execute("select count(*) from _lines").fetchall()[0][0]:
-        mem.execute("create or replace temp table _line_observed (person_id varchar, uprn varchar, day date, date_of_birth date)")
+        mem.execute("create or replace temp table _line_observed (person_id varchar, uprn varchar, day date, date_of_birth date, contract_id varchar)")
         mem.execute("create or replace temp table _line_near (person_id varchar, uprn varchar, first_day date, last_day date)")
         return
     mem.execute(f"""create or replace temp table _line_keys as
@@ -80,7 +81,7 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
          and g.address_key <> k.address_key and levenshtein(g.address_key, k.address_key) <= {NEAR_DISTANCE}
         where not exists (select 1 from {GAZETTEER} e where e.postcode = k.postcode and e.address_key = k.address_key)""")
     mem.execute("""create or replace temp table _line_observed as
-        select l.person_id, m.uprn, l.day, l.date_of_birth
+        select l.person_id, m.uprn, l.day, l.date_of_birth, l.contract_id
         from _lines l join _line_match m using (postcode, line) where m.exact""")
     mem.execute("""create or replace temp table _line_near as
         select l.person_id, m.uprn, min(l.day) as first_day, max(l.day) as last_day

@@ -27,7 +27,11 @@ to check, never joined.
 
 Written, in the linkage step's transaction, from the records as linked tonight:
 - `linkage.household_members`: household_id, person_id, valid_from, valid_to (null: open),
-  first_seen and last_seen (the first and last record at the address in that spell).
+  first_seen and last_seen (the first and last record at the address in that spell), evidence,
+  and which extracts placed the person there: `sources` (the contracts of the records at the
+  address in the spell: their own, or for a person joined on a shared event the member's) and
+  `event_sources` (the contracts of the shared events; null otherwise). A release that names
+  people decides from these which placements it may name (`releases/placement.py`).
 - `identity.linkage_household_addresses`: each address's household id, kept from night to night
   (ids are never reused; an address whose people are someone's household in `linkage.persons`
   takes that id).
@@ -167,14 +171,17 @@ def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str =
 
 # Runs of one address in each person's records by date (`_observed`); a run begins where the
 # address differs from the record before. Two addresses on one day: ordered by UPRN.
-_SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line
+_SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line,
+                          list(distinct contract_id) as sources
                    from _observed group by person_id, uprn, day),
         marked as (select *, lag(uprn) over w is distinct from uprn as starts
                    from o window w as (partition by person_id order by day, uprn)),
         runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
                                                    rows unbounded preceding) as run from marked),
         spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
-                         min(dob) as dob, bool_and(by_line) as by_line from runs group by person_id, run)"""
+                         min(dob) as dob, bool_and(by_line) as by_line,
+                         list_sort(list_distinct(flatten(list(sources)))) as sources
+                  from runs group by person_id, run)"""
 
 
 def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
@@ -187,12 +194,12 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     with_uprn = [s for s in sources if s.has("uprn")]
     match_address_lines(mem, sources, existing)
     mem.execute(f"""create or replace temp table _observed as
-        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line
+        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line, r.contract_id
         from wh.identity.linkage_records r
         join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
         where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
         union all
-        select person_id, uprn, day, date_of_birth, true from _line_observed""")
+        select person_id, uprn, day, date_of_birth, true, contract_id from _line_observed""")
     mem.execute(f"create or replace temp table _spans as with {_SPANS} select * from spans")
     # A neighbour's address for one day, between or beside runs at an address of the same
     # postcode, from address lines alone: a mistyped house number, not a move. Its records are
@@ -210,7 +217,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     mem.execute(f"""insert into _spans with {_SPANS.replace("from _observed", "from _observed semi join _slips using (person_id)")}
                     select * from spans""")
     mem.execute("""create or replace temp table _spells as
-        select person_id, uprn, first_seen, last_seen,
+        select person_id, uprn, first_seen, last_seen, sources, cast(null as varchar[]) as event_sources,
                case when by_line then 'address_line' else 'address' end as evidence,
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
@@ -241,7 +248,8 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         order by uprn""")
     _shared_events(mem, sources, existing)
     mem.execute("""create or replace table wh.linkage.household_members as
-        select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence
+        select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence,
+               s.sources, s.event_sources
         from (select * from _spells union all by name select *, 'shared_event' as evidence from _joined) s
         join _address_ids a using (uprn)
         where s.valid_to is null or s.valid_to >= s.valid_from
@@ -269,7 +277,7 @@ def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[Pers
                           min(e.day) filter (where e.day > s.last_seen) as after_day
                    from s join _elsewhere e on e.person_id = s.person_id and e.postcode <> s.address_postcode
                    group by all)
-        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.evidence,
+        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.sources, s.event_sources, s.evidence,
                greatest(s.valid_from, cast(b.before_day + 1 as date)) as valid_from,
                least(s.valid_to, cast(b.after_day - 1 as date)) as valid_to
         from s left join bounds b using (person_id, first_seen)""")
@@ -287,7 +295,7 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
         if col is None or f is None or src.contract.table not in existing:
             continue
         parts.append(f"""select r.person_id, r.postcode, r.surname, r.date_of_birth, cast(v."{f.column}" as date) as day,
-                                '{src.id}:' || v."{col}" as event
+                                '{src.id}:' || v."{col}" as event, '{src.id}' as event_source
                          from wh.identity.linkage_records r join wh.valid."{src.contract.table}" v
                            on v._delivery_id = r.delivery_id and v._row_number = r.row_number
                          where r.contract_id = '{src.id}' and v."{col}" is not null""")
@@ -297,7 +305,8 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     mem.execute(f"create or replace temp table _event_people as {' union all '.join(parts)}")
     mem.execute("""create or replace temp table _joined as
         with evidence as (
-            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to
+            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to, s.sources,
+                            x.event_source
             from _event_people x
             join _event_people m on m.event = x.event and m.person_id <> x.person_id and m.surname = x.surname
             join _spells s on s.person_id = m.person_id
@@ -307,7 +316,8 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
         one_address as (select person_id from evidence group by person_id having count(distinct uprn) = 1)
         select person_id, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
                greatest(min(valid_from), min(date_of_birth)) as valid_from,
-               case when count(valid_to) = count(*) then max(valid_to) end as valid_to
+               case when count(valid_to) = count(*) then max(valid_to) end as valid_to,
+               list_sort(list_distinct(flatten(list(sources)))) as sources, list_sort(list_distinct(list(event_source))) as event_sources
         from evidence where person_id in (select person_id from one_address)
         group by person_id""")
 
