@@ -236,3 +236,48 @@ def compare(named: dict[tuple[date, str], set[str]], truth: list[Family], record
                             sum(1 for _, p in found_members if p in recorded),
                             sum(1 for _, p in true_members if p in addressed),
                             sum(1 for _, p in found_members if p in addressed))
+
+
+def sustained_improvement(warehouse: Path, truth_dir: Path, families: list[Family],
+                          outcome_quarters: list[date]) -> dict[date, tuple[int, int]]:
+    """SF-02 from the truth, {outcome quarter (first day): (numerator, denominator)}: of the true
+    families meeting the criteria in the quarter twelve months earlier (`families`, from
+    `true_families`), those with no police occurrence involving any member they had then (any
+    role) in the six months to the outcome quarter's end, and every pupil among those members
+    attending at least 90% of possible sessions in the last term ended by then."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        con.execute(f"""create table rec as
+            select d.delivery_id, t.row_number, t.person_id as truth
+            from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
+              on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+        con.execute("""create table police as
+            select r.truth, cast(v.occurrence_datetime as date) as day from wh.valid.county_police__incidents v
+            join rec r on r.delivery_id = v._delivery_id and r.row_number = v._row_number""")
+        latest = con.execute("select max(_delivery_id) from wh.valid.county_council__school_attendance").fetchall()[0][0]
+        con.execute(f"""create table attendance as
+            select r.truth, case upper(v.term)
+                  when 'AUTUMN' then make_date(cast(left(v.academic_year, 4) as integer), 12, 31)
+                  when 'SPRING' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 3, 31)
+                  when 'SUMMER' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 7, 31)
+                end as term_end, v.attended_sessions as attended, v.possible_sessions as possible
+            from wh.valid.county_council__school_attendance v
+            join rec r on r.delivery_id = v._delivery_id and r.row_number = v._row_number
+            where v._delivery_id = {int(latest or -1)}""")
+        out = {}
+        for start in outcome_quarters:
+            end = _quarter_end(start)
+            identified = _add_months(start, -12)
+            window = _add_months(date.fromordinal(end.toordinal() + 1), -6)
+            last_term = con.execute("select max(term_end) from attendance where term_end <= ?", [end]).fetchall()[0][0]
+            involved = {p for (p,) in con.execute("select distinct truth from police where day between ? and ?",
+                                                   [window, end]).fetchall()}
+            low = {p for (p,) in con.execute("""select truth from attendance where term_end = ? group by truth
+                                                having sum(attended) < 0.9 * sum(possible)""", [last_term]).fetchall()}
+            cohort = [f for f in families if f.quarter == identified]
+            improved = sum(1 for f in cohort if not (f.members & involved) and not (f.members & low))
+            out[start] = (improved, len(cohort))
+        return out
+    finally:
+        con.close()
