@@ -172,7 +172,7 @@ def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str =
 # Runs of one address in each person's records by date (`_observed`); a run begins where the
 # address differs from the record before. Two addresses on one day: ordered by UPRN.
 _SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line,
-                          list(distinct contract_id) as sources
+                          bit_or(source_mask) as source_mask
                    from _observed group by person_id, uprn, day),
         marked as (select *, lag(uprn) over w is distinct from uprn as starts
                    from o window w as (partition by person_id order by day, uprn)),
@@ -180,7 +180,7 @@ _SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_a
                                                    rows unbounded preceding) as run from marked),
         spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
                          min(dob) as dob, bool_and(by_line) as by_line,
-                         list_sort(list_distinct(flatten(list(sources)))) as sources
+                         bit_or(source_mask) as source_mask
                   from runs group by person_id, run)"""
 
 
@@ -194,12 +194,12 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     with_uprn = [s for s in sources if s.has("uprn")]
     match_address_lines(mem, sources, existing)
     mem.execute(f"""create or replace temp table _observed as
-        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line, r.contract_id
+        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line, {_mask_sql('r.contract_id', sources)} as source_mask
         from wh.identity.linkage_records r
         join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
         where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
         union all
-        select person_id, uprn, day, date_of_birth, true, contract_id from _line_observed""")
+        select person_id, uprn, day, date_of_birth, true, {_mask_sql('contract_id', sources)} from _line_observed""")
     mem.execute(f"create or replace temp table _spans as with {_SPANS} select * from spans")
     # A neighbour's address for one day, between or beside runs at an address of the same
     # postcode, from address lines alone: a mistyped house number, not a move. Its records are
@@ -217,7 +217,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     mem.execute(f"""insert into _spans with {_SPANS.replace("from _observed", "from _observed semi join _slips using (person_id)")}
                     select * from spans""")
     mem.execute("""create or replace temp table _spells as
-        select person_id, uprn, first_seen, last_seen, sources, cast(null as varchar[]) as event_sources,
+        select person_id, uprn, first_seen, last_seen, source_mask, cast(null as bigint) as event_mask,
                case when by_line then 'address_line' else 'address' end as evidence,
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
@@ -247,9 +247,9 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         where s.uprn not in (select uprn from _address_ids) and s.household_id not in (select household_id from _address_ids)
         order by uprn""")
     _shared_events(mem, sources, existing)
-    mem.execute("""create or replace table wh.linkage.household_members as
+    mem.execute(f"""create or replace table wh.linkage.household_members as
         select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence,
-               s.sources, s.event_sources
+               {_names_sql('s.source_mask', sources)} as sources, {_names_sql('s.event_mask', sources)} as event_sources
         from (select * from _spells union all by name select *, 'shared_event' as evidence from _joined) s
         join _address_ids a using (uprn)
         where s.valid_to is null or s.valid_to >= s.valid_from
@@ -277,7 +277,7 @@ def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[Pers
                           min(e.day) filter (where e.day > s.last_seen) as after_day
                    from s join _elsewhere e on e.person_id = s.person_id and e.postcode <> s.address_postcode
                    group by all)
-        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.sources, s.event_sources, s.evidence,
+        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.source_mask, s.event_mask, s.evidence,
                greatest(s.valid_from, cast(b.before_day + 1 as date)) as valid_from,
                least(s.valid_to, cast(b.after_day - 1 as date)) as valid_to
         from s left join bounds b using (person_id, first_seen)""")
@@ -292,10 +292,11 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     parts = []
     for src in sources:
         col, f = src.contract.shared_event, src.contract.freshness
+        bit = _mask_sql(f"'{src.id}'", sources)
         if col is None or f is None or src.contract.table not in existing:
             continue
         parts.append(f"""select r.person_id, r.postcode, r.surname, r.date_of_birth, cast(v."{f.column}" as date) as day,
-                                '{src.id}:' || v."{col}" as event, '{src.id}' as event_source
+                                '{src.id}:' || v."{col}" as event, {bit} as event_mask
                          from wh.identity.linkage_records r join wh.valid."{src.contract.table}" v
                            on v._delivery_id = r.delivery_id and v._row_number = r.row_number
                          where r.contract_id = '{src.id}' and v."{col}" is not null""")
@@ -305,8 +306,8 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     mem.execute(f"create or replace temp table _event_people as {' union all '.join(parts)}")
     mem.execute("""create or replace temp table _joined as
         with evidence as (
-            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to, s.sources,
-                            x.event_source
+            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to, s.source_mask,
+                            x.event_mask
             from _event_people x
             join _event_people m on m.event = x.event and m.person_id <> x.person_id and m.surname = x.surname
             join _spells s on s.person_id = m.person_id
@@ -317,7 +318,7 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
         select person_id, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
                greatest(min(valid_from), min(date_of_birth)) as valid_from,
                case when count(valid_to) = count(*) then max(valid_to) end as valid_to,
-               list_sort(list_distinct(flatten(list(sources)))) as sources, list_sort(list_distinct(list(event_source))) as event_sources
+               bit_or(source_mask) as source_mask, bit_or(event_mask) as event_mask
         from evidence where person_id in (select person_id from one_address)
         group by person_id""")
 
@@ -363,6 +364,20 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
               where (n.person_id, a.household_id) not in (select (person_id, household_id) from wh.linkage.household_members))
         group by person_id, household_id
         order by household_id, person_id""")
+
+
+# Which extracts placed a person at an address, carried as one bit per extract (in id order) while
+# spells are worked out, and written as the list of their ids.
+def _mask_sql(expr: str, sources: list[PersonSource]) -> str:
+    ids = sorted(s.id for s in sources)
+    assert len(ids) < 63
+    return "cast(case " + expr + " " + " ".join(f"when '{c}' then {1 << i}" for i, c in enumerate(ids)) + " end as bigint)"
+
+
+def _names_sql(mask: str, sources: list[PersonSource]) -> str:
+    ids = sorted(s.id for s in sources)
+    parts = ", ".join(f"case when {mask} & {1 << i} <> 0 then '{c}' end" for i, c in enumerate(ids))
+    return f"case when {mask} is not null then string_split(concat_ws(',', {parts}), ',') end"
 
 
 def _ids(sources: list[PersonSource]) -> str:
