@@ -21,7 +21,8 @@ pytestmark = pytest.mark.dbt_free
 
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence", "household_members")
 IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review",
-                   "linkage_household_addresses", "linkage_household_review")
+                   "linkage_household_addresses", "linkage_household_review", "linkage_line_matches",
+                   "linkage_line_deliveries")
 
 
 def _ids(path):
@@ -261,6 +262,8 @@ def test_a_night_scores_only_new_profiles_and_links_as_a_full_rescore_would(nigh
         rescored.persons, rescored.households, rescored.opted_out_persons, rescored.links_refused,
         rescored.records_by_method)
     assert inc.new_persons == rescored.new_persons
+    # Address lines: only the new deliveries' lines were matched; the others' matches were kept.
+    assert 0 < inc.address_lines_matched < 0.2 * rescored.address_lines_matched
 
 
 def test_an_opt_out_and_a_withdrawn_delivery_take_effect_on_an_incremental_night(nights):

@@ -184,15 +184,18 @@ _SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_a
                   from runs group by person_id, run)"""
 
 
-def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
+                            reuse_lines: bool = False) -> int:
     """Households at a date (see the module's docstring, second part): the three tables written
     into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
-    written tonight, moving `wh.linkage.id_sequence` on for new addresses."""
+    written tonight, moving `wh.linkage.id_sequence` on for new addresses. `reuse_lines`: the lines
+    of deliveries matched on an earlier night are not matched again (`address_lines`). Returns the
+    number of records whose address line was matched."""
     prefix = HOUSEHOLD_PREFIX
     next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
                           .fetchall() or [(1,)])[0][0])
     with_uprn = [s for s in sources if s.has("uprn")]
-    match_address_lines(mem, sources, existing)
+    lines_matched = match_address_lines(mem, sources, existing, reuse_lines)
     mem.execute(f"""create or replace temp table _observed as
         select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line, {_mask_sql('r.contract_id', sources)} as source_mask
         from wh.identity.linkage_records r
@@ -257,6 +260,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     _review(mem, sources, existing)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
+    return lines_matched
 
 
 def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
