@@ -150,3 +150,31 @@ def test_the_family_release_names_only_members_an_identity_source_places_at_the_
     assert r["named"] + r["review"] == r["cohort"]
     # and the truth agrees: no listed source's record carries an address at the postcode of their home
     assert r["review_placed_by_listed"] <= 0.1 * r["review"]
+
+
+def test_the_audit_blocks_a_family_release_naming_a_member_no_identity_source_places_there(demo_night):
+    """The audit's own check (from linkage.household_members, not the builder's column) passes the
+    published release and finds a member held for review put back into it."""
+    from orchestration.partnership.releases.audit.placement import check_placement
+    from orchestration.partnership.releases.audit.zone import Zone
+
+    settings, _ = demo_night
+    protocol = catalogue.protocols(settings.protocols_dir)[PROTOCOL]
+    out = next(o for o in protocol.outputs if o.get("identifiers"))
+    folder = max((settings.data_dir / "releases" / PROTOCOL).iterdir())
+    released = pl.read_parquet(folder / "parquet" / f"{out['table']}.parquet")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        held = con.execute("""select household_id, person_id, period_start from identity.release_member_review
+                              where protocol_id = ? order by person_id limit 1""", [PROTOCOL]).fetchall()
+    assert held
+    household, person, period = held[0]
+    refs = {v: k for k, v in _pseudonyms([household, person], protocol.pseudonym_context).items()}
+    sneaked = pl.concat([released, released.head(1).with_columns(
+        family_ref=pl.lit(refs[household]), person_ref=pl.lit(refs[person]), period_start=pl.lit(period))])
+    key = TEST_KEY.encode()
+    with Zone(settings.warehouse_path) as zone:
+        clean, found = [], []
+        check_placement(protocol, out, released, zone, key, clean)
+        check_placement(protocol, out, sneaked, zone, key, found)
+    assert clean == []
+    assert len(found) == 1 and "1 named members are not placed" in found[0]
