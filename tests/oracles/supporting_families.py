@@ -129,7 +129,7 @@ def people_with_records(warehouse: Path, truth_dir: Path) -> tuple[set[str], set
         parts, addressed = [], []
         for (table,) in con.execute("select table_name from duckdb_tables() where database_name = 'wh' "
                                     "and schema_name = 'identity' order by 1").fetchall():
-            if table not in tables:
+            if table not in tables or table == "nhs_optout__opt_outs":  # a list of NHS numbers, not a person's record
                 continue
             cols = {c for (c,) in con.execute("select column_name from duckdb_columns() where database_name = 'wh' "
                                                "and schema_name = 'identity' and table_name = ?", [table]).fetchall()}
