@@ -53,8 +53,9 @@ def _yesterday(settings: Settings, tmp_path) -> Settings:
                                     (select max(cast(arrived_at as date)) from ops.deliveries where status = 'accepted')""").fetchall()[0][0]
         assert last
         for schema in ("valid", "identity"):
-            for (t,) in con.execute(f"select table_name from duckdb_tables() where schema_name = '{schema}' "
-                                    "and table_name not like 'linkage_%'").fetchall():
+            # each extract's table (the linkage's own tables and a release's review list are not)
+            for (t,) in con.execute(f"select table_name from duckdb_columns() where schema_name = '{schema}' "
+                                    "and column_name = '_delivery_id' and table_name not like 'linkage_%'").fetchall():
                 con.execute(f'delete from {schema}."{t}" where _delivery_id in (select unnest(?))', [last])
         for t in LINKAGE_TABLES:
             con.execute(f"drop table if exists linkage.{t}")
