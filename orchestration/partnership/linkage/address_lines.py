@@ -84,7 +84,11 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     with the same rows are kept (the gazetteer is the same); otherwise every line is matched.
     Returns the number of records whose line was matched tonight."""
     line_sources = _line_sources(mem, sources, existing)
-    ids = ", ".join(f"'{s.id}'" for s in line_sources) or "null"
+    if not line_sources:  # no extract with lines, or a gazetteer without them: nothing to match, nothing kept
+        mem.execute("create or replace temp table _line_observed (person_id varchar, uprn varchar, day date, date_of_birth date, contract_id varchar)")
+        mem.execute("create or replace temp table _line_near (person_id varchar, uprn varchar, first_day date, last_day date)")
+        return 0
+    ids = ", ".join(f"'{s.id}'" for s in line_sources)
     mem.execute(f"""create or replace temp table _line_current as select contract_id, delivery_id, records
                     from wh.identity.linkage_deliveries where contract_id in ({ids})""")
     reuse = reuse and _stored(mem)
