@@ -244,7 +244,8 @@ def test_a_night_scores_only_new_profiles_and_links_as_a_full_rescore_would(nigh
     unseen = _identities(incremental.warehouse_path) - _identities(yesterday.warehouse_path)
     print(f"\nincremental night: {inc.profiles_scored} of {inc.profiles} profiles scored "
           f"({inc.records_scored} records), {inc.pairs_found_tonight} pairs found tonight, "
-          f"{inc.records_linked} of {inc.records} records linked again; "
+          f"{inc.records_linked} of {inc.records} records linked again, {inc.address_lines_matched} address lines "
+          f"matched (full: {rescored.address_lines_matched}); "
           f"full re-score: {rescored.profiles_scored} profiles, {rescored.pairs_found_tonight} pairs; "
           f"seconds {inc.seconds} vs {rescored.seconds}")
     assert not inc.full_rescore and rescored.full_rescore

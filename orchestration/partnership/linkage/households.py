@@ -37,7 +37,8 @@ Written, in the linkage step's transaction, from the records as linked tonight:
   takes that id).
 - `identity.linkage_household_review`: the postcode-only candidates above, and the people
   whose address line is close to an address's but not the same.
-Every night works them out again from every dated address record.
+Every night works them out again from every dated address record (a record's address-line
+match is kept from the night its delivery was first matched: `address_lines`).
 """
 
 from __future__ import annotations
