@@ -106,9 +106,11 @@ def test_the_supporting_families_release_names_only_members_of_families_meeting_
     assert members.columns == protocol.outputs[0]["columns"]
     assert (members["criteria_met"] >= 2).all()
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        # the cohort's members but those no identity source places at the address (listed for review)
         cohort = con.execute(
             "select count(distinct person_id), count(distinct household_id) from marts.fct_supporting_families_cohort "
-            "where meets_programme_criteria").fetchall()[0]
+            "where meets_programme_criteria and person_id not in (select person_id from identity.release_member_review "
+            "where protocol_id = 'supporting-families')").fetchall()[0]
     assert members["person_ref"].n_unique() == cohort[0]
     assert members["family_ref"].n_unique() == cohort[1]
 

@@ -57,13 +57,21 @@ def warehouse(tmp_path, monkeypatch):
             ('LP5', '70-74', 'M', 'E01999999', date '2026-06-01', 'fall_admission', 'riverside_acute', false, true, null),
             ('LP6', '60-64', 'M', 'E01900002', date '2026-06-01', 'fall_ae_attendance', 'riverside_acute', false, true, null)
             ) t(person_id, age_band, sex, lsoa_code, event_month, event_type, agency, opted_out, is_health_derived, consent_to_share)""")
-        # Supporting Families: one family (LH1: LP1, LP7) in the cohort, one not
-        con.execute("""create table marts.fct_supporting_families_cohort as select * from (values
-            (date '2026-07-01', 'LH1', 'LP1', 'E05900001', true, true, false, true, false, false, 3, true),
-            (date '2026-07-01', 'LH1', 'LP7', 'E05900001', true, true, false, true, false, false, 3, true),
-            (date '2026-07-01', 'LH3', 'LP3', 'E05900002', true, false, false, false, false, false, 1, false)
+        # Supporting Families: one family (LH1: LP1, LP7, and LP6, whom only an A&E attendance places
+        # there) in the cohort, one not
+        csc, ae = "['county_council__children_social_care_referrals']", "['riverside_acute__ae_attendances']"
+        con.execute(f"""create table marts.fct_supporting_families_cohort as select * from (values
+            (date '2026-07-01', 'LH1', 'LP1', 'E05900001', true, true, false, true, false, false, 3, true, {csc}, null),
+            (date '2026-07-01', 'LH1', 'LP7', 'E05900001', true, true, false, true, false, false, 3, true, {csc}, null),
+            (date '2026-07-01', 'LH1', 'LP6', 'E05900001', true, true, false, true, false, false, 3, true, {ae}, null),
+            (date '2026-07-01', 'LH3', 'LP3', 'E05900002', true, false, false, false, false, false, 1, false, {csc}, null)
             ) t(period_start, household_id, person_id, ward_code, crime_asb, school_attendance, domestic_abuse,
-                child_in_need, homelessness, adult_social_care, criteria_met, meets_programme_criteria)""")
+                child_in_need, homelessness, adult_social_care, criteria_met, meets_programme_criteria,
+                placement_sources, placement_event_sources)""")
+        con.execute(f"""create table linkage.household_members as select * from (values
+            ('LH1', 'LP1', 'address', {csc}), ('LH1', 'LP7', 'address', {csc}), ('LH1', 'LP6', 'address_line', {ae}),
+            ('LH3', 'LP3', 'address', {csc})) t(household_id, person_id, evidence, sources),
+            (select cast(null as date) as valid_from, cast(null as date) as valid_to, cast(null as varchar[]) as event_sources)""")
         con.execute("""create table linkage.person_records as select * from (values
             ('county_council__children_social_care_referrals', 1, 1, 'LP1', 'LH1', 'local_id', null, false),
             ('county_council__children_social_care_referrals', 1, 2, 'LP7', 'LH1', 'local_id', null, false),
@@ -116,6 +124,11 @@ def test_the_identifiable_release_holds_the_cohort_and_only_the_named_columns(wa
     assert df.columns == FAMILIES.outputs[0]["columns"]
     assert sorted(zip(df["forename"], df["surname"], df["postcode"])) == [("Ada", "Lovelace", "RV1 1AA"), ("Tom", "Lovelace", "RV1 1AA")]
     assert df["family_ref"].n_unique() == 1 and set(df["criteria_met"]) == {3}
+    # LP6, placed at the family's address by an A&E attendance alone, is not named but listed for review
+    assert result.held_for_review == 1
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        review = con.execute("select household_id, person_id, reason from identity.release_member_review").fetchall()
+    assert [(h, p) for h, p, _ in review] == [("LH1", "LP6")] and "riverside_acute__ae_attendances" in review[0][2]
     with duckdb.connect(str(result.path / "supporting-families.duckdb"), read_only=True) as con:
         assert con.execute("select table_name from information_schema.tables").fetchall() == [("family_members",)]
 

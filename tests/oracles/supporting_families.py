@@ -114,6 +114,42 @@ def true_families(warehouse: Path, truth_dir: Path, quarters: list[date], window
         con.close()
 
 
+def people_with_records(warehouse: Path, truth_dir: Path) -> tuple[set[str], set[str]]:
+    """The true people with at least one accepted record, and those with at least one accepted record
+    carrying an address (a UPRN or an address line, as delivered: `identity.<contract>`)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        con.execute(f"""create table rec as
+            select d.agency || '__' || d.extract as contract, d.delivery_id, t.row_number, t.person_id as truth
+            from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
+              on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+        tables = {t for (t,) in con.execute("select table_name from duckdb_tables() where database_name = 'wh' "
+                                               "and schema_name = 'valid'").fetchall()}
+        parts, addressed = [], []
+        for (table,) in con.execute("select table_name from duckdb_tables() where database_name = 'wh' "
+                                    "and schema_name = 'identity' order by 1").fetchall():
+            if table not in tables or table == "nhs_optout__opt_outs":  # a list of NHS numbers, not a person's record
+                continue
+            cols = {c for (c,) in con.execute("select column_name from duckdb_columns() where database_name = 'wh' "
+                                               "and schema_name = 'identity' and table_name = ?", [table]).fetchall()}
+            parts.append(f"select '{table}' as contract, _delivery_id, _row_number from wh.valid.\"{table}\"")
+            blank = [f"nullif(trim({c}), '') is not null" for c in ("uprn", "address_line") if c in cols]
+            if blank:
+                addressed.append(f"select '{table}' as contract, _delivery_id, _row_number from wh.identity.\"{table}\" "
+                                 f"where {' or '.join(blank)}")
+
+        def people(rows: list[str]) -> set[str]:
+            if not rows:
+                return set()
+            return {p for (p,) in con.execute(f"""select distinct r.truth from rec r join ({' union all '.join(rows)}) v
+                on v.contract = r.contract and v._delivery_id = r.delivery_id and v._row_number = r.row_number""").fetchall()}
+
+        return people(parts), people(addressed)
+    finally:
+        con.close()
+
+
 @dataclass
 class CohortComparison:
     families_named: int
@@ -124,6 +160,11 @@ class CohortComparison:
     members_right: int
     members_true: int
     members_found: int
+    # the same over the true members with at least one record / one record carrying an address
+    members_true_recorded: int = 0
+    members_found_recorded: int = 0
+    members_true_addressed: int = 0
+    members_found_addressed: int = 0
 
     @property
     def family_precision(self) -> float:
@@ -141,18 +182,32 @@ class CohortComparison:
     def member_recall(self) -> float:
         return self.members_found / self.members_true if self.members_true else 1.0
 
+    @property
+    def member_recall_recorded(self) -> float:
+        return self.members_found_recorded / self.members_true_recorded if self.members_true_recorded else 1.0
+
+    @property
+    def member_recall_addressed(self) -> float:
+        return self.members_found_addressed / self.members_true_addressed if self.members_true_addressed else 1.0
+
     def __str__(self) -> str:
         return (f"families: {self.families_named} named, {self.families_right} right "
                 f"(precision {100 * self.family_precision:.2f}%), {self.families_found} of {self.families_true} true "
                 f"found (recall {100 * self.family_recall:.2f}%); members: {self.members_named} named, "
                 f"{self.members_right} right (precision {100 * self.member_precision:.2f}%), "
-                f"{self.members_found} of {self.members_true} found (recall {100 * self.member_recall:.2f}%)")
+                f"{self.members_found} of {self.members_true} found (recall {100 * self.member_recall:.2f}%); "
+                f"of those with a record {self.members_found_recorded} of {self.members_true_recorded} "
+                f"({100 * self.member_recall_recorded:.2f}%), with an address-bearing record "
+                f"{self.members_found_addressed} of {self.members_true_addressed} ({100 * self.member_recall_addressed:.2f}%)")
 
 
-def compare(named: dict[tuple[date, str], set[str]], truth: list[Family]) -> CohortComparison:
+def compare(named: dict[tuple[date, str], set[str]], truth: list[Family], recorded: set[str] | None = None,
+            addressed: set[str] | None = None) -> CohortComparison:
     """`named`: {(quarter, household): the true people of its named members}. A named family is
     right when every member belongs to one true family of that quarter; a named member is right
-    when they belong to the true family the most of their family's members belong to."""
+    when they belong to the true family the most of their family's members belong to. Member
+    recall is also given over the true members in `recorded` and in `addressed`
+    (`people_with_records`): the warehouse can know only people the partnership holds a record of."""
     by_person = {(f.quarter, p): f for f in truth for p in f.members}
     fam_named = fam_right = mem_named = mem_right = 0
     found_members: set[tuple[date, str]] = set()
@@ -173,5 +228,56 @@ def compare(named: dict[tuple[date, str], set[str]], truth: list[Family]) -> Coh
             fam_right += 1
         found_families.add((quarter, best))
         found_members.update((quarter, p) for p, o in zip(people, owners) if o is not None and o.uprn == best)
+    true_members = [(f.quarter, p) for f in truth for p in f.members]
+    recorded, addressed = recorded or set(), addressed or set()
     return CohortComparison(fam_named, fam_right, len(truth), len(found_families & {(f.quarter, f.uprn) for f in truth}),
-                            mem_named, mem_right, sum(len(f.members) for f in truth), len(found_members))
+                            mem_named, mem_right, len(true_members), len(found_members),
+                            sum(1 for _, p in true_members if p in recorded),
+                            sum(1 for _, p in found_members if p in recorded),
+                            sum(1 for _, p in true_members if p in addressed),
+                            sum(1 for _, p in found_members if p in addressed))
+
+
+def sustained_improvement(warehouse: Path, truth_dir: Path, families: list[Family],
+                          outcome_quarters: list[date]) -> dict[date, tuple[int, int]]:
+    """SF-02 from the truth, {outcome quarter (first day): (numerator, denominator)}: of the true
+    families meeting the criteria in the quarter twelve months earlier (`families`, from
+    `true_families`), those with no police occurrence involving any member they had then (any
+    role) in the six months to the outcome quarter's end, and every pupil among those members
+    attending at least 90% of possible sessions in the last term ended by then."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        con.execute(f"""create table rec as
+            select d.delivery_id, t.row_number, t.person_id as truth
+            from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
+              on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+        con.execute("""create table police as
+            select r.truth, cast(v.occurrence_datetime as date) as day from wh.valid.county_police__incidents v
+            join rec r on r.delivery_id = v._delivery_id and r.row_number = v._row_number""")
+        latest = con.execute("select max(_delivery_id) from wh.valid.county_council__school_attendance").fetchall()[0][0]
+        con.execute(f"""create table attendance as
+            select r.truth, case upper(v.term)
+                  when 'AUTUMN' then make_date(cast(left(v.academic_year, 4) as integer), 12, 31)
+                  when 'SPRING' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 3, 31)
+                  when 'SUMMER' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 7, 31)
+                end as term_end, v.attended_sessions as attended, v.possible_sessions as possible
+            from wh.valid.county_council__school_attendance v
+            join rec r on r.delivery_id = v._delivery_id and r.row_number = v._row_number
+            where v._delivery_id = {int(latest or -1)}""")
+        out = {}
+        for start in outcome_quarters:
+            end = _quarter_end(start)
+            identified = _add_months(start, -12)
+            window = _add_months(date.fromordinal(end.toordinal() + 1), -6)
+            last_term = con.execute("select max(term_end) from attendance where term_end <= ?", [end]).fetchall()[0][0]
+            involved = {p for (p,) in con.execute("select distinct truth from police where day between ? and ?",
+                                                   [window, end]).fetchall()}
+            low = {p for (p,) in con.execute("""select truth from attendance where term_end = ? group by truth
+                                                having sum(attended) < 0.9 * sum(possible)""", [last_term]).fetchall()}
+            cohort = [f for f in families if f.quarter == identified]
+            improved = sum(1 for f in cohort if not (f.members & involved) and not (f.members & low))
+            out[start] = (improved, len(cohort))
+        return out
+    finally:
+        con.close()

@@ -88,6 +88,7 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={
             "status": result.status, "reason": result.reason,
             "path": str(result.path) if result.path else "", **{f"rows_{k}": v for k, v in result.row_counts.items()},
+            **({"held_for_review": result.held_for_review} if protocol.level == "identifiable" else {}),
         })
 
     return _asset

@@ -18,6 +18,10 @@ DuckDB (spilling to `data/linkage/tmp`), and writes, in one transaction:
                             new or withdrawn deliveries and the groups of profiles they touch
 - `identity.linkage_address_postcodes`  the gazetteer's UPRN -> postcode, normalised, reused
                             while the gazetteer file is the one `linkage_state` records
+- `linkage.household_members`, `identity.linkage_household_addresses`,
+  `identity.linkage_household_review`, `identity.linkage_line_matches`,
+  `identity.linkage_line_deliveries`  households at a date, the sources placing each person,
+                            and each record's address-line match (`households`, `address_lines`)
 
 and an aggregate report (no identifying values) to `data/reports/linkage/`. A night that links
 only part ends with the same tables as a night that links everything (see

@@ -10,9 +10,17 @@ fifteen addresses, so anything less than the exact line is not evidence: a line 
 house number at the postcode but a street a few letters off (a typing slip, or another street)
 is listed for a person to check (`identity.linkage_household_review`), never joined.
 
+A record's match depends only on the record (its line, postcode and date, and whether it has a
+UPRN) and the gazetteer, not on whom it was linked to. So each record's match is kept,
+delivery by delivery (`identity.linkage_line_matches`: contract, delivery, row, day, UPRN, exact
+or near; `identity.linkage_line_deliveries`: the deliveries matched, with their rows), and a
+night matches only the lines of deliveries it has not matched: new ones, or one whose rows
+changed. Everything is matched again on a night that links everything, or when the gazetteer
+changed. The matches are joined to tonight's people as households are worked out.
+
 Written as temp tables for `households.write_household_members`, from the records as linked
 tonight (`wh.identity.linkage_records`) and the gazetteer as written tonight:
-- `_line_observed`: person_id, uprn, day, date_of_birth (exact matches);
+- `_line_observed`: person_id, uprn, day, date_of_birth, contract_id (exact matches);
 - `_line_near`: person_id, uprn, first_day, last_day (near matches, for review).
 """
 
@@ -24,6 +32,8 @@ from orchestration.partnership.linkage.inputs import PersonSource, address_key_s
 
 GAZETTEER = "wh.identity.linkage_address_postcodes"
 NEAR_DISTANCE = 3  # letters: a typing slip, not another street name
+MATCHES = "linkage_line_matches"
+MATCHED = "linkage_line_deliveries"
 
 
 def _columns(mem: duckdb.DuckDBPyConnection, schema: str) -> set[tuple[str, str]]:
@@ -32,39 +42,64 @@ def _columns(mem: duckdb.DuckDBPyConnection, schema: str) -> set[tuple[str, str]
                               where database_name = 'wh' and schema_name = ?""", [schema]).fetchall())
 
 
-def _line_records_sql(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> str:
+def _line_sources(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> list[PersonSource]:
+    """The person extracts whose records carry an address line (none with a gazetteer without lines)."""
     identity = _columns(mem, "identity")
-    if ("linkage_address_postcodes", "address_key") not in identity:  # a gazetteer without address lines
-        sources = []
+    if ("linkage_address_postcodes", "address_key") not in identity:
+        return []
+    return [s for s in sources if s.has("address_line") and s.contract.freshness is not None
+            and s.contract.table in existing and (s.contract.table, "address_line") in identity]
+
+
+def _line_records_sql(sources: list[PersonSource]) -> str:
+    """Each record of the deliveries in `_line_todo` with an address line, a postcode and no UPRN."""
     parts = []
     for s in sources:
         f, t = s.contract.freshness, s.contract.table
-        if not s.has("address_line") or f is None or t not in existing or (t, "address_line") not in identity:
-            continue
         parts.append(f"""
-            select r.person_id, r.date_of_birth, r.postcode, cast(v."{f.column}" as date) as day,
-                   i.address_line as line
-            from wh.identity."{t}" i
+            select '{s.id}' as contract_id, i._delivery_id as delivery_id, i._row_number as row_number,
+                   r.postcode, cast(v."{f.column}" as date) as day, i.address_line as line
+            from (select * from wh.identity."{t}" semi join (select delivery_id as _delivery_id from _line_todo
+                                                              where contract_id = '{s.id}') using (_delivery_id)) i
             join wh.valid."{t}" v using (_delivery_id, _row_number)
             join (select * from wh.identity.linkage_records where contract_id = '{s.id}') r
               on r.delivery_id = i._delivery_id and r.row_number = i._row_number
             where i.address_line is not null and r.uprn is null and r.postcode is not null""")
     if not parts:
-        return ("select cast(null as varchar) as person_id, cast(null as date) as date_of_birth, "
+        return ("select cast(null as varchar) as contract_id, 0::bigint as delivery_id, 0::bigint as row_number, "
                 "cast(null as varchar) as postcode, cast(null as date) as day, cast(null as varchar) as line where false")
     return "\nunion all\n".join(parts)
 
 
-def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
-    """`_line_observed` and `_line_near` (see the module's docstring)."""
-    # One row per person, postcode, line as written and day; the line is compared once per spelling.
-    mem.execute(f"""create or replace temp table _lines as
-        select person_id, postcode, line, day, min(date_of_birth) as date_of_birth
-        from ({_line_records_sql(mem, sources, existing)}) where day is not null group by all""")
-    if not mem.execute("select count(*) from _lines").fetchall()[0][0]:
-        mem.execute("create or replace temp table _line_observed (person_id varchar, uprn varchar, day date, date_of_birth date)")
+def _stored(mem: duckdb.DuckDBPyConnection) -> bool:
+    tables = {t for (t,) in mem.execute("""select table_name from duckdb_tables()
+                                           where database_name = 'wh' and schema_name = 'identity'""").fetchall()}
+    return {MATCHES, MATCHED} <= tables
+
+
+def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
+                        reuse: bool = False) -> int:
+    """`_line_observed` and `_line_near` (see the module's docstring), and the kept matches in `wh`
+    (inside the caller's transaction). `reuse`: last night's matches of a delivery still linked
+    with the same rows are kept (the gazetteer is the same); otherwise every line is matched.
+    Returns the number of records whose line was matched tonight."""
+    line_sources = _line_sources(mem, sources, existing)
+    if not line_sources:  # no extract with lines, or a gazetteer without them: nothing to match, nothing kept
+        mem.execute("create or replace temp table _line_observed (person_id varchar, uprn varchar, day date, date_of_birth date, contract_id varchar)")
         mem.execute("create or replace temp table _line_near (person_id varchar, uprn varchar, first_day date, last_day date)")
-        return
+        return 0
+    ids = ", ".join(f"'{s.id}'" for s in line_sources)
+    mem.execute(f"""create or replace temp table _line_current as select contract_id, delivery_id, records
+                    from wh.identity.linkage_deliveries where contract_id in ({ids})""")
+    reuse = reuse and _stored(mem)
+    if reuse:
+        mem.execute(f"""create or replace temp table _line_kept as
+            select contract_id, delivery_id from wh.identity.{MATCHED} semi join _line_current using (contract_id, delivery_id, records)""")
+    else:
+        mem.execute("create or replace temp table _line_kept (contract_id varchar, delivery_id bigint)")
+    mem.execute("create or replace temp table _line_todo as select * from _line_current anti join _line_kept using (contract_id, delivery_id)")
+    # One row per record; the line is compared once per spelling and postcode.
+    mem.execute(f"create or replace temp table _lines as select * from ({_line_records_sql(line_sources)}) where day is not null")
     mem.execute(f"""create or replace temp table _line_keys as
         select line, {address_key_sql('line')} as address_key from (select distinct line from _lines)""")
     mem.execute(f"""create or replace temp table _line_match as
@@ -79,9 +114,19 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
           on g.postcode = k.postcode and split_part(g.address_key, ' ', 1) = split_part(k.address_key, ' ', 1)
          and g.address_key <> k.address_key and levenshtein(g.address_key, k.address_key) <= {NEAR_DISTANCE}
         where not exists (select 1 from {GAZETTEER} e where e.postcode = k.postcode and e.address_key = k.address_key)""")
-    mem.execute("""create or replace temp table _line_observed as
-        select l.person_id, m.uprn, l.day, l.date_of_birth
-        from _lines l join _line_match m using (postcode, line) where m.exact""")
-    mem.execute("""create or replace temp table _line_near as
-        select l.person_id, m.uprn, min(l.day) as first_day, max(l.day) as last_day
-        from _lines l join _line_match m using (postcode, line) where not m.exact group by all""")
+    new = """select l.contract_id, l.delivery_id, l.row_number, l.day, m.uprn, m.exact
+             from _lines l join _line_match m using (postcode, line)"""
+    if reuse:
+        mem.execute(f"""delete from wh.identity.{MATCHES} where (contract_id, delivery_id) not in
+                        (select (contract_id, delivery_id) from _line_kept)""")
+        mem.execute(f"insert into wh.identity.{MATCHES} {new}")
+    else:
+        mem.execute(f"create or replace table wh.identity.{MATCHES} as {new}")
+    mem.execute(f"create or replace table wh.identity.{MATCHED} as select * from _line_current order by contract_id, delivery_id")
+    records = f"""select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
+                  from wh.identity.{MATCHES} m join wh.identity.linkage_records r using (contract_id, delivery_id, row_number)"""
+    mem.execute(f"""create or replace temp table _line_observed as
+        select person_id, uprn, day, date_of_birth, contract_id from ({records}) where exact""")
+    mem.execute(f"""create or replace temp table _line_near as
+        select person_id, uprn, min(day) as first_day, max(day) as last_day from ({records}) where not exact group by all""")
+    return int(mem.execute("select count(*) from _lines").fetchall()[0][0])

@@ -27,13 +27,18 @@ to check, never joined.
 
 Written, in the linkage step's transaction, from the records as linked tonight:
 - `linkage.household_members`: household_id, person_id, valid_from, valid_to (null: open),
-  first_seen and last_seen (the first and last record at the address in that spell).
+  first_seen and last_seen (the first and last record at the address in that spell), evidence,
+  and which extracts placed the person there: `sources` (the contracts of the records at the
+  address in the spell: their own, or for a person joined on a shared event the member's) and
+  `event_sources` (the contracts of the shared events; null otherwise). A release that names
+  people decides from these which placements it may name (`releases/placement.py`).
 - `identity.linkage_household_addresses`: each address's household id, kept from night to night
   (ids are never reused; an address whose people are someone's household in `linkage.persons`
   takes that id).
 - `identity.linkage_household_review`: the postcode-only candidates above, and the people
   whose address line is close to an address's but not the same.
-Every night works them out again from every dated address record.
+Every night works them out again from every dated address record (a record's address-line
+match is kept from the night its delivery was first matched: `address_lines`).
 """
 
 from __future__ import annotations
@@ -167,32 +172,38 @@ def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str =
 
 # Runs of one address in each person's records by date (`_observed`); a run begins where the
 # address differs from the record before. Two addresses on one day: ordered by UPRN.
-_SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line
+_SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line,
+                          bit_or(source_mask) as source_mask
                    from _observed group by person_id, uprn, day),
         marked as (select *, lag(uprn) over w is distinct from uprn as starts
                    from o window w as (partition by person_id order by day, uprn)),
         runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
                                                    rows unbounded preceding) as run from marked),
         spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
-                         min(dob) as dob, bool_and(by_line) as by_line from runs group by person_id, run)"""
+                         min(dob) as dob, bool_and(by_line) as by_line,
+                         bit_or(source_mask) as source_mask
+                  from runs group by person_id, run)"""
 
 
-def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
+                            reuse_lines: bool = False) -> int:
     """Households at a date (see the module's docstring, second part): the three tables written
     into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
-    written tonight, moving `wh.linkage.id_sequence` on for new addresses."""
+    written tonight, moving `wh.linkage.id_sequence` on for new addresses. `reuse_lines`: the lines
+    of deliveries matched on an earlier night are not matched again (`address_lines`). Returns the
+    number of records whose address line was matched."""
     prefix = HOUSEHOLD_PREFIX
     next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
                           .fetchall() or [(1,)])[0][0])
     with_uprn = [s for s in sources if s.has("uprn")]
-    match_address_lines(mem, sources, existing)
+    lines_matched = match_address_lines(mem, sources, existing, reuse_lines)
     mem.execute(f"""create or replace temp table _observed as
-        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line
+        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line, {_mask_sql('r.contract_id', sources)} as source_mask
         from wh.identity.linkage_records r
         join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
         where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
         union all
-        select person_id, uprn, day, date_of_birth, true from _line_observed""")
+        select person_id, uprn, day, date_of_birth, true, {_mask_sql('contract_id', sources)} from _line_observed""")
     mem.execute(f"create or replace temp table _spans as with {_SPANS} select * from spans")
     # A neighbour's address for one day, between or beside runs at an address of the same
     # postcode, from address lines alone: a mistyped house number, not a move. Its records are
@@ -210,7 +221,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     mem.execute(f"""insert into _spans with {_SPANS.replace("from _observed", "from _observed semi join _slips using (person_id)")}
                     select * from spans""")
     mem.execute("""create or replace temp table _spells as
-        select person_id, uprn, first_seen, last_seen,
+        select person_id, uprn, first_seen, last_seen, source_mask, cast(null as bigint) as event_mask,
                case when by_line then 'address_line' else 'address' end as evidence,
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
@@ -240,8 +251,9 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         where s.uprn not in (select uprn from _address_ids) and s.household_id not in (select household_id from _address_ids)
         order by uprn""")
     _shared_events(mem, sources, existing)
-    mem.execute("""create or replace table wh.linkage.household_members as
-        select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence
+    mem.execute(f"""create or replace table wh.linkage.household_members as
+        select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence,
+               {_names_sql('s.source_mask', sources)} as sources, {_names_sql('s.event_mask', sources)} as event_sources
         from (select * from _spells union all by name select *, 'shared_event' as evidence from _joined) s
         join _address_ids a using (uprn)
         where s.valid_to is null or s.valid_to >= s.valid_from
@@ -249,6 +261,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
     _review(mem, sources, existing)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
+    return lines_matched
 
 
 def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
@@ -269,7 +282,7 @@ def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[Pers
                           min(e.day) filter (where e.day > s.last_seen) as after_day
                    from s join _elsewhere e on e.person_id = s.person_id and e.postcode <> s.address_postcode
                    group by all)
-        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.evidence,
+        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.source_mask, s.event_mask, s.evidence,
                greatest(s.valid_from, cast(b.before_day + 1 as date)) as valid_from,
                least(s.valid_to, cast(b.after_day - 1 as date)) as valid_to
         from s left join bounds b using (person_id, first_seen)""")
@@ -284,10 +297,11 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     parts = []
     for src in sources:
         col, f = src.contract.shared_event, src.contract.freshness
+        bit = _mask_sql(f"'{src.id}'", sources)
         if col is None or f is None or src.contract.table not in existing:
             continue
         parts.append(f"""select r.person_id, r.postcode, r.surname, r.date_of_birth, cast(v."{f.column}" as date) as day,
-                                '{src.id}:' || v."{col}" as event
+                                '{src.id}:' || v."{col}" as event, {bit} as event_mask
                          from wh.identity.linkage_records r join wh.valid."{src.contract.table}" v
                            on v._delivery_id = r.delivery_id and v._row_number = r.row_number
                          where r.contract_id = '{src.id}' and v."{col}" is not null""")
@@ -297,7 +311,8 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     mem.execute(f"create or replace temp table _event_people as {' union all '.join(parts)}")
     mem.execute("""create or replace temp table _joined as
         with evidence as (
-            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to
+            select distinct x.person_id, s.uprn, x.day, x.date_of_birth, s.valid_from, s.valid_to, s.source_mask,
+                            x.event_mask
             from _event_people x
             join _event_people m on m.event = x.event and m.person_id <> x.person_id and m.surname = x.surname
             join _spells s on s.person_id = m.person_id
@@ -307,7 +322,8 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
         one_address as (select person_id from evidence group by person_id having count(distinct uprn) = 1)
         select person_id, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
                greatest(min(valid_from), min(date_of_birth)) as valid_from,
-               case when count(valid_to) = count(*) then max(valid_to) end as valid_to
+               case when count(valid_to) = count(*) then max(valid_to) end as valid_to,
+               bit_or(source_mask) as source_mask, bit_or(event_mask) as event_mask
         from evidence where person_id in (select person_id from one_address)
         group by person_id""")
 
@@ -353,6 +369,20 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
               where (n.person_id, a.household_id) not in (select (person_id, household_id) from wh.linkage.household_members))
         group by person_id, household_id
         order by household_id, person_id""")
+
+
+# Which extracts placed a person at an address, carried as one bit per extract (in id order) while
+# spells are worked out, and written as the list of their ids.
+def _mask_sql(expr: str, sources: list[PersonSource]) -> str:
+    ids = sorted(s.id for s in sources)
+    assert len(ids) < 63
+    return "cast(case " + expr + " " + " ".join(f"when '{c}' then {1 << i}" for i, c in enumerate(ids)) + " end as bigint)"
+
+
+def _names_sql(mask: str, sources: list[PersonSource]) -> str:
+    ids = sorted(s.id for s in sources)
+    parts = ", ".join(f"case when {mask} & {1 << i} <> 0 then '{c}' end" for i, c in enumerate(ids))
+    return f"case when {mask} is not null then string_split(concat_ws(',', {parts}), ',') end"
 
 
 def _ids(sources: list[PersonSource]) -> str:

@@ -59,7 +59,8 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
             mem.execute(f"create or replace table wh.identity.{ADDRESS_TABLE} as select * from address_postcodes order by uprn")
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
         _clerical_review(mem, delta)
-        write_household_members(mem, sources or [], tables(mem, "wh", "valid"))
+        summary.address_lines_matched = write_household_members(mem, sources or [], tables(mem, "wh", "valid"),
+                                                                reuse_lines=delta and address_cached)
         _count(mem, summary)
         mem.execute("commit")
     except BaseException:

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.partnership.ingest.holdback import standing_rejections
+from orchestration.partnership.releases import placement
 from orchestration.partnership.releases.log import verify_log
 from orchestration.partnership.releases.protocols import Protocol, load_protocols
 from orchestration.partnership.releases.scope import quote, row_conditions
@@ -39,12 +40,21 @@ def snapshot_path(settings: Settings) -> Path:
 def exclusion_counts(con: duckdb.DuckDBPyConnection, protocol: Protocol) -> list[tuple]:
     """(protocol, output table, rule, rows excluded, people excluded) of each person-level output's
     opt-out and consent rules: the output's rows under its other filters, less those the rule also
-    allows, counted with the release's own row conditions (`scope.row_conditions`)."""
+    allows, counted with the release's own row conditions (`scope.row_conditions`); and of each
+    output naming household members, those its placement rule keeps out (`placement`)."""
     out_rows = []
     for out in protocol.outputs:
         rules = [k for k in ("opt_out", "consent") if out.get(k)]
         schema, table = out["source"].split(".", 1)
-        if not rules or not table_exists(con, schema, table):
+        if not table_exists(con, schema, table):
+            continue
+        placed = placement.condition(con, out)
+        if placed is not None:  # members no identity source places at their household: listed for review
+            person = out["identifiers"]["person_column"]
+            rows_all, people_all = _count(con, out["source"], out, person)
+            rows_kept, people_kept = _count(con, out["source"], out, person, placed)
+            out_rows.append((protocol.id, out["table"], "placement", rows_all - rows_kept, people_all - people_kept))
+        if not rules:
             continue
         if out.get("opt_out") and not table_exists(con, "linkage", "persons"):
             continue
@@ -57,8 +67,10 @@ def exclusion_counts(con: duckdb.DuckDBPyConnection, protocol: Protocol) -> list
     return out_rows
 
 
-def _count(con, source: str, out: dict, person: str | None) -> tuple[int, int]:
+def _count(con, source: str, out: dict, person: str | None, extra: tuple[str, list] | None = None) -> tuple[int, int]:
     clauses, params = row_conditions(out)
+    if extra is not None:
+        clauses, params = [*clauses, extra[0]], [*params, *extra[1]]
     where = (" where " + " and ".join(clauses)) if clauses else ""
     people = f"count(distinct s.{quote(person)})" if person else "0"
     return tuple(con.execute(f"select count(*), {people} from {source} s{where}", params).fetchall()[0])

@@ -38,6 +38,7 @@ LOGIC_SOURCES = (
     "releases/derived.py", "releases/audit/derived.py", "releases/facts.py", "releases/closing.py",
     "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
     "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",
+    "releases/placement.py", "releases/audit/placement.py",
     "warehouse/pseudonymise.py", "warehouse/files.py", "boardpack/quality.py")
 _logic_version: str | None = None
 

@@ -25,7 +25,7 @@ import polars as pl
 import orchestration.partnership.releases.build as build
 import orchestration.partnership.releases.fingerprint as fp
 import orchestration.partnership.releases.log as release_log
-from orchestration.partnership.releases import ledger
+from orchestration.partnership.releases import ledger, placement
 import orchestration.partnership.warehouse.pseudonymise as ps
 from orchestration.partnership.ops.testhooks import pause_point
 from orchestration.partnership.releases import signing
@@ -52,6 +52,7 @@ class ReleaseResult:
     path: Path | None = None
     reason: str = ""
     row_counts: dict[str, int] = field(default_factory=dict)
+    held_for_review: int = 0  # members its placement rule kept from being named (`placement`)
 
 
 def record_report(reports_dir: Path, release_date: date, result: ReleaseResult, run_id: str | None = None) -> Path:
@@ -66,7 +67,8 @@ def record_report(reports_dir: Path, release_date: date, result: ReleaseResult, 
         report = {"release_date": release_date.isoformat(), "run_id": run_id, "protocols": {}}
     report["protocols"][result.protocol_id] = {"status": result.status, "reason": result.reason,
                                                "path": str(result.path) if result.path else None,
-                                               "row_counts": result.row_counts}
+                                               "row_counts": result.row_counts,
+                                               "held_for_review": result.held_for_review}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
@@ -77,6 +79,11 @@ def release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_dat
             reports_dir: Path | None = None, run_id: str | None = None) -> ReleaseResult:
     """Build, audit and publish one protocol's release for `release_date`."""
     result = _release(warehouse, releases_dir, protocol, release_date)
+    if result.status in ("published", "unchanged") and protocol.level == "identifiable":
+        with connect(warehouse) as con:  # the members it could not name, listed for a person to check
+            con.begin()
+            result.held_for_review = placement.record_review(con, protocol, release_date)
+            con.commit()
     if reports_dir is not None:
         record_report(reports_dir, release_date, result, run_id)
     return result

@@ -1,6 +1,7 @@
 """Scoping: which rows and columns of the warehouse a protocol's outputs may hold, as SQL.
 
-Row filters, consent and opt-out rules, generalisation and the protocol's named identifiers,
+Row filters, consent and opt-out rules, generalisation and the protocol's named identifiers
+(of members placed at their household by the protocol's identity sources: `placement`),
 read from the secure zone before any pseudonym is made or disclosure control applied; and the
 errors that stop a release before anything is written (`ReleaseBlocked`, `SourceMissing`).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
+from orchestration.partnership.releases import placement
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.warehouse.connection import table_exists
 
@@ -144,6 +146,10 @@ def scoped_select(con: duckdb.DuckDBPyConnection, protocol: Protocol, out: dict,
         else:
             select.append(f"s.{quote(c)}")
     clauses, wparams = row_conditions(out)
+    placed = placement.condition(con, out)  # named only when placed at the household by an identity source
+    if placed is not None:
+        clauses.append(placed[0])
+        wparams += placed[1]
     # named parameters throughout (the pads `build.from_scoped` binds are named too)
     named = {}
     sql_clauses = []

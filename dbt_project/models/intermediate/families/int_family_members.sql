@@ -1,5 +1,6 @@
 -- The members of each household of int_family_quarters: the people living at its address on
--- the quarter's last day (linkage.household_members), not each person's latest household.
+-- the quarter's last day (linkage.household_members), not each person's latest household,
+-- with the extracts whose records placed them there (a release naming people reads them).
 
 with
 
@@ -20,7 +21,9 @@ final as (
     select
         families.period_start,
         families.household_id,
-        household_members.person_id
+        household_members.person_id,
+        household_members.sources as placement_sources,
+        household_members.event_sources as placement_event_sources
     from families
     inner join household_members
         on families.household_id = household_members.household_id

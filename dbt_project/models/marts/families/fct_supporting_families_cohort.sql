@@ -38,6 +38,8 @@ final as (
         latest_families.period_end,
         latest_families.household_id,
         members.person_id,
+        members.placement_sources,
+        members.placement_event_sources,
         latest_families.ward_code,
         latest_families.district_code,
         latest_families.crime_asb,

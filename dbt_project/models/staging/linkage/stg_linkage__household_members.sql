@@ -15,7 +15,9 @@ final as (
         valid_to,
         first_seen,
         last_seen,
-        evidence
+        evidence,
+        sources,
+        event_sources
     from source
 
 )

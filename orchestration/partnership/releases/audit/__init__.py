@@ -11,7 +11,8 @@ many values broke the rule.
 
 One module per family of checks: `files` (the folder and its manifest), `rows` (columns, row
 filters, generalisation), `counts` (disclosure control, recoverable cells), `identifiers`
-(identifiers in anything that leaves), `people` (pseudonyms, opt-out, consent); `zone` reads
+(identifiers in anything that leaves), `people` (pseudonyms, opt-out, consent), `placement` (a named
+household member placed there by a source of identity the protocol lists); `zone` reads
 the secure zone for them.
 """
 
@@ -39,6 +40,7 @@ from orchestration.partnership.releases.audit.identifiers import (
     string_values,
 )
 from orchestration.partnership.releases.audit.people import check_people
+from orchestration.partnership.releases.audit.placement import check_placement
 from orchestration.partnership.releases.audit.rows import (
     allowed_columns,
     check_columns_and_rows,
@@ -97,6 +99,8 @@ def _audit_tables(folder: Path, protocol: Protocol, zone: Zone | None, key: byte
             check_counts(protocol, out, df, problems)
         if protocol.level != "aggregate":
             check_people(protocol, out, df, zone, key, releases_dir, problems)
+        if protocol.level == "identifiable":
+            check_placement(protocol, out, df, zone, key, problems)
     check_database(folder, protocol, tables, problems)
     check_identifiers(folder, protocol, tables, zone, problems)
     if (folder / "manifest.json").exists():
