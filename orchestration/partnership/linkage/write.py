@@ -158,21 +158,25 @@ def _log_changed_people(mem: duckdb.DuckDBPyConnection, delta: bool) -> int:
     return run
 
 
+_MEMBERSHIP = """select household_id, count(*) as n, sum(hash(person_id, valid_from, valid_to)::hugeint) as h
+                  from wh.linkage.household_members group by 1"""
+
+
 def _household_fingerprints(mem: duckdb.DuckDBPyConnection) -> str | None:
-    """Each household's rows of `linkage.household_members` as they stand, as one hash per household
-    (a temp table; None before the first night). Compared after the table is written, whatever
-    way it was written, so the log below holds exactly the households whose rows changed."""
+    """Who lived in each household when (`linkage.household_members`: person and spell; not the
+    records' dates within a spell) as it stands, one hash per household (a temp table; None
+    before the first night). Compared after the table is written, whatever way it was written,
+    so the log below holds exactly the households whose membership changed."""
     if not mem.execute("""select count(*) from duckdb_tables() where database_name = 'wh'
                           and schema_name = 'linkage' and table_name = 'household_members'""").fetchall()[0][0]:
         return None
-    mem.execute("""create or replace temp table _households_before as
-                   select household_id, count(*) as n, sum(hash(m)::hugeint) as h from wh.linkage.household_members m group by 1""")
+    mem.execute(f"create or replace temp table _households_before as {_MEMBERSHIP}")
     return "_households_before"
 
 
 def _log_changed_households(mem: duckdb.DuckDBPyConnection, run: int, before: str | None) -> None:
     """Append to `linkage.household_changes`, under the run's number of the people's log, the
-    households whose members' rows (spells) this run added, removed or changed; with no earlier
+    households whose members (a person's spell, added, removed or changed) this run changed; with no earlier
     table, one row with no household: every household. dbt's family quarters rebuild them, and
     the runner removes the rows with the people's log, after a build that succeeded."""
     log = f"wh.{HOUSEHOLD_CHANGE_LOG}"
@@ -181,8 +185,7 @@ def _log_changed_households(mem: duckdb.DuckDBPyConnection, run: int, before: st
         mem.execute(f"insert into {log} values ({run}, null)")
         return
     mem.execute(f"""insert into {log}
-        with after as (select household_id, count(*) as n, sum(hash(m)::hugeint) as h
-                       from wh.linkage.household_members m group by 1)
+        with after as ({_MEMBERSHIP})
         select {run}, household_id from after full join {before} b using (household_id)
         where after.n is distinct from b.n or after.h is distinct from b.h
         order by all""")
