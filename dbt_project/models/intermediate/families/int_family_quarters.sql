@@ -107,6 +107,45 @@ households as materialized (
 ),
 {% endif %}
 
+-- Each member of a household on each reported quarter's last day (of the households and
+-- quarters to build).
+quarter_members as {{ 'materialized ' if partial }}(
+
+    select
+        reported_quarters.period_start,
+        household_members.household_id,
+        household_members.person_id
+    from reported_quarters
+    inner join household_members
+        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
+            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+    {% if partial -%}
+    where household_members.household_id in (select households.household_id from households)
+        and reported_quarters.period_start not in (select new_quarters.period_start from new_quarters)
+
+    union all
+
+    select
+        reported_quarters.period_start,
+        household_members.household_id,
+        household_members.person_id
+    from reported_quarters
+    inner join household_members
+        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
+            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+    where reported_quarters.period_start in (select new_quarters.period_start from new_quarters)
+    {%- endif %}
+
+),
+{% if partial %}
+
+members_to_build as materialized (
+
+    select distinct person_id from quarter_members
+
+),
+{% endif %}
+
 record_evidence as (
 
     select
@@ -125,45 +164,6 @@ record_evidence as (
     {%- endif %}
 
 ),
-
--- Each member of a household on each reported quarter's last day (of the households and
--- quarters to build).
-quarter_members as {{ 'materialized ' if partial }}(
-
-    select
-        reported_quarters.period_start,
-        household_members.household_id,
-        household_members.person_id
-    from reported_quarters
-    inner join household_members
-        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
-            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
-{%- if partial %}
-    where household_members.household_id in (select households.household_id from households)
-        and reported_quarters.period_start not in (select new_quarters.period_start from new_quarters)
-
-    union all
-
-    select
-        reported_quarters.period_start,
-        household_members.household_id,
-        household_members.person_id
-    from reported_quarters
-    inner join household_members
-        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
-            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
-    where reported_quarters.period_start in (select new_quarters.period_start from new_quarters)
-{%- endif %}
-
-),
-{% if partial %}
-
-members_to_build as materialized (
-
-    select distinct person_id from quarter_members
-
-),
-{% endif %}
 
 person_evidence as (
 
