@@ -9,7 +9,8 @@ seeds (see _statistics_project):
   2. `dbt compile --inline` of SQL that calls the macros over literal table names.
 The compiled SQL is then executed in the same warehouse, over the oracle inputs
 joined to the seeded ESP2013 weights, and every value and limit is compared to
-the oracle CSVs to 1e-6 relative.
+the oracle CSVs to 1e-6 relative. The same compile renders the generic test of
+required columns (macros/tests/not_null_columns.sql), run on rows with known nulls.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ select i.area,
 from oracle_dsr_inputs_nonind i
 join esp_bands e on e.band_no = i.band_no
 group by i.area
+;
+-- @@query:not_null_columns
+{{ test_not_null_columns('nullable_rows', ['a', 'b', 'c']) }}
 """
 
 
@@ -337,3 +341,15 @@ def test_the_warehouse_functions_the_release_engine_uses_reproduce_phe(dbt_run, 
             assert_close(got[row["area"]]["upper_ci"], _num(row["upper95_0cl"]), f"{row['area']} upper")
             checked += 1
     assert checked >= 3
+
+
+def test_the_required_columns_test_names_each_column_with_nulls_and_counts_them(dbt_run, warehouse):
+    rows = [(1, "x", None), (None, "y", None), (3, None, None), (4, "z", 1)]
+    warehouse.execute("create or replace table nullable_rows (a integer, b varchar, c integer)")
+    warehouse.executemany("insert into nullable_rows values (?, ?, ?)", rows)
+    expected = {col: sum(r[i] is None for r in rows) for i, col in enumerate("abc")}
+    found = dict(warehouse.execute(dbt_run["queries"]["not_null_columns"]).fetchall())
+    assert found == {c: n for c, n in expected.items() if n} == {"a": 1, "b": 1, "c": 3}
+    warehouse.execute("delete from nullable_rows where a is null or b is null")
+    warehouse.execute("update nullable_rows set c = 0")
+    assert warehouse.execute(dbt_run["queries"]["not_null_columns"]).fetchall() == []

@@ -10,11 +10,7 @@ import pytest
 from orchestration.partnership.catalogue import contracts
 from orchestration.partnership.linkage import coverage_gaps, run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
-from orchestration.partnership.linkage.state import (
-    ADDRESS_TABLE,
-    DELTA_TABLES,
-    STATE_TABLES,
-)
+from orchestration.partnership.linkage.state import ADDRESS_TABLE, DELTA_TABLES, STATE_TABLES
 from orchestration.partnership.settings import Settings
 
 pytestmark = pytest.mark.dbt_free
@@ -26,12 +22,9 @@ IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records
 
 
 def _ids(path):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    with duckdb.connect(str(path), read_only=True) as con:
         return {(c, d, r): (p, h) for c, d, r, p, h in con.execute(
             "select contract_id, delivery_id, row_number, person_id, household_id from linkage.person_records").fetchall()}
-    finally:
-        con.close()
 
 
 def _copy(settings: Settings, target: Settings) -> None:
@@ -392,14 +385,19 @@ def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_wh
     assert not third.incremental and not coverage_gaps(again, contracts())
 
 
-def test_an_incremental_night_logs_every_person_whose_records_it_changed_and_a_full_link_logs_everyone(nights):
-    """Every person a row of person_records left, joined or changed on is logged; a full link logs everyone (no person)."""
+def test_an_incremental_night_logs_every_person_and_household_it_changed_and_a_full_link_logs_everyone(nights):
+    """Every person a row of person_records left, joined or changed on is logged, and exactly the households a spell
+    of household_members joined, left or changed in; a full link logs everyone (no person)."""
     _, _, yesterday, (incremental, inc), (full, _) = nights
+    last = "select {1}_id from {0}linkage.{1}_changes where link_run = (select max(link_run) from {0}linkage.{1}_changes)"
+    spells = "select household_id, person_id, valid_from, valid_to from {0}linkage.household_members"
     with duckdb.connect(str(incremental.warehouse_path), read_only=True) as con:
         con.execute(f"attach '{yesterday.warehouse_path}' as y (read_only); attach '{full.warehouse_path}' as f (read_only)")
         changed = {p for (p,) in con.execute("""
             select person_id from (select * from y.linkage.person_records except all select * from linkage.person_records)
             union select person_id from (select * from linkage.person_records except all select * from y.linkage.person_records)""").fetchall()}
-        last = "select person_id from {0}linkage.person_changes where link_run = (select max(link_run) from {0}linkage.person_changes)"
-        assert len(changed) > 3 and changed <= (logged := {p for (p,) in con.execute(last.format("")).fetchall()})
-        assert None not in logged and len(logged) < 0.2 * inc.persons and con.execute(last.format("f.")).fetchall() == [(None,)]
+        assert len(changed) > 3 and changed <= (logged := {p for (p,) in con.execute(last.format("", "person")).fetchall()})
+        assert None not in logged and len(logged) < 0.2 * inc.persons and con.execute(last.format("f.", "person")).fetchall() == [(None,)]
+        a, b = spells.format("y."), spells.format("")
+        moved = {h for (h,) in con.execute(f"select household_id from (({a} except {b}) union all ({b} except {a}))").fetchall()}
+        assert moved and {h for (h,) in con.execute(last.format("", "household")).fetchall()} == moved

@@ -327,11 +327,12 @@ def plan_build(settings: Settings, manifest: dict, project: str) -> BuildPlan:
     return plan
 
 
-CHANGE_LOGS = {"linkage.person_changes": "link_run <= ?", "ops.dbt_changed_people": "true"}
-"""What a build consumes (the people linkage changed, logged by run; the people whose events the
-build itself rewrote, for the models downstream): emptied once a build that read them
-succeeded, so a failed build leaves them to the next. Of linkage's log only the runs the build
-saw (BuildPlan.link_runs) are removed."""
+CHANGE_LOGS = {"linkage.person_changes": "link_run <= ?", "linkage.household_changes": "link_run <= ?",
+               "ops.dbt_changed_people": "true"}
+"""What a build consumes (the people and households linkage changed, logged by run with one
+numbering; the people whose events the build itself rewrote, for the models downstream):
+emptied once a build that read them succeeded, so a failed build leaves them to the next. Of
+linkage's logs only the runs the build saw (BuildPlan.link_runs) are removed."""
 
 
 def record_build(settings: Settings, plan: BuildPlan) -> None:

@@ -17,13 +17,15 @@ HEADER = "# Generated from contracts/agencies by `partnership contracts sources`
 
 def _column(c) -> dict:
     if c.classification == "direct_identifier":
-        entry = {"name": f"{c.name}_pseudo", "description": f"{c.description} Pseudonymised: keyed HMAC-SHA256 of the normalised value."}
+        entry = {"name": _name(c), "description": f"{c.description} Pseudonymised: keyed HMAC-SHA256 of the normalised value."}
     else:
         entry = {"name": c.name, "description": c.description}
     entry["meta"] = {"classification": c.classification, "logical_type": c.logical_type}
-    if c.required:
-        entry["data_tests"] = ["not_null"]
     return entry
+
+
+def _name(c) -> str:
+    return f"{c.name}_pseudo" if c.classification == "direct_identifier" else c.name
 
 
 def sources_yaml(contracts: dict[str, Contract]) -> str:
@@ -34,9 +36,12 @@ def sources_yaml(contracts: dict[str, Contract]) -> str:
             "name": c.table,
             "description": f"{c.title}. Valid rows of accepted deliveries ({c.delivery.mode}, {c.delivery.cadence}); contract {c.id} v{c.version}.",
             "meta": {"agency": c.agency, "extract": c.extract, "contract": c.id, "mode": c.delivery.mode, "owner": c.owner_role},
+            # The contract's required columns, with the delivery and row, in one test of the table.
+            "data_tests": [{"not_null_columns": {"arguments": {
+                "columns": ["_delivery_id", "_row_number"] + [_name(col) for col in c.columns if col.required]}}}],
             "columns": [
-                {"name": "_delivery_id", "description": "The delivery (ops.deliveries) the row came in.", "data_tests": ["not_null"]},
-                {"name": "_row_number", "description": "The row's number among the data rows of its file.", "data_tests": ["not_null"]},
+                {"name": "_delivery_id", "description": "The delivery (ops.deliveries) the row came in."},
+                {"name": "_row_number", "description": "The row's number among the data rows of its file."},
             ] + [_column(col) for col in c.columns],
         })
     doc = {"version": 2, "sources": [{

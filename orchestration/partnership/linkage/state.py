@@ -29,6 +29,9 @@ DELTA_TABLES = ("linkage_state", "linkage_profiles", "linkage_person_addresses",
 ADDRESS_TABLE = "linkage_address_postcodes"
 # The people each run changed, until a dbt build has rebuilt their records (write._log_changed_people).
 CHANGE_LOG = "linkage.person_changes"
+# The households whose members each run changed, logged with the same run numbers
+# (write._log_changed_households).
+HOUSEHOLD_CHANGE_LOG = "linkage.household_changes"
 KEY = ("contract_id", "delivery_id", "row_number")
 SPLINK_SELECT = """pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
                     compared_postcode as postcode, nhs_number, uprn"""

@@ -11,6 +11,20 @@
 --   adult_social_care  an adult social care referral of a member assessed as having needs
 -- Quarters lie wholly inside the police, children's and adults' social care and homelessness
 -- data, window included. One row per household and quarter with at least one criterion.
+--
+-- Incremental: a household's row for a quarter depends on its members that day and their
+-- events alone, so a night builds again the households whose members linkage changed or whose
+-- members' events int_person_events rewrote (macros/incremental/changed_households.sql), in
+-- every quarter, and every household in a quarter not stored yet (newly complete); a quarter
+-- no longer reported is removed. The other rows are kept.
+
+-- depends_on: {{ ref('stg_linkage__household_changes') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_by_key',
+    unique_key=['period_start', 'household_id'],
+) }}
+{%- set partial = is_incremental() and not every_household_changed() %}
 
 with
 
@@ -70,6 +84,67 @@ household_members as (
     select * from {{ ref('stg_linkage__household_members') }}
 
 ),
+{% if partial %}
+
+stored_quarters as materialized (
+
+    select distinct period_start from {{ this }}
+
+),
+
+-- Quarters newly complete: every household is built for them.
+new_quarters as materialized (
+
+    select period_start from reported_quarters
+    where period_start not in (select stored_quarters.period_start from stored_quarters)
+
+),
+
+households as materialized (
+
+    {{ households_to_rebuild('household_members') }}
+
+),
+{% endif %}
+
+-- Each member of a household on each reported quarter's last day (of the households and
+-- quarters to build).
+quarter_members as {{ 'materialized ' if partial }}(
+
+    select
+        reported_quarters.period_start,
+        household_members.household_id,
+        household_members.person_id
+    from reported_quarters
+    inner join household_members
+        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
+            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+    {% if partial -%}
+    where household_members.household_id in (select households.household_id from households)
+        and reported_quarters.period_start not in (select new_quarters.period_start from new_quarters)
+
+    union all
+
+    select
+        reported_quarters.period_start,
+        household_members.household_id,
+        household_members.person_id
+    from reported_quarters
+    inner join household_members
+        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
+            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+    where reported_quarters.period_start in (select new_quarters.period_start from new_quarters)
+    {%- endif %}
+
+),
+{% if partial %}
+
+members_to_build as materialized (
+
+    select distinct person_id from quarter_members
+
+),
+{% endif %}
 
 record_evidence as (
 
@@ -84,20 +159,9 @@ record_evidence as (
             when event_type = 'adult_social_care_referral' and detail = 'ASSESSMENT' then 'adult_social_care'
         end as criterion
     from events
-
-),
-
--- Each member of a household on each reported quarter's last day.
-quarter_members as (
-
-    select
-        reported_quarters.period_start,
-        household_members.household_id,
-        household_members.person_id
-    from reported_quarters
-    inner join household_members
-        on (household_members.valid_from is null or reported_quarters.period_end >= household_members.valid_from)
-            and (household_members.valid_to is null or reported_quarters.period_end <= household_members.valid_to)
+    {%- if partial %}
+    where person_id in (select members_to_build.person_id from members_to_build)
+    {%- endif %}
 
 ),
 
@@ -125,6 +189,9 @@ person_evidence as (
         on person_records.contract_id = 'county_council__school_attendance'
             and attendance.delivery_id = person_records.delivery_id
             and attendance.row_number = person_records.row_number
+    {%- if partial %}
+            and person_records.person_id in (select members_to_build.person_id from members_to_build)
+    {%- endif %}
     inner join reported_quarters
         on attendance.term_end_date >= reported_quarters.window_start
             and attendance.term_end_date <= reported_quarters.period_end
@@ -256,4 +323,15 @@ final as (
 
 )
 
-select * from final
+{% if is_incremental() %}
+select *, false as _deleted from final
+union all by name
+-- Every stored row of the households built, and of quarters no longer reported: replaced or removed.
+select period_start, household_id, true as _deleted from {{ this }}
+{%- if partial %}
+where household_id in (select households.household_id from households)
+    or period_start not in (select reported_quarters.period_start from reported_quarters)
+{%- endif %}
+{% else %}
+    select * from final
+{% endif %}
