@@ -15,6 +15,7 @@ import json
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ import orchestration.partnership.releases.audit.attack as attack
 import orchestration.partnership.releases.audit.nearby as nearby
 import orchestration.partnership.releases.audit.solve as attack_solve
 from tests.unit.test_attack import frame, row
+
+pytestmark = pytest.mark.dbt_free
 
 DIMS = (4, 3, 3)  # wards, sexes, months; index DIMS[a] on axis a is the total along it
 PERIODS = [("month", "2025-04-01", "2025-04-30"), ("month", "2025-05-01", "2025-05-31"),

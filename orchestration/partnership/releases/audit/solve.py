@@ -1,9 +1,9 @@
 """The attacker's programs: one block of unknowns, what whole-number points it allows.
 
 Each block (unknowns linked by relations, rates or a change between releases) is one set of
-linear constraints solved by HiGHS through scipy: `linprog` for the relaxation and `milp` when
-the relaxation's optimum is not whole, so what is proven holds over the whole counts. Used by
-`attack`; does not use the release builder's code.
+linear constraints solved by HiGHS through scipy: `linprog` for the relaxation and, when the
+relaxation's optimum is not whole, a whole point near it (`nearby`) or else `milp`, so what is
+proven holds over the whole counts. Used by `attack`; does not use the release builder's code.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Attack:
     blocks: int = 0
     programs: int = 0
     nearby: int = 0  # whole points found near a relaxation's, without an integer program
+    known: int = 0  # blocks found clean before (`verdicts`), not attacked again
+    clean: set[str] = field(default_factory=set)  # fingerprints of the blocks found clean
     seconds: float = 0.0
 
 
