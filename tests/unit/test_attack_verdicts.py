@@ -64,3 +64,11 @@ def test_the_fingerprint_covers_each_figure_and_the_count_behind_it_and_a_record
     assert verdicts.read(kept) == set()
     kept.write_text("not json")
     assert verdicts.read(kept) == set()
+
+
+def test_a_record_that_cannot_be_written_leaves_the_attack_as_it_is(tmp_path):
+    (tmp_path / "cache").write_text("a file where the record's folder would be")
+    kept = verdicts.path_for(tmp_path / "warehouse.duckdb", "p")
+    result = attack.attack(frame(_wards(1, BEFORE, STATES) + _wards(2, AFTER, MOVED)), clean=verdicts.read(kept))
+    verdicts.write(kept, result.clean)
+    assert not kept.exists() and any("changed between releases" in f for f in result.findings)

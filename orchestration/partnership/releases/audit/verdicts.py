@@ -16,6 +16,7 @@ A block with a finding is never kept: it is attacked again each time, to report 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -44,11 +45,16 @@ def read(path: Path | None) -> set[str]:
 
 
 def write(path: Path, clean: set[str]) -> None:
-    """Replace the file with this run's clean blocks (written whole, then renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace the file with this run's clean blocks (written whole, then renamed into place). A
+    record that cannot be written (a full disk) is left as it was: it only saves time."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"attacker": attacker_version(), "clean": sorted(clean)}))
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"attacker": attacker_version(), "clean": sorted(clean)}))
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 @cache
