@@ -15,7 +15,7 @@ releases is known to be one count (the attacker is given that, as the audit's at
 from __future__ import annotations
 
 from collections import defaultdict
-from itertools import product
+from itertools import combinations, product
 
 import numpy as np
 
@@ -26,9 +26,10 @@ def rounds_to(x, value: float, base: int):
 
 
 def vectors(m: int, most: int) -> np.ndarray:
-    """Every row of m counts ≥ 0 with a sum of at most `most`."""
-    grid = np.indices((most + 1,) * m, dtype=np.int32).reshape(m, -1).T
-    return grid[grid.sum(axis=1) <= most]
+    """Every row of m counts ≥ 0 with a sum of at most `most` (stars and bars: m bars placed among
+    most + m slots, each count the gap before its bar, so no grid of (most + 1)^m rows is built)."""
+    bars = np.array(list(combinations(range(most + m), m)), dtype=np.int32).reshape(-1, m)
+    return np.diff(bars, axis=1, prepend=-1) - 1
 
 
 def analyse(cells: dict[str, tuple[int, ...]], truths: list[tuple[int, ...]], facts: list[tuple[int, str, tuple]],

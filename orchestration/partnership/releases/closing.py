@@ -36,10 +36,12 @@ ACTED_ON = ("not_zero", "zero", "pinned", "narrowed")  # `narrowed`: only under 
 
 
 def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame], held_truth: dict,
-          holding: pl.DataFrame | None, parents: dict[str, str] | None) -> dict[str, pl.DataFrame]:
+          holding: pl.DataFrame | None, parents: dict[str, str] | None,
+          clean: set[str] | None = None) -> dict[str, pl.DataFrame]:
     """`tables` with more counts hidden until the attacker, given `holding` (`ledger.holding`) and
     the release, finds no count to act on; a row with a newly hidden count has its derived figures
-    withheld. `truth` and `held_truth` as for `ledger.figures`."""
+    withheld. `truth` and `held_truth` as for `ledger.figures`. `clean`: blocks the audit found
+    clean before (`audit.verdicts`), not attacked again."""
     mode = ((protocol.disclosure or {}).get("attacker") or {}).get("rounded_counts", "full_interval")
     outputs = {o["table"]: o for o in ledger.controlled_outputs(protocol) if o.get("counts") and o["table"] in tables}
     if not outputs:
@@ -51,7 +53,7 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
         everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
-        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched)
+        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched, clean=clean)
         flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
         if not flagged:
             break

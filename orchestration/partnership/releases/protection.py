@@ -15,6 +15,8 @@ more hidden until the audit's attacker proves nothing from the recipient's whole
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import polars as pl
 
@@ -25,6 +27,7 @@ import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.pooling as pooling
 import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases import ledger
+from orchestration.partnership.releases.audit import verdicts
 from orchestration.partnership.releases.protocols import Protocol
 from orchestration.partnership.warehouse.connection import table_exists
 
@@ -115,8 +118,15 @@ def against_holding(con: duckdb.DuckDBPyConnection, protocol: Protocol, exact: d
             for c, a, b in zip(cells, now[f].to_list(), then[f].to_list()):
                 if (t, c, f) not in held_truth and a is not None and b is not None and a != b:
                     held_truth[(t, c, f)] = float(b)
-    tables = closing.close(protocol, protected, truth, held_truth, history, parents)
+    tables = closing.close(protocol, protected, truth, held_truth, history, parents, _audited(con, protocol))
     return tables, truth, held_truth
+
+
+def _audited(con: duckdb.DuckDBPyConnection, protocol: Protocol) -> set[str]:
+    """The blocks the audit found clean in this protocol's last release (`audit.verdicts`, kept beside
+    the warehouse file open on `con`): the builder need not attack them again, the audit does."""
+    rows = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    return verdicts.read(verdicts.path_for(Path(rows[0][0]), protocol.id)) if rows and rows[0][0] else set()
 
 
 def _pools_as_sent(con, protocol: Protocol, out: dict, df: pl.DataFrame, described: pl.DataFrame, held: dict,

@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from orchestration.partnership.releases.audit import holding as _holding
+from orchestration.partnership.releases.audit import verdicts as _verdicts
 from orchestration.partnership.releases.audit import zone as _zone
 from orchestration.partnership.releases.audit.counts import (
     check_counts,
@@ -76,7 +77,8 @@ def audit_release(folder: Path, protocol: Protocol, warehouse: Path | None = Non
         with Zone(Path(warehouse)) as zone:
             _audit_tables(folder, protocol, zone, key, releases_dir, problems)
             if protocol.level == "aggregate":
-                problems += _holding.check(folder, protocol, zone.connection, pending, zone.ward_district or None)[0]
+                problems += _holding.check(folder, protocol, zone.connection, pending, zone.ward_district or None,
+                                           _verdicts.path_for(Path(warehouse), protocol.id))[0]
     return problems
 
 

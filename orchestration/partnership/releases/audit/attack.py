@@ -10,8 +10,10 @@ the data, or the inequality that is. The same figure in two tables or two releas
 while its count is unchanged; a count that changed is a new unknown, and the change is checked.
 
 Then, per independent block of unknowns (connected through relations), linear programming with
-HiGHS bounds what the attacker can prove, over the integers (`scipy.optimize.milp` where the
-relaxation's answer is not whole). A finding, which blocks the release:
+HiGHS bounds what the attacker can prove, over the integers (`solve`: a whole point near the
+relaxation's, `nearby`, or `scipy.optimize.milp`, where the relaxation's answer is not whole); a
+block found clean before, unchanged, is not attacked again (`verdicts`). A finding, which blocks
+the release:
 
 - a suppressed count proven not to be zero while it may still be small (its least possible value
   within the suppression range: the recipient tells 0 from 1–7), or proven zero (pinned). A hidden
@@ -37,6 +39,7 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 
+from orchestration.partnership.releases.audit import verdicts
 from orchestration.partnership.releases.audit.relations import describe, multiplier, relations
 from orchestration.partnership.releases.audit.solve import CAP, Attack, block
 
@@ -70,12 +73,15 @@ class _Model:
 
 
 def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: dict[str, str] | None = None,
-           rounded: str = "full_interval", most: int | None = None, only: set[str] | None = None) -> Attack:
+           rounded: str = "full_interval", most: int | None = None, only: set[str] | None = None,
+           clean: set[str] | None = None) -> Attack:
     """Run the attacker on a holding (columns `seq` and `ledger.SCHEMA`). `rounded`: what must stay
     possible for a rounded count: `full_interval` (every value its rounding allows) or `not_pinned`
     (at least two values). `most`: findings per block before its other cells are left unexamined
     (the audit stops early, the builder wants them all). `only`: examine only the blocks holding one
-    of these cells (the builder's next round: nothing changed elsewhere)."""
+    of these cells (the builder's next round: nothing changed elsewhere). `clean`: when given, the
+    fingerprints of blocks found clean before (`verdicts`): such a block is not attacked again, and
+    `result.clean` gets the fingerprint of every block found clean."""
     t0 = time.perf_counter()
     result = Attack()
     if holding.height == 0:
@@ -184,8 +190,17 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
         if only is not None and not any(model.keys[v][0] in only for v in vs):
             continue
         result.blocks += 1
+        fp = None if clean is None else verdicts.fingerprint(vs, rel_of[root], ratio_of[root], link_of[root], bounds,
+                                                             targets, model.keys, rounded)
+        if fp is not None and fp in clean:
+            result.known += 1
+            result.clean.add(fp)
+            continue
+        before = len(result.flags), len(result.findings)
         block(vs, rel_of[root], ratio_of[root], link_of[root], bounds, targets, model, cells, table_of, named, result,
                rounded, most)
+        if fp is not None and (len(result.flags), len(result.findings)) == before:
+            result.clean.add(fp)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from orchestration.partnership.releases import ledger
+from orchestration.partnership.releases.audit import verdicts
 from orchestration.partnership.releases.audit.attack import NEW_SEQ, Attack, attack
 from orchestration.partnership.releases.protocols import Protocol
 
@@ -41,11 +42,13 @@ def release_figures(folder: Path, protocol: Protocol, pending: pl.DataFrame | No
 
 
 def check(folder: Path, protocol: Protocol, con: duckdb.DuckDBPyConnection | None,
-          pending: pl.DataFrame | None = None, parents: dict[str, str] | None = None) -> tuple[list[str], Attack]:
+          pending: pl.DataFrame | None = None, parents: dict[str, str] | None = None,
+          kept: Path | None = None) -> tuple[list[str], Attack]:
     """Findings (each blocks the release) of the attacker on the recipient's holding with this
     release added. `con`: a read-only connection to the warehouse (ledger, reference geography);
     without it only the release itself is attacked. `parents`: ward -> district (read from the
-    reference geography when not given)."""
+    reference geography when not given). `kept`: the audit's file of blocks found clean before
+    (`verdicts`), read, and written again with this run's."""
     if not ledger.controlled_outputs(protocol):
         return [], Attack()
     new = release_figures(folder, protocol, pending)
@@ -54,7 +57,10 @@ def check(folder: Path, protocol: Protocol, con: duckdb.DuckDBPyConnection | Non
                                        "and table_name = 'geography_wards'").fetchall()[0][0]:
         parents = dict(con.execute("select ward_code, district_code from reference.geography_wards").fetchall())
     mode = ((protocol.disclosure or {}).get("attacker") or {}).get("rounded_counts", "full_interval")
-    result = attack(pl.concat([held.select(new.columns), new]), protocol.margins, parents, mode)
+    result = attack(pl.concat([held.select(new.columns), new]), protocol.margins, parents, mode,
+                    clean=None if kept is None else verdicts.read(kept))
+    if kept is not None:
+        verdicts.write(kept, result.clean)
     problems = [f"holding of {protocol.recipient_id}: {f}" for f in result.findings[:MAX_FINDINGS]]
     if len(result.findings) > MAX_FINDINGS:
         problems.append(f"holding of {protocol.recipient_id}: {len(result.findings) - MAX_FINDINGS} more findings")

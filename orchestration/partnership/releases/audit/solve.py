@@ -1,9 +1,9 @@
 """The attacker's programs: one block of unknowns, what whole-number points it allows.
 
 Each block (unknowns linked by relations, rates or a change between releases) is one set of
-linear constraints solved by HiGHS through scipy: `linprog` for the relaxation and `milp` when
-the relaxation's optimum is not whole, so what is proven holds over the whole counts. Used by
-`attack`; does not use the release builder's code.
+linear constraints solved by HiGHS through scipy: `linprog` for the relaxation and, when the
+relaxation's optimum is not whole, a whole point near it (`nearby`) or else `milp`, so what is
+proven holds over the whole counts. Used by `attack`; does not use the release builder's code.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix, csr_matrix, vstack
 
+from orchestration.partnership.releases.audit import nearby
 from orchestration.partnership.releases.audit.relations import describe
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
@@ -28,6 +29,9 @@ class Attack:
     unknowns: int = 0
     blocks: int = 0
     programs: int = 0
+    nearby: int = 0  # whole points found near a relaxation's, without an integer program
+    known: int = 0  # blocks found clean before (`verdicts`), not attacked again
+    clean: set[str] = field(default_factory=set)  # fingerprints of the blocks found clean
     seconds: float = 0.0
 
 
@@ -78,20 +82,10 @@ class _Program:
         1) or maximise Σ min(x, t) (sign −1), with one added variable per column."""
         self.result.programs += 1
         n, k = self.n, 0
-        a_eq, a_ub, b_ub = self.a_eq, self.a_ub, self.b_ub
-        lo, hi = self.lo, self.hi
-        if at is not None:  # (column, target, sign): the column held at or below (1) / above (−1) the target
-            j, t, sign = at
-            lo, hi = lo.copy(), hi.copy()
-            if sign > 0:
-                hi[j] = min(hi[j], t)
-            else:
-                lo[j] = max(lo[j], t)
-            if lo[j] > hi[j]:
-                return None
-        if same is not None:
-            row = coo_matrix(([1.0, -1.0], ([0, 0], [self.col[same[0]], self.col[same[1]]])), shape=(1, n))
-            a_eq = row.tocsr() if a_eq is None else vstack([a_eq, row]).tocsr()
+        a_ub, b_ub = self.a_ub, self.b_ub
+        a_eq, lo, hi = self._rows(same, at)
+        if lo is None:
+            return None
         if toward is not None:
             cols, tgt, sign = toward
             k = len(cols)
@@ -120,41 +114,64 @@ class _Program:
                    options={"time_limit": 60, "mip_rel_gap": gap})
         return res.x[:n] if res.status == 0 and res.x is not None else None
 
+    def _rows(self, same: tuple[int, int] | None, at: tuple[int, float, float] | None):
+        """The equations with `same` (two columns equal) added, and the bounds with `at` (column,
+        target, sign: the column held at or below (1) / above (−1) the target) applied; bounds None
+        when `at` leaves the column no value."""
+        a_eq, lo, hi = self.a_eq, self.lo, self.hi
+        if at is not None:
+            j, t, sign = at
+            lo, hi = lo.copy(), hi.copy()
+            if sign > 0:
+                hi[j] = min(hi[j], t)
+            else:
+                lo[j] = max(lo[j], t)
+            if lo[j] > hi[j]:
+                return a_eq, None, None
+        if same is not None:
+            row = coo_matrix(([1.0, -1.0], ([0, 0], [self.col[same[0]], self.col[same[1]]])), shape=(1, self.n))
+            a_eq = row.tocsr() if a_eq is None else vstack([a_eq, row]).tocsr()
+        return a_eq, lo, hi
+
+    def _whole(self, x: np.ndarray, c: np.ndarray, same=None, toward=None, gap: float = 1e-4, at=None) -> np.ndarray | None:
+        """A whole-number point of the program whose relaxation's optimum is `x`: `x` itself when it is
+        whole, else one found near it (`nearby`), else the integer program's (optimal within `gap`)."""
+        if _whole(x):
+            return x
+        a_eq, lo, hi = self._rows(same, at)
+        y = nearby.whole_near(x, a_eq, self.a_ub, self.b_ub, lo, hi)
+        if y is not None:
+            self.result.nearby += 1
+            return y
+        return self.solve(c, integral=True, same=same, toward=toward, gap=gap, at=at)
+
     def point(self, c: np.ndarray | None = None, same: tuple[int, int] | None = None,
               toward: tuple | None = None, gap: float = 1e-4) -> np.ndarray | None:
-        """A whole-number optimal point (the relaxation's when it is whole, else the integer program's,
-        optimal within `gap`: a witness needs to be whole, not optimal)."""
+        """A whole-number point, optimal or near it: the relaxation's optimum when it is whole, else a
+        whole point near it, else the integer program's, optimal within `gap` (a witness needs to be
+        whole, not optimal)."""
         c = np.zeros(self.n) if c is None else c
         x = self.solve(c, same=same, toward=toward)
-        if x is None or _whole(x):
-            return x
-        return self.solve(c, integral=True, same=same, toward=toward, gap=gap)
+        return None if x is None else self._whole(x, c, same, toward, gap)
 
     def reach(self, j: int, t: float, sign: float, toward: tuple | None = None) -> tuple[np.ndarray | None, float | None]:
         """A whole-number point with column j at or below `t` (sign 1) or at or above it (sign −1),
-        None when there is none; and the relaxation's optimum of column j. The relaxation holds every
-        whole-number point, so when its optimum misses `t` no whole point reaches it (no integer
-        program); when it reaches `t` at a point that is not whole, any whole point with the column
-        held at `t` is a witness, so the integer program only has to find one, not an optimum; it
-        looks for one that also brings the `toward` columns (as for `solve`) near their targets, so
-        that one program settles other cells too."""
+        None when there is none; and, when the column's bounds already rule `t` out, that bound (else
+        None). The relaxation holds every whole-number point, so when it has no point with the column
+        held at `t`, no whole point reaches it (no integer program); when it has one that is not
+        whole, any whole point with the column held at `t` is a witness: one near it, else the
+        integer program's. Either looks for one that also brings the `toward` columns (as for
+        `solve`) near their targets, so that one program settles other cells too."""
         if not _reached(self.lo if sign > 0 else self.hi, j, t, sign):
             return None, float(self.lo[j] if sign > 0 else self.hi[j])  # its bounds already rule `t` out
-        c = np.zeros(self.n)
-        c[j] = sign
-        x = self.solve(c)
-        if x is None or not _reached(x, j, t, sign):
-            return None, None if x is None else float(x[j])
-        if _whole(x):
-            return x, float(x[j])
-        lo, hi = self.lo.copy(), self.hi.copy()
-        if sign > 0:
-            hi[j] = min(hi[j], t)
-        else:
-            lo[j] = max(lo[j], t)
+        c, at = np.zeros(self.n), (j, t, sign)
+        x = self.solve(c, at=at, toward=toward)
+        if x is None or _whole(x):
+            return x, None
+        lo, hi = self._rows(None, at)[1:]
         if _tighten(self.a_eq, self.a_ub, self.b_ub, lo, hi) is None:
-            return None, float(x[j])  # held at `t`, the rows' bounds leave no whole number: none reaches it
-        return self.solve(np.zeros(self.n), integral=True, at=(j, t, sign), toward=toward, gap=TOWARD_GAP), float(x[j])
+            return None, None  # held at `t`, the rows' bounds leave no whole number: none reaches it
+        return self._whole(x, c, toward=toward, gap=TOWARD_GAP, at=at), None
 
 
 MAX_BLOCK_FINDINGS = 5
@@ -287,8 +304,7 @@ def _widen(a, columns: int) -> csr_matrix:
 
 def _above_small(target: tuple, prog: _Program, j: int, points: list, least: float | None) -> bool:
     """A suppressed count whose least whole-number value is above the top of its suppression range:
-    the relaxation's least (`least`, at most the whole-number least) is, or no whole point holds it
-    at or below the top."""
+    the least its bounds allow (`least`, when known) is, or no whole point holds it at or below the top."""
     top = target[3] if target[0] == "suppressed" and len(target) > 3 else None
     if top is None:
         return False

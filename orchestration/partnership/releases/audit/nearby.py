@@ -1,0 +1,67 @@
+"""A whole-number point near a relaxation's point: most of the attacker's witnesses without a
+full integer program.
+
+A witness is a whole-number point of a block's rows that brings a count to a target. The
+relaxation's optimum usually is one but for a few fractional entries, yet rounding those alone
+rarely keeps every relation (a three-way table has odd cycles). So the entries sharing a relation
+with a fractional one may move by one too, each fractional entry goes down or up, every other
+entry stays, and a small integer program (HiGHS through scipy) finds such a point. A point found
+is checked against every row and bound before it is used, so a witness is always a true whole
+point; when there is none nearby the caller runs the block's own integer program, so nothing the
+attacker proves depends on this search, only how fast it is found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+EPS = 1e-6
+STEP = 1.0  # how far an entry next to a fractional one may move
+TIME_LIMIT = 10.0  # seconds: past this the block's own integer program decides
+
+
+def whole_near(x: np.ndarray, a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
+    """A whole point y with `a_eq` y = 0, `a_ub` y ≤ `b_ub`, `lo` ≤ y ≤ `hi`, equal to round(x) but for
+    x's fractional entries and those sharing a row with one; None when the search finds none."""
+    y = np.round(x)
+    frac = np.flatnonzero(np.abs(x - y) >= EPS)
+    if frac.size == 0:
+        return y if holds(y, a_eq, a_ub, b_ub, lo, hi) else None
+    low = np.maximum(np.floor(x), lo)
+    high = np.minimum(np.ceil(x), hi)
+    near = set(frac.tolist())
+    for a in (a_eq, a_ub):
+        if a is not None:
+            near.update(a[np.flatnonzero(a[:, frac].getnnz(axis=1))].indices.tolist())
+    free = np.array(sorted(near), dtype=np.int64)
+    beside = np.setdiff1d(free, frac)
+    low[beside] = np.maximum(y[beside] - STEP, lo[beside])
+    high[beside] = np.minimum(y[beside] + STEP, hi[beside])
+    if np.any(low[free] > high[free]):
+        return None
+    rest = y.copy()
+    rest[free] = 0.0
+    constraints = []
+    for a, upper in ((a_eq, False), (a_ub, True)):
+        if a is None:
+            continue
+        sub = a[:, free]
+        rows = np.flatnonzero(sub.getnnz(axis=1))
+        room = (b_ub if upper else 0.0) - a @ rest
+        constraints.append(LinearConstraint(sub[rows], -np.inf if upper else room[rows], room[rows]))
+    res = milp(np.zeros(free.size), constraints=constraints, integrality=np.ones(free.size),
+               bounds=Bounds(low[free], high[free]), options={"time_limit": TIME_LIMIT})
+    if res.status != 0 or res.x is None:
+        return None
+    y[free] = np.round(res.x)
+    return y if holds(y, a_eq, a_ub, b_ub, lo, hi) else None
+
+
+def holds(y: np.ndarray, a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Whether whole point `y` keeps every row and bound (the rows' own tolerances are in `b_ub`)."""
+    if np.any(y < lo) or np.any(y > hi):
+        return False
+    if a_eq is not None and np.any(np.abs(a_eq @ y) > 1e-9):
+        return False
+    return a_ub is None or bool(np.all(a_ub @ y <= b_ub + 1e-9))

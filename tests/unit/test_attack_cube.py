@@ -1,0 +1,98 @@
+"""The audit's attacker on three-way tables (wards × sexes × months within their quarter).
+
+Relations along three dimensions at once have fractional optima that no rounding of the
+fractional entries alone makes whole; there the attacker looks for a whole point near the
+relaxation's (`audit/nearby.py`) before it runs an integer program. A point it finds must be a
+true whole point of the table (checked here from the table's lines, not from the attacker's rows),
+and what the attacker proves must not depend on it: the same holdings attacked with integer
+programs alone give the same findings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import orchestration.partnership.releases.audit.attack as attack
+import orchestration.partnership.releases.audit.nearby as nearby
+import orchestration.partnership.releases.audit.solve as attack_solve
+from tests.unit.test_attack import frame, row
+
+pytestmark = pytest.mark.dbt_free
+
+DIMS = (4, 3, 3)  # wards, sexes, months; index DIMS[a] on axis a is the total along it
+PERIODS = [("month", "2025-04-01", "2025-04-30"), ("month", "2025-05-01", "2025-05-31"),
+           ("month", "2025-06-01", "2025-06-30"), ("quarter", "2025-04-01", "2025-06-30")]
+
+
+def _key(c: tuple[int, int, int]) -> str:
+    where = ("district", "E07000001") if c[0] == DIMS[0] else ("ward", f"E0500000{c[0]}")
+    ptype, start, end = PERIODS[c[2]]
+    return json.dumps({"indicator_id": "I1", "period_type": ptype, "period_start": start, "period_end": end,
+                       "geography_type": where[0], "geography_code": where[1],
+                       "breakdown": "persons" if c[1] == DIMS[1] else f"sex:{'FMX'[c[1]]}"}, sort_keys=True)
+
+
+def _cube(seed: int):
+    """Every cell of a random table with its totals along each axis: (cells, true counts, holding)."""
+    rng = random.Random(seed)
+    cells = list(itertools.product(*(range(d + 1) for d in DIMS)))
+    leaves = {c: rng.randint(0, 20) for c in cells if all(c[a] < DIMS[a] for a in range(3))}
+    truth = {c: sum(v for leaf, v in leaves.items() if all(c[a] in (DIMS[a], leaf[a]) for a in range(3))) for c in cells}
+    hidden = rng.uniform(0.3, 0.7)
+    rows = [row(1, _key(c), ("suppressed",) if rng.random() < hidden else
+                ("published", int(truth[c] / 5 + 0.5) * 5, 5), truth[c], low=1, high=4) for c in cells]
+    return cells, truth, frame(rows)
+
+
+def _lines(cells: list[tuple]) -> list[tuple[int, list[int]]]:
+    """Each total cell with the cells it adds up: the table's own lines."""
+    at = {c: i for i, c in enumerate(cells)}
+    return [(at[c], [at[c[:a] + (i,) + c[a + 1:]] for i in range(DIMS[a])])
+            for c in cells for a in range(3) if c[a] == DIMS[a]]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_a_whole_point_found_near_a_fractional_optimum_keeps_every_line_of_the_table(seed):
+    cells, truth, _ = _cube(seed)
+    rng = random.Random(seed)
+    lines = _lines(cells)
+    bounds = np.array([[0.0, attack_solve.CAP] if rng.random() < 0.5 else
+                       [max(0, truth[c] - 2), truth[c] + 2] for c in cells])
+    prog = attack_solve._Program(list(range(len(cells))), [("eq", t, ms) for t, ms in lines], [], bounds, attack_solve.Attack())
+    for _ in range(8):
+        toward = rng.sample(range(len(cells)), 12)
+        x = prog.solve(np.zeros(prog.n), toward=(toward, [0.0] * 12, 1.0))
+        y = nearby.whole_near(x, prog.a_eq, prog.a_ub, prog.b_ub, prog.lo, prog.hi)
+        if y is None:
+            continue
+        assert np.array_equal(y, np.round(y)) and np.all(y >= bounds[:, 0]) and np.all(y <= bounds[:, 1])
+        assert all(y[t] == sum(y[m] for m in ms) for t, ms in lines)
+        whole = np.abs(x - np.round(x)) < 1e-6
+        near = {i for t, ms in lines for i in (t, *ms) if not all(whole[j] for j in (t, *ms))}
+        assert all(y[i] == round(x[i]) for i in range(len(cells)) if i not in near), "only entries near a fractional one move"
+
+
+def test_the_attacker_proves_the_same_with_whole_points_found_near_the_relaxation_as_with_integer_programs_alone():
+    old_most, old_near = attack_solve.MAX_BLOCK_FINDINGS, nearby.whole_near
+    attack_solve.MAX_BLOCK_FINDINGS = 10**6
+    used = 0
+    try:
+        for seed in range(24):
+            holding = _cube(seed)[2]
+            with_near = attack.attack(holding)
+            used += with_near.nearby
+            nearby.whole_near = lambda *a: None
+            alone = attack.attack(holding)
+            nearby.whole_near = old_near
+            assert sorted(with_near.flags) == sorted(alone.flags), seed
+    finally:
+        attack_solve.MAX_BLOCK_FINDINGS, nearby.whole_near = old_most, old_near
+    assert used >= 3, "the tables have fractional optima, where the attacker looks near them"
