@@ -29,6 +29,7 @@ import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases import ledger
 from orchestration.partnership.releases.audit.attack import NEW_SEQ, allowed, attack
+from orchestration.partnership.releases.audit.nearby import Witnesses
 from orchestration.partnership.releases.audit.relations import relations
 
 ROUNDS = 12  # each round hides what the last one found; the demo night needs two or three
@@ -49,11 +50,13 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
     if mode == "full_interval":
         _disagreeing(protocol, outputs, tables, truth, held_truth, parents)
     touched = None  # the first round examines every block; later ones those holding a cell just hidden
+    witnesses = Witnesses()  # hiding only widens the system: earlier rounds' whole points still serve, checked
     for _ in range(ROUNDS):
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
         everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
-        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched, clean=clean)
+        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched, clean=clean,
+                       witnesses=witnesses)
         flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
         if not flagged:
             break
