@@ -32,7 +32,7 @@ from orchestration.partnership.releases.audit.attack import NEW_SEQ, allowed, at
 from orchestration.partnership.releases.audit.nearby import Witnesses
 from orchestration.partnership.releases.audit.relations import relations
 
-ROUNDS = 12  # each round hides what the last one found; the demo night needs two or three
+ROUNDS = 12  # `_disagreeing`'s passes; interval arithmetic, each pass cheap
 ACTED_ON = ("not_zero", "zero", "pinned", "narrowed")  # `narrowed`: only under full_interval
 
 
@@ -51,7 +51,10 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
         _disagreeing(protocol, outputs, tables, truth, held_truth, parents)
     touched = None  # the first round examines every block; later ones those holding a cell just hidden
     witnesses = Witnesses()  # hiding only widens the system: earlier rounds' whole points still serve, checked
-    for _ in range(ROUNDS):
+    # each round but the last hides at least one count more, and a hidden count is never published
+    # again: so there are at most as many rounds as counts, and closing never stops with a finding
+    # that hiding could still act on (the audit would block the release)
+    for _ in range(1 + sum(tables[n].height * len(o["counts"]) for n, o in outputs.items())):
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
         everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
@@ -152,6 +155,7 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
         for m in ms:
             totals_of.setdefault(m, []).append(t)
     hide: dict[str, set[int]] = {f: set() for f in counts}
+    free_of: dict[str, set[int]] = {}  # per count: the rows that can still be hidden
     for i, f, kind in mine:
         hidden = df[f"{f}_suppressed"]
         if kind in ("pinned", "related"):
@@ -160,11 +164,15 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
             hide[f].update(_unbind(i, df, f, equations, exact, dc.get("suppress_counts_from"), dc.get("suppress_counts_to"),
                                    lambda c, f=f: (cells[c], f) not in held))
         else:  # a hidden count bounded through the totals it is part of: hide them too; when they
-            # are all hidden already, through its own members: hide those
-            more = {t for t in totals_of.get(i, []) if not hidden[t]}
+            # are all hidden or held already, through its own members: hide those; else the nearest
+            # cells that can still be hidden
+            if f not in free_of:
+                free_of[f] = {c for c, h in enumerate(hidden.to_list()) if not h and (cells[c], f) not in held}
+            free = free_of[f]
+            more = {t for t in totals_of.get(i, []) if t in free}
             if not more:
-                more = {m for t, ms in equations if t == i for m in ms if not hidden[m]}
-            hide[f].update(more or _ring(i, equations, hidden))
+                more = {m for t, ms in equations if t == i for m in ms if m in free}
+            hide[f].update(more or _ring(i, equations, free))
     changed = [False] * df.height
     updates = []
     for f in counts:
@@ -195,9 +203,9 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
     return df, True
 
 
-def _ring(i: int, equations: list[tuple[int, list[int]]], hidden: pl.Series) -> set[int]:
-    """The published cells nearest to hidden row `i` through hidden cells: those in the relations of
-    the hidden cells reachable from `i`, at the first distance where there are any."""
+def _ring(i: int, equations: list[tuple[int, list[int]]], free: set[int]) -> set[int]:
+    """The `free` cells (published, not held) nearest to hidden row `i`: those in the relations of the
+    cells reachable from `i`, at the first distance where there are any."""
     touching: dict[int, list[int]] = {}
     for e, (t, ms) in enumerate(equations):
         for c in (t, *ms):
@@ -205,7 +213,7 @@ def _ring(i: int, equations: list[tuple[int, list[int]]], hidden: pl.Series) -> 
     seen, frontier = {i}, {i}
     while frontier:
         rows = {c for r in frontier for e in touching.get(r, []) for c in (equations[e][0], *equations[e][1])}
-        published = {c for c in rows if not hidden[c]}
+        published = rows & free
         if published:
             return published
         frontier = rows - seen
