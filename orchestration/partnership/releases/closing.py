@@ -14,7 +14,8 @@ rounded apart), a part of the relation that narrows it (`_unbind`; relations tha
 own are found first, without the attacker: `_disagreeing`); for a count in a cell the release does
 not carry (sent before, by any protocol to the same recipient), this release's cells related to
 it. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
-recipient already holds are never hidden: they are out). The audit runs the attacker again on
+recipient already holds are never hidden: they are out); each later round starts from the whole
+points the earlier ones found (`nearby.Witnesses`), checked again before use. The audit runs the attacker again on
 the files as written and blocks the release if anything is left; the attacker itself is tested
 against a brute-force recipient (tests/oracles/holding.py).
 """
