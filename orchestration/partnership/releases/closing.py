@@ -15,9 +15,9 @@ own are found first, without the attacker: `_disagreeing`); for a count in a cel
 not carry (sent before, by any protocol to the same recipient), this release's cells related to
 it. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
 recipient already holds are never hidden: they are out); each later round starts from the whole
-points the earlier ones found (`nearby.Witnesses`), checked again before use. The audit runs the attacker again on
-the files as written and blocks the release if anything is left; the attacker itself is tested
-against a brute-force recipient (tests/oracles/holding.py).
+points the earlier ones found (`nearby.Witnesses`), checked again before use. The audit runs the
+attacker again on the files as written and blocks the release if anything is left; the attacker
+itself is tested against a brute-force recipient (tests/oracles/holding.py).
 """
 
 from __future__ import annotations
