@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import orchestration.partnership.releases.audit.attack as attack
+import orchestration.partnership.releases.audit.nearby as attack_nearby
 import orchestration.partnership.releases.audit.solve as attack_solve
 from orchestration.partnership.releases.ledger import SCHEMA
 from tests.oracles import holding as oracle
@@ -91,6 +92,22 @@ def test_hiding_the_quarter_cells_too_frees_august_and_hidden_quarters_proven_ab
         .alias("suppressed")))
     found = {(json.loads(c)["period_type"], json.loads(c)["breakdown"], k) for c, _, _, k in result.flags}
     assert found == set(), result.findings
+
+
+def test_points_kept_from_a_wider_holding_are_witnesses_only_where_they_still_hold():
+    # the builder's rounds keep whole points (`nearby.Witnesses`); a point from the holding with the
+    # quarter hidden puts August's 18-64 at zero, which the holding with the quarter published rules out
+    quarter_65 = pl.col("cell").str.contains('"quarter"') & pl.col("cell").str.contains("65\\+")
+    wide = _months_and_quarter(("suppressed",), ("suppressed",), q3_18_64=("suppressed",)).with_columns(
+        pl.when(quarter_65).then(None).otherwise(pl.col("value")).alias("value"),
+        (pl.col("suppressed") | quarter_65).alias("suppressed"))
+    narrow = _months_and_quarter(("suppressed",), ("suppressed",))
+    kept = attack_nearby.Witnesses()
+    assert not attack.attack(wide, witnesses=kept).flags
+    assert kept.points, "the wider holding's points are kept"
+    seeded = attack.attack(narrow, witnesses=kept)
+    assert kinds(seeded) == kinds(attack.attack(narrow)) == {"not_zero"}
+    assert sorted(seeded.flags) == sorted(attack.attack(narrow).flags)
 
 
 def test_a_rate_from_the_unrounded_counts_gives_them_back_and_one_from_the_published_counts_does_not():

@@ -15,7 +15,9 @@ import pytest
 
 import orchestration.partnership.releases.closing as closing
 import orchestration.partnership.releases.disclosure as disclosure
+import orchestration.partnership.releases.audit.solve as attack_solve
 import orchestration.partnership.releases.structure as structure
+from orchestration.partnership.releases import ledger
 from tests.oracles.holding import rounds_to
 
 pytestmark = pytest.mark.dbt_free
@@ -87,3 +89,50 @@ def test_after_closing_no_hidden_count_can_be_told_from_zero_by_brute_force():
     assert out["numerator_suppressed"].sum() > protected["numerator_suppressed"].sum()
     assert _told_from_zero(out) == []
     assert out.filter(pl.col("numerator_suppressed"))["numerator"].null_count() == out["numerator_suppressed"].sum()
+
+
+def _indicators(n: int) -> pl.DataFrame:
+    """`n` district quarters of as many indicators: no relation between them."""
+    s, e = date(2026, 4, 1), date(2026, 6, 30)
+    return pl.DataFrame([{"indicator_id": f"I{k:02d}", "period_type": "quarter", "period_start": s, "period_end": e,
+                          "geography_type": "district", "geography_code": "E07900001", "breakdown": "persons",
+                          "numerator": 20 + k} for k in range(n)])
+
+
+def test_closing_goes_on_while_the_attacker_still_finds_a_count_hiding_can_protect(monkeypatch):
+    # an attacker that finds one published count pinned per round, until none is published: closing
+    # must not stop after a fixed number of rounds (the audit would then block the release)
+    df = _indicators(30)
+    protected = disclosure.apply(df, ["numerator"], [], 1, 7, 5, None, structure.equations(df, ["numerator"], []))
+    assert not protected["numerator_suppressed"].any()
+
+    def one_at_a_time(holding, *args, **kwargs):
+        found = attack_solve.Attack()
+        left = holding.filter((pl.col("kind") == "count") & ~pl.col("suppressed"))["cell"].sort()
+        if left.len():
+            found.flags.append((left[0], "numerator", None, "pinned"))
+        return found
+
+    monkeypatch.setattr(closing, "attack", one_at_a_time)
+    closed = closing.close(Protocol, {"indicator_values": protected}, {"indicator_values": df}, {}, None, None)
+    assert closed["indicator_values"]["numerator_suppressed"].all()
+
+
+def test_a_hidden_count_whose_totals_are_all_held_gets_the_nearest_cells_that_are_not_held_hidden():
+    # May's 65-79 proven not zero; its totals (May's persons, the quarter's 65-79) were sent before and
+    # are held, so they cannot be hidden: the cells next to it that can be must go instead
+    df = _table()
+    protected = disclosure.apply(df, ["numerator"], [], 1, 7, 5, None, structure.equations(df, ["numerator"], []))
+    cells = ledger.cell_keys(protected, ledger.key_columns(OUT))
+    name = {(str(r["period_start"]), r["period_type"], r["breakdown"]): c for r, c in zip(protected.iter_rows(named=True), cells)}
+    may = name[("2026-05-01", "month", "age:65-79")]
+    totals = [name[("2026-05-01", "month", "persons")], name[("2026-04-01", "quarter", "age:65-79")]]
+    protected = protected.with_columns(
+        pl.Series("numerator", [None if c == may else v for c, v in zip(cells, protected["numerator"].to_list())]),
+        pl.Series("numerator_suppressed", [c == may or s for c, s in zip(cells, protected["numerator_suppressed"].to_list())]))
+    held = {("indicator_values", c, "numerator"): float(df["numerator"][cells.index(c)]) for c in totals}
+    after, changed = closing._hide(Protocol, OUT, protected, df, {(may, "numerator"): "not_zero"}, held, None)
+    newly = {c for c, a, b in zip(cells, protected["numerator_suppressed"].to_list(), after["numerator_suppressed"].to_list())
+             if b and not a}
+    assert changed and newly
+    assert not newly & set(totals), "a held cell is never hidden"

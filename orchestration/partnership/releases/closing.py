@@ -14,9 +14,10 @@ rounded apart), a part of the relation that narrows it (`_unbind`; relations tha
 own are found first, without the attacker: `_disagreeing`); for a count in a cell the release does
 not carry (sent before, by any protocol to the same recipient), this release's cells related to
 it. It repeats until the attacker finds nothing or no new cell can be hidden (cells the
-recipient already holds are never hidden: they are out). The audit runs the attacker again on
-the files as written and blocks the release if anything is left; the attacker itself is tested
-against a brute-force recipient (tests/oracles/holding.py).
+recipient already holds are never hidden: they are out); each later round starts from the whole
+points the earlier ones found (`nearby.Witnesses`), checked again before use. The audit runs the
+attacker again on the files as written and blocks the release if anything is left; the attacker
+itself is tested against a brute-force recipient (tests/oracles/holding.py).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import orchestration.partnership.releases.disclosure as disclosure
 import orchestration.partnership.releases.structure as structure
 from orchestration.partnership.releases import ledger
 from orchestration.partnership.releases.audit.attack import NEW_SEQ, allowed, attack
+from orchestration.partnership.releases.audit.nearby import Witnesses
 from orchestration.partnership.releases.audit.relations import relations
 
-ROUNDS = 12  # each round hides what the last one found; the demo night needs two or three
+ROUNDS = 12  # `_disagreeing`'s passes; interval arithmetic, each pass cheap
 ACTED_ON = ("not_zero", "zero", "pinned", "narrowed")  # `narrowed`: only under full_interval
 
 
@@ -49,11 +51,16 @@ def close(protocol, tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFra
     if mode == "full_interval":
         _disagreeing(protocol, outputs, tables, truth, held_truth, parents)
     touched = None  # the first round examines every block; later ones those holding a cell just hidden
-    for _ in range(ROUNDS):
+    witnesses = Witnesses()  # hiding only widens the system: earlier rounds' whole points still serve, checked
+    # each round but the last hides at least one count more, and a hidden count is never published
+    # again: so there are at most as many rounds as counts, and closing never stops with a finding
+    # that hiding could still act on (the audit would block the release)
+    for _ in range(1 + sum(tables[n].height * len(o["counts"]) for n, o in outputs.items())):
         figs = ledger.figures(protocol, tables, truth, held_truth)
         new = figs.with_columns(pl.lit(NEW_SEQ, dtype=pl.Int64).alias("seq")).select("seq", *ledger.SCHEMA)
         everything = pl.concat([holding.select(new.columns), new]) if holding is not None and holding.height else new
-        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched, clean=clean)
+        found = attack(everything, protocol.margins, parents, mode, most=10**6, only=touched, clean=clean,
+                       witnesses=witnesses)
         flagged = {(cell, fig): kind for cell, fig, _t, kind in found.flags if kind in ACTED_ON}
         if not flagged:
             break
@@ -149,6 +156,7 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
         for m in ms:
             totals_of.setdefault(m, []).append(t)
     hide: dict[str, set[int]] = {f: set() for f in counts}
+    free_of: dict[str, set[int]] = {}  # per count: the rows that can still be hidden
     for i, f, kind in mine:
         hidden = df[f"{f}_suppressed"]
         if kind in ("pinned", "related"):
@@ -157,11 +165,15 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
             hide[f].update(_unbind(i, df, f, equations, exact, dc.get("suppress_counts_from"), dc.get("suppress_counts_to"),
                                    lambda c, f=f: (cells[c], f) not in held))
         else:  # a hidden count bounded through the totals it is part of: hide them too; when they
-            # are all hidden already, through its own members: hide those
-            more = {t for t in totals_of.get(i, []) if not hidden[t]}
+            # are all hidden or held already, through its own members: hide those; else the nearest
+            # cells that can still be hidden
+            if f not in free_of:
+                free_of[f] = {c for c, h in enumerate(hidden.to_list()) if not h and (cells[c], f) not in held}
+            free = free_of[f]
+            more = {t for t in totals_of.get(i, []) if t in free}
             if not more:
-                more = {m for t, ms in equations if t == i for m in ms if not hidden[m]}
-            hide[f].update(more or _ring(i, equations, hidden))
+                more = {m for t, ms in equations if t == i for m in ms if m in free}
+            hide[f].update(more or _ring(i, equations, free))
     changed = [False] * df.height
     updates = []
     for f in counts:
@@ -192,9 +204,9 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
     return df, True
 
 
-def _ring(i: int, equations: list[tuple[int, list[int]]], hidden: pl.Series) -> set[int]:
-    """The published cells nearest to hidden row `i` through hidden cells: those in the relations of
-    the hidden cells reachable from `i`, at the first distance where there are any."""
+def _ring(i: int, equations: list[tuple[int, list[int]]], free: set[int]) -> set[int]:
+    """The `free` cells (published, not held) nearest to hidden row `i`: those in the relations of the
+    cells reachable from `i`, at the first distance where there are any."""
     touching: dict[int, list[int]] = {}
     for e, (t, ms) in enumerate(equations):
         for c in (t, *ms):
@@ -202,7 +214,7 @@ def _ring(i: int, equations: list[tuple[int, list[int]]], hidden: pl.Series) -> 
     seen, frontier = {i}, {i}
     while frontier:
         rows = {c for r in frontier for e in touching.get(r, []) for c in (equations[e][0], *equations[e][1])}
-        published = {c for c in rows if not hidden[c]}
+        published = rows & free
         if published:
             return published
         frontier = rows - seen

@@ -39,7 +39,7 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 
-from orchestration.partnership.releases.audit import verdicts
+from orchestration.partnership.releases.audit import nearby, verdicts
 from orchestration.partnership.releases.audit.relations import describe, multiplier, relations
 from orchestration.partnership.releases.audit.solve import CAP, Attack, block
 
@@ -74,14 +74,16 @@ class _Model:
 
 def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: dict[str, str] | None = None,
            rounded: str = "full_interval", most: int | None = None, only: set[str] | None = None,
-           clean: set[str] | None = None) -> Attack:
+           clean: set[str] | None = None, witnesses: nearby.Witnesses | None = None) -> Attack:
     """Run the attacker on a holding (columns `seq` and `ledger.SCHEMA`). `rounded`: what must stay
     possible for a rounded count: `full_interval` (every value its rounding allows) or `not_pinned`
     (at least two values). `most`: findings per block before its other cells are left unexamined
     (the audit stops early, the builder wants them all). `only`: examine only the blocks holding one
     of these cells (the builder's next round: nothing changed elsewhere). `clean`: when given, the
     fingerprints of blocks found clean before (`verdicts`): such a block is not attacked again, and
-    `result.clean` gets the fingerprint of every block found clean."""
+    `result.clean` gets the fingerprint of every block found clean. `witnesses`: whole points kept
+    between the builder's rounds (`nearby.Witnesses`), used again where they still hold and added to;
+    what is proven does not depend on them."""
     t0 = time.perf_counter()
     result = Attack()
     if holding.height == 0:
@@ -197,8 +199,11 @@ def attack(holding: pl.DataFrame, margins: list[dict] | None = None, parents: di
             result.clean.add(fp)
             continue
         before = len(result.flags), len(result.findings)
-        block(vs, rel_of[root], ratio_of[root], link_of[root], bounds, targets, model, cells, table_of, named, result,
-               rounded, most)
+        keys = [model.keys[v] for v in vs]
+        found = block(vs, rel_of[root], ratio_of[root], link_of[root], bounds, targets, model, cells, table_of, named,
+                      result, rounded, most, None if witnesses is None else witnesses.get(keys))
+        if witnesses is not None:
+            witnesses.put(keys, found)
         if fp is not None and (len(result.flags), len(result.findings)) == before:
             result.clean.add(fp)
     result.seconds = time.perf_counter() - t0

@@ -65,3 +65,28 @@ def holds(y: np.ndarray, a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.nd
     if a_eq is not None and np.any(np.abs(a_eq @ y) > 1e-9):
         return False
     return a_ub is None or bool(np.all(a_ub @ y <= b_ub + 1e-9))
+
+
+class Witnesses:
+    """Whole points found by earlier runs, by each unknown's key (cell, figure, count behind it), for
+    a caller whose system only widens from run to run (the builder's closing rounds: a hidden count
+    loses its bounds, a withheld rate its rows). `solve.block` uses a point again only once it keeps
+    every row and bound of the block as it is now (`holds`), so a stale point is never a witness."""
+
+    def __init__(self):
+        self.where: dict[tuple, tuple[int, int]] = {}  # key -> (which run's block, its column)
+        self.points: list[np.ndarray] = []
+
+    def get(self, keys: list[tuple]) -> list[np.ndarray]:
+        """The points of the one earlier block holding every key (none when the keys were not all in one)."""
+        found = [self.where.get(k) for k in keys]
+        if not found or any(f is None for f in found) or len({f[0] for f in found}) > 1:
+            return []
+        return list(self.points[found[0][0]][:, [f[1] for f in found]])
+
+    def put(self, keys: list[tuple], points: list[np.ndarray]) -> None:
+        if not points:
+            return
+        self.points.append(np.round(np.stack(points)))
+        run = len(self.points) - 1
+        self.where.update({k: (run, j) for j, k in enumerate(keys)})

@@ -179,29 +179,35 @@ TOWARD_GAP = 0.5  # the rounds' points are witnesses: a whole point near the opt
 
 
 def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, named, result: Attack,
-           rounded: str = "full_interval", most: int | None = None) -> None:
+          rounded: str = "full_interval", most: int | None = None, seeds: list | None = None) -> list[np.ndarray]:
     """Check one block. Every target must be reached by some whole-number point: rounds of programs
     that bring all pending unknowns toward their targets at once (most are reached in a few), then
     one program per unknown left. Under `not_pinned` a rounded count only needs two values among
     the points. After `most` findings (`MAX_BLOCK_FINDINGS` by default) the block's other cells are
-    not examined."""
+    not examined. `seeds`: whole points found before (`nearby.Witnesses`); those that keep every row
+    and bound of this block are witnesses as found (a limit is still ruled out only by a proof).
+    Returns the whole points found, seeds kept included."""
     most = MAX_BLOCK_FINDINGS if most is None else most
     prog = _Program(vs, rels, ratios, bounds, result)
     mine = [v for v in vs if v in targets]
-    # the first round's program is feasible exactly when the block is (its added columns are free)
-    x = prog.point(toward=([prog.col[v] for v in mine], [float(targets[v][1]) for v in mine], 1.0),
-                   gap=TOWARD_GAP) if mine else prog.point()
+    points = [p for p in seeds or [] if nearby.holds(p, prog.a_eq, prog.a_ub, prog.b_ub, prog.lo, prog.hi)]
+    # the first round's program is feasible exactly when the block is (its added columns are free);
+    # a seed that holds already shows it is
+    x = points[0] if points else prog.point(toward=([prog.col[v] for v in mine], [float(targets[v][1]) for v in mine],
+                                                    1.0), gap=TOWARD_GAP) if mine else prog.point()
     if x is None:
         cell, fig, _ = model.keys[vs[0]]
         result.findings.append(f"{table_of.get(cell, '?')}.{fig}: the figures around {describe(cells[cell])} contradict "
                                f"each other ({'; '.join(named[vs[0]]) or 'no relation'})")
         result.flags.append((*model.keys[vs[0]], "contradiction"))
-        return
-    points = [x]
+        return []
+    points = points or [x]
     left: dict[str, set[int]] = {}
+    cols = np.array([prog.col[v] for v in mine], dtype=np.int64)
     for sense, sign in (("low", 1.0), ("high", -1.0)):
         want = {v: float(targets[v][1] if sense == "low" else targets[v][2]) for v in mine}
-        pending = {v for v in mine if not _reached(x, prog.col[v], want[v], sign)}
+        pending = set(np.array(mine)[~_any_reached(points, cols, np.array([want[v] for v in mine]), sign)].tolist()) \
+            if mine else set()
         while pending:
             order = sorted(pending)
             x = prog.point(toward=([prog.col[v] for v in order], [want[v] for v in order], sign), gap=TOWARD_GAP)
@@ -258,6 +264,7 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
                                    f"changed between releases, a count of new events "
                                    f"({'; '.join(named[b] or named[a]) or 'its own figures'})")
             result.flags.append((*model.keys[b], "changed"))
+    return points
 
 
 def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, rounds: int = 100):
@@ -321,6 +328,12 @@ def _toward(prog: _Program, cells: set[int], targets: dict, sense: str, sign: fl
     i = 1 if sense == "low" else 2
     open_ = [v for v in sorted(cells) if not any(_reached(p, prog.col[v], targets[v][i], sign) for p in points)]
     return ([prog.col[v] for v in open_], [float(targets[v][i]) for v in open_], sign) if open_ else None
+
+
+def _any_reached(points: list, cols: np.ndarray, targets: np.ndarray, sign: float) -> np.ndarray:
+    """Per column of `cols`, whether any of `points` brings it to its target (as `_reached`)."""
+    at = np.stack(points)[:, cols]
+    return np.any(at <= targets + EPS if sign > 0 else at >= targets - EPS, axis=0)
 
 
 def _whole(x: np.ndarray) -> bool:
