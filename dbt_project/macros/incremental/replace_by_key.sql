@@ -30,3 +30,16 @@
     insert into {{ target }} ({{ cols }})
     select {{ cols }} from {{ source }} where not _deleted
 {%- endmacro %}
+
+{#- A person-keyed model's rows for replace_by_key: all of them in a full build; in an incremental
+    one, the rebuilt people's rows and each rebuilt person flagged `_deleted`, so a person left
+    with no row loses their stored ones. -#}
+{% macro rows_of_people(rows, people) -%}
+{%- if is_incremental() %}
+select *, false as _deleted from {{ rows }}
+union all by name
+select person_id, true as _deleted from {{ people }}
+{%- else %}
+select * from {{ rows }}
+{%- endif %}
+{%- endmacro %}

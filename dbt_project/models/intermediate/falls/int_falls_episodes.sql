@@ -136,10 +136,4 @@ final as (
 
 )
 
-{% if is_incremental() %}
-select *, false as _deleted from final
-union all by name
-select person_id, true as _deleted from people
-{% else %}
-    select * from final
-{% endif %}
+{{ rows_of_people('final', 'people') }}
