@@ -45,16 +45,28 @@ def _quarter_end(start: date) -> date:
     return date.fromordinal(nxt.toordinal() - 1)
 
 
+# A term's last day from its academic year and name (terms dated 31 December, 31 March, 31 July).
+_TERM_END = """case upper(v.term)
+    when 'AUTUMN' then make_date(cast(left(v.academic_year, 4) as integer), 12, 31)
+    when 'SPRING' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 3, 31)
+    when 'SUMMER' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 7, 31) end"""
+
+
+def _true_records(con, warehouse: Path, truth_dir: Path) -> None:
+    """Attach the warehouse as `wh` and make `rec`: every delivered row's true person, by delivery and row."""
+    con.execute(f"attach '{warehouse}' as wh (read_only)")
+    con.execute(f"""create table rec as
+        select d.agency || '__' || d.extract as contract, d.delivery_id, t.row_number, t.person_id as truth
+        from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
+          on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+
+
 def true_families(warehouse: Path, truth_dir: Path, quarters: list[date], window_months: int = 6,
                   min_criteria: int = 2) -> list[Family]:
     """The families meeting the criteria in each quarter (given by its first day)."""
     con = duckdb.connect()
     try:
-        con.execute(f"attach '{warehouse}' as wh (read_only)")
-        con.execute(f"""create table rec as
-            select d.delivery_id, t.row_number, t.person_id as truth, d.agency || '__' || d.extract as contract
-            from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
-              on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+        _true_records(con, warehouse, truth_dir)
 
         def rows(table: str, cols: str, where: str = "true") -> str:
             return f"""select r.truth, {cols} from wh.valid."{table}" v
@@ -75,12 +87,8 @@ def true_families(warehouse: Path, truth_dir: Path, quarters: list[date], window
                   "v.outcome = 'ASSESSMENT'")}""")
         latest_attendance = con.execute("""select max(_delivery_id) from wh.valid.county_council__school_attendance""").fetchall()[0][0]
         con.execute(f"""create table attendance as
-            {rows('county_council__school_attendance', '''
-                case upper(v.term)
-                  when 'AUTUMN' then make_date(cast(left(v.academic_year, 4) as integer), 12, 31)
-                  when 'SPRING' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 3, 31)
-                  when 'SUMMER' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 7, 31)
-                end as term_end, v.attended_sessions as attended, v.possible_sessions as possible''',
+            {rows('county_council__school_attendance', f'''
+                {_TERM_END} as term_end, v.attended_sessions as attended, v.possible_sessions as possible''',
                   f"v._delivery_id = {int(latest_attendance or -1)}")}""")
         families: list[Family] = []
         for start in quarters:
@@ -119,11 +127,7 @@ def people_with_records(warehouse: Path, truth_dir: Path) -> tuple[set[str], set
     carrying an address (a UPRN or an address line, as delivered: `identity.<contract>`)."""
     con = duckdb.connect()
     try:
-        con.execute(f"attach '{warehouse}' as wh (read_only)")
-        con.execute(f"""create table rec as
-            select d.agency || '__' || d.extract as contract, d.delivery_id, t.row_number, t.person_id as truth
-            from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
-              on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+        _true_records(con, warehouse, truth_dir)
         tables = {t for (t,) in con.execute("select table_name from duckdb_tables() where database_name = 'wh' "
                                                "and schema_name = 'valid'").fetchall()}
         parts, addressed = [], []
@@ -247,21 +251,13 @@ def sustained_improvement(warehouse: Path, truth_dir: Path, families: list[Famil
     attending at least 90% of possible sessions in the last term ended by then."""
     con = duckdb.connect()
     try:
-        con.execute(f"attach '{warehouse}' as wh (read_only)")
-        con.execute(f"""create table rec as
-            select d.delivery_id, t.row_number, t.person_id as truth
-            from wh.ops.deliveries d join read_parquet('{truth_dir / "records.parquet"}') t
-              on t.agency = d.agency and t.extract = d.extract and t.file_name = d.file_name""")
+        _true_records(con, warehouse, truth_dir)
         con.execute("""create table police as
             select r.truth, cast(v.occurrence_datetime as date) as day from wh.valid.county_police__incidents v
             join rec r on r.delivery_id = v._delivery_id and r.row_number = v._row_number""")
         latest = con.execute("select max(_delivery_id) from wh.valid.county_council__school_attendance").fetchall()[0][0]
         con.execute(f"""create table attendance as
-            select r.truth, case upper(v.term)
-                  when 'AUTUMN' then make_date(cast(left(v.academic_year, 4) as integer), 12, 31)
-                  when 'SPRING' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 3, 31)
-                  when 'SUMMER' then make_date(cast(left(v.academic_year, 4) as integer) + 1, 7, 31)
-                end as term_end, v.attended_sessions as attended, v.possible_sessions as possible
+            select r.truth, {_TERM_END} as term_end, v.attended_sessions as attended, v.possible_sessions as possible
             from wh.valid.county_council__school_attendance v
             join rec r on r.delivery_id = v._delivery_id and r.row_number = v._row_number
             where v._delivery_id = {int(latest or -1)}""")
