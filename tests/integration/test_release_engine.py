@@ -216,3 +216,47 @@ def test_after_an_expired_or_blocked_night_the_release_is_computed_again(warehou
     monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert rel.release(warehouse, tmp_path / "releases", protocol, DAY).status == "unchanged"
     assert calls == [1], "the latest log entry is not a publication: computed"
+
+
+SAFEGUARDING_BOARD = PROJECT_ROOT / "contracts" / "protocols" / "safeguarding-board.yaml"
+
+
+def _bands(con, indicator, events):
+    con.execute("""insert into marts.fct_indicator_bands values (?, 'quarter', date '2026-01-01', date '2026-03-31',
+                   'ward', 'E05900001', 'persons', '65-69', 0.5, 400, 100.0, ?)""", [indicator, events])
+
+
+def test_another_boards_standardisation_bands_do_not_make_a_release_recomputed_its_own_do(warehouse, tmp_path, monkeypatch):
+    import polars as pl
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("""create table marts.fct_indicator_bands (indicator_id varchar, period_type varchar, period_start date,
+                       period_end date, geography_type varchar, geography_code varchar, breakdown varchar, band varchar,
+                       standard_weight double, residents bigint, person_years double, events bigint)""")
+        _bands(con, "FALLS-01", 3)
+        _bands(con, "MASH-01", 40)
+    protocol = load_protocol(SAFEGUARDING_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    assert first.status == "published"
+    with duckdb.connect(str(warehouse)) as con:  # the falls board's bands move: nothing the safeguarding board reads
+        con.execute("update marts.fct_indicator_bands set events = 4 where indicator_id = 'FALLS-01'")
+    with monkeypatch.context() as m:
+        _not_computed(m)
+        kept = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
+    assert (kept.status, kept.path) == ("unchanged", first.path) and "not recomputed" in kept.reason
+    # from scratch (a copy of the warehouse without the log, ledger or fingerprints): the same figures
+    scratch = tmp_path / "scratch.duckdb"
+    shutil.copy(warehouse, scratch)
+    with duckdb.connect(str(scratch)) as con:
+        con.execute("drop table ops.release_log; drop table ops.release_inputs; drop table ops.disclosure_ledger")
+    fresh = rel.release(scratch, tmp_path / "scratch-releases", protocol, date(2026, 11, 29))
+    for name in ("indicator_values", "indicators"):
+        assert pl.read_parquet(fresh.path / "parquet" / f"{name}.parquet").equals(
+            pl.read_parquet(first.path / "parquet" / f"{name}.parquet"))
+    with duckdb.connect(str(warehouse)) as con:  # its own indicator's bands move: computed again
+        con.execute("update marts.fct_indicator_bands set events = 41 where indicator_id = 'MASH-01'")
+    calls = []
+    real = build.build_tables
+    monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
+    assert calls == [1] and again.status == "published" and again.path.name == "2026-11-30"

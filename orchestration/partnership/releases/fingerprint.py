@@ -73,7 +73,7 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
     if protocol.level == "aggregate":
         # derived figures are computed by the warehouse's statistics functions, from its bands mart
         parts["statistics_functions"] = derived.functions_fingerprint(con)
-        parts["bands"] = _bands_digest(con)
+        parts["bands"] = _bands_digest(con, _indicators(con, protocol, key, scoped))
     if key is not None:
         parts["key_fingerprint"] = ps.fingerprint(key)
         parts["pseudonym_context"] = protocol.pseudonym_context
@@ -91,12 +91,32 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
 
 
-def _bands_digest(con: duckdb.DuckDBPyConnection) -> str:
-    """The standardisation bands a release's rates are recomputed from (count and hash of the rows)."""
+def _indicators(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None,
+                scoped: dict[str, str]) -> list[str] | None:
+    """The indicators whose rows the release's derived figures are computed for; None when an
+    output with derived figures has no indicator column (then every band counts)."""
+    found: set[str] = set()
+    for out in protocol.outputs:
+        if not out.get("derived_from_counts"):
+            continue
+        if "indicator_id" not in out["columns"]:
+            return None
+        sql, named = (f"select * from {scoped[out['table']]}", {}) if out["table"] in scoped \
+            else scoped_select(con, protocol, out, key)
+        found.update(r[0] for r in con.execute(f"select distinct indicator_id from ({sql}) q", named).fetchall())
+    return sorted(i for i in found if i is not None)
+
+
+def _bands_digest(con: duckdb.DuckDBPyConnection, indicators: list[str] | None) -> str:
+    """The standardisation bands a release's rates are recomputed from (count and hash of the rows):
+    those of its own indicators (`indicators`; None: all), since the rates join bands by indicator,
+    so another board's new figures do not make this release's inputs change."""
     if not table_exists(con, *derived.BANDS_SOURCE.split(".")):
         return "missing"
+    where, params = ("", []) if indicators is None else ("where list_contains(?, b.indicator_id)", [indicators])
     n, digest = con.execute(f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), '')
-                                from (select md5(cast(to_json(b) as varchar)) as h from {derived.BANDS_SOURCE} b)""").fetchall()[0]
+                                from (select md5(cast(to_json(b) as varchar)) as h from {derived.BANDS_SOURCE} b
+                                      {where})""", params).fetchall()[0]
     return f"{n}:{digest}"
 
 
