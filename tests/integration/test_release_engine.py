@@ -149,23 +149,72 @@ def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leave
         assert verify_log(con) == (3, [])
 
 
+def _late_record_for_south(warehouse):
+    """South's count grows by one (a late record for a quarter already sent), and the district's with it."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_indicator_values set numerator = 13 where geography_code = 'E05900002' and period_type = 'quarter'")
+        con.execute("update marts.fct_indicator_values set numerator = 16 where geography_type = 'district' and period_type = 'quarter'")
+        con.execute("update marts.fct_indicator_values set value = 1700.0 where geography_type = 'district' and period_type = 'quarter'")
+
+
 def test_a_changed_mart_row_recomputes_and_publishes_the_cells_already_sent_as_first_sent(warehouse, tmp_path):
     import polars as pl
 
     protocol = load_protocol(FALLS_BOARD)
     first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
-    with duckdb.connect(str(warehouse)) as con:  # South's count grows by one: a late record for a quarter already sent
-        con.execute("update marts.fct_indicator_values set numerator = 13 where geography_code = 'E05900002' and period_type = 'quarter'")
-        con.execute("update marts.fct_indicator_values set numerator = 16 where geography_type = 'district' and period_type = 'quarter'")
-        con.execute("update marts.fct_indicator_values set value = 1700.0 where geography_type = 'district' and period_type = 'quarter'")
+    _late_record_for_south(warehouse)
+    with duckdb.connect(str(warehouse)) as con:  # and a new quarter, so that there is something new to publish
+        con.execute("""insert into marts.fct_indicator_values values ('FALLS-01', 'quarter', date '2026-04-01',
+                       date '2026-06-30', 'district', 'E07900001', 'Riverside', 'persons', 40, 1852, 2100.0, 1500.0, 2800.0,
+                       'per 100000')""")
     nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
     assert nxt.status == "published" and nxt.path.name == "2026-11-29"
     new, old = (pl.read_parquet(r.path / "parquet" / "indicator_values.parquet") for r in (nxt, first))
-    assert new.equals(old), "every cell the board holds is sent again exactly: the change would be a count of new events"
+    assert new.filter(pl.col("period_start") == date(2026, 1, 1)).equals(old), \
+        "every cell the board holds is sent again exactly: the change would be a count of new events"
+    assert new.height == old.height + 1
     with duckdb.connect(str(warehouse), read_only=True) as con:
         states = con.execute("select seq, true_value, figure_true_value from ops.disclosure_ledger where figure = 'numerator' "
-                             "and cell like '%E07900001%' order by seq").fetchall()
+                             "and cell like '%E07900001%2026-01-01%' order by seq").fetchall()
     assert [s[1:] for s in states] == [(15.0, 15.0), (16.0, 15.0)], "the ledger knows the count moved behind the held figure"
+
+
+def test_a_recomputed_release_with_the_figures_already_published_keeps_that_release_current(warehouse, tmp_path, monkeypatch):
+    import polars as pl
+
+    protocol = load_protocol(FALLS_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    pack = first.path / "board_pack.html"
+    pack.write_text("the pack of the first release")  # a board pack beside a release is not a change to it
+    before = _files(tmp_path / "releases")
+    _late_record_for_south(warehouse)  # the counts behind held figures move; no published figure does
+    calls = []
+    real = build.build_tables
+    with monkeypatch.context() as m:
+        m.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+        nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29), reports_dir=tmp_path / "reports")
+    assert calls == [1], "its inputs changed: computed (and audited)"
+    assert (nxt.status, nxt.path) == ("unchanged", first.path)
+    assert "same content as the release of 2026-11-28" in nxt.reason and "rows:indicator_values" in nxt.reason
+    assert _files(tmp_path / "releases") == before, "no new dated copy, nothing rewritten"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(distinct seq) from ops.disclosure_ledger").fetchall() == [(1,)], \
+            "the recipient was sent nothing new"
+    # independent of the comparison that kept it: with that folder gone, the same night publishes these figures
+    scratch = tmp_path / "scratch"
+    shutil.copytree(tmp_path / "releases", scratch / "releases")
+    shutil.copy(warehouse, scratch / "warehouse.duckdb")
+    shutil.rmtree(scratch / "releases" / protocol.id / DAY.isoformat())
+    fresh = rel.release(scratch / "warehouse.duckdb", scratch / "releases", protocol, date(2026, 11, 29))
+    assert fresh.status == "published"
+    for name in ("indicator_values", "indicators"):
+        assert pl.read_parquet(fresh.path / "parquet" / f"{name}.parquet").equals(
+            pl.read_parquet(first.path / "parquet" / f"{name}.parquet"))
+    # the next night with the same inputs is not computed at all
+    with monkeypatch.context() as m:
+        _not_computed(m)
+        again = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
+    assert (again.status, again.path) == ("unchanged", first.path) and "not recomputed" in again.reason
 
 
 def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
@@ -180,7 +229,7 @@ def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
     again = rel.release(warehouse, tmp_path / "releases", load_protocol(copy), DAY)
     assert calls == [1], "the protocol's bytes changed: the release is computed"
     assert (again.status, again.path) == ("unchanged", first.path)  # the same content as before, so not rewritten
-    assert again.reason == ""
+    assert "computed and audited again (protocol_file changed)" in again.reason
 
 
 def test_a_published_folder_changed_since_is_never_published_over_and_the_night_names_the_change(warehouse, tmp_path):
@@ -259,4 +308,6 @@ def test_another_boards_standardisation_bands_do_not_make_a_release_recomputed_i
     real = build.build_tables
     monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
-    assert calls == [1] and again.status == "published" and again.path.name == "2026-11-30"
+    assert calls == [1], "its own indicator's bands changed: computed (and audited)"
+    # MASH-01 is a percentage: its bands change none of its figures, so the first release stays current
+    assert (again.status, again.path) == ("unchanged", first.path) and "(bands changed)" in again.reason

@@ -152,6 +152,14 @@ def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str, root: Path
     return Current(seq, published_on, Path(root) / path, content, input_sha, json.loads(files))
 
 
+def changed_parts(con: duckdb.DuckDBPyConnection, seq: int, parts: dict) -> list[str]:
+    """The fingerprint's parts that differ from those recorded for log entry `seq` (to say why a
+    release was computed)."""
+    row = con.execute("select inputs from ops.release_inputs where seq = ?", [seq]).fetchall()
+    recorded = json.loads(row[0][0]) if row else {}
+    return sorted(k for k in parts.keys() | recorded.keys() if parts.get(k) != recorded.get(k))
+
+
 def logged_path(folder: Path, root: Path) -> Path:
     """A release folder as the log records it: relative to `root` (the data folder), so a data
     folder moved or restored elsewhere still points at its own releases."""

@@ -145,6 +145,11 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             raise ReleaseBlocked("; ".join(problems))
 
         pause_point("release:before_publish")  # crash tests only; inert otherwise
+        if cur is not None and cur.content == content and fp.intact(cur, protocol, releases_dir, release_date) is None:
+            # the figures computed are the ones the recipient already holds, in a folder still as published:
+            # that folder stays the current release (a new dated copy would only repeat it, its pack too)
+            shutil.rmtree(tmp)
+            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts, root, computed=True)
         with connect(warehouse) as con:
             kept = fp.folder_files(final) if final.exists() and release_log.latest_content(con, protocol.id) == content else None
             if kept is not None:  # the same content, already in place and intact: not written again
@@ -196,13 +201,19 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
 
 
 def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: fp.Current, fingerprint: str,
-               parts: dict, root: Path) -> ReleaseResult:
-    """Log the current release as tonight's, unchanged, without computing it: its inputs are the
-    ones it was computed from and its files are intact."""
-    reason = (f"inputs unchanged since the release of {cur.release_date.isoformat()} (input sha256 {fingerprint[:12]}); "
-              "files intact; not recomputed")
+               parts: dict, root: Path, computed: bool = False) -> ReleaseResult:
+    """Log the current release as tonight's, unchanged: its inputs are the ones it was computed from
+    (not computed again), or (`computed`) the release computed and audited tonight has its content;
+    its files are intact either way."""
     manifest = json.loads((cur.path / "manifest.json").read_text())
     with connect(warehouse) as con:
+        if computed:
+            moved = fp.changed_parts(con, cur.seq, parts)
+            reason = (f"same content as the release of {cur.release_date.isoformat()}, computed and audited again "
+                      f"({', '.join(moved) or 'inputs'} changed); files intact; that release stays current")
+        else:
+            reason = (f"inputs unchanged since the release of {cur.release_date.isoformat()} (input sha256 {fingerprint[:12]}); "
+                      "files intact; not recomputed")
         con.begin()
         logged = fp.logged_path(cur.path, root)
         seq = release_log.append(con, protocol, release_date, "unchanged", logged, cur.content, reason,
