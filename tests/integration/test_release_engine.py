@@ -179,28 +179,24 @@ def test_a_changed_mart_row_recomputes_and_publishes_the_cells_already_sent_as_f
     assert [s[1:] for s in states] == [(15.0, 15.0), (16.0, 15.0)], "the ledger knows the count moved behind the held figure"
 
 
-def test_a_recomputed_release_with_the_figures_already_published_keeps_that_release_current(warehouse, tmp_path, monkeypatch):
+def test_counts_moved_behind_figures_the_board_holds_keep_its_release_current_without_computing(warehouse, tmp_path, monkeypatch):
     import polars as pl
 
     protocol = load_protocol(FALLS_BOARD)
     first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
-    pack = first.path / "board_pack.html"
-    pack.write_text("the pack of the first release")  # a board pack beside a release is not a change to it
+    (first.path / "board_pack.html").write_text("the pack of the first release")  # a pack beside it is no change
     before = _files(tmp_path / "releases")
-    _late_record_for_south(warehouse)  # the counts behind held figures move; no published figure does
-    calls = []
-    real = build.build_tables
+    _late_record_for_south(warehouse)  # the counts behind held figures move; every cell stays the same
     with monkeypatch.context() as m:
-        m.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+        _not_computed(m)
         nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29), reports_dir=tmp_path / "reports")
-    assert calls == [1], "its inputs changed: computed (and audited)"
     assert (nxt.status, nxt.path) == ("unchanged", first.path)
-    assert "same content as the release of 2026-11-28" in nxt.reason and "rows:indicator_values" in nxt.reason
+    assert "only counts behind figures falls-prevention-board already holds changed (rows:indicator_values)" in nxt.reason
     assert _files(tmp_path / "releases") == before, "no new dated copy, nothing rewritten"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(distinct seq) from ops.disclosure_ledger").fetchall() == [(1,)], \
             "the recipient was sent nothing new"
-    # independent of the comparison that kept it: with that folder gone, the same night publishes these figures
+    # independent of that rule: with the current folder gone, the same night computes and publishes these figures
     scratch = tmp_path / "scratch"
     shutil.copytree(tmp_path / "releases", scratch / "releases")
     shutil.copy(warehouse, scratch / "warehouse.duckdb")
@@ -210,11 +206,27 @@ def test_a_recomputed_release_with_the_figures_already_published_keeps_that_rele
     for name in ("indicator_values", "indicators"):
         assert pl.read_parquet(fresh.path / "parquet" / f"{name}.parquet").equals(
             pl.read_parquet(first.path / "parquet" / f"{name}.parquet"))
-    # the next night with the same inputs is not computed at all
-    with monkeypatch.context() as m:
+    with monkeypatch.context() as m:  # the next night with the same inputs: its fingerprint alone says so
         _not_computed(m)
         again = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
-    assert (again.status, again.path) == ("unchanged", first.path) and "not recomputed" in again.reason
+    assert (again.status, again.path) == ("unchanged", first.path) and "inputs unchanged" in again.reason
+
+
+def test_a_held_cell_described_otherwise_or_a_ledger_that_lacks_a_figure_makes_the_release_computed(warehouse, tmp_path, monkeypatch):
+    protocol = load_protocol(FALLS_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    _late_record_for_south(warehouse)
+    with duckdb.connect(str(warehouse)) as con:  # the recipient's ledger lost the district's figures
+        con.execute("delete from ops.disclosure_ledger where cell like '%E07900001%'")
+    calls = []
+    real = build.build_tables
+    monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29)).status in ("published", "unchanged")
+    assert calls == [1], "a figure of the current release the ledger does not hold: computed"
+    with duckdb.connect(str(warehouse)) as con:  # a ward renamed: a cell the board has never been sent
+        con.execute("update marts.fct_indicator_values set geography_name = 'South Shore' where geography_code = 'E05900002'")
+    nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
+    assert calls == [1, 1] and nxt.status == "published" and nxt.path != first.path
 
 
 def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
@@ -292,7 +304,7 @@ def test_another_boards_standardisation_bands_do_not_make_a_release_recomputed_i
     with monkeypatch.context() as m:
         _not_computed(m)
         kept = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
-    assert (kept.status, kept.path) == ("unchanged", first.path) and "not recomputed" in kept.reason
+    assert (kept.status, kept.path) == ("unchanged", first.path) and "inputs unchanged since" in kept.reason
     # from scratch (a copy of the warehouse without the log, ledger or fingerprints): the same figures
     scratch = tmp_path / "scratch.duckdb"
     shutil.copy(warehouse, scratch)
@@ -304,10 +316,6 @@ def test_another_boards_standardisation_bands_do_not_make_a_release_recomputed_i
             pl.read_parquet(first.path / "parquet" / f"{name}.parquet"))
     with duckdb.connect(str(warehouse)) as con:  # its own indicator's bands move: computed again
         con.execute("update marts.fct_indicator_bands set events = 41 where indicator_id = 'MASH-01'")
-    calls = []
-    real = build.build_tables
-    monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
-    assert calls == [1], "its own indicator's bands changed: computed (and audited)"
-    # MASH-01 is a percentage: its bands change none of its figures, so the first release stays current
-    assert (again.status, again.path) == ("unchanged", first.path) and "(bands changed)" in again.reason
+    # seen as a change of its inputs; every cell is one the board holds, so its figures are sent as first sent
+    assert (again.status, again.path) == ("unchanged", first.path) and "already holds changed (bands)" in again.reason

@@ -108,10 +108,13 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             anchor = release_log.head(con)  # the log's head as this release is built: recorded in its manifest
             secret = key if key is not None else ps.load_key()  # what the manifest is signed with
             why_computed = ""  # why a release whose inputs are unchanged is computed all the same
-            unchanged = False
+            unchanged, held = False, None
             if cur is not None and cur.input_sha256 == fingerprint:
                 why_computed = fp.intact(cur, protocol, releases_dir, release_date) or ""
                 unchanged = not why_computed
+            elif cur is not None and fp.intact(cur, protocol, releases_dir, release_date) is None:
+                held = fp.held_as_sent(con, protocol, cur, parts)  # figures it would send all held as sent
+                unchanged = held is not None
             if not unchanged:
                 figures: list[pl.DataFrame] = []
                 tables = build.build_tables(con, protocol, key, scoped, figures)
@@ -123,7 +126,7 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 f"over it. Keep it as evidence: move it out of {releases_dir}, run `partnership audit verify`, "
                 "then run again")
         if unchanged:
-            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts, root)
+            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts, root, held=held)
     except ReleaseBlocked as exc:  # SourceMissing, or a published folder edited since
         with connect(warehouse) as con:
             release_log.append(con, protocol, release_date, "blocked", None, None, str(exc))
@@ -201,13 +204,16 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
 
 
 def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: fp.Current, fingerprint: str,
-               parts: dict, root: Path, computed: bool = False) -> ReleaseResult:
-    """Log the current release as tonight's, unchanged: its inputs are the ones it was computed from
-    (not computed again), or (`computed`) the release computed and audited tonight has its content;
-    its files are intact either way."""
+               parts: dict, root: Path, computed: bool = False, held: str | None = None) -> ReleaseResult:
+    """Log the current release as tonight's, unchanged: its inputs are the ones it was computed from,
+    or differ only in counts behind figures sent again as first sent (`held`: why; not computed
+    either way), or (`computed`) the release computed and audited tonight has its content; its files
+    are intact in every case."""
     manifest = json.loads((cur.path / "manifest.json").read_text())
     with connect(warehouse) as con:
-        if computed:
+        if held:
+            reason = f"{held}; files intact; not recomputed"
+        elif computed:
             moved = fp.changed_parts(con, cur.seq, parts)
             reason = (f"same content as the release of {cur.release_date.isoformat()}, computed and audited again "
                       f"({', '.join(moved) or 'inputs'} changed); files intact; that release stays current")
