@@ -173,24 +173,25 @@ def _recorded(con: duckdb.DuckDBPyConnection, seq: int) -> dict:
     return json.loads(row[0][0]) if row else {}
 
 
-def held_as_sent(con: duckdb.DuckDBPyConnection, protocol: Protocol, cur: Current, parts: dict) -> str | None:
+def held_as_sent(con: duckdb.DuckDBPyConnection, protocol: Protocol, cur: Current, parts: dict,
+                 releases_dir: Path, release_date: date) -> str | None:
     """Why the release computed tonight would be the current one, or None.
 
     Every cell a recipient holds is sent again exactly as it was first sent (`differencing`; closing
-    never hides one). So when tonight's inputs differ from those the current release (its folder
-    intact: the caller checks) was computed from only in the counts of its controlled tables, their
-    cells (every other column) unchanged, and perhaps in the standardisation bands (which reach only
-    new cells' rates), and every figure of the current release is the one the recipient's ledger
-    holds for its cell, then tonight's release would send exactly the current release's figures."""
+    never hides one). So when tonight's inputs differ from those the current release was computed
+    from only in the counts of its controlled tables, their cells (every other column) unchanged,
+    and perhaps in the standardisation bands (which reach only new cells' rates), its folder is
+    intact (`intact`), and every figure of it is the one the recipient's ledger holds for its
+    cell, then tonight's release would send exactly the current release's figures."""
     controlled = ledger.controlled_outputs(protocol)
     if not controlled:
         return None
     recorded = _recorded(con, cur.seq)
     moved = {k for k in parts.keys() | recorded.keys() if parts.get(k) != recorded.get(k)}
     if not moved or not moved <= {f"rows:{o['table']}" for o in controlled} | {"bands"}:
+        return None  # (a part recorded before cells were is missing there, so it moved: not held)
+    if intact(cur, protocol, releases_dir, release_date) is not None:
         return None
-    if any(f"cells:{o['table']}" not in recorded for o in controlled):
-        return None  # recorded before cells were: nothing to compare
     tables = {o["table"]: pl.read_parquet(cur.path / "parquet" / f"{o['table']}.parquet") for o in controlled}
     state = ["value", "suppressed", "rounding_base"]
     sent = ledger.figures(protocol, tables).select("table_name", "cell", "figure", *state)

@@ -112,8 +112,8 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             if cur is not None and cur.input_sha256 == fingerprint:
                 why_computed = fp.intact(cur, protocol, releases_dir, release_date) or ""
                 unchanged = not why_computed
-            elif cur is not None and fp.intact(cur, protocol, releases_dir, release_date) is None:
-                held = fp.held_as_sent(con, protocol, cur, parts)  # figures it would send all held as sent
+            elif cur is not None:  # are the figures it would send all held, as sent?
+                held = fp.held_as_sent(con, protocol, cur, parts, releases_dir, release_date)
                 unchanged = held is not None
             if not unchanged:
                 figures: list[pl.DataFrame] = []
