@@ -142,8 +142,9 @@ def test_a_full_disk_while_writing_a_release_publishes_nothing_and_keeps_the_pre
     _fill(small_disk, leave=64 * 1024)
     same = release(warehouse, small_disk, protocol, date(2026, 11, 29))
     assert (same.status, same.path) == ("unchanged", first.path), "unchanged inputs: nothing to write, a full disk is no matter"
-    with duckdb.connect(str(warehouse)) as con:  # new data: this release must be written
-        con.execute("update marts.fct_indicator_values set denominator = denominator + 100 where geography_type = 'district'")
+    with duckdb.connect(str(warehouse)) as con:  # the district renamed: cells the board was never sent, to be written
+        con.execute("update marts.fct_indicator_values set geography_name = geography_name || ' District' "
+                    "where geography_type = 'district'")
     with pytest.raises(ReleaseBlocked, match="no space left on the device") as exc:
         release(warehouse, small_disk, protocol, date(2026, 11, 29))
     assert "nothing was published" in str(exc.value) and "Traceback" not in str(exc.value)

@@ -149,23 +149,84 @@ def test_a_night_with_the_same_inputs_logs_unchanged_without_computing_and_leave
         assert verify_log(con) == (3, [])
 
 
+def _late_record_for_south(warehouse):
+    """South's count grows by one (a late record for a quarter already sent), and the district's with it."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_indicator_values set numerator = 13 where geography_code = 'E05900002' and period_type = 'quarter'")
+        con.execute("update marts.fct_indicator_values set numerator = 16 where geography_type = 'district' and period_type = 'quarter'")
+        con.execute("update marts.fct_indicator_values set value = 1700.0 where geography_type = 'district' and period_type = 'quarter'")
+
+
 def test_a_changed_mart_row_recomputes_and_publishes_the_cells_already_sent_as_first_sent(warehouse, tmp_path):
     import polars as pl
 
     protocol = load_protocol(FALLS_BOARD)
     first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
-    with duckdb.connect(str(warehouse)) as con:  # South's count grows by one: a late record for a quarter already sent
-        con.execute("update marts.fct_indicator_values set numerator = 13 where geography_code = 'E05900002' and period_type = 'quarter'")
-        con.execute("update marts.fct_indicator_values set numerator = 16 where geography_type = 'district' and period_type = 'quarter'")
-        con.execute("update marts.fct_indicator_values set value = 1700.0 where geography_type = 'district' and period_type = 'quarter'")
+    _late_record_for_south(warehouse)
+    with duckdb.connect(str(warehouse)) as con:  # and a new quarter, so that there is something new to publish
+        con.execute("""insert into marts.fct_indicator_values values ('FALLS-01', 'quarter', date '2026-04-01',
+                       date '2026-06-30', 'district', 'E07900001', 'Riverside', 'persons', 40, 1852, 2100.0, 1500.0, 2800.0,
+                       'per 100000')""")
     nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
     assert nxt.status == "published" and nxt.path.name == "2026-11-29"
     new, old = (pl.read_parquet(r.path / "parquet" / "indicator_values.parquet") for r in (nxt, first))
-    assert new.equals(old), "every cell the board holds is sent again exactly: the change would be a count of new events"
+    assert new.filter(pl.col("period_start") == date(2026, 1, 1)).equals(old), \
+        "every cell the board holds is sent again exactly: the change would be a count of new events"
+    assert new.height == old.height + 1
     with duckdb.connect(str(warehouse), read_only=True) as con:
         states = con.execute("select seq, true_value, figure_true_value from ops.disclosure_ledger where figure = 'numerator' "
-                             "and cell like '%E07900001%' order by seq").fetchall()
+                             "and cell like '%E07900001%2026-01-01%' order by seq").fetchall()
     assert [s[1:] for s in states] == [(15.0, 15.0), (16.0, 15.0)], "the ledger knows the count moved behind the held figure"
+
+
+def test_counts_moved_behind_figures_the_board_holds_keep_its_release_current_without_computing(warehouse, tmp_path, monkeypatch):
+    import polars as pl
+
+    protocol = load_protocol(FALLS_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    (first.path / "board_pack.html").write_text("the pack of the first release")  # a pack beside it is no change
+    before = _files(tmp_path / "releases")
+    _late_record_for_south(warehouse)  # the counts behind held figures move; every cell stays the same
+    with monkeypatch.context() as m:
+        _not_computed(m)
+        nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29), reports_dir=tmp_path / "reports")
+    assert (nxt.status, nxt.path) == ("unchanged", first.path)
+    assert "only counts behind figures falls-prevention-board already holds changed (rows:indicator_values)" in nxt.reason
+    assert _files(tmp_path / "releases") == before, "no new dated copy, nothing rewritten"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(distinct seq) from ops.disclosure_ledger").fetchall() == [(1,)], \
+            "the recipient was sent nothing new"
+    # independent of that rule: with the current folder gone, the same night computes and publishes these figures
+    scratch = tmp_path / "scratch"
+    shutil.copytree(tmp_path / "releases", scratch / "releases")
+    shutil.copy(warehouse, scratch / "warehouse.duckdb")
+    shutil.rmtree(scratch / "releases" / protocol.id / DAY.isoformat())
+    fresh = rel.release(scratch / "warehouse.duckdb", scratch / "releases", protocol, date(2026, 11, 29))
+    assert fresh.status == "published"
+    for name in ("indicator_values", "indicators"):
+        assert pl.read_parquet(fresh.path / "parquet" / f"{name}.parquet").equals(
+            pl.read_parquet(first.path / "parquet" / f"{name}.parquet"))
+    with monkeypatch.context() as m:  # the next night with the same inputs: its fingerprint alone says so
+        _not_computed(m)
+        again = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
+    assert (again.status, again.path) == ("unchanged", first.path) and "inputs unchanged" in again.reason
+
+
+def test_a_held_cell_described_otherwise_or_a_ledger_that_lacks_a_figure_makes_the_release_computed(warehouse, tmp_path, monkeypatch):
+    protocol = load_protocol(FALLS_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    _late_record_for_south(warehouse)
+    with duckdb.connect(str(warehouse)) as con:  # the recipient's ledger lost the district's figures
+        con.execute("delete from ops.disclosure_ledger where cell like '%E07900001%'")
+    calls = []
+    real = build.build_tables
+    monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29)).status in ("published", "unchanged")
+    assert calls == [1], "a figure of the current release the ledger does not hold: computed"
+    with duckdb.connect(str(warehouse)) as con:  # a ward renamed: a cell the board has never been sent
+        con.execute("update marts.fct_indicator_values set geography_name = 'South Shore' where geography_code = 'E05900002'")
+    nxt = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
+    assert calls == [1, 1] and nxt.status == "published" and nxt.path != first.path
 
 
 def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
@@ -180,7 +241,7 @@ def test_a_changed_protocol_file_recomputes(warehouse, tmp_path, monkeypatch):
     again = rel.release(warehouse, tmp_path / "releases", load_protocol(copy), DAY)
     assert calls == [1], "the protocol's bytes changed: the release is computed"
     assert (again.status, again.path) == ("unchanged", first.path)  # the same content as before, so not rewritten
-    assert again.reason == ""
+    assert "computed and audited again (protocol_file changed)" in again.reason
 
 
 def test_a_published_folder_changed_since_is_never_published_over_and_the_night_names_the_change(warehouse, tmp_path):
@@ -216,3 +277,45 @@ def test_after_an_expired_or_blocked_night_the_release_is_computed_again(warehou
     monkeypatch.setattr(build, "build_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert rel.release(warehouse, tmp_path / "releases", protocol, DAY).status == "unchanged"
     assert calls == [1], "the latest log entry is not a publication: computed"
+
+
+SAFEGUARDING_BOARD = PROJECT_ROOT / "contracts" / "protocols" / "safeguarding-board.yaml"
+
+
+def _bands(con, indicator, events):
+    con.execute("""insert into marts.fct_indicator_bands values (?, 'quarter', date '2026-01-01', date '2026-03-31',
+                   'ward', 'E05900001', 'persons', '65-69', 0.5, 400, 100.0, ?)""", [indicator, events])
+
+
+def test_another_boards_standardisation_bands_do_not_make_a_release_recomputed_its_own_do(warehouse, tmp_path, monkeypatch):
+    import polars as pl
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("""create table marts.fct_indicator_bands (indicator_id varchar, period_type varchar, period_start date,
+                       period_end date, geography_type varchar, geography_code varchar, breakdown varchar, band varchar,
+                       standard_weight double, residents bigint, person_years double, events bigint)""")
+        _bands(con, "FALLS-01", 3)
+        _bands(con, "MASH-01", 40)
+    protocol = load_protocol(SAFEGUARDING_BOARD)
+    first = rel.release(warehouse, tmp_path / "releases", protocol, DAY)
+    assert first.status == "published"
+    with duckdb.connect(str(warehouse)) as con:  # the falls board's bands move: nothing the safeguarding board reads
+        con.execute("update marts.fct_indicator_bands set events = 4 where indicator_id = 'FALLS-01'")
+    with monkeypatch.context() as m:
+        _not_computed(m)
+        kept = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
+    assert (kept.status, kept.path) == ("unchanged", first.path) and "inputs unchanged since" in kept.reason
+    # from scratch (a copy of the warehouse without the log, ledger or fingerprints): the same figures
+    scratch = tmp_path / "scratch.duckdb"
+    shutil.copy(warehouse, scratch)
+    with duckdb.connect(str(scratch)) as con:
+        con.execute("drop table ops.release_log; drop table ops.release_inputs; drop table ops.disclosure_ledger")
+    fresh = rel.release(scratch, tmp_path / "scratch-releases", protocol, date(2026, 11, 29))
+    for name in ("indicator_values", "indicators"):
+        assert pl.read_parquet(fresh.path / "parquet" / f"{name}.parquet").equals(
+            pl.read_parquet(first.path / "parquet" / f"{name}.parquet"))
+    with duckdb.connect(str(warehouse)) as con:  # its own indicator's bands move: computed again
+        con.execute("update marts.fct_indicator_bands set events = 41 where indicator_id = 'MASH-01'")
+    again = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 30))
+    # seen as a change of its inputs; every cell is one the board holds, so its figures are sent as first sent
+    assert (again.status, again.path) == ("unchanged", first.path) and "already holds changed (bands)" in again.reason

@@ -35,6 +35,9 @@ def published(warehouse, tmp_path, monkeypatch):  # noqa: F811 - the fixture imp
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.fct_indicator_values set numerator = 13 where geography_code = 'E05900002' and period_type = 'quarter'")
         con.execute("update marts.fct_indicator_values set numerator = 16 where geography_type = 'district' and period_type = 'quarter'")
+        con.execute("""insert into marts.fct_indicator_values values ('FALLS-01', 'quarter', date '2026-04-01',
+                       date '2026-06-30', 'district', 'E07900001', 'Riverside', 'persons', 40, 1852, 2100.0, 1500.0, 2800.0,
+                       'per 100000')""")  # a new quarter: a figure the board does not hold yet
     second = rel.release(warehouse, tmp_path / "releases", protocol, date(2026, 11, 29))
     assert (first.status, second.status) == ("published", "published")
     return warehouse, first.path, second.path

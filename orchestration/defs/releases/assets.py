@@ -76,10 +76,11 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
             shared = share_release(result.path, protocol.id)
             if shared:
                 context.log.info(f"release {protocol.id}: readable by group {shared}")
-        if result.status == "published" and _pack_follows(context, protocol):
+        if result.status == "published" and _printing_follows(context, protocol):
             import orchestration.partnership.boardpack.pdf as pdf
-            pdf.warm()  # Chromium starts while the other releases run, not on the pack's clock
-            context.log.info(f"release {protocol.id}: its board pack follows in this run; Chromium started for it")
+            pdf.warm()  # Chromium starts while the other releases run, not on the pack's or the register's clock
+            context.log.info(f"release {protocol.id}: its board pack or register page is printed later in this run; "
+                             "Chromium started for it")
         line = f"release {protocol.id}: {result.status} {result.reason or (result.path or '')}".strip()
         if result.status == "not_in_force":
             context.log.warning(line)  # an expired protocol: nothing produced, and why
@@ -98,12 +99,16 @@ def _release_asset(protocol: Protocol) -> dg.AssetsDefinition:
 IN_PROCESS = ("in_process", "execute_in_process_executor")
 
 
-def _pack_follows(context: dg.AssetExecutionContext, protocol: Protocol) -> bool:
-    """This release's board pack is built later in this run, in this process (the in-process executor)."""
+def _printing_follows(context: dg.AssetExecutionContext, protocol: Protocol) -> bool:
+    """This published release's board pack is built, or its agreement's register page (which lists
+    the releases made) printed, later in this run, in this process (the in-process executor)."""
     from orchestration.defs.releases.boardpack_assets import has_board_pack
 
-    return (has_board_pack(protocol) and context.job_def.executor_def.name in IN_PROCESS
-            and dg.AssetKey(["board_packs", protocol.id]) in context.job_def.asset_layer.selected_asset_keys)
+    if context.job_def.executor_def.name not in IN_PROCESS:
+        return False
+    selected = context.job_def.asset_layer.selected_asset_keys
+    return (has_board_pack(protocol) and dg.AssetKey(["board_packs", protocol.id]) in selected) \
+        or dg.AssetKey(["register", "agreements"]) in selected
 
 
 def build_release_assets() -> list[dg.AssetsDefinition]:

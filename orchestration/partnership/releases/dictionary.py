@@ -17,36 +17,44 @@ from orchestration.partnership.releases.protocols import Protocol
 
 def dbt_descriptions(source: str) -> tuple[str, dict[str, str]]:
     """The model's and its columns' descriptions from the dbt manifest, when it has been built."""
+    nodes = _manifest_nodes()
+    if nodes is None:
+        return "", {}
+    return _descriptions_in(nodes).get(source.split(".", 1)[1], ("", {}))
+
+
+_manifest_read: dict[str, dict] = {}  # the manifest's sha256 -> its nodes
+
+
+def _manifest_nodes() -> dict | None:
+    """The dbt manifest's nodes (None before it is built). Parsed once per process while its bytes
+    are the same: a night's releases read it several times each (fingerprint, data dictionary,
+    model documentation), and parsing its 2 MB takes about a tenth of a second."""
     from orchestration.partnership.settings import PROJECT_ROOT
 
-    manifest = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
     try:
-        raw = manifest.read_bytes()
+        raw = (PROJECT_ROOT / "dbt_project" / "target" / "manifest.json").read_bytes()
     except FileNotFoundError:
-        return "", {}
-    return _descriptions_in(hashlib.sha256(raw).hexdigest(), raw).get(source.split(".", 1)[1], ("", {}))
-
-
-_descriptions_read: dict[str, dict[str, tuple[str, dict[str, str]]]] = {}
-
-
-def _descriptions_in(digest: str, raw: bytes) -> dict[str, tuple[str, dict[str, str]]]:
-    """Model or seed name -> its description and its columns', from the dbt manifest's bytes. The
-    manifest is parsed once per process while its bytes are the same: a night's releases read it
-    twice each (fingerprint, data dictionary)."""
-    if digest not in _descriptions_read:
+        return None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest not in _manifest_read:
         try:
             nodes = json.loads(raw)["nodes"]
         except (ValueError, KeyError):
             nodes = {}
-        found: dict[str, tuple[str, dict[str, str]]] = {}
-        for node in nodes.values():
-            if node.get("resource_type") in ("model", "seed") and node.get("name") not in found:
-                found[node.get("name")] = (node.get("description", ""),
+        _manifest_read.clear()
+        _manifest_read[digest] = nodes
+    return _manifest_read[digest]
+
+
+def _descriptions_in(nodes: dict) -> dict[str, tuple[str, dict[str, str]]]:
+    """Model or seed name -> its description and its columns', from the manifest's `nodes`."""
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+    for node in nodes.values():
+        if node.get("resource_type") in ("model", "seed") and node.get("name") not in found:
+            found[node.get("name")] = (node.get("description", ""),
                                        {c: v.get("description", "") for c, v in node.get("columns", {}).items()})
-        _descriptions_read.clear()
-        _descriptions_read[digest] = found
-    return _descriptions_read[digest]
+    return found
 
 
 MODEL_DOCS = "model_docs"
@@ -63,14 +71,8 @@ def model_documentation(source: str) -> str:
     """The documentation of the dbt model (or seed) `source` (schema.name) a released table comes
     from: its description, its columns', the tests dbt runs on it and its SQL, from dbt's manifest.
     Only that model's: other models appear by name only, as its SQL refers to them."""
-    from orchestration.partnership.settings import PROJECT_ROOT
-
     schema, name = source.split(".", 1)
-    manifest = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
-    try:
-        nodes = json.loads(manifest.read_bytes())["nodes"]
-    except (FileNotFoundError, ValueError, KeyError):
-        nodes = {}
+    nodes = _manifest_nodes() or {}
     node = next((n for n in nodes.values() if n.get("resource_type") in ("model", "seed") and n.get("name") == name), None)
     lines = [f"# `{source}`", ""]
     if node is None:

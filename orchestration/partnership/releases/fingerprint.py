@@ -18,11 +18,11 @@ import polars as pl
 
 import orchestration.partnership.releases.derived as derived
 import orchestration.partnership.warehouse.pseudonymise as ps
-from orchestration.partnership.releases import signing
+from orchestration.partnership.releases import ledger, signing
 from orchestration.partnership.releases.audit.files import BOARD_PACK_FILES
 from orchestration.partnership.releases.dictionary import dbt_descriptions, model_documentation
 from orchestration.partnership.releases.protocols import Protocol
-from orchestration.partnership.releases.scope import scope_once, scoped_select
+from orchestration.partnership.releases.scope import quote, scope_once, scoped_select
 from orchestration.partnership.warehouse.connection import table_exists, tables_in
 from orchestration.partnership.warehouse.files import sha256_file
 
@@ -73,30 +73,59 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: b
     if protocol.level == "aggregate":
         # derived figures are computed by the warehouse's statistics functions, from its bands mart
         parts["statistics_functions"] = derived.functions_fingerprint(con)
-        parts["bands"] = _bands_digest(con)
+        parts["bands"] = _bands_digest(con, _indicators(con, protocol, key, scoped))
     if key is not None:
         parts["key_fingerprint"] = ps.fingerprint(key)
         parts["pseudonym_context"] = protocol.pseudonym_context
+    cells = {o["table"]: ledger.key_columns(o) for o in ledger.controlled_outputs(protocol)}
     for out in protocol.outputs:
         if out["table"] in scoped:
             sql, named = f"select * from {scoped[out['table']]}", {}
         else:
             sql, named = scoped_select(con, protocol, out, key)
-        n, digest = con.execute(
-            f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), '')
-                from (select md5(cast(to_json(q) as varchar)) as h from ({sql}) q)""", named).fetchall()[0]
+        # a controlled table's cells too: its rows without their counts and derived figures (`held_as_sent`)
+        keys = cells.get(out["table"]) or ["_"]
+        n, digest, shape = con.execute(
+            f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), ''),
+                       coalesce(sha256(string_agg(k, '' order by k)), '')
+                from (select md5(cast(to_json(q) as varchar)) as h,
+                             md5(cast(to_json(struct_pack({", ".join(f"{quote(c)} := q.{quote(c)}" for c in keys)}))
+                                 as varchar)) as k
+                      from (select *, null as "_" from ({sql})) q)""", named).fetchall()[0]
         parts[f"rows:{out['table']}"] = f"{n}:{digest}"
+        if out["table"] in cells:
+            parts[f"cells:{out['table']}"] = f"{n}:{shape}"
         parts[f"descriptions:{out['table']}"] = hashlib.sha256(
             json.dumps([dbt_descriptions(out["source"]), model_documentation(out["source"])], sort_keys=True).encode()).hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
 
 
-def _bands_digest(con: duckdb.DuckDBPyConnection) -> str:
-    """The standardisation bands a release's rates are recomputed from (count and hash of the rows)."""
+def _indicators(con: duckdb.DuckDBPyConnection, protocol: Protocol, key: bytes | None,
+                scoped: dict[str, str]) -> list[str] | None:
+    """The indicators whose rows the release's derived figures are computed for; None when an
+    output with derived figures has no indicator column (then every band counts)."""
+    found: set[str] = set()
+    for out in protocol.outputs:
+        if not out.get("derived_from_counts"):
+            continue
+        if "indicator_id" not in out["columns"]:
+            return None
+        sql, named = (f"select * from {scoped[out['table']]}", {}) if out["table"] in scoped \
+            else scoped_select(con, protocol, out, key)
+        found.update(r[0] for r in con.execute(f"select distinct indicator_id from ({sql}) q", named).fetchall())
+    return sorted(i for i in found if i is not None)
+
+
+def _bands_digest(con: duckdb.DuckDBPyConnection, indicators: list[str] | None) -> str:
+    """The standardisation bands a release's rates are recomputed from (count and hash of the rows):
+    those of its own indicators (`indicators`; None: all), since the rates join bands by indicator,
+    so another board's new figures do not make this release's inputs change."""
     if not table_exists(con, *derived.BANDS_SOURCE.split(".")):
         return "missing"
+    where, params = ("", []) if indicators is None else ("where list_contains(?, b.indicator_id)", [indicators])
     n, digest = con.execute(f"""select count(*), coalesce(sha256(string_agg(h, '' order by h)), '')
-                                from (select md5(cast(to_json(b) as varchar)) as h from {derived.BANDS_SOURCE} b)""").fetchall()[0]
+                                from (select md5(cast(to_json(b) as varchar)) as h from {derived.BANDS_SOURCE} b
+                                      {where})""", params).fetchall()[0]
     return f"{n}:{digest}"
 
 
@@ -130,6 +159,54 @@ def current_release(con: duckdb.DuckDBPyConnection, protocol_id: str, root: Path
     if status not in ("published", "unchanged") or input_sha is None or path != ipath or not path or not content:
         return None
     return Current(seq, published_on, Path(root) / path, content, input_sha, json.loads(files))
+
+
+def changed_parts(con: duckdb.DuckDBPyConnection, seq: int, parts: dict) -> list[str]:
+    """The fingerprint's parts that differ from those recorded for log entry `seq` (to say why a
+    release was computed)."""
+    recorded = _recorded(con, seq)
+    return sorted(k for k in parts.keys() | recorded.keys() if parts.get(k) != recorded.get(k))
+
+
+def _recorded(con: duckdb.DuckDBPyConnection, seq: int) -> dict:
+    row = con.execute("select inputs from ops.release_inputs where seq = ?", [seq]).fetchall()
+    return json.loads(row[0][0]) if row else {}
+
+
+def held_as_sent(con: duckdb.DuckDBPyConnection, protocol: Protocol, cur: Current, parts: dict,
+                 releases_dir: Path, release_date: date) -> str | None:
+    """Why the release computed tonight would be the current one, or None.
+
+    Every cell a recipient holds is sent again exactly as it was first sent (`differencing`; closing
+    never hides one). So when tonight's inputs differ from those the current release was computed
+    from only in the counts of its controlled tables, their cells (every other column) unchanged,
+    and perhaps in the standardisation bands (which reach only new cells' rates), its folder is
+    intact (`intact`), and every figure of it is the one the recipient's ledger holds for its
+    cell, then tonight's release would send exactly the current release's figures."""
+    controlled = ledger.controlled_outputs(protocol)
+    if not controlled:
+        return None
+    recorded = _recorded(con, cur.seq)
+    moved = {k for k in parts.keys() | recorded.keys() if parts.get(k) != recorded.get(k)}
+    if not moved or not moved <= {f"rows:{o['table']}" for o in controlled} | {"bands"}:
+        return None  # (a part recorded before cells were is missing there, so it moved: not held)
+    if intact(cur, protocol, releases_dir, release_date) is not None:
+        return None
+    tables = {o["table"]: pl.read_parquet(cur.path / "parquet" / f"{o['table']}.parquet") for o in controlled}
+    state = ["value", "suppressed", "rounding_base"]
+    sent = ledger.figures(protocol, tables).select("table_name", "cell", "figure", *state)
+    held = ledger.latest(con, protocol.recipient_id)
+    if sent.height == 0 or held.height == 0:
+        return None
+    both = sent.join(held.select("table_name", "cell", "figure", *state).with_columns(pl.lit(True).alias("_held")),
+                     on=["table_name", "cell", "figure"], how="left", suffix="_held")
+    same = pl.col("_held").fill_null(False)
+    for c in state:
+        same = same & pl.col(c).eq_missing(pl.col(f"{c}_held"))
+    if not both.select(same.all()).item():
+        return None
+    return (f"only counts behind figures {protocol.recipient_id} already holds changed ({', '.join(sorted(moved))}); "
+            f"each is sent again as first sent, so the release of {cur.release_date.isoformat()} stays current")
 
 
 def logged_path(folder: Path, root: Path) -> Path:

@@ -108,10 +108,13 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             anchor = release_log.head(con)  # the log's head as this release is built: recorded in its manifest
             secret = key if key is not None else ps.load_key()  # what the manifest is signed with
             why_computed = ""  # why a release whose inputs are unchanged is computed all the same
-            unchanged = False
+            unchanged, held = False, None
             if cur is not None and cur.input_sha256 == fingerprint:
                 why_computed = fp.intact(cur, protocol, releases_dir, release_date) or ""
                 unchanged = not why_computed
+            elif cur is not None:  # are the figures it would send all held, as sent?
+                held = fp.held_as_sent(con, protocol, cur, parts, releases_dir, release_date)
+                unchanged = held is not None
             if not unchanged:
                 figures: list[pl.DataFrame] = []
                 tables = build.build_tables(con, protocol, key, scoped, figures)
@@ -123,7 +126,7 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
                 f"over it. Keep it as evidence: move it out of {releases_dir}, run `partnership audit verify`, "
                 "then run again")
         if unchanged:
-            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts, root)
+            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts, root, held=held)
     except ReleaseBlocked as exc:  # SourceMissing, or a published folder edited since
         with connect(warehouse) as con:
             release_log.append(con, protocol, release_date, "blocked", None, None, str(exc))
@@ -145,6 +148,11 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
             raise ReleaseBlocked("; ".join(problems))
 
         pause_point("release:before_publish")  # crash tests only; inert otherwise
+        if cur is not None and cur.content == content and fp.intact(cur, protocol, releases_dir, release_date) is None:
+            # the figures computed are the ones the recipient already holds, in a folder still as published:
+            # that folder stays the current release (a new dated copy would only repeat it, its pack too)
+            shutil.rmtree(tmp)
+            return _unchanged(warehouse, protocol, release_date, cur, fingerprint, parts, root, computed=True)
         with connect(warehouse) as con:
             kept = fp.folder_files(final) if final.exists() and release_log.latest_content(con, protocol.id) == content else None
             if kept is not None:  # the same content, already in place and intact: not written again
@@ -196,13 +204,22 @@ def _release(warehouse: Path, releases_dir: Path, protocol: Protocol, release_da
 
 
 def _unchanged(warehouse: Path, protocol: Protocol, release_date: date, cur: fp.Current, fingerprint: str,
-               parts: dict, root: Path) -> ReleaseResult:
-    """Log the current release as tonight's, unchanged, without computing it: its inputs are the
-    ones it was computed from and its files are intact."""
-    reason = (f"inputs unchanged since the release of {cur.release_date.isoformat()} (input sha256 {fingerprint[:12]}); "
-              "files intact; not recomputed")
+               parts: dict, root: Path, computed: bool = False, held: str | None = None) -> ReleaseResult:
+    """Log the current release as tonight's, unchanged: its inputs are the ones it was computed from,
+    or differ only in counts behind figures sent again as first sent (`held`: why; not computed
+    either way), or (`computed`) the release computed and audited tonight has its content; its files
+    are intact in every case."""
     manifest = json.loads((cur.path / "manifest.json").read_text())
     with connect(warehouse) as con:
+        if held:
+            reason = f"{held}; files intact; not recomputed"
+        elif computed:
+            moved = fp.changed_parts(con, cur.seq, parts)
+            reason = (f"same content as the release of {cur.release_date.isoformat()}, computed and audited again "
+                      f"({', '.join(moved) or 'inputs'} changed); files intact; that release stays current")
+        else:
+            reason = (f"inputs unchanged since the release of {cur.release_date.isoformat()} (input sha256 {fingerprint[:12]}); "
+                      "files intact; not recomputed")
         con.begin()
         logged = fp.logged_path(cur.path, root)
         seq = release_log.append(con, protocol, release_date, "unchanged", logged, cur.content, reason,
