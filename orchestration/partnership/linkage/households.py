@@ -190,17 +190,40 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         where s.uprn not in (select uprn from _address_ids) and s.household_id not in (select household_id from _address_ids)
         order by uprn""")
     _shared_events(mem, sources, existing)
-    mem.execute(f"""create or replace table wh.linkage.household_members as
+    mem.execute(f"""create or replace temp table _members as
         select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence,
                {_names_sql('s.source_mask', sources)} as sources, {_names_sql('s.event_mask', sources)} as event_sources
         from (select * from _spells union all by name select *, 'shared_event' as evidence from _joined) s
         join _address_ids a using (uprn)
-        where s.valid_to is null or s.valid_to >= s.valid_from
-        order by household_id, valid_from, person_id""")
+        where s.valid_to is null or s.valid_to >= s.valid_from""")
+    _write_members(mem)
     _review(mem, sources, existing)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
     return lines_matched, spells_worked_out
+
+
+def _write_members(mem: duckdb.DuckDBPyConnection) -> None:
+    """`wh.linkage.household_members` as `_members` says: written whole the first time; after
+    that only the rows of households whose rows differ (a fingerprint per household, of every
+    column) are replaced, as a night changes few households and a rewrite of every row costs
+    the most of the night's linkage write."""
+    columns = """select list((column_name, data_type) order by column_index) from duckdb_columns()
+                 where database_name = ? and schema_name = ? and table_name = ?"""
+    if (not _exists(mem, "linkage", "household_members")
+            or mem.execute(columns, ["wh", "linkage", "household_members"]).fetchall()
+            != mem.execute(columns, ["temp", "main", "_members"]).fetchall()):  # none yet, or written by other code
+        mem.execute("""create or replace table wh.linkage.household_members as
+                       select * from _members order by household_id, valid_from, person_id""")
+        return
+    fingerprint = "select household_id, count(*) as n, sum(hash(t)::hugeint) as h from {} t group by household_id"
+    mem.execute(f"""create or replace temp table _members_changed as
+        select household_id from ({fingerprint.format('_members')}) a
+        full join ({fingerprint.format('wh.linkage.household_members')}) b using (household_id)
+        where a.n is distinct from b.n or a.h is distinct from b.h""")
+    mem.execute("delete from wh.linkage.household_members where household_id in (select household_id from _members_changed)")
+    mem.execute("""insert into wh.linkage.household_members select * from _members
+                   where household_id in (select household_id from _members_changed) order by household_id, valid_from, person_id""")
 
 
 def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
@@ -247,25 +270,30 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
     """People with no UPRN record, at an address's postcode on a record's day, sharing a surname
     with a member that day: for a person to check, not joined."""
     postcodes = "wh.identity.linkage_address_postcodes"
-    # Members' postcodes and surnames first: only records sharing one are read with their dates.
+    # The records a candidate can have (a postcode and a surname, of a person placed nowhere on
+    # their own records nor joined on a shared event), then the members at those postcodes with
+    # their surnames: only records sharing a member's postcode and surname are read with their dates.
+    mem.execute("""create or replace temp table _unplaced as
+        select contract_id, delivery_id, row_number, person_id, postcode, surname from wh.identity.linkage_records
+        where postcode is not null and surname is not null
+          and person_id not in (select person_id from _placed) and person_id not in (select person_id from _joined)""")
     mem.execute(f"""create or replace temp table _member_keys as
-        select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode, r.surname
-        from wh.linkage.household_members m
-        join wh.identity.{ADDRESS_IDS} h using (household_id)
-        join {postcodes} a on a.uprn = h.uprn
+        with m as (select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode
+                   from wh.linkage.household_members m
+                   join wh.identity.{ADDRESS_IDS} h using (household_id)
+                   join {postcodes} a on a.uprn = h.uprn
+                   where a.postcode in (select postcode from _unplaced))
+        select m.*, r.surname from m
         join (select distinct person_id, surname from wh.identity.linkage_records
-              where surname is not null and person_id in (select person_id from wh.linkage.household_members)) r
-          on r.person_id = m.person_id""")
+              where surname is not null and person_id in (select person_id from m)) r using (person_id)""")
     # Per candidate, postcode and surname: the first and last day of their records there, so the
     # join with the members is one row per person and key, not per record.
     mem.execute(f"""create or replace temp table _candidates as
         select r.person_id, r.postcode, r.surname, min(d.day) as first_day, max(d.day) as last_day
-        from (select * from wh.identity.linkage_records
-              semi join (select distinct postcode, surname from _member_keys) k using (postcode, surname)) r
+        from (select * from _unplaced semi join (select distinct postcode, surname from _member_keys) k
+              using (postcode, surname)) r
         join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
         where d.day is not null
-          and r.person_id not in (select person_id from _placed)
-          and r.person_id not in (select person_id from _joined)
         group by all""")
     # And people whose address line is close to an address's but not the same (`address_lines`),
     # unless they live there on other evidence.
