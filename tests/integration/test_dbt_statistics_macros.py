@@ -84,6 +84,9 @@ group by i.area
 ;
 -- @@query:not_null_columns
 {{ test_not_null_columns('nullable_rows', ['a', 'b', 'c']) }}
+;
+-- @@query:columns_between
+{{ test_columns_between('bounded_rows', ['v', 'lo', 'hi'], 0, 100) }}
 """
 
 
@@ -353,3 +356,14 @@ def test_the_required_columns_test_names_each_column_with_nulls_and_counts_them(
     warehouse.execute("delete from nullable_rows where a is null or b is null")
     warehouse.execute("update nullable_rows set c = 0")
     assert warehouse.execute(dbt_run["queries"]["not_null_columns"]).fetchall() == []
+
+
+def test_the_bounds_test_names_each_column_with_values_outside_and_counts_them(dbt_run, warehouse):
+    rows = [(50.0, 0.0, 100.0), (None, None, None), (100.5, -1.0, 100.0), (-0.1, 2.0, 101.0), (7.0, -3.0, 8.0)]
+    warehouse.execute("create or replace table bounded_rows (v double, lo double, hi double)")
+    warehouse.executemany("insert into bounded_rows values (?, ?, ?)", rows)
+    expected = {col: sum(r[i] is not None and not 0 <= r[i] <= 100 for r in rows) for i, col in enumerate(("v", "lo", "hi"))}
+    found = dict(warehouse.execute(dbt_run["queries"]["columns_between"]).fetchall())
+    assert found == {c: n for c, n in expected.items() if n} == {"v": 2, "lo": 2, "hi": 1}
+    warehouse.execute("delete from bounded_rows where v > 100 or v < 0 or lo < 0 or hi > 100")
+    assert warehouse.execute(dbt_run["queries"]["columns_between"]).fetchall() == []

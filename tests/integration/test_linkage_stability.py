@@ -18,7 +18,7 @@ pytestmark = pytest.mark.dbt_free
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence", "household_members")
 IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review",
                    "linkage_household_addresses", "linkage_household_review", "linkage_line_matches",
-                   "linkage_line_deliveries")
+                   "linkage_line_deliveries", "linkage_spells", "linkage_spell_state")
 
 
 def _ids(path):
@@ -259,6 +259,9 @@ def test_a_night_scores_only_new_profiles_and_links_as_a_full_rescore_would(nigh
     assert inc.new_persons == rescored.new_persons
     # Address lines: only the new deliveries' lines were matched; the others' matches were kept.
     assert 0 < inc.address_lines_matched < 0.2 * rescored.address_lines_matched
+    # Address spells: only the people linked again had theirs worked out (and still every
+    # table, the kept spells included, equals the full night's).
+    assert 0 < inc.spells_worked_out < 0.2 * rescored.spells_worked_out
 
 
 def test_an_opt_out_and_a_withdrawn_delivery_take_effect_on_an_incremental_night(nights):
@@ -367,7 +370,7 @@ def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_wh
     finally:
         con.close()
     second = run_linkage(again, contracts())
-    assert second.incremental and second.records_linked == 0 and second.profiles_scored == 0
+    assert second.incremental and second.records_linked == 0 and second.profiles_scored == 0 and second.spells_worked_out == 0
     assert _tables_differ(again, upgraded) == {}
     # Retention purges a delivery's linkage rows with it, behind linkage's back: the next night
     # cannot carry the state forward, and links everything again.

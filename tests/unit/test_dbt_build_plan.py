@@ -109,6 +109,26 @@ def test_a_changed_source_rebuilds_exactly_what_is_downstream_of_it(settings, ch
     assert args[4:] == ["--exclude-resource-type", "unit_test"]
 
 
+@pytest.mark.parametrize("change", [
+    "insert into valid.a values (3, 1, 'x')",                                   # a delivery's row arrives
+    "delete from valid.a where _delivery_id = 2",                               # a delivery purged
+    "delete from valid.a where _delivery_id = 2; insert into valid.a values (3, 0, 'p'), (3, 1, 'q')",  # as many rows, another delivery
+])
+def test_a_source_fingerprinted_by_its_keys_sees_every_delivery_arrive_or_leave(settings, change):
+    # `valid` (meta fingerprint: keys): a delivery's rows are written once and leave only whole.
+    manifest = {**MANIFEST, "sources": {u: {**s, "source_meta": {"fingerprint": "keys"}} for u, s in MANIFEST["sources"].items()}}
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("""create or replace table valid.a as
+                       select (range // 2 + 1)::bigint as _delivery_id, (range % 2)::bigint as _row_number, 'x' || range as v
+                       from range(4)""")
+    r.record_build(settings, r.plan_build(settings, manifest, "p1"))
+    assert r.plan_build(settings, manifest, "p1").rebuild == set()
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(change)
+    plan = r.plan_build(settings, manifest, "p1")
+    assert plan.changed_sources == ["source.p.valid.a"] and plan.rebuild == {"model.p.stg_a", "model.p.int_ab"}
+
+
 def test_unit_tests_run_in_a_full_build_and_again_after_a_project_change_not_in_a_partial_one(settings):
     # dbt build runs unit tests unless told otherwise: a full build's arguments do not exclude them.
     first = _plan(settings)

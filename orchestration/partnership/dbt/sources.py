@@ -47,6 +47,9 @@ def sources_yaml(contracts: dict[str, Contract]) -> str:
     doc = {"version": 2, "sources": [{
         "name": "valid", "schema": "valid",
         "description": "Contract-valid rows of every agency extract, typed, direct identifiers pseudonymised.",
+        # A delivery's rows are written once, as it is accepted, and removed only with it (retention):
+        # the build plan fingerprints these tables by their rows' keys (dbt/runner.py).
+        "meta": {"fingerprint": "keys"},
         "tables": tables,
     }]}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)

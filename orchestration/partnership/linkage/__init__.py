@@ -20,15 +20,17 @@ DuckDB (spilling to `data/linkage/tmp`), and writes, in one transaction:
                             while the gazetteer file is the one `linkage_state` records
 - `linkage.household_members`, `identity.linkage_household_addresses`,
   `identity.linkage_household_review`, `identity.linkage_line_matches`,
-  `identity.linkage_line_deliveries`  households at a date, the sources placing each person,
-                            and each record's address-line match (`households`, `address_lines`)
+  `identity.linkage_line_deliveries`, `identity.linkage_spells`, `identity.linkage_spell_state`
+                            households at a date, the sources placing each person, each
+                            record's address-line match and each person's address spells
+                            (`households`, `address_lines`, `spells`)
 
 and an aggregate report (no identifying values) to `data/reports/linkage/`. A night that links
 only part ends with the same tables as a night that links everything (see
 `profiles.select_region`).
 
 The phases, one module each: `read` (input and stored state), `profiles`, `scoring` (Splink,
-with `model`), `people` (clustering with `cluster`, person ids), `households`, `optouts`,
+with `model`), `people` (clustering with `cluster`, person ids), `households` (with `spells`), `optouts`,
 `write`; `state` holds what they share. `inputs` says which extracts are about people and how
 their identifiers are normalised; `quality.evaluate` measures a result against the demo
 generator's truth.

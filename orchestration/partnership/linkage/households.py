@@ -10,15 +10,11 @@ night's household and opt-out flag.
 
 Households at a date (`write_household_members`, run as the night's tables are written):
 
-A record that carries a UPRN and a date (the contract's dated column: its freshness column)
-says its person lived at that address that day; so does a record with no UPRN whose address
-line and postcode are exactly a gazetteer address's (`address_lines`). A person's address
-records, in date order, give their *address spells*: they live at an address from the day of its first record
-of a run (the first spell from their date of birth, as nothing earlier is known) until the day
-before a record puts them at another address; the last spell has no end. A *household* is an
-address: everyone whose spell there covers a day is its household that day. So a move, a new
-baby (no earlier than its birth) and a person leaving (their record elsewhere) are handled by
-date, and a person's household for a period is the one at the period's date.
+Each person's *address spells* (`spells`: where their own records, by UPRN or by an address
+line matched to the gazetteer, say they lived, from when to when) place them at addresses. A
+*household* is an address: everyone whose spell there covers a day is its household that day.
+So a move, a new baby (no earlier than its birth) and a person leaving (their record elsewhere)
+are handled by date, and a person's household for a period is the one at the period's date.
 
 Records with only a postcode put nobody in a household: a postcode holds about fifteen
 addresses, and a surname is shared across them. A person with no address record whose postcode, on a record's day, is the address's postcode (gazetteer) and whose
@@ -37,8 +33,9 @@ Written, in the linkage step's transaction, from the records as linked tonight:
   takes that id).
 - `identity.linkage_household_review`: the postcode-only candidates above, and the people
   whose address line is close to an address's but not the same.
-Every night works them out again from every dated address record (a record's address-line
-match is kept from the night its delivery was first matched: `address_lines`).
+Every night writes them again from everyone's spells; the spells themselves are worked out again
+only for the people whose records the night linked again (`spells`), and a record's address-line
+match is kept from the night its delivery was first matched (`address_lines`).
 """
 
 from __future__ import annotations
@@ -46,9 +43,9 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
-from orchestration.partnership.linkage.address_lines import match_address_lines
 from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.people import assign_ids
+from orchestration.partnership.linkage.spells import address_spells, dated_records_sql, mask_sql
 from orchestration.partnership.linkage.state import (
     FIRST,
     HOUSEHOLD_PREFIX,
@@ -156,77 +153,19 @@ REVIEW = "linkage_household_review"
 ID_WIDTH = 9  # as cluster.assign_stable_ids
 
 
-def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str = "wh.") -> str:
-    """(contract_id, delivery_id, row_number, day) of every valid row with a dated column."""
-    parts = []
-    for s in sources:
-        f = s.contract.freshness
-        if f is None or s.contract.table not in existing:
-            continue
-        parts.append(f"""select '{s.id}' as contract_id, _delivery_id as delivery_id, _row_number as row_number,
-                                cast("{f.column}" as date) as day from {db}valid."{s.contract.table}" """)
-    if not parts:
-        return "select cast(null as varchar) as contract_id, 0::bigint as delivery_id, 0::bigint as row_number, cast(null as date) as day where false"
-    return "\nunion all\n".join(parts)
-
-
-# Runs of one address in each person's records by date (`_observed`); a run begins where the
-# address differs from the record before. Two addresses on one day: ordered by UPRN.
-_SPANS = """o as (select person_id, uprn, day, min(date_of_birth) as dob, bool_and(by_line) as by_line,
-                          bit_or(source_mask) as source_mask
-                   from _observed group by person_id, uprn, day),
-        marked as (select *, lag(uprn) over w is distinct from uprn as starts
-                   from o window w as (partition by person_id order by day, uprn)),
-        runs as (select *, sum(starts::int) over (partition by person_id order by day, uprn
-                                                   rows unbounded preceding) as run from marked),
-        spans as (select person_id, run, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
-                         min(dob) as dob, bool_and(by_line) as by_line,
-                         bit_or(source_mask) as source_mask
-                  from runs group by person_id, run)"""
-
-
 def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
-                            reuse_lines: bool = False) -> int:
+                            reuse_lines: bool = False, people: str | None = None) -> tuple[int, int]:
     """Households at a date (see the module's docstring, second part): the three tables written
     into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
     written tonight, moving `wh.linkage.id_sequence` on for new addresses. `reuse_lines`: the lines
-    of deliveries matched on an earlier night are not matched again (`address_lines`). Returns the
-    number of records whose address line was matched."""
+    of deliveries matched on an earlier night are not matched again (`address_lines`); `people`: the
+    people whose records changed since the kept spells were made (`spells.address_spells`). Returns
+    the number of records whose address line was matched and of people whose spells were worked out."""
     prefix = HOUSEHOLD_PREFIX
     next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
                           .fetchall() or [(1,)])[0][0])
-    with_uprn = [s for s in sources if s.has("uprn")]
-    lines_matched = match_address_lines(mem, sources, existing, reuse_lines)
-    mem.execute(f"""create or replace temp table _observed as
-        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line, {_mask_sql('r.contract_id', sources)} as source_mask
-        from wh.identity.linkage_records r
-        join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
-        where r.contract_id in ({_ids(with_uprn)}) and r.uprn is not null and d.day is not null
-        union all
-        select person_id, uprn, day, date_of_birth, true, {_mask_sql('contract_id', sources)} from _line_observed""")
-    mem.execute(f"create or replace temp table _spans as with {_SPANS} select * from spans")
-    # A neighbour's address for one day, between or beside runs at an address of the same
-    # postcode, from address lines alone: a mistyped house number, not a move. Its records are
-    # set aside and the runs of the few people who had one are worked out again.
-    mem.execute("""create or replace temp table _slips as
-        with p as (select s.*, a.postcode, lag(a.postcode) over w as before_postcode,
-                          lead(a.postcode) over w as after_postcode
-                   from _spans s left join wh.identity.linkage_address_postcodes a using (uprn)
-                   window w as (partition by person_id order by run))
-        select person_id, uprn, first_seen as day from p
-        where by_line and first_seen = last_seen and (before_postcode = postcode or after_postcode = postcode)""")
-    mem.execute("""delete from _observed where by_line
-                   and (person_id, uprn, day) in (select (person_id, uprn, day) from _slips)""")
-    mem.execute("delete from _spans where person_id in (select person_id from _slips)")
-    mem.execute(f"""insert into _spans with {_SPANS.replace("from _observed", "from _observed semi join _slips using (person_id)")}
-                    select * from spans""")
-    mem.execute("""create or replace temp table _spells as
-        select person_id, uprn, first_seen, last_seen, source_mask, cast(null as bigint) as event_mask,
-               case when by_line then 'address_line' else 'address' end as evidence,
-               case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
-               cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
-        from _spans""")
-    _bound_by_other_postcodes(mem, sources, existing)
+    lines_matched, spells_worked_out = address_spells(mem, sources, existing, reuse_lines, people)
+    mem.execute("create or replace temp table _placed as select distinct person_id from _spells")
     # An address keeps its household id; one that is someone's household in linkage.persons
     # (their latest address) takes that id; a new address takes the next number.
     stored = (f"select uprn, household_id from wh.identity.{ADDRESS_IDS}"
@@ -251,41 +190,40 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         where s.uprn not in (select uprn from _address_ids) and s.household_id not in (select household_id from _address_ids)
         order by uprn""")
     _shared_events(mem, sources, existing)
-    mem.execute(f"""create or replace table wh.linkage.household_members as
+    mem.execute(f"""create or replace temp table _members as
         select a.household_id, s.person_id, s.valid_from, s.valid_to, s.first_seen, s.last_seen, s.evidence,
                {_names_sql('s.source_mask', sources)} as sources, {_names_sql('s.event_mask', sources)} as event_sources
         from (select * from _spells union all by name select *, 'shared_event' as evidence from _joined) s
         join _address_ids a using (uprn)
-        where s.valid_to is null or s.valid_to >= s.valid_from
-        order by household_id, valid_from, person_id""")
+        where s.valid_to is null or s.valid_to >= s.valid_from""")
+    _write_members(mem)
     _review(mem, sources, existing)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
-    return lines_matched
+    return lines_matched, spells_worked_out
 
 
-def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
-    """A record at another postcode says its person did not live at the address that day: a
-    spell starts no earlier than the day after the person's last such record before its first
-    record there (a family that moved in), and ends no later than the day before their first
-    such record after its last (a person who moved out before a record there says so)."""
-    mem.execute(f"""create or replace temp table _elsewhere as
-        select r.person_id, r.postcode, d.day
-        from wh.identity.linkage_records r
-        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
-        where r.postcode is not null and d.day is not null and r.person_id in (select person_id from _spells)""")
-    mem.execute("""create or replace temp table _spells as
-        with s as (select s.*, a.postcode as address_postcode
-                   from _spells s left join wh.identity.linkage_address_postcodes a using (uprn)),
-        bounds as (select s.person_id, s.first_seen,
-                          max(e.day) filter (where e.day < s.first_seen) as before_day,
-                          min(e.day) filter (where e.day > s.last_seen) as after_day
-                   from s join _elsewhere e on e.person_id = s.person_id and e.postcode <> s.address_postcode
-                   group by all)
-        select s.person_id, s.uprn, s.first_seen, s.last_seen, s.source_mask, s.event_mask, s.evidence,
-               greatest(s.valid_from, cast(b.before_day + 1 as date)) as valid_from,
-               least(s.valid_to, cast(b.after_day - 1 as date)) as valid_to
-        from s left join bounds b using (person_id, first_seen)""")
+def _write_members(mem: duckdb.DuckDBPyConnection) -> None:
+    """`wh.linkage.household_members` as `_members` says: written whole the first time; after
+    that only the rows of households whose rows differ (a fingerprint per household, of every
+    column) are replaced, as a night changes few households and a rewrite of every row costs
+    the most of the night's linkage write."""
+    columns = """select list((column_name, data_type) order by column_index) from duckdb_columns()
+                 where database_name = ? and schema_name = ? and table_name = ?"""
+    if (not _exists(mem, "linkage", "household_members")
+            or mem.execute(columns, ["wh", "linkage", "household_members"]).fetchall()
+            != mem.execute(columns, ["temp", "main", "_members"]).fetchall()):  # none yet, or written by other code
+        mem.execute("""create or replace table wh.linkage.household_members as
+                       select * from _members order by household_id, valid_from, person_id""")
+        return
+    fingerprint = "select household_id, count(*) as n, sum(hash(t)::hugeint) as h from {} t group by household_id"
+    mem.execute(f"""create or replace temp table _members_changed as
+        select household_id from ({fingerprint.format('_members')}) a
+        full join ({fingerprint.format('wh.linkage.household_members')}) b using (household_id)
+        where a.n is distinct from b.n or a.h is distinct from b.h""")
+    mem.execute("delete from wh.linkage.household_members where household_id in (select household_id from _members_changed)")
+    mem.execute("""insert into wh.linkage.household_members select * from _members
+                   where household_id in (select household_id from _members_changed) order by household_id, valid_from, person_id""")
 
 
 def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
@@ -297,7 +235,7 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     parts = []
     for src in sources:
         col, f = src.contract.shared_event, src.contract.freshness
-        bit = _mask_sql(f"'{src.id}'", sources)
+        bit = mask_sql(f"'{src.id}'", sources)
         if col is None or f is None or src.contract.table not in existing:
             continue
         parts.append(f"""select r.person_id, r.postcode, r.surname, r.date_of_birth, cast(v."{f.column}" as date) as day,
@@ -318,7 +256,7 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
             join _spells s on s.person_id = m.person_id
              and (s.valid_from is null or s.valid_from <= x.day) and (s.valid_to is null or x.day <= s.valid_to)
             join wh.identity.linkage_address_postcodes a on a.uprn = s.uprn and a.postcode = x.postcode
-            where x.person_id not in (select person_id from _observed)),
+            where x.person_id not in (select person_id from _placed)),
         one_address as (select person_id from evidence group by person_id having count(distinct uprn) = 1)
         select person_id, any_value(uprn) as uprn, min(day) as first_seen, max(day) as last_seen,
                greatest(min(valid_from), min(date_of_birth)) as valid_from,
@@ -332,25 +270,30 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
     """People with no UPRN record, at an address's postcode on a record's day, sharing a surname
     with a member that day: for a person to check, not joined."""
     postcodes = "wh.identity.linkage_address_postcodes"
-    # Members' postcodes and surnames first: only records sharing one are read with their dates.
+    # The records a candidate can have (a postcode and a surname, of a person placed nowhere on
+    # their own records nor joined on a shared event), then the members at those postcodes with
+    # their surnames: only records sharing a member's postcode and surname are read with their dates.
+    mem.execute("""create or replace temp table _unplaced as
+        select contract_id, delivery_id, row_number, person_id, postcode, surname from wh.identity.linkage_records
+        where postcode is not null and surname is not null
+          and person_id not in (select person_id from _placed) and person_id not in (select person_id from _joined)""")
     mem.execute(f"""create or replace temp table _member_keys as
-        select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode, r.surname
-        from wh.linkage.household_members m
-        join wh.identity.{ADDRESS_IDS} h using (household_id)
-        join {postcodes} a on a.uprn = h.uprn
+        with m as (select m.household_id, m.person_id, m.valid_from, m.valid_to, a.postcode
+                   from wh.linkage.household_members m
+                   join wh.identity.{ADDRESS_IDS} h using (household_id)
+                   join {postcodes} a on a.uprn = h.uprn
+                   where a.postcode in (select postcode from _unplaced))
+        select m.*, r.surname from m
         join (select distinct person_id, surname from wh.identity.linkage_records
-              where surname is not null and person_id in (select person_id from wh.linkage.household_members)) r
-          on r.person_id = m.person_id""")
+              where surname is not null and person_id in (select person_id from m)) r using (person_id)""")
     # Per candidate, postcode and surname: the first and last day of their records there, so the
     # join with the members is one row per person and key, not per record.
     mem.execute(f"""create or replace temp table _candidates as
         select r.person_id, r.postcode, r.surname, min(d.day) as first_day, max(d.day) as last_day
-        from (select * from wh.identity.linkage_records
-              semi join (select distinct postcode, surname from _member_keys) k using (postcode, surname)) r
+        from (select * from _unplaced semi join (select distinct postcode, surname from _member_keys) k
+              using (postcode, surname)) r
         join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
         where d.day is not null
-          and r.person_id not in (select person_id from _observed)
-          and r.person_id not in (select person_id from _joined)
         group by all""")
     # And people whose address line is close to an address's but not the same (`address_lines`),
     # unless they live there on other evidence.
@@ -371,22 +314,10 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
         order by household_id, person_id""")
 
 
-# Which extracts placed a person at an address, carried as one bit per extract (in id order) while
-# spells are worked out, and written as the list of their ids.
-def _mask_sql(expr: str, sources: list[PersonSource]) -> str:
-    ids = sorted(s.id for s in sources)
-    assert len(ids) < 63
-    return "cast(case " + expr + " " + " ".join(f"when '{c}' then {1 << i}" for i, c in enumerate(ids)) + " end as bigint)"
-
-
 def _names_sql(mask: str, sources: list[PersonSource]) -> str:
     ids = sorted(s.id for s in sources)
     parts = ", ".join(f"case when {mask} & {1 << i} <> 0 then '{c}' end" for i, c in enumerate(ids))
     return f"case when {mask} is not null then string_split(concat_ws(',', {parts}), ',') end"
-
-
-def _ids(sources: list[PersonSource]) -> str:
-    return ", ".join(f"'{s.id}'" for s in sources) or "null"
 
 
 def _exists(mem: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -60,6 +60,7 @@ class LinkageSummary:
     links_refused: int = 0
     clerical_review_pairs: int = 0
     address_lines_matched: int = 0  # records whose address line was matched tonight (the others' were kept)
+    spells_worked_out: int = 0  # people whose address spells were worked out tonight (the others' were kept)
     persons_kept_from_last_night: int = 0
     new_persons: int = 0
     model_trained: bool = False

@@ -61,8 +61,11 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
         _clerical_review(mem, delta)
         before = _household_fingerprints(mem)
-        summary.address_lines_matched = write_household_members(mem, sources or [], tables(mem, "wh", "valid"),
-                                                                reuse_lines=delta and address_cached)
+        # A person's spells change only with their records: those of the groups linked again.
+        relinked = "select person_id from prev_ids union all select person_id from persons_all where relinked"
+        summary.address_lines_matched, summary.spells_worked_out = write_household_members(mem, sources or [], tables(mem, "wh", "valid"),
+                                                                reuse_lines=delta and address_cached,
+                                                                people=relinked if delta else None)
         _log_changed_households(mem, run, before)
         _count(mem, summary)
         mem.execute("commit")

@@ -10,8 +10,9 @@
 -- split moves records between people, a household or opt-out changes), and removes the
 -- records no longer staged (superseded by a later delivery, a snapshot replaced, a delivery
 -- purged). A record's own columns never change: a delivery's rows are fixed once accepted,
--- and a correction is a new record. Which records to build is worked out on keys alone; only
--- those records are read whole (macro to_build_only). After a link run that linked everyone,
+-- and a correction is a new record. Which records to build is worked out on keys alone, row
+-- by row only for the deliveries whose records differ; only those records are read whole
+-- (macro to_build_only). After a link run that linked everyone,
 -- every stored record is compared with the person index instead. The people of the records
 -- written or removed are logged for the models that group a person's records over time
 -- (macros/incremental/changed_people.sql).
@@ -104,6 +105,39 @@ stored as materialized (
 
 ),
 
+-- The deliveries whose staged records differ from those stored: a fingerprint per delivery
+-- (how many rows and a sum of their row numbers' hashes) on each side, so that only their
+-- records are compared row by row, not every staged record with every stored one. A
+-- delivery's records leave staging when superseded or purged and come back when the record
+-- superseding them is purged, so any delivery can differ, not only tonight's.
+changed_deliveries as materialized (
+
+    select delivery_id
+    from (
+        select delivery_id, count(*) as records, sum(hash(row_number)) as fingerprint
+        from staged group by delivery_id
+    ) as staged_deliveries
+    full join (
+        select delivery_id, count(*) as records, sum(hash(row_number)) as fingerprint
+        from stored group by delivery_id
+    ) as stored_deliveries using (delivery_id)
+    where staged_deliveries.records is distinct from stored_deliveries.records
+        or staged_deliveries.fingerprint is distinct from stored_deliveries.fingerprint
+
+),
+
+staged_changed as materialized (
+
+    select * from staged semi join changed_deliveries using (delivery_id)
+
+),
+
+stored_changed as materialized (
+
+    select * from stored semi join changed_deliveries using (delivery_id)
+
+),
+
 changed_people as materialized (
 
     select distinct person_id from person_changes where person_id is not null
@@ -114,8 +148,8 @@ to_build as materialized (
 
     -- Records not stored yet.
     select contract_id, delivery_id, row_number
-    from staged
-    anti join stored using (delivery_id, row_number)
+    from staged_changed
+    anti join stored_changed using (delivery_id, row_number)
 
     union all
 {% if everyone %}
@@ -145,8 +179,8 @@ gone as (
 
     -- Stored records no longer staged (replace_by_key needs only their keys).
     select contract_id, delivery_id, row_number
-    from stored
-    anti join staged using (delivery_id, row_number)
+    from stored_changed
+    anti join staged_changed using (delivery_id, row_number)
 
 ),
 {% endif %}
