@@ -18,6 +18,7 @@ from orchestration.partnership.releases.audit import nearby
 from orchestration.partnership.releases.audit.relations import describe
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
+MILP_SECONDS = 60  # an integer program's time limit (HiGHS's, wall clock)
 EPS = 1e-6
 
 
@@ -86,6 +87,7 @@ class _Program:
         a_eq, lo, hi = self._rows(same, at)
         if lo is None:
             return None
+        rows = a_eq, lo, hi  # the block's own, before `toward`'s columns are added
         if toward is not None:
             cols, tgt, sign = toward
             k = len(cols)
@@ -111,8 +113,15 @@ class _Program:
         if a_ub is not None:
             cons.append(LinearConstraint(a_ub, -np.inf, b_ub))
         res = milp(c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(k)], bounds=Bounds(lo, hi),
-                   options={"time_limit": 60, "mip_rel_gap": gap})
-        return res.x[:n] if res.status == 0 and res.x is not None else None
+                   options={"time_limit": MILP_SECONDS, "mip_rel_gap": gap})
+        if res.x is None:
+            return None
+        if res.status == 0:
+            return res.x[:n]
+        # stopped by the time limit with a whole point in hand: a witness all the same once it keeps every
+        # row and bound (else a loaded machine would turn a slow search into a finding)
+        y = np.round(res.x[:n])
+        return y if nearby.holds(y, rows[0], self.a_ub, self.b_ub, rows[1], rows[2]) else None
 
     def _rows(self, same: tuple[int, int] | None, at: tuple[int, float, float] | None):
         """The equations with `same` (two columns equal) added, and the bounds with `at` (column,
