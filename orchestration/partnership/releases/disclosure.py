@@ -8,7 +8,7 @@ cells so that no suppressed cell can be worked out from the margins the protocol
 (e.g. wards adding up to the district, sexes adding up to persons): each margin is a set of
 linear equations `total = sum(members)`, and cells are added to the suppressed set until no
 suppressed cell is determined by the published ones — neither by an equation with a single
-unknown nor by combining equations (checked with the rank of the equations' unknown part).
+unknown nor by combining equations (checked by sparse elimination of the equations' unknown part: `determined`).
 """
 
 from __future__ import annotations
