@@ -222,3 +222,26 @@ def test_a_hidden_count_whose_least_value_is_still_small_is_not_zero_and_a_findi
 def test_the_random_holdings_give_something_away_often_enough_to_test_the_attacker():
     leaking = sum(bool(oracle.analyse(*_random_holding(s)[:4])) for s in range(40))
     assert 10 <= leaking <= 38
+
+
+def test_an_integer_program_stopped_by_its_time_limit_gives_the_whole_point_it_found_if_it_holds(monkeypatch):
+    # total = a + b over whole counts, total 3..5: HiGHS reports the program stopped by its time limit (as
+    # on a loaded machine) with a point in hand; that point is a witness, not a proof that there is none
+    import numpy as np
+
+    prog = attack_solve._Program([0, 1, 2], [("eq", 0, [1, 2])], [], np.array([[3.0, 5.0], [0.0, 9.0], [0.0, 9.0]]),
+                                 attack_solve.Attack())
+    real = attack_solve.milp
+
+    def stopped(shift):
+        def run(*args, **kwargs):
+            res = real(*args, **kwargs)
+            res.status, res.x = 1, res.x + shift
+            return res
+        return run
+
+    monkeypatch.setattr(attack_solve, "milp", stopped(np.zeros(3)))
+    x = prog.solve(np.array([1.0, 0.0, 0.0]), integral=True)
+    assert x is not None and x[0] == x[1] + x[2] and 3 <= x[0] <= 5
+    monkeypatch.setattr(attack_solve, "milp", stopped(np.array([1.0, 0.0, 0.0])))  # a point off its row
+    assert prog.solve(np.array([1.0, 0.0, 0.0]), integral=True) is None

@@ -143,6 +143,42 @@ def test_determined_columns_are_exactly_the_unknowns_exact_elimination_pins_down
     assert set(disclosure.determined_columns(a)) == attacker.pinned(a.astype(int).tolist(), n)
 
 
+def _hidden_table_system(rng: np.random.Generator) -> np.ndarray:
+    """The equations among the hidden cells of a small three-way table with every margin (totals at
+    index 0 of each dimension), as `_Suppressor.determined` builds them: sparse, with many dependent rows."""
+    shape = tuple(int(d) + 1 for d in rng.integers(2, 5, size=3))
+    idx = np.arange(np.prod(shape)).reshape(shape)
+    hidden = rng.random(idx.size) < rng.uniform(0.2, 0.9)
+    col = {c: j for j, c in enumerate(np.flatnonzero(hidden).tolist())}
+    rows = []
+    for axis in range(3):
+        moved = np.moveaxis(idx, axis, 0)
+        for rest in np.ndindex(moved.shape[1:]):
+            line = moved[(slice(None),) + rest].tolist()
+            row = np.zeros(len(col))
+            for c, sign in [(line[0], 1.0)] + [(m, -1.0) for m in line[1:]]:
+                if hidden[c]:
+                    row[col[c]] += sign
+            rows.append(row)
+    return np.array(rows).reshape(len(rows), len(col))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_determined_columns_on_sparse_table_systems_are_exactly_those_exact_elimination_pins_down(seed):
+    rng = np.random.default_rng([seed, 26])
+    a = _hidden_table_system(rng)
+    if seed % 3 == 0:  # and a row that is a combination of others, in one place
+        a = np.vstack([a, rng.integers(-2, 3, size=a.shape[0]) @ a]) if a.shape[0] else a
+    assert set(disclosure.determined_columns(a)) == attacker.pinned(a.astype(int).tolist(), a.shape[1])
+
+
+def test_a_column_in_a_single_row_is_determined_when_the_others_of_that_row_are():
+    # x0 appears once, yet x1 + x2 is fixed by the rows together (x1 - x3, x2 + x3): x0 is pinned
+    a = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0], [0.0, 0.0, 1.0, 1.0]])
+    assert disclosure.determined_columns(a) == [0]
+    assert disclosure.determined_columns(a[:2]) == []
+
+
 def _random_case(seed: int):
     rng = random.Random(seed)
     rows, margins = attacker.random_table(rng)

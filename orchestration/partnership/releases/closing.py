@@ -152,9 +152,12 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
     dc = protocol.disclosure or {}
     held = {(c, f) for (tname, c, f) in held_truth if tname == out["table"]}
     totals_of: dict[int, list[int]] = {}
+    of_cell: dict[int, list[tuple[int, list[int]]]] = {}  # row -> the equations it is in, in order
     for t, ms in equations:
         for m in ms:
             totals_of.setdefault(m, []).append(t)
+        for c in dict.fromkeys((t, *ms)):
+            of_cell.setdefault(c, []).append((t, ms))
     hide: dict[str, set[int]] = {f: set() for f in counts}
     free_of: dict[str, set[int]] = {}  # per count: the rows that can still be hidden
     for i, f, kind in mine:
@@ -162,7 +165,7 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
         if kind in ("pinned", "related"):
             hide[f].add(i)
         elif kind == "narrowed":
-            hide[f].update(_unbind(i, df, f, equations, exact, dc.get("suppress_counts_from"), dc.get("suppress_counts_to"),
+            hide[f].update(_unbind(i, df, f, of_cell.get(i, []), exact, dc.get("suppress_counts_from"), dc.get("suppress_counts_to"),
                                    lambda c, f=f: (cells[c], f) not in held))
         else:  # a hidden count bounded through the totals it is part of: hide them too; when they
             # are all hidden or held already, through its own members: hide those; else the nearest
@@ -172,7 +175,7 @@ def _hide(protocol, out: dict, df: pl.DataFrame, truth: pl.DataFrame | None, fla
             free = free_of[f]
             more = {t for t in totals_of.get(i, []) if t in free}
             if not more:
-                more = {m for t, ms in equations if t == i for m in ms if m in free}
+                more = {m for t, ms in of_cell.get(i, []) if t == i for m in ms if m in free}
             hide[f].update(more or _ring(i, equations, free))
     changed = [False] * df.height
     updates = []

@@ -8,7 +8,7 @@ cells so that no suppressed cell can be worked out from the margins the protocol
 (e.g. wards adding up to the district, sexes adding up to persons): each margin is a set of
 linear equations `total = sum(members)`, and cells are added to the suppressed set until no
 suppressed cell is determined by the published ones — neither by an equation with a single
-unknown nor by combining equations (checked with the rank of the equations' unknown part).
+unknown nor by combining equations (checked by sparse elimination of the equations' unknown part: `determined`).
 """
 
 from __future__ import annotations
@@ -72,40 +72,77 @@ def _linked(eqs: list[int], cells_of) -> list[list[int]]:
 
 
 _TOL = 1e-9
+_TRIALS = 3  # random null vectors per system: a column they all leave at zero is determined
+
+
+def determined(rows: list[dict[int, float]], n: int) -> list[int]:
+    """Columns j (of `n`) whose unit vector e_j lies in the span of `rows` (sparse: column -> coefficient),
+    i.e. the unknowns that the equations `rows · x = b` pin down whatever the other unknowns are.
+
+    e_j is in the row space exactly when x_j = 0 for every x with `rows · x = 0`. Sparse elimination to
+    an echelon form (the shortest row first, and in it, among its larger entries, the column in the
+    fewest rows: fill-in stays small, and unit pivots keep these ±1 systems exact) leaves free columns
+    (never determined) and pivot columns; a few null vectors, from random values of the free columns
+    solved back through the echelon form, show every pivot column some null vector moves. One a null
+    vector moves is not determined; a determined one is zero in all of them. Random values could only
+    cancel to a zero by chance (probability about 1e-9 per trial; `_TRIALS` trials, fixed seed), and
+    that errs towards hiding more. Linear in the rows' entries after fill-in, where dense Gauss-Jordan
+    costs rows × columns × rank."""
+    live = {i: {c: float(v) for c, v in r.items() if abs(v) > _TOL} for i, r in enumerate(rows)}
+    live = {i: r for i, r in live.items() if r}
+    where: dict[int, set[int]] = defaultdict(set)  # column -> the live rows holding it
+    for i, r in live.items():
+        for c in r:
+            where[c].add(i)
+    heap = [(len(r), i) for i, r in live.items()]
+    heapq.heapify(heap)
+    echelon: list[tuple[int, float, np.ndarray, np.ndarray]] = []  # pivot, its coefficient, the others
+    while heap:
+        size, i = heapq.heappop(heap)
+        r = live.get(i)
+        if r is None or len(r) != size:
+            continue  # stale entry: the row changed or was used
+        del live[i]
+        for c in r:
+            where[c].discard(i)
+        big = max(abs(v) for v in r.values())
+        p = min((c for c, v in r.items() if abs(v) >= 0.1 * big),
+                key=lambda c: (len(where[c]), abs(r[c]) != 1.0, c))
+        pv = r[p]
+        for j in sorted(where[p]):
+            s = live[j]
+            f = s[p] / pv
+            for c, v in r.items():
+                nv = s.get(c, 0.0) - f * v
+                if abs(nv) <= _TOL:
+                    if c in s:
+                        del s[c]
+                        where[c].discard(j)
+                else:
+                    if c not in s:
+                        where[c].add(j)
+                    s[c] = nv
+            if s:
+                heapq.heappush(heap, (len(s), j))
+            else:
+                del live[j]  # a combination of the rows before it
+        others = [c for c in r if c != p]
+        echelon.append((p, pv, np.array(others, dtype=np.int64), np.array([r[c] for c in others])))
+    x = np.random.default_rng(0).uniform(1.0, 2.0, size=(n, _TRIALS))
+    moved = np.ones(n, dtype=bool)  # free columns move in every null vector
+    for p, pv, cols, vals in reversed(echelon):  # a pivot row holds only later pivots and free columns
+        terms = vals[:, None] * x[cols]
+        total = terms.sum(axis=0)
+        zero = np.abs(total) <= _TOL * np.maximum(1.0, np.abs(terms).sum(axis=0))
+        x[p] = np.where(zero, 0.0, -total / pv)  # a zero kept exact, so rounding never spreads
+        moved[p] = not zero.all()
+    return [int(j) for j in np.flatnonzero(~moved)]
 
 
 def determined_columns(a: np.ndarray) -> list[int]:
-    """Columns j whose unit vector e_j lies in the row space of `a`, i.e. the unknowns that the
-    equations `a x = b` pin down whatever the other unknowns are.
-
-    Gauss-Jordan elimination with partial pivoting to the reduced row echelon form: e_j is in the
-    row space exactly when j is a pivot column whose row has no other non-zero entry (the entries
-    of a combination of the rows at the pivot columns are its coefficients)."""
-    a = np.array(a, dtype=float)
-    m, n = a.shape
-    pivots: list[int] = []
-    r = 0
-    for c in range(n):
-        if r == m:
-            break
-        p = r + int(np.argmax(np.abs(a[r:, c])))
-        if abs(a[p, c]) <= _TOL:
-            a[r:, c] = 0.0
-            continue
-        if p != r:
-            a[[r, p]] = a[[p, r]]
-        a[r] /= a[r, c]
-        f = a[:, c].copy()
-        f[r] = 0.0
-        nz = np.flatnonzero(np.abs(f) > _TOL)
-        if nz.size:
-            a[nz] -= np.outer(f[nz], a[r])
-        a[:, c] = 0.0
-        a[r, c] = 1.0
-        pivots.append(c)
-        r += 1
-    rows = np.abs(a[:r]) > _TOL
-    return [pivots[k] for k in np.flatnonzero(rows.sum(axis=1) == 1)]
+    """`determined` of a dense matrix's rows."""
+    a = np.asarray(a, dtype=float)
+    return determined([{int(c): float(row[c]) for c in np.flatnonzero(row)} for row in a], a.shape[1] if a.ndim == 2 else 0)
 
 
 class _Suppressor:
@@ -137,15 +174,17 @@ class _Suppressor:
     def determined(self, eqs: list[int], cells: list[int], unknown) -> list[int]:
         """Cells (of `cells`, the unknown ones of `eqs`) that the equations `eqs` pin down."""
         col = {c: j for j, c in enumerate(cells)}
-        a = np.zeros((len(eqs), len(cells)))
-        for r, e in enumerate(eqs):
+        rows = []
+        for e in eqs:
             t, *ms = self.eqs[e]
+            row: dict[int, float] = defaultdict(float)
             if unknown(t):
-                a[r, col[t]] += 1.0
+                row[col[t]] += 1.0
             for c in ms:
                 if unknown(c):
-                    a[r, col[c]] -= 1.0
-        return [cells[j] for j in determined_columns(a)]
+                    row[col[c]] -= 1.0
+            rows.append(row)
+        return [cells[j] for j in determined(rows, len(cells))]
 
     def hide(self, c: int) -> None:
         self.out[c] = True

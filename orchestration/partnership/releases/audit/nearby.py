@@ -52,7 +52,7 @@ def whole_near(x: np.ndarray, a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: 
         constraints.append(LinearConstraint(sub[rows], -np.inf if upper else room[rows], room[rows]))
     res = milp(np.zeros(free.size), constraints=constraints, integrality=np.ones(free.size),
                bounds=Bounds(low[free], high[free]), options={"time_limit": TIME_LIMIT})
-    if res.status != 0 or res.x is None:
+    if res.x is None:  # none found (a point found before the time limit is checked below like any other)
         return None
     y[free] = np.round(res.x)
     return y if holds(y, a_eq, a_ub, b_ub, lo, hi) else None

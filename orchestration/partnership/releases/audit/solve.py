@@ -18,6 +18,7 @@ from orchestration.partnership.releases.audit import nearby
 from orchestration.partnership.releases.audit.relations import describe
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
+MILP_SECONDS = 60  # an integer program's time limit (HiGHS's, wall clock)
 EPS = 1e-6
 
 
@@ -86,6 +87,7 @@ class _Program:
         a_eq, lo, hi = self._rows(same, at)
         if lo is None:
             return None
+        rows = a_eq, lo, hi  # the block's own, before `toward`'s columns are added
         if toward is not None:
             cols, tgt, sign = toward
             k = len(cols)
@@ -111,8 +113,15 @@ class _Program:
         if a_ub is not None:
             cons.append(LinearConstraint(a_ub, -np.inf, b_ub))
         res = milp(c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(k)], bounds=Bounds(lo, hi),
-                   options={"time_limit": 60, "mip_rel_gap": gap})
-        return res.x[:n] if res.status == 0 and res.x is not None else None
+                   options={"time_limit": MILP_SECONDS, "mip_rel_gap": gap})
+        if res.x is None:
+            return None
+        if res.status == 0:
+            return res.x[:n]
+        # stopped by the time limit with a whole point in hand: a witness all the same once it keeps every
+        # row and bound (else a loaded machine would turn a slow search into a finding)
+        y = np.round(res.x[:n])
+        return y if nearby.holds(y, rows[0], self.a_ub, self.b_ub, rows[1], rows[2]) else None
 
     def _rows(self, same: tuple[int, int] | None, at: tuple[int, float, float] | None):
         """The equations with `same` (two columns equal) added, and the bounds with `at` (column,
@@ -190,7 +199,10 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
     most = MAX_BLOCK_FINDINGS if most is None else most
     prog = _Program(vs, rels, ratios, bounds, result)
     mine = [v for v in vs if v in targets]
-    points = [p for p in seeds or [] if nearby.holds(p, prog.a_eq, prog.a_ub, prog.b_ub, prog.lo, prog.hi)]
+    points = _Points(prog.n)
+    for p in seeds or []:
+        if nearby.holds(p, prog.a_eq, prog.a_ub, prog.b_ub, prog.lo, prog.hi):
+            points.append(p)
     # the first round's program is feasible exactly when the block is (its added columns are free);
     # a seed that holds already shows it is
     x = points[0] if points else prog.point(toward=([prog.col[v] for v in mine], [float(targets[v][1]) for v in mine],
@@ -201,12 +213,13 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
                                f"each other ({'; '.join(named[vs[0]]) or 'no relation'})")
         result.flags.append((*model.keys[vs[0]], "contradiction"))
         return []
-    points = points or [x]
+    if not points:
+        points.append(x)
     left: dict[str, set[int]] = {}
     cols = np.array([prog.col[v] for v in mine], dtype=np.int64)
     for sense, sign in (("low", 1.0), ("high", -1.0)):
         want = {v: float(targets[v][1] if sense == "low" else targets[v][2]) for v in mine}
-        pending = set(np.array(mine)[~_any_reached(points, cols, np.array([want[v] for v in mine]), sign)].tolist()) \
+        pending = set(np.array(mine)[~points.reached(cols, np.array([want[v] for v in mine]), sign)].tolist()) \
             if mine else set()
         while pending:
             order = sorted(pending)
@@ -228,7 +241,7 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             break
         j = prog.col[v]
         if targets[v][0] == "rounded" and rounded == "not_pinned":
-            if max(p[j] for p in points) - min(p[j] for p in points) >= 1 - EPS:
+            if points.high[j] - points.low[j] >= 1 - EPS:
                 continue
             # pinned when no whole point moves it off the value every point so far gives it, either way
             at = round(float(points[0][j]))
@@ -245,7 +258,7 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             if v not in left[sense]:
                 continue
             t = float(targets[v][1] if sense == "low" else targets[v][2])
-            if any(_reached(p, j, t, sign) for p in points):
+            if points.reached(j, t, sign):
                 continue
             y, least = prog.reach(j, t, sign, _toward(prog, left[sense], targets, sense, sign, points))
             if y is not None:
@@ -264,7 +277,25 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
                                    f"changed between releases, a count of new events "
                                    f"({'; '.join(named[b] or named[a]) or 'its own figures'})")
             result.flags.append((*model.keys[b], "changed"))
-    return points
+    return list(points)
+
+
+class _Points(list):
+    """The whole points found in a block, with each column's least and greatest value over them, so
+    that whether any point brings a column to a target is one comparison, however many points there are."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.low, self.high = np.full(n, np.inf), np.full(n, -np.inf)
+
+    def append(self, x: np.ndarray) -> None:
+        super().append(x)
+        np.minimum(self.low, x, out=self.low)
+        np.maximum(self.high, x, out=self.high)
+
+    def reached(self, j, target, sign: float):
+        """Whether some point brings column(s) `j` to `target`: at or below it (sign 1), at or above (−1)."""
+        return self.low[j] <= target + EPS if sign > 0 else self.high[j] >= target - EPS
 
 
 def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, rounds: int = 100):
@@ -309,7 +340,7 @@ def _widen(a, columns: int) -> csr_matrix:
     return csr_matrix((a.data, a.indices, a.indptr), shape=(a.shape[0], columns))
 
 
-def _above_small(target: tuple, prog: _Program, j: int, points: list, least: float | None) -> bool:
+def _above_small(target: tuple, prog: _Program, j: int, points: _Points, least: float | None) -> bool:
     """A suppressed count whose least whole-number value is above the top of its suppression range:
     the least its bounds allow (`least`, when known) is, or no whole point holds it at or below the top."""
     top = target[3] if target[0] == "suppressed" and len(target) > 3 else None
@@ -323,17 +354,14 @@ def _above_small(target: tuple, prog: _Program, j: int, points: list, least: flo
     return y is None
 
 
-def _toward(prog: _Program, cells: set[int], targets: dict, sense: str, sign: float, points: list) -> tuple | None:
+def _toward(prog: _Program, cells: set[int], targets: dict, sense: str, sign: float, points: _Points) -> tuple | None:
     """The `toward` of the cells not yet brought to their `sense` target by any point."""
     i = 1 if sense == "low" else 2
-    open_ = [v for v in sorted(cells) if not any(_reached(p, prog.col[v], targets[v][i], sign) for p in points)]
-    return ([prog.col[v] for v in open_], [float(targets[v][i]) for v in open_], sign) if open_ else None
-
-
-def _any_reached(points: list, cols: np.ndarray, targets: np.ndarray, sign: float) -> np.ndarray:
-    """Per column of `cols`, whether any of `points` brings it to its target (as `_reached`)."""
-    at = np.stack(points)[:, cols]
-    return np.any(at <= targets + EPS if sign > 0 else at >= targets - EPS, axis=0)
+    order = sorted(cells)
+    cols = np.array([prog.col[v] for v in order], dtype=np.int64)
+    want = np.array([float(targets[v][i]) for v in order])
+    open_ = ~points.reached(cols, want, sign)
+    return (cols[open_].tolist(), want[open_].tolist(), sign) if open_.any() else None
 
 
 def _whole(x: np.ndarray) -> bool:
