@@ -99,6 +99,59 @@ def test_counting_agrees_with_the_quote_aware_pass_on_random_files(tmp_path, mon
     assert counted_ok >= 50 and rejected >= 25, (counted_ok, rejected)
 
 
+QUOTED = ["a", "", "x,y", "line\nbreak", "crlf\r\nend", 'say ""hi""', '""', "O'Neil", "Chloé"]
+
+
+def _quoted_file(rng: random.Random, delimiter: str) -> bytes:
+    """A file with quoted fields (delimiters, line ends and doubled quotes inside them), some broken:
+    short and long records, quotes where the csv module does not read one, a quote never closed."""
+    names = list(AMBULANCE.column_names)
+    lines = [delimiter.join(names)]
+    for _ in range(rng.randint(1, 10)):
+        fields = [f'"{v.replace(",", delimiter)}"' if rng.random() < 0.5 else rng.choice(VALUES)
+                  for v in (rng.choice(QUOTED) for _ in names)]
+        fault = rng.random()
+        if fault < 0.06:
+            fields = fields[: rng.randint(1, len(names) - 1)]
+        elif fault < 0.10:
+            fields.append('"extra"')
+        elif fault < 0.14:
+            fields[rng.randrange(len(names))] = rng.choice(['a"b', '"a"b', ' "a"', '"a" '])  # a quote out of place
+        elif fault < 0.16:
+            fields[rng.randrange(len(names))] = '"never closed'
+        elif fault < 0.18:
+            fields = []
+        lines.append(delimiter.join(fields))
+    end = rng.choice(["\n", "\r\n"])
+    return (end.join(lines) + (end if rng.random() < 0.8 else "")).encode("utf-8")
+
+
+def test_counting_a_file_with_quoted_fields_agrees_with_the_quote_aware_pass(tmp_path, monkeypatch):
+    rng = random.Random(20261207)
+    counted_ok = rejected = 0
+    for i in range(300):
+        contract = replace(AMBULANCE, format=replace(AMBULANCE.format, delimiter=rng.choice([",", "|", ";"])))
+        data = _quoted_file(rng, contract.format.delimiter)
+        path = tmp_path / f"incidents_{i}.csv"
+        path.write_bytes(data)
+        counted = readers._counted_structure(data, contract)
+        if counted is not None:
+            try:
+                height = readers._polars_csv(data, contract).height
+            except Exception:
+                height = None
+            if height == counted[1]:
+                assert readers._csv_structure(data.decode("utf-8"), contract, path.name) == counted, data
+                counted_ok += 1
+        fast = _outcome(path, contract)
+        with monkeypatch.context() as m:
+            m.setattr(readers, "_counted_structure", lambda _data, _contract: None)
+            slow = _outcome(path, contract)
+        assert _same(fast, slow), (data, fast, slow)
+        rejected += fast[0] == "rejected"
+    assert counted_ok >= 100 and rejected >= 40, (counted_ok, rejected)
+
+
 @pytest.mark.parametrize("bad, expected", [
     (b"1,2,3\n4,5\n7,8,9\n", "row 2 (line 3) has 2 fields; the header has 3"),
     (b"1,2,3\n4,5,6,7\n", "row 2 (line 3) has 4 fields; the header has 3"),
@@ -116,7 +169,10 @@ def test_a_broken_file_without_quotes_is_still_rejected_naming_the_row(tmp_path,
 def test_a_well_formed_file_is_settled_by_counting(tmp_path):
     data = (",".join(AMBULANCE.column_names) + "\r\n" + "\r\n".join(",".join(["a"] * 10) for _ in range(5)) + "\r\n").encode()
     assert readers._counted_structure(data, AMBULANCE) == (list(AMBULANCE.column_names), 5)
-    assert readers._counted_structure(data.replace(b"a,", b'"a",', 1), AMBULANCE) is None  # quotes: the quote-aware pass
+    quoted = data.replace(b"a,", b'"a,\r\n""b""",', 1)  # a quoted field holding a delimiter, a line end and quotes
+    assert readers._counted_structure(quoted, AMBULANCE) == (list(AMBULANCE.column_names), 5)
+    assert readers._csv_structure(quoted.decode(), AMBULANCE, "x.csv") == (list(AMBULANCE.column_names), 5)
+    assert readers._counted_structure(data.replace(b"a,", b'a"b,', 1), AMBULANCE) is None  # a stray quote: the quote-aware pass
     path = tmp_path / "incidents_20261126.csv"
     path.write_bytes(data)
     assert read_delivery(path, AMBULANCE).height == 5
