@@ -127,11 +127,14 @@ def two_nights(tmp_path_factory, demo_night):
                       where person_id is not null and is_fall order by all limit {RELINKED})""", [other, other]).fetchone()[0]
         con.execute("""insert into linkage.person_changes
                        select coalesce(max(link_run), 0) + 1, ? from linkage.person_changes""", [other])
-        # Another person's fall records staged but not stored (as the older row a purged
-        # correction gives back), and their falls as stored before: night 2 stores the records
-        # and logs the person, and only that log tells night 3 to rebuild their falls.
+        # Another person's fall records staged but not stored, logged as a staging model logs
+        # the older row a purged correction gives back, and their falls as stored before: night 2
+        # stores the records and logs the person, and only that log tells night 3 to rebuild
+        # their falls.
         stale = con.execute("""select person_id from intermediate.int_person_events where is_fall
                                order by person_id desc limit 1""").fetchone()[0]
+        con.execute("""insert into ops.dbt_changed_staged_rows select contract_id, delivery_id, row_number
+                       from intermediate.int_person_events where person_id = ? and is_fall""", [stale])
         con.execute("delete from intermediate.int_person_events where person_id = ? and is_fall", [stale])
         con.execute(f"update {SABOTAGED} set records = records + 100 where person_id = ?", [stale])
         # A household's quarters as stored before a link run changed its members, the household
