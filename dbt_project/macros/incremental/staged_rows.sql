@@ -15,9 +15,9 @@
     create table if not exists {{ staged_rows_log() }} (contract_id varchar, delivery_id bigint, row_number bigint);
 {%- endmacro %}
 
-{#- Pre-hook of the staging models with `log_staged_rows`. -#}
+{#- Pre-hook of the staging models with `log_staged_rows` (the log is created by the project's
+    on-run-start: two models running at once must not both create it). -#}
 {% macro log_staged_rows_when_built_whole() -%}
-    {{ create_staged_rows_log() }}
     {%- if not is_incremental() %}
     insert into {{ staged_rows_log() }} values ('{{ config.require('log_staged_rows') }}', null, null);
     {%- endif %}
@@ -44,4 +44,18 @@
 {%- endif -%}
 {%- set found = run_query("select distinct contract_id from " ~ staged_rows_log() ~ " where delivery_id is null").columns[0].values() -%}
 {{ return(contracts | select('in', found) | list) }}
+{%- endmacro %}
+
+{#- A test's rows of a staging model with `log_staged_rows` (tests `unique_combination`,
+    `not_null_columns`, argument `staged_rows_of`): the rows written since the last build that
+    succeeded, as logged; every row when the extract was logged whole (the table was built
+    whole) or the log is missing. A row not written since was tested then and has not changed. -#}
+{% macro staged_rows_written(model, contract) -%}
+{%- if contract in contracts_staged_whole([contract]) -%}
+select * from {{ model }}
+{%- else -%}
+select * from {{ model }}
+semi join (select delivery_id, row_number from {{ staged_rows_log() }} where delivery_id is not null) as logged
+    using (delivery_id, row_number)
+{%- endif -%}
 {%- endmacro %}
