@@ -11,7 +11,9 @@ build must relink them, and rebuild both people's falls and pathway), and retent
 earlier nightly delivery (its records leave valid and linkage, so the incremental staging tables
 and int_person_events must remove them). Another person's fall records are removed from
 int_person_events and their falls left stale, so that only dbt's own log of the people it
-rewrote tells the falls models to rebuild them. Night 2's dbt step fails (int_falls_episodes
+rewrote tells the falls models to rebuild them; a school attendance record is removed from it too
+and its extract logged whole, as its staging table logs itself when built whole (only that entry
+tells night 2 to store the record again). Night 2's dbt step fails (int_falls_episodes
 cannot be written): what it wrote stands, and what it was to rebuild from stays logged. Night 3,
 with nothing new, rebuilds only the models downstream of sources whose data changed since the
 last build that succeeded, the staging tables of the nightly extracts, int_person_events, the
@@ -46,6 +48,7 @@ RELINKED = 12
 PURGED = ("county_ambulance__incidents", "stg_county_ambulance__incidents")
 SABOTAGED = "intermediate.int_falls_episodes"
 FAMILIES = "intermediate.int_family_quarters"
+WHOLE = "county_council__school_attendance"
 
 
 def _resend(landing: Path, day) -> dict[Path, set[str]]:
@@ -127,12 +130,21 @@ def two_nights(tmp_path_factory, demo_night):
                       where person_id is not null and is_fall order by all limit {RELINKED})""", [other, other]).fetchone()[0]
         con.execute("""insert into linkage.person_changes
                        select coalesce(max(link_run), 0) + 1, ? from linkage.person_changes""", [other])
-        # Another person's fall records staged but not stored (as the older row a purged
-        # correction gives back), and their falls as stored before: night 2 stores the records
-        # and logs the person, and only that log tells night 3 to rebuild their falls.
+        # Another person's fall records staged but not stored, logged as a staging model logs
+        # the older row a purged correction gives back, and their falls as stored before: night 2
+        # stores the records and logs the person, and only that log tells night 3 to rebuild
+        # their falls.
         stale = con.execute("""select person_id from intermediate.int_person_events where is_fall
                                order by person_id desc limit 1""").fetchone()[0]
+        con.execute("""insert into ops.dbt_changed_staged_rows select contract_id, delivery_id, row_number
+                       from intermediate.int_person_events where person_id = ? and is_fall""", [stale])
         con.execute("delete from intermediate.int_person_events where person_id = ? and is_fall", [stale])
+        # A school attendance record not stored, its extract logged whole as its staging table
+        # logs itself when built whole: night 2 compares every record of that extract.
+        con.execute("""delete from intermediate.int_person_events where (contract_id, delivery_id, row_number) in (
+                           select (contract_id, delivery_id, row_number) from intermediate.int_person_events
+                           where contract_id = ? order by all limit 1)""", [WHOLE])
+        con.execute("insert into ops.dbt_changed_staged_rows values (?, null, null)", [WHOLE])
         con.execute(f"update {SABOTAGED} set records = records + 100 where person_id = ?", [stale])
         # A household's quarters as stored before a link run changed its members, the household
         # logged by that run: only linkage's household log tells dbt to build them again.

@@ -6,7 +6,8 @@
     the table's own columns (on_schema_change stays `ignore`; a change of the model's code
     changes the project fingerprint, and the night then builds with --full-refresh). With config
     `log_changed_people`, the people of the rows replaced or removed and of the rows inserted
-    are appended to changed_people_log() first. -#}
+    are appended to changed_people_log() first; with `log_staged_rows`, the rows replaced or removed
+    and the rows inserted to staged_rows_log(). -#}
 {% macro get_incremental_replace_by_key_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
@@ -22,6 +23,9 @@
     where stored.person_id is not null
     union
     select person_id from {{ source }} where not _deleted and person_id is not null;
+    {% endif %}
+    {%- if config.get('log_staged_rows') %}
+    {{ log_staged_rows(target, source, on_keys) }}
     {% endif %}
     delete from {{ target }} as stored
     using {{ source }} as incoming

@@ -338,9 +338,10 @@ def plan_build(settings: Settings, manifest: dict, project: str) -> BuildPlan:
 
 
 CHANGE_LOGS = {"linkage.person_changes": "link_run <= ?", "linkage.household_changes": "link_run <= ?",
-               "ops.dbt_changed_people": "true"}
+               "ops.dbt_changed_people": "true", "ops.dbt_changed_staged_rows": "true"}
 """What a build consumes (the people and households linkage changed, logged by run with one
-numbering; the people whose events the build itself rewrote, for the models downstream):
+numbering; the people whose events the build itself rewrote and the staged rows the staging
+models wrote or removed, for the models downstream):
 emptied once a build that read them succeeded, so a failed build leaves them to the next. Of
 linkage's logs only the runs the build saw (BuildPlan.link_runs) are removed."""
 

@@ -10,10 +10,12 @@
 -- split moves records between people, a household or opt-out changes), and removes the
 -- records no longer staged (superseded by a later delivery, a snapshot replaced, a delivery
 -- purged). A record's own columns never change: a delivery's rows are fixed once accepted,
--- and a correction is a new record. Which records to build is worked out on keys alone, row
--- by row only for the deliveries whose records differ; only those records are read whole
--- (macro to_build_only). After a link run that linked everyone,
--- every stored record is compared with the person index instead. The people of the records
+-- and a correction is a new record. Which records to build is worked out on keys alone, and
+-- only for the staged rows the staging models logged as written or removed since the last
+-- build that succeeded (every record of an extract whose staging table was built whole:
+-- macros/incremental/staged_rows.sql); only the records to build are read whole (macro
+-- to_build_only). After a link run that linked everyone, every stored record is compared
+-- with the person index instead. The people of the records
 -- written or removed are logged for the models that group a person's records over time
 -- (macros/incremental/changed_people.sql).
 -- Postcode lookup, admission methods and this code are part of the project fingerprint: when
@@ -81,60 +83,46 @@ methods as not materialized (select * from {{ ref('admission_methods') }}),
 
 {% if is_incremental() %}
 
--- Which records to build: keys only (every staged record's contract, delivery and row), so
--- the whole staged history is compared as narrow columns and only the records to build are
--- read whole below.
-staged as materialized (
-
-{%- for cte, contract in contracts.items() %}
-    select '{{ contract }}' as contract_id, delivery_id, row_number from {{ cte }}
-    {{- '\n    union all' if not loop.last }}
-{%- endfor %}
-
-),
-
 -- The people linkage changed since the last build that succeeded.
 person_changes as not materialized (select * from {{ ref('stg_linkage__person_changes') }}),
 
 {%- set everyone = execute and run_query(
     "select count(*) from " ~ ref('stg_linkage__person_changes') ~ " where person_id is null").columns[0].values()[0] > 0 %}
+{%- set whole = contracts_staged_whole(contracts.values() | list) %}
 
-stored as materialized (
+-- The staged rows the staging models wrote or removed since the last build that succeeded
+-- (macros/incremental/staged_rows.sql): only there can staging and the stored records differ.
+-- Of a contract logged whole, every record.
+{%- if whole | length < contracts | length %}
+logged_rows as materialized (
 
-    select contract_id, delivery_id, row_number from {{ this }}
-
-),
-
--- The deliveries whose staged records differ from those stored: a fingerprint per delivery
--- (how many rows and a sum of their row numbers' hashes) on each side, so that only their
--- records are compared row by row, not every staged record with every stored one. A
--- delivery's records leave staging when superseded or purged and come back when the record
--- superseding them is purged, so any delivery can differ, not only tonight's.
-changed_deliveries as materialized (
-
-    select delivery_id
-    from (
-        select delivery_id, count(*) as records, sum(hash(row_number)) as fingerprint
-        from staged group by delivery_id
-    ) as staged_deliveries
-    full join (
-        select delivery_id, count(*) as records, sum(hash(row_number)) as fingerprint
-        from stored group by delivery_id
-    ) as stored_deliveries using (delivery_id)
-    where staged_deliveries.records is distinct from stored_deliveries.records
-        or staged_deliveries.fingerprint is distinct from stored_deliveries.fingerprint
+    select distinct delivery_id, row_number from {{ staged_rows_log() }} where delivery_id is not null
 
 ),
+{%- endif %}
 
 staged_changed as materialized (
 
-    select * from staged semi join changed_deliveries using (delivery_id)
+{%- for cte, contract in contracts.items() %}
+    select '{{ contract }}' as contract_id, delivery_id, row_number from {{ cte }}
+    {%- if contract not in whole %} semi join logged_rows using (delivery_id, row_number){% endif %}
+    {{- '\n    union all' if not loop.last }}
+{%- endfor %}
 
 ),
 
 stored_changed as materialized (
 
-    select * from stored semi join changed_deliveries using (delivery_id)
+{%- if whole | length < contracts | length %}
+    select contract_id, delivery_id, row_number from {{ this }} semi join logged_rows using (delivery_id, row_number)
+{%- endif %}
+{%- if whole | length == contracts | length %}
+    select contract_id, delivery_id, row_number from {{ this }}
+{%- elif whole %}
+    union
+    select contract_id, delivery_id, row_number from {{ this }}
+    where contract_id in ('{{ whole | join("', '") }}')
+{%- endif %}
 
 ),
 

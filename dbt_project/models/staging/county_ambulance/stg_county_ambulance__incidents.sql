@@ -1,7 +1,8 @@
 -- Incremental: a night ranks again only the keys its new deliveries (or a purged delivery)
 -- touch; macros/staging/deliveries.sql says why that equals ranking the whole history.
 {% set keys = ['incident_id'] %}
-{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys) }}
+{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys,
+          log_staged_rows='county_ambulance__incidents', pre_hook="{{ log_staged_rows_when_built_whole() }}") }}
 
 with
 

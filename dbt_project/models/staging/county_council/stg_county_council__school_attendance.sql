@@ -1,3 +1,7 @@
+-- Built whole: int_person_events compares every record of this extract after it
+-- (macros/incremental/staged_rows.sql).
+{{ config(log_staged_rows='county_council__school_attendance', pre_hook="{{ log_staged_rows_when_built_whole() }}") }}
+
 with
 
 source as (
