@@ -16,6 +16,7 @@ from scipy.sparse import coo_matrix, csr_matrix, vstack
 
 from orchestration.partnership.releases.audit import nearby
 from orchestration.partnership.releases.audit.relations import describe
+from orchestration.partnership.releases.audit.relaxation import Relaxation
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
 MILP_SECONDS = 60  # an integer program's time limit (HiGHS's, wall clock)
@@ -40,8 +41,12 @@ class Attack:
 class _Program:
     """One block's constraints, solved by HiGHS (relaxation first, integers when it is not whole)."""
 
-    def __init__(self, vs: list[int], rels: list[tuple], ratios: list[tuple], bounds: np.ndarray, result: Attack):
+    def __init__(self, vs: list[int], rels: list[tuple], ratios: list[tuple], bounds: np.ndarray, result: Attack,
+                 aims: list[int] = (), links: list[tuple[int, int]] = ()):
         self.col = {v: j for j, v in enumerate(vs)}
+        # the unknowns `toward` may bring to targets, the pairs `same` may make equal (`relaxation`)
+        self.aims, self.links = [self.col[v] for v in aims], [(self.col[a], self.col[b]) for a, b in links]
+        self.relaxation: Relaxation | None = None
         self.n, self.result = len(vs), result
         self.lo, self.hi = bounds[vs, 0].copy(), bounds[vs, 1].copy()
         eq, ub = ([], [], []), ([], [], [])
@@ -87,6 +92,8 @@ class _Program:
         a_eq, lo, hi = self._rows(same, at)
         if lo is None:
             return None
+        if not integral and not np.any(c) and self._relaxed().covers(toward, same):
+            return self.relaxation.solve(at, toward, same)
         rows = a_eq, lo, hi  # the block's own, before `toward`'s columns are added
         if toward is not None:
             cols, tgt, sign = toward
@@ -122,6 +129,12 @@ class _Program:
         # row and bound (else a loaded machine would turn a slow search into a finding)
         y = np.round(res.x[:n])
         return y if nearby.holds(y, rows[0], self.a_ub, self.b_ub, rows[1], rows[2]) else None
+
+    def _relaxed(self) -> Relaxation:
+        """The block's relaxation in one HiGHS model, built at the first program."""
+        if self.relaxation is None:
+            self.relaxation = Relaxation(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi, self.aims, self.links, CAP)
+        return self.relaxation
 
     def _rows(self, same: tuple[int, int] | None, at: tuple[int, float, float] | None):
         """The equations with `same` (two columns equal) added, and the bounds with `at` (column,
@@ -197,8 +210,8 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
     and bound of this block are witnesses as found (a limit is still ruled out only by a proof).
     Returns the whole points found, seeds kept included."""
     most = MAX_BLOCK_FINDINGS if most is None else most
-    prog = _Program(vs, rels, ratios, bounds, result)
     mine = [v for v in vs if v in targets]
+    prog = _Program(vs, rels, ratios, bounds, result, mine, [(a, b) for a, b in links])
     points = _Points(prog.n)
     for p in seeds or []:
         if nearby.holds(p, prog.a_eq, prog.a_ub, prog.b_ub, prog.lo, prog.hi):
