@@ -1,9 +1,10 @@
 """The attacker's programs: one block of unknowns, what whole-number points it allows.
 
 Each block (unknowns linked by relations, rates or a change between releases) is one set of
-linear constraints solved by HiGHS through scipy: `linprog` for the relaxation and, when the
-relaxation's optimum is not whole, a whole point near it (`nearby`) or else `milp`, so what is
-proven holds over the whole counts. Used by `attack`; does not use the release builder's code.
+linear constraints solved by HiGHS: the relaxation in one model kept for the block's programs
+(`relaxation`; `linprog` for a program it does not hold) and, when the relaxation's optimum is not
+whole, a whole point near it (`nearby`) or else scipy's `milp`, so what is proven holds over the
+whole counts. Used by `attack`; does not use the release builder's code.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ class Attack:
     known: int = 0  # blocks found clean before (`verdicts`), not attacked again
     clean: set[str] = field(default_factory=set)  # fingerprints of the blocks found clean
     seconds: float = 0.0
-
 
 
 class _Program:
@@ -92,8 +92,11 @@ class _Program:
         a_eq, lo, hi = self._rows(same, at)
         if lo is None:
             return None
-        if not integral and not np.any(c) and self._relaxed().covers(toward, same):
-            return self.relaxation.solve(at, toward, same)
+        if not integral and not np.any(c):  # the block's one model, built at its first program
+            self.relaxation = self.relaxation or Relaxation(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi,
+                                                            self.aims, self.links, CAP)
+            if self.relaxation.covers(toward, same):
+                return self.relaxation.solve(at, toward, same)
         rows = a_eq, lo, hi  # the block's own, before `toward`'s columns are added
         if toward is not None:
             cols, tgt, sign = toward
@@ -129,12 +132,6 @@ class _Program:
         # row and bound (else a loaded machine would turn a slow search into a finding)
         y = np.round(res.x[:n])
         return y if nearby.holds(y, rows[0], self.a_ub, self.b_ub, rows[1], rows[2]) else None
-
-    def _relaxed(self) -> Relaxation:
-        """The block's relaxation in one HiGHS model, built at the first program."""
-        if self.relaxation is None:
-            self.relaxation = Relaxation(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi, self.aims, self.links, CAP)
-        return self.relaxation
 
     def _rows(self, same: tuple[int, int] | None, at: tuple[int, float, float] | None):
         """The equations with `same` (two columns equal) added, and the bounds with `at` (column,
