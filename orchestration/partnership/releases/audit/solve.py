@@ -1,9 +1,10 @@
 """The attacker's programs: one block of unknowns, what whole-number points it allows.
 
 Each block (unknowns linked by relations, rates or a change between releases) is one set of
-linear constraints solved by HiGHS through scipy: `linprog` for the relaxation and, when the
-relaxation's optimum is not whole, a whole point near it (`nearby`) or else `milp`, so what is
-proven holds over the whole counts. Used by `attack`; does not use the release builder's code.
+linear constraints solved by HiGHS: the relaxation in one model kept for the block's programs
+(`relaxation`; `linprog` for a program it does not hold) and, when the relaxation's optimum is not
+whole, a whole point near it (`nearby`) or else scipy's `milp`, so what is proven holds over the
+whole counts. Used by `attack`; does not use the release builder's code.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from scipy.sparse import coo_matrix, csr_matrix, vstack
 
 from orchestration.partnership.releases.audit import nearby
 from orchestration.partnership.releases.audit.relations import describe
+from orchestration.partnership.releases.audit.relaxation import Relaxation
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
 MILP_SECONDS = 60  # an integer program's time limit (HiGHS's, wall clock)
@@ -36,12 +38,15 @@ class Attack:
     seconds: float = 0.0
 
 
-
 class _Program:
     """One block's constraints, solved by HiGHS (relaxation first, integers when it is not whole)."""
 
-    def __init__(self, vs: list[int], rels: list[tuple], ratios: list[tuple], bounds: np.ndarray, result: Attack):
+    def __init__(self, vs: list[int], rels: list[tuple], ratios: list[tuple], bounds: np.ndarray, result: Attack,
+                 aims: list[int] = (), links: list[tuple[int, int]] = ()):
         self.col = {v: j for j, v in enumerate(vs)}
+        # the unknowns `toward` may bring to targets, the pairs `same` may make equal (`relaxation`)
+        self.aims, self.links = [self.col[v] for v in aims], [(self.col[a], self.col[b]) for a, b in links]
+        self.relaxation: Relaxation | None = None
         self.n, self.result = len(vs), result
         self.lo, self.hi = bounds[vs, 0].copy(), bounds[vs, 1].copy()
         eq, ub = ([], [], []), ([], [], [])
@@ -87,6 +92,11 @@ class _Program:
         a_eq, lo, hi = self._rows(same, at)
         if lo is None:
             return None
+        if not integral and not np.any(c):  # the block's one model, built at its first program
+            self.relaxation = self.relaxation or Relaxation(self.a_eq, self.a_ub, self.b_ub, self.lo, self.hi,
+                                                            self.aims, self.links, CAP)
+            if self.relaxation.covers(toward, same):
+                return self.relaxation.solve(at, toward, same)
         rows = a_eq, lo, hi  # the block's own, before `toward`'s columns are added
         if toward is not None:
             cols, tgt, sign = toward
@@ -197,8 +207,8 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
     and bound of this block are witnesses as found (a limit is still ruled out only by a proof).
     Returns the whole points found, seeds kept included."""
     most = MAX_BLOCK_FINDINGS if most is None else most
-    prog = _Program(vs, rels, ratios, bounds, result)
     mine = [v for v in vs if v in targets]
+    prog = _Program(vs, rels, ratios, bounds, result, mine, [(a, b) for a, b in links])
     points = _Points(prog.n)
     for p in seeds or []:
         if nearby.holds(p, prog.a_eq, prog.a_ub, prog.b_ub, prog.lo, prog.hi):

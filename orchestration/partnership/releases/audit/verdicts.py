@@ -60,14 +60,15 @@ def write(path: Path, clean: set[str]) -> None:
 @cache
 def attacker_version() -> str:
     """The attacker's source files and the solver's versions, as one hash."""
+    import highspy
     import scipy.optimize._highspy._core as highs
 
     h = hashlib.sha256()
     here = Path(__file__).parent
-    for name in ("attack.py", "solve.py", "nearby.py", "relations.py", "verdicts.py"):
+    for name in ("attack.py", "solve.py", "relaxation.py", "nearby.py", "relations.py", "verdicts.py"):
         h.update((here / name).read_bytes())
     h.update(f"scipy {scipy.__version__} numpy {np.__version__} HiGHS {highs.HIGHS_VERSION_MAJOR}."
-             f"{highs.HIGHS_VERSION_MINOR}.{highs.HIGHS_VERSION_PATCH}".encode())
+             f"{highs.HIGHS_VERSION_MINOR}.{highs.HIGHS_VERSION_PATCH} highspy {highspy.Highs().version()}".encode())
     return h.hexdigest()
 
 
