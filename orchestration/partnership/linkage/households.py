@@ -207,23 +207,40 @@ def _write_members(mem: duckdb.DuckDBPyConnection) -> None:
     """`wh.linkage.household_members` as `_members` says: written whole the first time; after
     that only the rows of households whose rows differ (a fingerprint per household, of every
     column) are replaced, as a night changes few households and a rewrite of every row costs
-    the most of the night's linkage write."""
-    columns = """select list((column_name, data_type) order by column_index) from duckdb_columns()
-                 where database_name = ? and schema_name = ? and table_name = ?"""
-    if (not _exists(mem, "linkage", "household_members")
-            or mem.execute(columns, ["wh", "linkage", "household_members"]).fetchall()
-            != mem.execute(columns, ["temp", "main", "_members"]).fetchall()):  # none yet, or written by other code
+    the most of the night's linkage write.
+
+    Leaves `_membership_changed`: the households whose membership (a person's spell: person,
+    start and end, not the records' dates within it) differs from the stored table's, or no
+    such table when there was no stored table (everyone's is new). One pass over each side
+    gives both fingerprints."""
+    mem.execute("drop table if exists _membership_changed")
+    if not _exists(mem, "linkage", "household_members"):
         mem.execute("""create or replace table wh.linkage.household_members as
                        select * from _members order by household_id, valid_from, person_id""")
         return
-    fingerprint = "select household_id, count(*) as n, sum(hash(t)::hugeint) as h from {} t group by household_id"
-    mem.execute(f"""create or replace temp table _members_changed as
-        select household_id from ({fingerprint.format('_members')}) a
-        full join ({fingerprint.format('wh.linkage.household_members')}) b using (household_id)
-        where a.n is distinct from b.n or a.h is distinct from b.h""")
-    mem.execute("delete from wh.linkage.household_members where household_id in (select household_id from _members_changed)")
+    columns = """select list((column_name, data_type) order by column_index) from duckdb_columns()
+                 where database_name = ? and schema_name = ? and table_name = ?"""
+    same_columns = (mem.execute(columns, ["wh", "linkage", "household_members"]).fetchall()
+                    == mem.execute(columns, ["temp", "main", "_members"]).fetchall())
+    rows = "sum(hash(t)::hugeint)" if same_columns else "null::hugeint"
+    fingerprint = f"""select household_id, count(*) as n, {rows} as h,
+                             sum(hash(person_id, valid_from, valid_to)::hugeint) as m
+                      from {{}} t group by household_id"""
+    mem.execute(f"""create or replace temp table _member_diff as
+        select household_id, a.n is distinct from b.n or a.h is distinct from b.h as rows_differ,
+               a.n is distinct from b.n or a.m is distinct from b.m as membership_differs
+        from ({fingerprint.format('_members')}) a full join ({fingerprint.format('wh.linkage.household_members')}) b
+        using (household_id)
+        where a.n is distinct from b.n or a.h is distinct from b.h or a.m is distinct from b.m""")
+    mem.execute("create temp table _membership_changed as select household_id from _member_diff where membership_differs")
+    if not same_columns:  # written by other code: written whole
+        mem.execute("""create or replace table wh.linkage.household_members as
+                       select * from _members order by household_id, valid_from, person_id""")
+        return
+    mem.execute("delete from wh.linkage.household_members where household_id in (select household_id from _member_diff where rows_differ)")
     mem.execute("""insert into wh.linkage.household_members select * from _members
-                   where household_id in (select household_id from _members_changed) order by household_id, valid_from, person_id""")
+                   where household_id in (select household_id from _member_diff where rows_differ)
+                   order by household_id, valid_from, person_id""")
 
 
 def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
