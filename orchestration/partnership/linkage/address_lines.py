@@ -126,8 +126,13 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     mem.execute(f"create or replace table wh.identity.{MATCHED} as select * from _line_current order by contract_id, delivery_id")
     records = f"""select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
                   from wh.identity.{MATCHES} m join wh.identity.linkage_records r using (contract_id, delivery_id, row_number)"""
-    observed = records if people is None else records.replace(
-        "join wh.identity.linkage_records r", f"join (select * from wh.identity.linkage_records semi join {people} using (person_id)) r")
+    observed = records
+    if people is not None:
+        # Their records first (a few), then their matches: not every match joined with every record.
+        mem.execute(f"""create or replace temp table _people_records as
+            select contract_id, delivery_id, row_number, person_id, date_of_birth
+            from wh.identity.linkage_records semi join {people} using (person_id)""")
+        observed = records.replace("join wh.identity.linkage_records r", "join _people_records r")
     mem.execute(f"""create or replace temp table _line_observed as
         select person_id, uprn, day, date_of_birth, contract_id from ({observed}) where exact""")
     mem.execute(f"""create or replace temp table _line_near as

@@ -45,7 +45,7 @@ import numpy as np
 
 from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.people import assign_ids
-from orchestration.partnership.linkage.spells import address_spells, dated_records_sql, mask_sql
+from orchestration.partnership.linkage.spells import address_spells, mask_sql, record_days_sql
 from orchestration.partnership.linkage.state import (
     FIRST,
     HOUSEHOLD_PREFIX,
@@ -290,8 +290,10 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
     # The records a candidate can have (a postcode and a surname, of a person placed nowhere on
     # their own records nor joined on a shared event), then the members at those postcodes with
     # their surnames: only records sharing a member's postcode and surname are read with their dates.
+    # Worked out per profile (identical identifiers: one postcode, surname and person for all its
+    # records; `identity.linkage_profiles` as written tonight), not per record held.
     mem.execute("""create or replace temp table _unplaced as
-        select contract_id, delivery_id, row_number, person_id, postcode, surname from wh.identity.linkage_records
+        select pkey, person_id, postcode, surname from wh.identity.linkage_profiles
         where postcode is not null and surname is not null
           and person_id not in (select person_id from _placed) and person_id not in (select person_id from _joined)""")
     mem.execute(f"""create or replace temp table _member_keys as
@@ -301,16 +303,19 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
                    join {postcodes} a on a.uprn = h.uprn
                    where a.postcode in (select postcode from _unplaced))
         select m.*, r.surname from m
-        join (select distinct person_id, surname from wh.identity.linkage_records
+        join (select distinct person_id, surname from wh.identity.linkage_profiles
               where surname is not null and person_id in (select person_id from m)) r using (person_id)""")
     # Per candidate, postcode and surname: the first and last day of their records there, so the
-    # join with the members is one row per person and key, not per record.
+    # join with the members is one row per person and key, not per record. Only the records of
+    # profiles sharing a member's postcode and surname are read with their dates.
+    mem.execute("""create or replace temp table _candidate_records as
+        select contract_id, delivery_id, row_number, person_id, postcode, surname from wh.identity.linkage_records
+        semi join (select pkey from _unplaced semi join (select distinct postcode, surname from _member_keys) k
+                   using (postcode, surname)) using (pkey)""")
     mem.execute(f"""create or replace temp table _candidates as
-        select r.person_id, r.postcode, r.surname, min(d.day) as first_day, max(d.day) as last_day
-        from (select * from _unplaced semi join (select distinct postcode, surname from _member_keys) k
-              using (postcode, surname)) r
-        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
-        where d.day is not null
+        select person_id, postcode, surname, min(day) as first_day, max(day) as last_day
+        from ({record_days_sql('_candidate_records', sources, existing)})
+        where day is not null
         group by all""")
     # And people whose address line is close to an address's but not the same (`address_lines`),
     # unless they live there on other evidence.
