@@ -107,14 +107,16 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
         mem.execute(f"insert into _spell_people select distinct person_id from ({people}) where person_id is not null")
     scope = "" if people is None else "semi join _spell_people using (person_id)"
     with_uprn = [s for s in sources if s.has("uprn")]
-    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_spell_people")
-    # The dated UPRN records of the people worked out: a few, kept as a table, or everyone's,
-    # read where used (a view: not another copy of most records).
+    # The records of the people worked out, read once: a few, kept as a table, or everyone's, read
+    # where used (a view: not another copy of most records).
     kind = "view" if people is None else "table"
-    mem.execute(f"""create or replace temp {kind} _uprn_records as
-        select contract_id, delivery_id, row_number, person_id, uprn, date_of_birth
-        from (select * from wh.identity.linkage_records {scope}) r
-        where r.contract_id in ({ids_sql(with_uprn)}) and r.uprn is not null""")
+    mem.execute(f"""create or replace temp {kind} _people_records as
+        select contract_id, delivery_id, row_number, person_id, uprn, postcode, date_of_birth
+        from wh.identity.linkage_records {scope}""")
+    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
+    mem.execute(f"""create or replace temp view _uprn_records as
+        select contract_id, delivery_id, row_number, person_id, uprn, date_of_birth from _people_records
+        where contract_id in ({ids_sql(with_uprn)}) and uprn is not null""")
     mem.execute(f"""create or replace temp table _observed as
         select r.person_id, r.uprn, r.day, r.date_of_birth, false as by_line, {mask_sql('r.contract_id', sources)} as source_mask
         from ({record_days_sql('_uprn_records', with_uprn, existing)}) r
@@ -143,7 +145,7 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
         from _spans""")
-    _bound_by_other_postcodes(mem, sources, existing, kind)
+    _bound_by_other_postcodes(mem, sources, existing)
     worked_out = mem.execute(f"select count(distinct person_id) from {'_spells' if people is None else '_spell_people'}").fetchall()[0][0]
     if people is None:
         mem.execute(f"create or replace table wh.identity.{SPELLS} as select {_COLUMNS} from _spells order by person_id, valid_from")
@@ -155,14 +157,13 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     return lines_matched, int(worked_out)
 
 
-def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
-                              kind: str) -> None:
+def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
     """A record at another postcode says its person did not live at the address that day: a
     spell starts no earlier than the day after the person's last such record before its first
     record there (a family that moved in), and ends no later than the day before their first
     such record after its last (a person who moved out before a record there says so)."""
-    mem.execute(f"""create or replace temp {kind} _elsewhere_records as
-        select contract_id, delivery_id, row_number, person_id, postcode from wh.identity.linkage_records
+    mem.execute("""create or replace temp view _elsewhere_records as
+        select contract_id, delivery_id, row_number, person_id, postcode from _people_records
         where postcode is not null and person_id in (select person_id from _spells)""")
     mem.execute(f"""create or replace temp table _elsewhere as
         select person_id, postcode, day from ({record_days_sql('_elsewhere_records', sources, existing)}) where day is not null""")

@@ -120,12 +120,15 @@ def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
     cost it almost nothing. Row order means nothing in these tables.)"""
     for table, cols, new in (("linkage.person_records", _RECORD_COLS, {"household_id", "opted_out"}),
                              ("identity.linkage_records", _LINKAGE_RECORD_COLS, {"household_id"})):
+        # One scan of the table for the rows of both kinds of people (by row id, the delete then
+        # reads no column of the table's 25 million rows again).
+        mem.execute(f"""create or replace temp table _hit_rows as select rowid as _rid, {cols} from wh.{table}
+                        where person_id in (select person_id from prev_ids union all select person_id from changed)""")
         moved = ", ".join(f"c.{c}" if c in new else f"t.{c}" for c in cols.split(", "))
         mem.execute(f"""create or replace temp table _changed_rows as select {moved}
-                        from wh.{table} t join changed c on t.person_id = c.person_id
+                        from _hit_rows t join changed c on t.person_id = c.person_id
                         where t.person_id not in (select person_id from prev_ids)""")
-        mem.execute(f"""delete from wh.{table} where person_id in (select person_id from prev_ids)
-                        or person_id in (select person_id from changed)""")
+        mem.execute(f"delete from wh.{table} where rowid in (select _rid from _hit_rows)")
         mem.execute(f"insert into wh.{table} select {cols} from out_records")
         mem.execute(f"insert into wh.{table} select {cols} from _changed_rows")
     for table, cols in (("linkage.persons", _PERSON_COLS), ("identity.linkage_person_addresses", _ADDRESS_COLS)):
