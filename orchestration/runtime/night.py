@@ -90,7 +90,7 @@ def run_night(settings: Settings, progress: NightProgress | None = None) -> Nigh
     """Execute the nightly job in this process, holding the warehouse's writer lock throughout."""
     from orchestration.partnership.ops.rundate import check_run_date
     from orchestration.partnership.settings import run_date
-    from orchestration.partnership.warehouse.connection import memory_limit, writer_lock
+    from orchestration.partnership.warehouse.connection import LINKAGE_MEMORY_LIMIT_ENV, memory_limit, writer_lock
     from orchestration.partnership.warehouse.permissions import require_private
     from orchestration.partnership.warehouse.pseudonymise import load_key
 
@@ -98,6 +98,7 @@ def run_night(settings: Settings, progress: NightProgress | None = None) -> Nigh
     require_private(settings.data_dir)  # before Dagster's home or anything else is written there
     load_key()  # fail before anything runs, with a clear message, if there is no key
     memory_limit()  # or a memory limit DuckDB would refuse
+    memory_limit(LINKAGE_MEMORY_LIMIT_ENV)
     prepare_instance(settings)
     # One launch writes at a time (docs/operations.md): a second waits, then fails naming the first.
     with writer_lock(settings.warehouse_path, purpose="partnership run", on_wait=progress.waiting), progress.night():

@@ -2,6 +2,7 @@
 the profiles it has not seen and links only the records it touches, ending exactly where
 scoring and linking everything again ends, table by table."""
 
+import os
 import shutil
 
 import duckdb
@@ -12,6 +13,8 @@ from orchestration.partnership.linkage import coverage_gaps, run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
 from orchestration.partnership.linkage.state import ADDRESS_TABLE, DELTA_TABLES, STATE_TABLES
 from orchestration.partnership.settings import Settings
+from orchestration.partnership.warehouse.connection import LINKAGE_MEMORY_LIMIT_ENV, memory_limit
+from tests.integration.test_memory_limit import duckdb_says
 
 pytestmark = pytest.mark.dbt_free
 
@@ -224,7 +227,15 @@ def nights(demo_night, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("linkage_nights")
     yesterday = _yesterday(settings, tmp)
     incremental = _today(settings, tmp, "incremental", yesterday, scoring_state=True, changes=True)
-    inc = run_linkage(incremental, contracts())
+    before = os.environ.get(LINKAGE_MEMORY_LIMIT_ENV)
+    os.environ[LINKAGE_MEMORY_LIMIT_ENV] = "1GB"  # linkage's own setting, for this run only
+    try:
+        inc = run_linkage(incremental, contracts())
+    finally:
+        if before is None:
+            os.environ.pop(LINKAGE_MEMORY_LIMIT_ENV)
+        else:
+            os.environ[LINKAGE_MEMORY_LIMIT_ENV] = before
     full = _today(settings, tmp, "full", yesterday, scoring_state=True, changes=True)
     rescored = run_linkage(full, contracts(), rescore=True)
     return settings, tmp, yesterday, (incremental, inc), (full, rescored)
@@ -257,6 +268,9 @@ def test_a_night_scores_only_new_profiles_and_links_as_a_full_rescore_would(nigh
         rescored.persons, rescored.households, rescored.opted_out_persons, rescored.links_refused,
         rescored.records_by_method)
     assert inc.new_persons == rescored.new_persons
+    # Linkage's working database holds to its own memory setting when given, else to the night's.
+    assert inc.memory_limit == duckdb_says("1GB")
+    assert rescored.memory_limit == duckdb_says(memory_limit())
     # Address lines: only the new deliveries' lines were matched; the others' matches were kept.
     assert 0 < inc.address_lines_matched < 0.2 * rescored.address_lines_matched
     # Address spells: only the people linked again had theirs worked out (and still every

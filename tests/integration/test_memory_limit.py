@@ -1,5 +1,6 @@
-"""PARTNERSHIP_MEMORY_LIMIT bounds every DuckDB of the night: the warehouse connections and dbt's.
-DuckDB's own default (80% of the machine) let a 25-million-row night's dbt build hold 11 GiB."""
+"""PARTNERSHIP_MEMORY_LIMIT bounds every DuckDB of the night: the warehouse connections, dbt's and linkage's working
+database (unless PARTNERSHIP_LINKAGE_MEMORY_LIMIT gives linkage its own). DuckDB's own default (80% of the machine)
+let a 25-million-row night's dbt build hold 11 GiB."""
 
 from __future__ import annotations
 
@@ -79,12 +80,27 @@ def test_dbt_runs_with_the_limit(tmp_path):
     assert f'"m": "{duckdb_says("768MB")}"' in done.stdout
 
 
-def test_a_night_with_a_bad_limit_fails_before_anything(tmp_path):
+def test_linkage_takes_its_own_setting_else_the_nights(monkeypatch):
+    monkeypatch.delenv(warehouse.LINKAGE_MEMORY_LIMIT_ENV, raising=False)
+    monkeypatch.setenv(warehouse.MEMORY_LIMIT_ENV, "3GB")
+    assert warehouse.memory_limit(warehouse.LINKAGE_MEMORY_LIMIT_ENV) == "3GB"
+    monkeypatch.delenv(warehouse.MEMORY_LIMIT_ENV)
+    assert warehouse.memory_limit(warehouse.LINKAGE_MEMORY_LIMIT_ENV) == warehouse.DEFAULT_MEMORY_LIMIT
+    monkeypatch.setenv(warehouse.LINKAGE_MEMORY_LIMIT_ENV, " 6 gib")
+    assert warehouse.memory_limit(warehouse.LINKAGE_MEMORY_LIMIT_ENV) == "6GiB"
+    assert warehouse.memory_limit() == warehouse.DEFAULT_MEMORY_LIMIT  # the night's own is untouched
+    monkeypatch.setenv(warehouse.LINKAGE_MEMORY_LIMIT_ENV, "80%")
+    with pytest.raises(warehouse.SettingError, match=r"PARTNERSHIP_LINKAGE_MEMORY_LIMIT='80%' is not a memory size"):
+        warehouse.memory_limit(warehouse.LINKAGE_MEMORY_LIMIT_ENV)
+
+
+@pytest.mark.parametrize("setting", ["PARTNERSHIP_MEMORY_LIMIT", "PARTNERSHIP_LINKAGE_MEMORY_LIMIT"])
+def test_a_night_with_a_bad_limit_fails_before_anything(tmp_path, setting):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTNERSHIP_", "DAGSTER_"))}
-    env.update(PARTNERSHIP_DATA_DIR=str(tmp_path / "data"), PARTNERSHIP_PSEUDONYM_KEY=TEST_KEY,
-               PARTNERSHIP_MEMORY_LIMIT="plenty")
+    env.update(PARTNERSHIP_DATA_DIR=str(tmp_path / "data"), PARTNERSHIP_PSEUDONYM_KEY=TEST_KEY)
+    env[setting] = "plenty"
     done = subprocess.run([sys.executable, "-m", "orchestration.partnership.cli", "run"], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "PARTNERSHIP_MEMORY_LIMIT='plenty' is not a memory size" in done.stderr
+    assert f"{setting}='plenty' is not a memory size" in done.stderr
     assert not (tmp_path / "data").exists()

@@ -47,6 +47,11 @@ def _warehouse(tmp_path: Path) -> duckdb.DuckDBPyConnection:
             mem.execute(f'insert into wh.valid."{CSC}" values (1, ?, ?)', [row, day])
         else:
             mem.execute(f'insert into wh.valid."{POLICE}" values (1, ?, ?, ?)', [row, day, occ])
+    # Each record's profile (identical identifiers) and the profiles with their person, as the write leaves them.
+    mem.execute("alter table wh.identity.linkage_records add column pkey varchar")
+    mem.execute("update wh.identity.linkage_records set pkey = md5(concat_ws('|', uprn, postcode, surname, date_of_birth))")
+    mem.execute("""create table wh.identity.linkage_profiles as
+                   select distinct pkey, person_id, uprn, postcode, surname, date_of_birth from wh.identity.linkage_records""")
     mem.execute("create table wh.identity.linkage_person_addresses (person_id varchar, last_uprn varchar, household_id varchar)")
     mem.execute(f"insert into wh.identity.linkage_person_addresses values ('LP2', '{A}', 'LH000000007')")
     mem.execute(f"create table wh.identity.linkage_address_postcodes as select unnest(['{A}', '{B}']) as uprn, 'RV1 1AA' as postcode")

@@ -76,9 +76,15 @@ from orchestration.partnership.linkage.state import (
 )
 from orchestration.partnership.linkage.write import write_report, write_results
 from orchestration.partnership.settings import Settings
+from orchestration.partnership.warehouse.connection import LINKAGE_MEMORY_LIMIT_ENV, memory_limit
 from orchestration.partnership.warehouse.permissions import lock_down
 
 __all__ = ["LinkageSummary", "coverage_gaps", "model_path", "report_dir", "run_linkage"]
+
+
+def linkage_memory_limit() -> str:
+    """The working database's memory limit (see `run_linkage`)."""
+    return memory_limit(LINKAGE_MEMORY_LIMIT_ENV)
 
 
 class _Clock:
@@ -97,13 +103,16 @@ class _Clock:
 
 
 def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: bool = False,
-                memory_limit: str = "6GB", rescore: bool = False) -> LinkageSummary:
+                working_memory: str | None = None, rescore: bool = False) -> LinkageSummary:
     """Link every valid person record into people and households. Returns what was done.
 
     `retrain`: train the model again (and so score and link every profile again); `rescore`:
     score every profile again with the same model (what a night without stored scores does).
     Either also links every record again; otherwise, when the stored state is usable, only the
-    records of new or withdrawn deliveries and the people they touch are linked again."""
+    records of new or withdrawn deliveries and the people they touch are linked again.
+    `working_memory`: the working database's memory limit (a DuckDB size); by default
+    `PARTNERSHIP_LINKAGE_MEMORY_LIMIT`, else the night's `PARTNERSHIP_MEMORY_LIMIT` (4GB): beyond it
+    the work spills to `data/linkage/tmp`."""
     summary = LinkageSummary()
     clock = _Clock()
     work = settings.data_dir / "linkage"
@@ -112,7 +121,8 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
     path = model_path(settings)
     mem = duckdb.connect()
     try:
-        mem.execute(f"set memory_limit = '{memory_limit}'")
+        mem.execute(f"set memory_limit = '{working_memory or linkage_memory_limit()}'")
+        summary.memory_limit = mem.execute("select current_setting('memory_limit')").fetchall()[0][0]
         mem.execute(f"set temp_directory = '{work / 'tmp'}'")
         mem.execute("set preserve_insertion_order = false")
         mem.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")

@@ -82,7 +82,8 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     """`_line_observed` and `_line_near` (see the module's docstring), and the kept matches in `wh`
     (inside the caller's transaction). `reuse`: last night's matches of a delivery still linked
     with the same rows are kept (the gazetteer is the same); otherwise every line is matched.
-    `people`: a table of person ids; `_line_observed` is then theirs alone (`spells`).
+    `people`: a table of some people's records (contract_id, delivery_id, row_number, person_id,
+    date_of_birth, as `identity.linkage_records`); `_line_observed` is then theirs alone (`spells`).
     Returns the number of records whose line was matched tonight."""
     line_sources = _line_sources(mem, sources, existing)
     if not line_sources:  # no extract with lines, or a gazetteer without them: nothing to match, nothing kept
@@ -126,8 +127,8 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     mem.execute(f"create or replace table wh.identity.{MATCHED} as select * from _line_current order by contract_id, delivery_id")
     records = f"""select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
                   from wh.identity.{MATCHES} m join wh.identity.linkage_records r using (contract_id, delivery_id, row_number)"""
-    observed = records if people is None else records.replace(
-        "join wh.identity.linkage_records r", f"join (select * from wh.identity.linkage_records semi join {people} using (person_id)) r")
+    # The people's records first (a few), then their matches: not every match joined with every record.
+    observed = records if people is None else records.replace("join wh.identity.linkage_records r", f"join {people} r")
     mem.execute(f"""create or replace temp table _line_observed as
         select person_id, uprn, day, date_of_birth, contract_id from ({observed}) where exact""")
     mem.execute(f"""create or replace temp table _line_near as

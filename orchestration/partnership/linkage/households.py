@@ -45,7 +45,7 @@ import numpy as np
 
 from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.people import assign_ids
-from orchestration.partnership.linkage.spells import address_spells, dated_records_sql, mask_sql
+from orchestration.partnership.linkage.spells import address_spells, mask_sql, record_days_sql
 from orchestration.partnership.linkage.state import (
     FIRST,
     HOUSEHOLD_PREFIX,
@@ -207,23 +207,40 @@ def _write_members(mem: duckdb.DuckDBPyConnection) -> None:
     """`wh.linkage.household_members` as `_members` says: written whole the first time; after
     that only the rows of households whose rows differ (a fingerprint per household, of every
     column) are replaced, as a night changes few households and a rewrite of every row costs
-    the most of the night's linkage write."""
-    columns = """select list((column_name, data_type) order by column_index) from duckdb_columns()
-                 where database_name = ? and schema_name = ? and table_name = ?"""
-    if (not _exists(mem, "linkage", "household_members")
-            or mem.execute(columns, ["wh", "linkage", "household_members"]).fetchall()
-            != mem.execute(columns, ["temp", "main", "_members"]).fetchall()):  # none yet, or written by other code
+    the most of the night's linkage write.
+
+    Leaves `_membership_changed`: the households whose membership (a person's spell: person,
+    start and end, not the records' dates within it) differs from the stored table's, or no
+    such table when there was no stored table (everyone's is new). One pass over each side
+    gives both fingerprints."""
+    mem.execute("drop table if exists _membership_changed")
+    if not _exists(mem, "linkage", "household_members"):
         mem.execute("""create or replace table wh.linkage.household_members as
                        select * from _members order by household_id, valid_from, person_id""")
         return
-    fingerprint = "select household_id, count(*) as n, sum(hash(t)::hugeint) as h from {} t group by household_id"
-    mem.execute(f"""create or replace temp table _members_changed as
-        select household_id from ({fingerprint.format('_members')}) a
-        full join ({fingerprint.format('wh.linkage.household_members')}) b using (household_id)
-        where a.n is distinct from b.n or a.h is distinct from b.h""")
-    mem.execute("delete from wh.linkage.household_members where household_id in (select household_id from _members_changed)")
+    columns = """select list((column_name, data_type) order by column_index) from duckdb_columns()
+                 where database_name = ? and schema_name = ? and table_name = ?"""
+    same_columns = (mem.execute(columns, ["wh", "linkage", "household_members"]).fetchall()
+                    == mem.execute(columns, ["temp", "main", "_members"]).fetchall())
+    rows = "sum(hash(t)::hugeint)" if same_columns else "null::hugeint"
+    fingerprint = f"""select household_id, count(*) as n, {rows} as h,
+                             sum(hash(person_id, valid_from, valid_to)::hugeint) as m
+                      from {{}} t group by household_id"""
+    mem.execute(f"""create or replace temp table _member_diff as
+        select household_id, a.n is distinct from b.n or a.h is distinct from b.h as rows_differ,
+               a.n is distinct from b.n or a.m is distinct from b.m as membership_differs
+        from ({fingerprint.format('_members')}) a full join ({fingerprint.format('wh.linkage.household_members')}) b
+        using (household_id)
+        where a.n is distinct from b.n or a.h is distinct from b.h or a.m is distinct from b.m""")
+    mem.execute("create temp table _membership_changed as select household_id from _member_diff where membership_differs")
+    if not same_columns:  # written by other code: written whole
+        mem.execute("""create or replace table wh.linkage.household_members as
+                       select * from _members order by household_id, valid_from, person_id""")
+        return
+    mem.execute("delete from wh.linkage.household_members where household_id in (select household_id from _member_diff where rows_differ)")
     mem.execute("""insert into wh.linkage.household_members select * from _members
-                   where household_id in (select household_id from _members_changed) order by household_id, valid_from, person_id""")
+                   where household_id in (select household_id from _member_diff where rows_differ)
+                   order by household_id, valid_from, person_id""")
 
 
 def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
@@ -273,8 +290,10 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
     # The records a candidate can have (a postcode and a surname, of a person placed nowhere on
     # their own records nor joined on a shared event), then the members at those postcodes with
     # their surnames: only records sharing a member's postcode and surname are read with their dates.
+    # Worked out per profile (identical identifiers: one postcode, surname and person for all its
+    # records; `identity.linkage_profiles` as written tonight), not per record held.
     mem.execute("""create or replace temp table _unplaced as
-        select contract_id, delivery_id, row_number, person_id, postcode, surname from wh.identity.linkage_records
+        select pkey, person_id, postcode, surname from wh.identity.linkage_profiles
         where postcode is not null and surname is not null
           and person_id not in (select person_id from _placed) and person_id not in (select person_id from _joined)""")
     mem.execute(f"""create or replace temp table _member_keys as
@@ -284,16 +303,19 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
                    join {postcodes} a on a.uprn = h.uprn
                    where a.postcode in (select postcode from _unplaced))
         select m.*, r.surname from m
-        join (select distinct person_id, surname from wh.identity.linkage_records
+        join (select distinct person_id, surname from wh.identity.linkage_profiles
               where surname is not null and person_id in (select person_id from m)) r using (person_id)""")
     # Per candidate, postcode and surname: the first and last day of their records there, so the
-    # join with the members is one row per person and key, not per record.
+    # join with the members is one row per person and key, not per record. Only the records of
+    # profiles sharing a member's postcode and surname are read with their dates.
+    mem.execute("""create or replace temp table _candidate_records as
+        select contract_id, delivery_id, row_number, person_id, postcode, surname from wh.identity.linkage_records
+        semi join (select pkey from _unplaced semi join (select distinct postcode, surname from _member_keys) k
+                   using (postcode, surname)) using (pkey)""")
     mem.execute(f"""create or replace temp table _candidates as
-        select r.person_id, r.postcode, r.surname, min(d.day) as first_day, max(d.day) as last_day
-        from (select * from _unplaced semi join (select distinct postcode, surname from _member_keys) k
-              using (postcode, surname)) r
-        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
-        where d.day is not null
+        select person_id, postcode, surname, min(day) as first_day, max(day) as last_day
+        from ({record_days_sql('_candidate_records', sources, existing)})
+        where day is not null
         group by all""")
     # And people whose address line is close to an address's but not the same (`address_lines`),
     # unless they live there on other evidence.

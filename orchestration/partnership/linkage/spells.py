@@ -37,17 +37,17 @@ SPELL_STATE = "linkage_spell_state"
 _COLUMNS = "person_id, uprn, first_seen, last_seen, source_mask, event_mask, evidence, valid_from, valid_to"
 
 
-def dated_records_sql(sources: list[PersonSource], existing: set[str], db: str = "wh.") -> str:
-    """(contract_id, delivery_id, row_number, day) of every valid row with a dated column."""
-    parts = []
-    for s in sources:
-        f = s.contract.freshness
-        if f is None or s.contract.table not in existing:
-            continue
-        parts.append(f"""select '{s.id}' as contract_id, _delivery_id as delivery_id, _row_number as row_number,
-                                cast("{f.column}" as date) as day from {db}valid."{s.contract.table}" """)
+def record_days_sql(records: str, sources: list[PersonSource], existing: set[str]) -> str:
+    """Every column of `records` (a table with contract_id, delivery_id, row_number) with `day`, the
+    record's dated column (the contract's freshness column), for the records of extracts with
+    one: each extract's valid rows are looked up for the given records only, so the cost follows
+    them, not every record held."""
+    parts = [f"""select r.*, cast(v."{s.contract.freshness.column}" as date) as day
+                 from (select * from {records} where contract_id = '{s.id}') r
+                 join wh.valid."{s.contract.table}" v on v._delivery_id = r.delivery_id and v._row_number = r.row_number"""
+             for s in sources if s.contract.freshness is not None and s.contract.table in existing]
     if not parts:
-        return "select cast(null as varchar) as contract_id, 0::bigint as delivery_id, 0::bigint as row_number, cast(null as date) as day where false"
+        return f"select *, cast(null as date) as day from {records} where false"
     return "\nunion all\n".join(parts)
 
 
@@ -107,12 +107,20 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
         mem.execute(f"insert into _spell_people select distinct person_id from ({people}) where person_id is not null")
     scope = "" if people is None else "semi join _spell_people using (person_id)"
     with_uprn = [s for s in sources if s.has("uprn")]
-    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_spell_people")
+    # The records of the people worked out, read once: a few, kept as a table, or everyone's, read
+    # where used (a view: not another copy of most records).
+    kind = "view" if people is None else "table"
+    mem.execute(f"""create or replace temp {kind} _people_records as
+        select contract_id, delivery_id, row_number, person_id, uprn, postcode, date_of_birth
+        from wh.identity.linkage_records {scope}""")
+    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
+    mem.execute(f"""create or replace temp view _uprn_records as
+        select contract_id, delivery_id, row_number, person_id, uprn, date_of_birth from _people_records
+        where contract_id in ({ids_sql(with_uprn)}) and uprn is not null""")
     mem.execute(f"""create or replace temp table _observed as
-        select r.person_id, r.uprn, d.day, r.date_of_birth, false as by_line, {mask_sql('r.contract_id', sources)} as source_mask
-        from (select * from wh.identity.linkage_records {scope}) r
-        join ({dated_records_sql(with_uprn, existing)}) d using (contract_id, delivery_id, row_number)
-        where r.contract_id in ({ids_sql(with_uprn)}) and r.uprn is not null and d.day is not null
+        select r.person_id, r.uprn, r.day, r.date_of_birth, false as by_line, {mask_sql('r.contract_id', sources)} as source_mask
+        from ({record_days_sql('_uprn_records', with_uprn, existing)}) r
+        where r.day is not null
         union all
         select person_id, uprn, day, date_of_birth, true, {mask_sql('contract_id', sources)} from _line_observed""")
     mem.execute(f"create or replace temp table _spans as with {_SPANS} select * from spans")
@@ -154,11 +162,11 @@ def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[Pers
     spell starts no earlier than the day after the person's last such record before its first
     record there (a family that moved in), and ends no later than the day before their first
     such record after its last (a person who moved out before a record there says so)."""
+    mem.execute("""create or replace temp view _elsewhere_records as
+        select contract_id, delivery_id, row_number, person_id, postcode from _people_records
+        where postcode is not null and person_id in (select person_id from _spells)""")
     mem.execute(f"""create or replace temp table _elsewhere as
-        select r.person_id, r.postcode, d.day
-        from wh.identity.linkage_records r
-        join ({dated_records_sql(sources, existing)}) d using (contract_id, delivery_id, row_number)
-        where r.postcode is not null and d.day is not null and r.person_id in (select person_id from _spells)""")
+        select person_id, postcode, day from ({record_days_sql('_elsewhere_records', sources, existing)}) where day is not null""")
     mem.execute("""create or replace temp table _spells as
         with s as (select s.*, a.postcode as address_postcode
                    from _spells s left join wh.identity.linkage_address_postcodes a using (uprn)),

@@ -67,6 +67,7 @@ class LinkageSummary:
     model_path: str = ""
     match_threshold: float = splink_model.MATCH_THRESHOLD
     review_threshold: float = splink_model.REVIEW_THRESHOLD
+    memory_limit: str = ""  # the working database's, as DuckDB reports it
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # the process's, all threads: load-independent
 

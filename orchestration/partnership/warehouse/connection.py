@@ -65,6 +65,10 @@ MEMORY_LIMIT_ENV = "PARTNERSHIP_MEMORY_LIMIT"
 # cached up to that: a 25-million-row county night's dbt build held 11 GiB. Bounded, it spills
 # joins and sorts to `<warehouse>.tmp/` instead (docs/operations.md, Memory).
 DEFAULT_MEMORY_LIMIT = "4GB"
+# Linkage's working in-memory database (all of one night's records at a full link) has its own
+# setting, for a machine that gives linkage more than the warehouse's connections; unset, it is
+# the night's limit, so the night's process stays within one limit (docs/operations.md, Memory).
+LINKAGE_MEMORY_LIMIT_ENV = "PARTNERSHIP_LINKAGE_MEMORY_LIMIT"
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
 
 
@@ -89,13 +93,14 @@ def lock_timeout() -> float:
     return float(os.environ.get(LOCK_TIMEOUT_ENV) or DEFAULT_LOCK_TIMEOUT_S)
 
 
-def memory_limit() -> str:
+def memory_limit(env: str = MEMORY_LIMIT_ENV) -> str:
     """The most memory each DuckDB of the night (a warehouse connection, dbt's) may hold:
-    `PARTNERSHIP_MEMORY_LIMIT`, a size such as `4GB` or `6GiB`, else 4GB."""
-    value = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    `PARTNERSHIP_MEMORY_LIMIT`, a size such as `4GB` or `6GiB`, else 4GB. With `env`
+    (`LINKAGE_MEMORY_LIMIT_ENV`): that setting when given, else the same."""
+    value = os.environ.get(env) or (memory_limit() if env != MEMORY_LIMIT_ENV else DEFAULT_MEMORY_LIMIT)
     m = _SIZE.fullmatch(value)
     if not m or float(m.group(1)) <= 0:
-        raise SettingError(f"{MEMORY_LIMIT_ENV}={value!r} is not a memory size: write a positive number and a "
+        raise SettingError(f"{env}={value!r} is not a memory size: write a positive number and a "
                            f"unit, e.g. 4GB, 6GiB or 512MB")
     return f"{m.group(1)}{m.group(2).upper().replace('I', 'i')}"
 
