@@ -70,6 +70,29 @@ def _same(a, b) -> bool:
     return a[1].equals(b[1]) if a[0] == "read" else a == b
 
 
+def _against_the_quote_aware_pass(path, data: bytes, contract, monkeypatch) -> tuple[bool, bool]:
+    """One file read with counting and without it: the same outcome. Returns whether counting settled
+    the file and whether it was rejected."""
+    path.write_bytes(data)
+    settled = False
+    counted = readers._counted_structure(data, contract)
+    if counted is not None:
+        try:
+            height = readers._polars_csv(data, contract).height
+        except Exception:
+            height = None
+        if height == counted[1]:
+            # Counting settles this file: the quote-aware pass must find nothing wrong, and the same shape.
+            assert readers._csv_structure(data.decode("utf-8"), contract, path.name) == counted, data
+            settled = True
+    fast = _outcome(path, contract)
+    with monkeypatch.context() as m:
+        m.setattr(readers, "_counted_structure", lambda _data, _contract: None)
+        slow = _outcome(path, contract)
+    assert _same(fast, slow), (data, fast, slow)
+    return settled, fast[0] == "rejected"
+
+
 def test_counting_agrees_with_the_quote_aware_pass_on_random_files(tmp_path, monkeypatch):
     rng = random.Random(20261128)
     counted_ok = rejected = 0
@@ -77,24 +100,9 @@ def test_counting_agrees_with_the_quote_aware_pass_on_random_files(tmp_path, mon
         contract = replace(AMBULANCE, format=replace(AMBULANCE.format, delimiter=rng.choice([",", "|", ";", "\t"]),
                                                      header_row=rng.choice([1, 1, 2])))
         data = _file(rng, contract.format.delimiter, contract.format.header_row)
-        path = tmp_path / f"incidents_{i}.csv"
-        path.write_bytes(data)
-        counted = readers._counted_structure(data, contract)
-        if counted is not None:
-            try:
-                height = readers._polars_csv(data, contract).height
-            except Exception:
-                height = None
-            if height == counted[1]:
-                # Counting settles this file: the quote-aware pass must find nothing wrong, and the same shape.
-                assert readers._csv_structure(data.decode("utf-8"), contract, path.name) == counted, data
-                counted_ok += 1
-        fast = _outcome(path, contract)
-        with monkeypatch.context() as m:
-            m.setattr(readers, "_counted_structure", lambda _data, _contract: None)
-            slow = _outcome(path, contract)
-        assert _same(fast, slow), (data, fast, slow)
-        rejected += fast[0] == "rejected"
+        settled, broken = _against_the_quote_aware_pass(tmp_path / f"incidents_{i}.csv", data, contract, monkeypatch)
+        counted_ok += settled
+        rejected += broken
     # Both kinds were exercised: files counting settles, and broken files the quote-aware pass names.
     assert counted_ok >= 50 and rejected >= 25, (counted_ok, rejected)
 
@@ -132,23 +140,9 @@ def test_counting_a_file_with_quoted_fields_agrees_with_the_quote_aware_pass(tmp
     for i in range(300):
         contract = replace(AMBULANCE, format=replace(AMBULANCE.format, delimiter=rng.choice([",", "|", ";"])))
         data = _quoted_file(rng, contract.format.delimiter)
-        path = tmp_path / f"incidents_{i}.csv"
-        path.write_bytes(data)
-        counted = readers._counted_structure(data, contract)
-        if counted is not None:
-            try:
-                height = readers._polars_csv(data, contract).height
-            except Exception:
-                height = None
-            if height == counted[1]:
-                assert readers._csv_structure(data.decode("utf-8"), contract, path.name) == counted, data
-                counted_ok += 1
-        fast = _outcome(path, contract)
-        with monkeypatch.context() as m:
-            m.setattr(readers, "_counted_structure", lambda _data, _contract: None)
-            slow = _outcome(path, contract)
-        assert _same(fast, slow), (data, fast, slow)
-        rejected += fast[0] == "rejected"
+        settled, broken = _against_the_quote_aware_pass(tmp_path / f"incidents_{i}.csv", data, contract, monkeypatch)
+        counted_ok += settled
+        rejected += broken
     assert counted_ok >= 100 and rejected >= 40, (counted_ok, rejected)
 
 
