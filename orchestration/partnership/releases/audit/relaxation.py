@@ -37,7 +37,8 @@ class Relaxation:
         blocks, row_lo, row_hi = [], [], []
         for a, low, high in ((a_eq, 0.0, 0.0), (a_ub, -INF, b_ub)):
             if a is not None:
-                blocks.append(coo_matrix(a, shape=(a.shape[0], n)).tocsr())
+                c = coo_matrix(a, shape=(a.shape[0], n))
+                blocks.append(coo_matrix((c.data, (c.row, c.col)), shape=(a.shape[0], width)))  # room for z and y
                 row_lo.append(np.full(a.shape[0], low))
                 row_hi.append(np.broadcast_to(high, (a.shape[0],)).astype(float))
         self.first_aim = sum(b.shape[0] for b in blocks)  # the z rows, then the y rows, then the links
@@ -46,7 +47,6 @@ class Relaxation:
         extra = coo_matrix((np.r_[np.ones(k), -np.ones(k), np.ones(k), -np.ones(k), np.ones(m), -np.ones(m)],
                             (np.r_[i, i, k + i, k + i, 2 * k + np.arange(m), 2 * k + np.arange(m)],
                              np.r_[j, n + i, n + k + i, j, ends[:, 0], ends[:, 1]])), shape=(2 * k + m, width))
-        blocks = [coo_matrix((b.data, (b.tocoo().row, b.tocoo().col)), shape=(b.shape[0], width)) for b in blocks]
         a = csc_matrix(vstack([*blocks, extra]))
         self.rows = a.shape[0]
         lp = highspy.HighsLp()
