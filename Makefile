@@ -46,8 +46,7 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) system-deps
-	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
-	$(BIN)/python -m benchmarks.portal $(PORTAL_BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS) --portal-args="$(PORTAL_BENCH_ARGS)"
 
 # Re-resolve the pinned set after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -17,8 +17,9 @@
    FALLS-01 values, and the ratio of each shared stage to it.
 
 Prints a table, writes DIR/results.json and the figures section of docs/benchmarks.md; then the
-5M-row validation benchmark and disclosure control with the audit's attacker per protocol
-(benchmarks/validation.py, benchmarks/disclosure.py). Exit 1
+5M-row validation benchmark, disclosure control with the audit's attacker per protocol, and the
+portal's pages on the night's folder (benchmarks/validation.py, benchmarks/disclosure.py,
+benchmarks/attack_night.py, benchmarks/portal.py), each run whatever the others found. Exit 1
 when a target is missed (the figures are still written). Not part of `make test`.
 """
 
@@ -27,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import date, datetime, timedelta, timezone
@@ -246,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"default {DEFAULT_COPIES} by preset, else 1")
     ap.add_argument("--no-docs", action="store_true", help="print and write results.json only")
     ap.add_argument("--render", action="store_true", help="measure nothing: print and write the figures of DIR/results.json")
+    ap.add_argument("--portal-args", default="", metavar="ARGS",
+                    help="arguments for benchmarks.portal, run last on this night's folder (e.g. --portal-args='--repeat 5')")
     a = ap.parse_args(argv)
     if a.replicate is None:
         a.replicate = default_copies(a.preset)
@@ -332,7 +337,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print("the audit's attacker on the night's real holdings …", flush=True)
     night_rc = attack_night([str(night), "--json", str(bench / "attack_night.json")])
-    return max(validation_rc, disclosure_rc, night_rc, rc)
+    # The portal's pages on this night, in their own process (Django's settings are process-wide); run
+    # whatever the targets above said, so a missed target never hides the portal's figures.
+    portal_rc = subprocess.run([sys.executable, "-m", "benchmarks.portal", "--data-dir", str(night),
+                                *shlex.split(a.portal_args)], cwd=PROJECT_ROOT).returncode
+    return max(validation_rc, disclosure_rc, night_rc, portal_rc, rc)
 
 
 def measured_night(night: dict, m: Measured) -> None:
