@@ -18,8 +18,9 @@ the groups it linked and tonight's: `prev_ids`, `persons_all.relinked`); a perso
 linked loses theirs. Every spell is worked out again on a night that links everything, or when
 the kept spells were made from other sources.
 
-Leaves the temp table `_spells` (person_id, uprn, first_seen, last_seen, source_mask, event_mask,
-evidence, valid_from, valid_to: everyone's, a spell whose bounds cross included) for
+Leaves the temp tables `_spells` (person_id, uprn, first_seen, last_seen, source_mask, event_mask,
+evidence, valid_from, valid_to: everyone's, a spell whose bounds cross included) and `_line_near`
+(everyone's near address-line matches, kept in `identity.linkage_line_near` the same way) for
 `households.write_household_members`.
 """
 
@@ -34,6 +35,9 @@ from orchestration.partnership.linkage.inputs import PersonSource
 
 SPELLS = "linkage_spells"
 SPELL_STATE = "linkage_spell_state"
+# Each person's address lines close to an address's but not the same (`address_lines`), for the
+# household review: like spells, a person's depend on their records alone, so they are kept too.
+NEAR = "linkage_line_near"
 _COLUMNS = "person_id, uprn, first_seen, last_seen, source_mask, event_mask, evidence, valid_from, valid_to"
 
 
@@ -88,15 +92,18 @@ def _sources_key(sources: list[PersonSource], existing: set[str]) -> str:
 def _kept(mem: duckdb.DuckDBPyConnection, key: str) -> bool:
     found = {t for (t,) in mem.execute("""select table_name from duckdb_tables()
                                           where database_name = 'wh' and schema_name = 'identity'""").fetchall()}
-    return ({SPELLS, SPELL_STATE} <= found
+    return ({SPELLS, SPELL_STATE, NEAR} <= found
             and mem.execute(f"select sources from wh.identity.{SPELL_STATE}").fetchall() == [(key,)])
 
 
 def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
-                   reuse_lines: bool = False, people: str | None = None) -> tuple[int, int]:
+                   reuse_lines: bool = False, people: str | None = None,
+                   people_records: str | None = None) -> tuple[int, int]:
     """`_spells` (see the module's docstring), and the kept spells in `wh` (inside the caller's
     transaction). `people`: a query of the person ids whose records changed since the kept
-    spells were made (None: everyone's are worked out). `reuse_lines` as in `address_lines`.
+    spells were made (None: everyone's are worked out); `people_records`: a query of every record
+    those people have as written tonight (the columns of `identity.linkage_records`), read instead
+    of the stored table. `reuse_lines` as in `address_lines`.
     Returns the number of records whose address line was matched tonight, and of the people
     whose spells were worked out (on a night that works out everyone's, those with a spell)."""
     key = _sources_key(sources, existing)
@@ -110,9 +117,10 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     # The records of the people worked out, read once: a few, kept as a table, or everyone's, read
     # where used (a view: not another copy of most records).
     kind = "view" if people is None else "table"
+    stored = "wh.identity.linkage_records" if people is None or people_records is None else f"({people_records})"
     mem.execute(f"""create or replace temp {kind} _people_records as
         select contract_id, delivery_id, row_number, person_id, uprn, postcode, date_of_birth
-        from wh.identity.linkage_records {scope}""")
+        from {stored} {scope}""")
     lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
     mem.execute(f"""create or replace temp view _uprn_records as
         select contract_id, delivery_id, row_number, person_id, uprn, date_of_birth from _people_records
@@ -150,10 +158,12 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     if people is None:
         mem.execute(f"create or replace table wh.identity.{SPELLS} as select {_COLUMNS} from _spells order by person_id, valid_from")
         mem.execute(f"create or replace table wh.identity.{SPELL_STATE} as select ? as sources", [key])
+        mem.execute(f"create or replace table wh.identity.{NEAR} as select * from _line_near order by person_id, uprn")
     else:
-        mem.execute(f"delete from wh.identity.{SPELLS} where person_id in (select person_id from _spell_people)")
-        mem.execute(f"insert into wh.identity.{SPELLS} select {_COLUMNS} from _spells")
-        mem.execute(f"create or replace temp table _spells as select {_COLUMNS} from wh.identity.{SPELLS}")
+        for table, columns, new in ((SPELLS, _COLUMNS, "_spells"), (NEAR, "*", "_line_near")):
+            mem.execute(f"delete from wh.identity.{table} where person_id in (select person_id from _spell_people)")
+            mem.execute(f"insert into wh.identity.{table} select {columns} from {new}")
+            mem.execute(f"create or replace temp table {new} as select {columns} from wh.identity.{table}")
     return lines_matched, int(worked_out)
 
 

@@ -61,10 +61,12 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
         _clerical_review(mem, delta)
         # A person's spells change only with their records: those of the groups linked again.
+        # Their records are tonight's rows (`out_records`, in memory): no scan of the stored table.
         relinked = "select person_id from prev_ids union all select person_id from persons_all where relinked"
         summary.address_lines_matched, summary.spells_worked_out = write_household_members(mem, sources or [], tables(mem, "wh", "valid"),
                                                                 reuse_lines=delta and address_cached,
-                                                                people=relinked if delta else None)
+                                                                people=relinked if delta else None,
+                                                                people_records="select * from out_records" if delta else None)
         _log_changed_households(mem, run)
         _count(mem, summary)
         mem.execute("commit")
@@ -226,7 +228,8 @@ def _count(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
     """The night's figures, from the tables as written (the same whether all or part was linked)."""
     q = lambda sql: mem.execute(sql).fetchall()[0][0]  # noqa: E731
     summary.records = q("select count(*) from wh.linkage.person_records")
-    summary.opted_out_records = q("select count(*) from wh.linkage.person_records where opted_out")
+    # A person's records are all flagged or none: counted per person, not per record held.
+    summary.opted_out_records = q("select coalesce(sum(records), 0) from wh.linkage.persons where opted_out")
     summary.records_by_method = dict(mem.execute(
         "select match_method, count(*) from wh.linkage.person_records group by 1 order by 1").fetchall())
     summary.persons = q("select count(*) from wh.linkage.persons")
