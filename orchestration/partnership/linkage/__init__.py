@@ -139,7 +139,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             if delta:
                 tonight_profiles(mem)
             else:
-                build_profiles(mem, "unnumbered")
+                build_profiles(mem, "unnumbered", dated=True)
                 mem.execute("drop table unnumbered")
                 mem.execute("create view all_profiles as select * from profiles")
             # What Splink compares. An incremental night uses the stored model and frequencies,

@@ -98,12 +98,14 @@ def _kept(mem: duckdb.DuckDBPyConnection, key: str) -> bool:
 
 def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
                    reuse_lines: bool = False, people: str | None = None,
-                   people_records: str | None = None) -> tuple[int, int]:
+                   people_records: str | None = None, dated_records: str | None = None) -> tuple[int, int]:
     """`_spells` (see the module's docstring), and the kept spells in `wh` (inside the caller's
     transaction). `people`: a query of the person ids whose records changed since the kept
     spells were made (None: everyone's are worked out); `people_records`: a query of every record
     those people have as written tonight (the columns of `identity.linkage_records`), read instead
-    of the stored table. `reuse_lines` as in `address_lines`.
+    of the stored table; `dated_records`: when everyone's are worked out, a query of every record
+    as written tonight with its date (`day`: as `record_days_sql` gives it), read instead of the
+    stored table and the valid tables. `reuse_lines` as in `address_lines`.
     Returns the number of records whose address line was matched tonight, and of the people
     whose spells were worked out (on a night that works out everyone's, those with a spell)."""
     key = _sources_key(sources, existing)
@@ -117,17 +119,24 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     # The records of the people worked out, read once: a few, kept as a table, or everyone's, read
     # where used (a view: not another copy of most records).
     kind = "view" if people is None else "table"
-    stored = "wh.identity.linkage_records" if people is None or people_records is None else f"({people_records})"
+    dated = people is None and dated_records is not None
+    stored = (f"({people_records})" if people is not None and people_records is not None
+              else f"({dated_records})" if dated else "wh.identity.linkage_records")
     mem.execute(f"""create or replace temp {kind} _people_records as
-        select contract_id, delivery_id, row_number, person_id, uprn, postcode, date_of_birth
+        select contract_id, delivery_id, row_number, person_id, uprn, postcode, date_of_birth{", day" if dated else ""}
         from {stored} {scope}""")
     lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
-    mem.execute(f"""create or replace temp view _uprn_records as
-        select contract_id, delivery_id, row_number, person_id, uprn, date_of_birth from _people_records
-        where contract_id in ({ids_sql(with_uprn)}) and uprn is not null""")
+    # Each record's date, for its UPRN and its postcode: read with the records, or for a few
+    # people's records looked up once (each lookup joins every extract's valid table).
+    if dated:
+        mem.execute("create or replace temp view _people_days as select * from _people_records where day is not null")
+    else:
+        mem.execute(f"""create or replace temp {kind} _people_days as
+            select * from ({record_days_sql('_people_records', sources, existing)}) where day is not null""")
+    uprn_days = f"select * from _people_days where contract_id in ({ids_sql(with_uprn)}) and uprn is not null"
     mem.execute(f"""create or replace temp table _observed as
         select r.person_id, r.uprn, r.day, r.date_of_birth, false as by_line, {mask_sql('r.contract_id', sources)} as source_mask
-        from ({record_days_sql('_uprn_records', with_uprn, existing)}) r
+        from ({uprn_days}) r
         where r.day is not null
         union all
         select person_id, uprn, day, date_of_birth, true, {mask_sql('contract_id', sources)} from _line_observed""")
@@ -153,7 +162,7 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
         from _spans""")
-    _bound_by_other_postcodes(mem, sources, existing)
+    _bound_by_other_postcodes(mem)
     worked_out = mem.execute(f"select count(distinct person_id) from {'_spells' if people is None else '_spell_people'}").fetchall()[0][0]
     if people is None:
         mem.execute(f"create or replace table wh.identity.{SPELLS} as select {_COLUMNS} from _spells order by person_id, valid_from")
@@ -167,16 +176,14 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     return lines_matched, int(worked_out)
 
 
-def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection) -> None:
     """A record at another postcode says its person did not live at the address that day: a
     spell starts no earlier than the day after the person's last such record before its first
     record there (a family that moved in), and ends no later than the day before their first
     such record after its last (a person who moved out before a record there says so)."""
-    mem.execute("""create or replace temp view _elsewhere_records as
-        select contract_id, delivery_id, row_number, person_id, postcode from _people_records
+    mem.execute("""create or replace temp table _elsewhere as
+        select person_id, postcode, day from _people_days
         where postcode is not null and person_id in (select person_id from _spells)""")
-    mem.execute(f"""create or replace temp table _elsewhere as
-        select person_id, postcode, day from ({record_days_sql('_elsewhere_records', sources, existing)}) where day is not null""")
     mem.execute("""create or replace temp table _spells as
         with s as (select s.*, a.postcode as address_postcode
                    from _spells s left join wh.identity.linkage_address_postcodes a using (uprn)),

@@ -36,6 +36,12 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         select d.contract_id, d.delivery_id, r.row_number, o.person_id, o.household_id, o.match_method,
                o.match_probability, o.opted_out, {", ".join(f"o.{c}" for c in IDENT)}, o.pkey
         from records r join deliveries d using (d) join profile_out o using (pid)""")
+    # A night linking everything read each record's date with it (`records.day`): the households
+    # take it from here, not from the table just written and the valid tables again.
+    if not delta:
+        mem.execute("""create view out_dated as
+            select d.contract_id, d.delivery_id, r.row_number, o.person_id, o.uprn, o.postcode, o.date_of_birth, r.day
+            from records r join deliveries d using (d) join profile_out o using (pid)""")
     mem.execute(f"""create table out_profiles as
         select p.pkey, {", ".join(f"p.{c}" for c in IDENT)}, p.compared_postcode, {", ".join(f"p.{c}" for c in FIRST.split(", "))},
                p.n_records, c.component, pp.person_id, c.refused
@@ -66,7 +72,8 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         summary.address_lines_matched, summary.spells_worked_out = write_household_members(mem, sources or [], tables(mem, "wh", "valid"),
                                                                 reuse_lines=delta and address_cached,
                                                                 people=relinked if delta else None,
-                                                                people_records="select * from out_records" if delta else None)
+                                                                people_records="select * from out_records" if delta else None,
+                                                                dated_records=None if delta else "select * from out_dated")
         _log_changed_households(mem, run)
         _count(mem, summary)
         mem.execute("commit")
