@@ -20,8 +20,9 @@ the kept spells were made from other sources.
 
 Leaves the temp tables `_spells` (person_id, uprn, first_seen, last_seen, source_mask, event_mask,
 evidence, valid_from, valid_to: everyone's, a spell whose bounds cross included) and `_line_near`
-(everyone's near address-line matches, kept in `identity.linkage_line_near` the same way) for
-`households.write_household_members`.
+(everyone's near address-line matches, kept in `identity.linkage_line_near` the same way) and
+`_postcode_days` (everyone's first and last record day per postcode and surname, kept in
+`identity.linkage_postcode_days`) for `households.write_household_members`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ SPELL_STATE = "linkage_spell_state"
 # Each person's address lines close to an address's but not the same (`address_lines`), for the
 # household review: like spells, a person's depend on their records alone, so they are kept too.
 NEAR = "linkage_line_near"
+# Each person's first and last record day at each postcode under each surname, for the household
+# review's postcode-and-surname candidates: also the person's records' alone, so kept the same way.
+POSTCODE_DAYS = "linkage_postcode_days"
 _COLUMNS = "person_id, uprn, first_seen, last_seen, source_mask, event_mask, evidence, valid_from, valid_to"
 
 
@@ -92,7 +96,7 @@ def _sources_key(sources: list[PersonSource], existing: set[str]) -> str:
 def _kept(mem: duckdb.DuckDBPyConnection, key: str) -> bool:
     found = {t for (t,) in mem.execute("""select table_name from duckdb_tables()
                                           where database_name = 'wh' and schema_name = 'identity'""").fetchall()}
-    return ({SPELLS, SPELL_STATE, NEAR} <= found
+    return ({SPELLS, SPELL_STATE, NEAR, POSTCODE_DAYS} <= found
             and mem.execute(f"select sources from wh.identity.{SPELL_STATE}").fetchall() == [(key,)])
 
 
@@ -123,7 +127,7 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     stored = (f"({people_records})" if people is not None and people_records is not None
               else f"({dated_records})" if dated else "wh.identity.linkage_records")
     mem.execute(f"""create or replace temp {kind} _people_records as
-        select contract_id, delivery_id, row_number, person_id, uprn, postcode, date_of_birth{", day" if dated else ""}
+        select contract_id, delivery_id, row_number, person_id, uprn, postcode, surname, date_of_birth{", day" if dated else ""}
         from {stored} {scope}""")
     lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
     # Each record's date, for its UPRN and its postcode: read with the records, or for a few
@@ -163,13 +167,18 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
         from _spans""")
     _bound_by_other_postcodes(mem)
+    mem.execute("""create or replace temp table _postcode_days as
+        select person_id, postcode, surname, min(day) as first_day, max(day) as last_day from _people_days
+        where postcode is not null and surname is not null group by all""")
     worked_out = mem.execute(f"select count(distinct person_id) from {'_spells' if people is None else '_spell_people'}").fetchall()[0][0]
     if people is None:
         mem.execute(f"create or replace table wh.identity.{SPELLS} as select {_COLUMNS} from _spells order by person_id, valid_from")
         mem.execute(f"create or replace table wh.identity.{SPELL_STATE} as select ? as sources", [key])
         mem.execute(f"create or replace table wh.identity.{NEAR} as select * from _line_near order by person_id, uprn")
+        mem.execute(f"create or replace table wh.identity.{POSTCODE_DAYS} as select * from _postcode_days order by all")
     else:
-        for table, columns, new in ((SPELLS, _COLUMNS, "_spells"), (NEAR, "*", "_line_near")):
+        for table, columns, new in ((SPELLS, _COLUMNS, "_spells"), (NEAR, "*", "_line_near"),
+                                    (POSTCODE_DAYS, "*", "_postcode_days")):
             mem.execute(f"delete from wh.identity.{table} where person_id in (select person_id from _spell_people)")
             mem.execute(f"insert into wh.identity.{table} select {columns} from {new}")
             mem.execute(f"create or replace temp table {new} as select {columns} from wh.identity.{table}")
