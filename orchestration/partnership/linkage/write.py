@@ -40,7 +40,7 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
     # take it from here, not from the table just written and the valid tables again.
     if not delta:
         mem.execute("""create view out_dated as
-            select d.contract_id, d.delivery_id, r.row_number, o.person_id, o.uprn, o.postcode, o.date_of_birth, r.day
+            select d.contract_id, d.delivery_id, r.row_number, o.person_id, o.uprn, o.postcode, o.surname, o.date_of_birth, r.day
             from records r join deliveries d using (d) join profile_out o using (pid)""")
     mem.execute(f"""create table out_profiles as
         select p.pkey, {", ".join(f"p.{c}" for c in IDENT)}, p.compared_postcode, {", ".join(f"p.{c}" for c in FIRST.split(", "))},
