@@ -127,15 +127,22 @@ def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
     the same rows with the new values. (Not updated in place: DuckDB's checkpoint then rewrites
     the updated column of every row group holding such a row, while rows deleted and appended
     cost it almost nothing. Row order means nothing in these tables.)"""
-    for table, cols, new in (("linkage.person_records", _RECORD_COLS, {"household_id", "opted_out"}),
-                             ("identity.linkage_records", _LINKAGE_RECORD_COLS, {"household_id"})):
+    # A record's identifiers in `identity.linkage_records` are its profile's (identical identifiers,
+    # one `pkey`): that table is read for each row's key, person and profile alone, and the rows kept
+    # with a new household take their identifiers from the profiles (a million rows), not from the
+    # 25 million records' widest columns.
+    for table, cols, read, new, profiles in (
+            ("linkage.person_records", _RECORD_COLS, _RECORD_COLS, {"household_id", "opted_out"}, ""),
+            ("identity.linkage_records", _LINKAGE_RECORD_COLS, "contract_id, delivery_id, row_number, person_id, pkey",
+             {"household_id"}, "join wh.identity.linkage_profiles p using (pkey)")):
         # One scan of the table for the rows of both kinds of people (by row id, the delete then
         # reads no column of the table's 25 million rows again).
-        mem.execute(f"""create or replace temp table _hit_rows as select rowid as _rid, {cols} from wh.{table}
+        mem.execute(f"""create or replace temp table _hit_rows as select rowid as _rid, {read} from wh.{table}
                         where person_id in (select person_id from prev_ids union all select person_id from changed)""")
-        moved = ", ".join(f"c.{c}" if c in new else f"t.{c}" for c in cols.split(", "))
+        moved = ", ".join(f"c.{c}" if c in new else f"t.{c}" if c in read.split(", ") else f"p.{c}"
+                          for c in cols.split(", "))
         mem.execute(f"""create or replace temp table _changed_rows as select {moved}
-                        from _hit_rows t join changed c on t.person_id = c.person_id
+                        from _hit_rows t join changed c on t.person_id = c.person_id {profiles}
                         where t.person_id not in (select person_id from prev_ids)""")
         mem.execute(f"delete from wh.{table} where rowid in (select _rid from _hit_rows)")
         mem.execute(f"insert into wh.{table} select {cols} from out_records")
