@@ -121,8 +121,11 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     new = """select l.contract_id, l.delivery_id, l.row_number, l.day, m.uprn, m.exact
              from _lines l join _line_match m using (postcode, line)"""
     if reuse:
-        mem.execute(f"""delete from wh.identity.{MATCHES} where (contract_id, delivery_id) not in
-                        (select (contract_id, delivery_id) from _line_kept)""")
+        # The matches of deliveries matched before and not kept (usually none: then the stored
+        # matches are not read at all), rather than every match tested against the kept deliveries.
+        mem.execute(f"""delete from wh.identity.{MATCHES} where (contract_id, delivery_id) in
+                        (select (contract_id, delivery_id) from (select contract_id, delivery_id from wh.identity.{MATCHED}
+                                                                 except select contract_id, delivery_id from _line_kept))""")
         mem.execute(f"insert into wh.identity.{MATCHES} {new}")
     else:
         mem.execute(f"create or replace table wh.identity.{MATCHES} as {new}")
