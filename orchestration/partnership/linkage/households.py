@@ -155,19 +155,21 @@ ID_WIDTH = 9  # as cluster.assign_stable_ids
 
 def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
                             reuse_lines: bool = False, people: str | None = None,
-                            people_records: str | None = None, dated_records: str | None = None) -> tuple[int, int]:
+                            people_records: str | None = None, dated_records: str | None = None,
+                            postcode_days: str | None = None) -> tuple[int, int]:
     """Households at a date (see the module's docstring, second part): the three tables written
     into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
     written tonight, moving `wh.linkage.id_sequence` on for new addresses. `reuse_lines`: the lines
     of deliveries matched on an earlier night are not matched again (`address_lines`); `people`: the
     people whose records changed since the kept spells were made, and `people_records` their records as
-    written tonight; `dated_records` every record as written tonight with its date (`spells.address_spells`). Returns
+    written tonight; `dated_records` every record as written tonight with its date and `postcode_days`
+    their days per person, postcode and surname (`spells.address_spells`). Returns
     the number of records whose address line was matched and of people whose spells were worked out."""
     prefix = HOUSEHOLD_PREFIX
     next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
                           .fetchall() or [(1,)])[0][0])
     lines_matched, spells_worked_out = address_spells(mem, sources, existing, reuse_lines, people, people_records,
-                                                       dated_records)
+                                                       dated_records, postcode_days)
     mem.execute("create or replace temp table _placed as select distinct person_id from _spells")
     # An address keeps its household id; one that is someone's household in linkage.persons
     # (their latest address) takes that id; a new address takes the next number.

@@ -102,14 +102,16 @@ def _kept(mem: duckdb.DuckDBPyConnection, key: str) -> bool:
 
 def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
                    reuse_lines: bool = False, people: str | None = None,
-                   people_records: str | None = None, dated_records: str | None = None) -> tuple[int, int]:
+                   people_records: str | None = None, dated_records: str | None = None,
+                   postcode_days: str | None = None) -> tuple[int, int]:
     """`_spells` (see the module's docstring), and the kept spells in `wh` (inside the caller's
     transaction). `people`: a query of the person ids whose records changed since the kept
     spells were made (None: everyone's are worked out); `people_records`: a query of every record
     those people have as written tonight (the columns of `identity.linkage_records`), read instead
     of the stored table; `dated_records`: when everyone's are worked out, a query of every record
     as written tonight with its date (`day`: as `record_days_sql` gives it), read instead of the
-    stored table and the valid tables. `reuse_lines` as in `address_lines`.
+    stored table and the valid tables, with `postcode_days` a query giving `_postcode_days` (from
+    the profiles' first and last days). `reuse_lines` as in `address_lines`.
     Returns the number of records whose address line was matched tonight, and of the people
     whose spells were worked out (on a night that works out everyone's, those with a spell)."""
     key = _sources_key(sources, existing)
@@ -167,15 +169,16 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
         from _spans""")
     _bound_by_other_postcodes(mem)
-    mem.execute("""create or replace temp table _postcode_days as
-        select person_id, postcode, surname, min(day) as first_day, max(day) as last_day from _people_days
-        where postcode is not null and surname is not null group by all""")
+    if not (dated and postcode_days):
+        postcode_days = """select person_id, postcode, surname, min(day) as first_day, max(day) as last_day
+                           from _people_days where postcode is not null and surname is not null group by all"""
+    mem.execute(f"create or replace temp table _postcode_days as {postcode_days}")
     worked_out = mem.execute(f"select count(distinct person_id) from {'_spells' if people is None else '_spell_people'}").fetchall()[0][0]
     if people is None:
         mem.execute(f"create or replace table wh.identity.{SPELLS} as select {_COLUMNS} from _spells order by person_id, valid_from")
         mem.execute(f"create or replace table wh.identity.{SPELL_STATE} as select ? as sources", [key])
         mem.execute(f"create or replace table wh.identity.{NEAR} as select * from _line_near order by person_id, uprn")
-        mem.execute(f"create or replace table wh.identity.{POSTCODE_DAYS} as select * from _postcode_days order by all")
+        mem.execute(f"create or replace table wh.identity.{POSTCODE_DAYS} as select * from _postcode_days")
     else:
         for table, columns, new in ((SPELLS, _COLUMNS, "_spells"), (NEAR, "*", "_line_near"),
                                     (POSTCODE_DAYS, "*", "_postcode_days")):

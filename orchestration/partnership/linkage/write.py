@@ -73,7 +73,8 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
                                                                 reuse_lines=delta and address_cached,
                                                                 people=relinked if delta else None,
                                                                 people_records="select * from out_records" if delta else None,
-                                                                dated_records=None if delta else "select * from out_dated")
+                                                                dated_records=None if delta else "select * from out_dated",
+                                                                postcode_days=None if delta else _POSTCODE_DAYS)
         _log_changed_households(mem, run)
         _count(mem, summary)
         mem.execute("commit")
@@ -84,6 +85,11 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         mem.execute("detach wh")
 
 
+# A night linking everything: each person's first and last record day per postcode and surname
+# from their profiles' (a profile's records share its postcode and surname), not from every record.
+_POSTCODE_DAYS = """select pp.person_id, p.postcode, p.surname, min(p.first_day) as first_day, max(p.last_day) as last_day
+                    from profiles p join profile_person pp using (pid)
+                    where p.postcode is not null and p.surname is not null and p.first_day is not null group by all"""
 _RECORD_COLS = "contract_id, delivery_id, row_number, person_id, household_id, match_method, match_probability, opted_out"
 _LINKAGE_RECORD_COLS = f"contract_id, delivery_id, row_number, person_id, household_id, {', '.join(IDENT)}, pkey"
 _PERSON_COLS = "person_id, household_id, opted_out, records"
