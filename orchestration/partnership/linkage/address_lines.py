@@ -131,12 +131,13 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
         mem.execute(f"create or replace table wh.identity.{MATCHES} as {new}")
     mem.execute(f"create or replace table wh.identity.{MATCHED} as select * from _line_current order by contract_id, delivery_id")
     # The people's records first (a few), then their matches: not every match joined with every record.
-    mem.execute(f"""create or replace temp table _line_people as
+    # Everyone's: a view, each use joining only its kind of match (not a copy of every match).
+    mem.execute(f"""create or replace temp {'table' if people else 'view'} _line_people as
         select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
         from wh.identity.{MATCHES} m join {people or 'wh.identity.linkage_records'} r using (contract_id, delivery_id, row_number)""")
     mem.execute("""create or replace temp table _line_observed as
         select person_id, uprn, day, date_of_birth, contract_id from _line_people where exact""")
     mem.execute("""create or replace temp table _line_near as
         select person_id, uprn, min(day) as first_day, max(day) as last_day from _line_people where not exact group by all""")
-    mem.execute("drop table _line_people")
+    mem.execute(f"drop {'table' if people else 'view'} _line_people")
     return int(mem.execute("select count(*) from _lines").fetchall()[0][0])
