@@ -136,9 +136,11 @@ def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
     # A record's identifiers in `identity.linkage_records` are its profile's (identical identifiers,
     # one `pkey`): that table is read for each row's key, person and profile alone, and the rows kept
     # with a new household take their identifiers from the profiles (a million rows), not from the
-    # 25 million records' widest columns.
+    # 25 million records' widest columns. Neither table's household or opt-out flag is read: the rows
+    # kept take the new ones.
     for table, cols, read, new, profiles in (
-            ("linkage.person_records", _RECORD_COLS, _RECORD_COLS, {"household_id", "opted_out"}, ""),
+            ("linkage.person_records", _RECORD_COLS, "contract_id, delivery_id, row_number, person_id, match_method, match_probability",
+             {"household_id", "opted_out"}, ""),
             ("identity.linkage_records", _LINKAGE_RECORD_COLS, "contract_id, delivery_id, row_number, person_id, pkey",
              {"household_id"}, "join wh.identity.linkage_profiles p using (pkey)")):
         # One scan of the table for the rows of both kinds of people (by row id, the delete then
