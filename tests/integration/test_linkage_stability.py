@@ -21,7 +21,8 @@ pytestmark = pytest.mark.dbt_free
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence", "household_members")
 IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review",
                    "linkage_household_addresses", "linkage_household_review", "linkage_line_matches",
-                   "linkage_line_deliveries", "linkage_spells", "linkage_spell_state")
+                   "linkage_line_deliveries", "linkage_spells", "linkage_spell_state", "linkage_line_near",
+                   "linkage_postcode_days")
 
 
 def _ids(path):

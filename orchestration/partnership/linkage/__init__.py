@@ -20,9 +20,11 @@ DuckDB (spilling to `data/linkage/tmp`), and writes, in one transaction:
                             while the gazetteer file is the one `linkage_state` records
 - `linkage.household_members`, `identity.linkage_household_addresses`,
   `identity.linkage_household_review`, `identity.linkage_line_matches`,
-  `identity.linkage_line_deliveries`, `identity.linkage_spells`, `identity.linkage_spell_state`
+  `identity.linkage_line_deliveries`, `identity.linkage_spells`, `identity.linkage_spell_state`,
+  `identity.linkage_line_near`, `identity.linkage_postcode_days`
                             households at a date, the sources placing each person, each
-                            record's address-line match and each person's address spells
+                            record's address-line match, each person's address spells, near
+                            address-line matches and record days per postcode and surname
                             (`households`, `address_lines`, `spells`)
 
 and an aggregate report (no identifying values) to `data/reports/linkage/`. A night that links
@@ -139,7 +141,7 @@ def run_linkage(settings: Settings, contracts: dict[str, Contract], retrain: boo
             if delta:
                 tonight_profiles(mem)
             else:
-                build_profiles(mem, "unnumbered")
+                build_profiles(mem, "unnumbered", dated=True)
                 mem.execute("drop table unnumbered")
                 mem.execute("create view all_profiles as select * from profiles")
             # What Splink compares. An incremental night uses the stored model and frequencies,

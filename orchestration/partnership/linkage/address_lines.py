@@ -22,6 +22,7 @@ Written as temp tables for `households.write_household_members`, from the record
 tonight (`wh.identity.linkage_records`) and the gazetteer as written tonight:
 - `_line_observed`: person_id, uprn, day, date_of_birth, contract_id (exact matches);
 - `_line_near`: person_id, uprn, first_day, last_day (near matches, for review).
+Both are of the given people alone when `people` is given (`spells` keeps everyone's near matches).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     (inside the caller's transaction). `reuse`: last night's matches of a delivery still linked
     with the same rows are kept (the gazetteer is the same); otherwise every line is matched.
     `people`: a table of some people's records (contract_id, delivery_id, row_number, person_id,
-    date_of_birth, as `identity.linkage_records`); `_line_observed` is then theirs alone (`spells`).
+    date_of_birth, as `identity.linkage_records`); `_line_observed` and `_line_near` are then theirs
+    alone (`spells`).
     Returns the number of records whose line was matched tonight."""
     line_sources = _line_sources(mem, sources, existing)
     if not line_sources:  # no extract with lines, or a gazetteer without them: nothing to match, nothing kept
@@ -119,18 +121,23 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     new = """select l.contract_id, l.delivery_id, l.row_number, l.day, m.uprn, m.exact
              from _lines l join _line_match m using (postcode, line)"""
     if reuse:
-        mem.execute(f"""delete from wh.identity.{MATCHES} where (contract_id, delivery_id) not in
-                        (select (contract_id, delivery_id) from _line_kept)""")
+        # The matches of deliveries matched before and not kept (usually none: then the stored
+        # matches are not read at all), rather than every match tested against the kept deliveries.
+        mem.execute(f"""delete from wh.identity.{MATCHES} where (contract_id, delivery_id) in
+                        (select (contract_id, delivery_id) from (select contract_id, delivery_id from wh.identity.{MATCHED}
+                                                                 except select contract_id, delivery_id from _line_kept))""")
         mem.execute(f"insert into wh.identity.{MATCHES} {new}")
     else:
         mem.execute(f"create or replace table wh.identity.{MATCHES} as {new}")
     mem.execute(f"create or replace table wh.identity.{MATCHED} as select * from _line_current order by contract_id, delivery_id")
-    records = f"""select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
-                  from wh.identity.{MATCHES} m join wh.identity.linkage_records r using (contract_id, delivery_id, row_number)"""
     # The people's records first (a few), then their matches: not every match joined with every record.
-    observed = records if people is None else records.replace("join wh.identity.linkage_records r", f"join {people} r")
-    mem.execute(f"""create or replace temp table _line_observed as
-        select person_id, uprn, day, date_of_birth, contract_id from ({observed}) where exact""")
-    mem.execute(f"""create or replace temp table _line_near as
-        select person_id, uprn, min(day) as first_day, max(day) as last_day from ({records}) where not exact group by all""")
+    # Everyone's: a view, each use joining only its kind of match (not a copy of every match).
+    mem.execute(f"""create or replace temp {'table' if people else 'view'} _line_people as
+        select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
+        from wh.identity.{MATCHES} m join {people or 'wh.identity.linkage_records'} r using (contract_id, delivery_id, row_number)""")
+    mem.execute("""create or replace temp table _line_observed as
+        select person_id, uprn, day, date_of_birth, contract_id from _line_people where exact""")
+    mem.execute("""create or replace temp table _line_near as
+        select person_id, uprn, min(day) as first_day, max(day) as last_day from _line_people where not exact group by all""")
+    mem.execute(f"drop {'table' if people else 'view'} _line_people")
     return int(mem.execute("select count(*) from _lines").fetchall()[0][0])

@@ -45,7 +45,7 @@ import numpy as np
 
 from orchestration.partnership.linkage.inputs import PersonSource
 from orchestration.partnership.linkage.people import assign_ids
-from orchestration.partnership.linkage.spells import address_spells, mask_sql, record_days_sql
+from orchestration.partnership.linkage.spells import address_spells, mask_sql
 from orchestration.partnership.linkage.state import (
     FIRST,
     HOUSEHOLD_PREFIX,
@@ -154,17 +154,22 @@ ID_WIDTH = 9  # as cluster.assign_stable_ids
 
 
 def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
-                            reuse_lines: bool = False, people: str | None = None) -> tuple[int, int]:
+                            reuse_lines: bool = False, people: str | None = None,
+                            people_records: str | None = None, dated_records: str | None = None,
+                            postcode_days: str | None = None) -> tuple[int, int]:
     """Households at a date (see the module's docstring, second part): the three tables written
     into `wh` (attached, inside the caller's transaction) from `wh.identity.linkage_records` as
     written tonight, moving `wh.linkage.id_sequence` on for new addresses. `reuse_lines`: the lines
     of deliveries matched on an earlier night are not matched again (`address_lines`); `people`: the
-    people whose records changed since the kept spells were made (`spells.address_spells`). Returns
+    people whose records changed since the kept spells were made, and `people_records` their records as
+    written tonight; `dated_records` every record as written tonight with its date and `postcode_days`
+    their days per person, postcode and surname (`spells.address_spells`). Returns
     the number of records whose address line was matched and of people whose spells were worked out."""
     prefix = HOUSEHOLD_PREFIX
     next_household = int((mem.execute("select next_number from wh.linkage.id_sequence where kind = 'household'")
                           .fetchall() or [(1,)])[0][0])
-    lines_matched, spells_worked_out = address_spells(mem, sources, existing, reuse_lines, people)
+    lines_matched, spells_worked_out = address_spells(mem, sources, existing, reuse_lines, people, people_records,
+                                                       dated_records, postcode_days)
     mem.execute("create or replace temp table _placed as select distinct person_id from _spells")
     # An address keeps its household id; one that is someone's household in linkage.persons
     # (their latest address) takes that id; a new address takes the next number.
@@ -197,7 +202,7 @@ def write_household_members(mem: duckdb.DuckDBPyConnection, sources: list[Person
         join _address_ids a using (uprn)
         where s.valid_to is null or s.valid_to >= s.valid_from""")
     _write_members(mem)
-    _review(mem, sources, existing)
+    _review(mem)
     mem.execute("delete from wh.linkage.id_sequence where kind = 'household'")
     mem.execute("insert into wh.linkage.id_sequence values ('household', ?)", [next_household + int(added)])
     return lines_matched, spells_worked_out
@@ -283,13 +288,13 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
         group by person_id""")
 
 
-def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+def _review(mem: duckdb.DuckDBPyConnection) -> None:
     """People with no UPRN record, at an address's postcode on a record's day, sharing a surname
     with a member that day: for a person to check, not joined."""
     postcodes = "wh.identity.linkage_address_postcodes"
     # The records a candidate can have (a postcode and a surname, of a person placed nowhere on
     # their own records nor joined on a shared event), then the members at those postcodes with
-    # their surnames: only records sharing a member's postcode and surname are read with their dates.
+    # their surnames.
     # Worked out per profile (identical identifiers: one postcode, surname and person for all its
     # records; `identity.linkage_profiles` as written tonight), not per record held.
     mem.execute("""create or replace temp table _unplaced as
@@ -305,18 +310,14 @@ def _review(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existin
         select m.*, r.surname from m
         join (select distinct person_id, surname from wh.identity.linkage_profiles
               where surname is not null and person_id in (select person_id from m)) r using (person_id)""")
-    # Per candidate, postcode and surname: the first and last day of their records there, so the
-    # join with the members is one row per person and key, not per record. Only the records of
-    # profiles sharing a member's postcode and surname are read with their dates.
-    mem.execute("""create or replace temp table _candidate_records as
-        select contract_id, delivery_id, row_number, person_id, postcode, surname from wh.identity.linkage_records
-        semi join (select pkey from _unplaced semi join (select distinct postcode, surname from _member_keys) k
-                   using (postcode, surname)) using (pkey)""")
-    mem.execute(f"""create or replace temp table _candidates as
-        select person_id, postcode, surname, min(day) as first_day, max(day) as last_day
-        from ({record_days_sql('_candidate_records', sources, existing)})
-        where day is not null
-        group by all""")
+    # Per candidate, postcode and surname: the first and last day of their records there (kept per
+    # person with the spells, `_postcode_days`), so the join with the members is one row per person
+    # and key, not per record, and no record is read again.
+    mem.execute("""create or replace temp table _candidates as
+        select * from _postcode_days semi join (
+            select distinct person_id, postcode, surname from _unplaced
+            semi join (select distinct postcode, surname from _member_keys) k using (postcode, surname))
+        using (person_id, postcode, surname)""")
     # And people whose address line is close to an address's but not the same (`address_lines`),
     # unless they live there on other evidence.
     mem.execute(f"""create or replace table wh.identity.{REVIEW} as

@@ -19,7 +19,7 @@ OPT_OUT_CONTRACT = "nhs_optout__opt_outs"
 _KNOWN = {"nhs_number", "upn", "uprn", "forename", "surname", "address_line"}
 
 RECORD_COLUMNS = ("contract_id", "agency", "delivery_id", "row_number", "nhs_number", "upn", "uprn", "local_id",
-                  "forename", "surname", "date_of_birth", "sex", "postcode")
+                  "forename", "surname", "date_of_birth", "sex", "postcode", "day")
 
 
 def name_sql(expr: str) -> str:
@@ -84,6 +84,10 @@ class PersonSource:
         local_parts = ", ".join(f"nullif(trim(i.\"{c}\"), '')" for c in local)
         local_sql = f"'{self.id}:' || coalesce({local_parts})" if local else "null"
         dob = f"cast({quasi('date_of_birth')} as date)" if self.has("date_of_birth") else "cast(null as date)"
+        # The record's date (its dated column, the contract's freshness column), read with it
+        # so that a night linking everything need not look it up again (`spells`).
+        f = self.contract.freshness
+        day = f'cast(v."{f.column}" as date)' if f is not None else "cast(null as date)"
         ids = "" if deliveries is None else f"_delivery_id in ({', '.join(str(int(d)) for d in deliveries) or 'null'})"
         where = f"\n            where v.{ids}" if ids else ""
         identity = f'(select * from {db}identity."{t}" where {ids})' if ids else f'{db}identity."{t}"'
@@ -98,7 +102,8 @@ class PersonSource:
                    {name_sql(ident('surname')) if self.has('surname') else 'cast(null as varchar)'} as surname,
                    {dob} as date_of_birth,
                    {sex_sql(quasi('sex')) if self.has('sex') else 'cast(null as varchar)'} as sex,
-                   {postcode_sql(quasi('postcode')) if self.has('postcode') else 'cast(null as varchar)'} as postcode
+                   {postcode_sql(quasi('postcode')) if self.has('postcode') else 'cast(null as varchar)'} as postcode,
+                   {day} as day
             from {db}valid."{t}" v
             left join {identity} i using (_delivery_id, _row_number){where}"""
 
@@ -124,7 +129,7 @@ def records_sql(sources: list[PersonSource], existing: set[str], db: str = "",
         parts = [s.select_sql(db, deliveries[s.id]) for s in sources
                  if s.contract.table in existing and deliveries.get(s.id)]
     if not parts:
-        cols = ", ".join(f"cast(null as {'date' if c == 'date_of_birth' else 'bigint' if c in ('delivery_id', 'row_number') else 'varchar'}) as {c}"
+        cols = ", ".join(f"cast(null as {'date' if c in ('date_of_birth', 'day') else 'bigint' if c in ('delivery_id', 'row_number') else 'varchar'}) as {c}"
                          for c in RECORD_COLUMNS)
         return f"select {cols} where false"
     return "\nunion all\n".join(parts)

@@ -90,7 +90,7 @@ def select_region(mem: duckdb.DuckDBPyConnection) -> None:
 ROW_BITS = 40
 
 
-def build_profiles(mem: duckdb.DuckDBPyConnection, source: str) -> None:
+def build_profiles(mem: duckdb.DuckDBPyConnection, source: str, dated: bool = False) -> None:
     """Records with identical identifiers are one profile; linkage works on profiles.
 
     `profiles`: one row per profile of `source` (the records being linked, with their
@@ -98,7 +98,9 @@ def build_profiles(mem: duckdb.DuckDBPyConnection, source: str) -> None:
     first and last record. `records`: each record's delivery (`d`, in `deliveries`), row and
     profile, nothing more. Everything linkage decides about a record it decides about its
     profile (the same identifiers), so the identifiers are kept once per profile, not once per
-    record (25 million records are a million profiles)."""
+    record (25 million records are a million profiles). `dated`: `source` has each record's date
+    (`day`), kept in `records`, and each profile's first and last record day, for the households
+    (a night linking everything)."""
     mem.execute("""create or replace table deliveries as
         select cast(row_number() over (order by contract_id, delivery_id) - 1 as bigint) as d, contract_id, delivery_id
         from (select distinct contract_id, delivery_id from cur_deliveries)""")
@@ -108,17 +110,18 @@ def build_profiles(mem: duckdb.DuckDBPyConnection, source: str) -> None:
         raise ValueError(f"linkage: row numbers {lo}..{hi} or delivery ids {dmin}..{dmax} out of the range linkage orders by")
     cols = ", ".join(f"any_value(s.{c}) as {c}" for c in (*IDENT, "compared_postcode"))
     mask = (1 << ROW_BITS) - 1
+    days = ", min(s.day) as first_day, max(s.day) as last_day" if dated else ""
     mem.execute(f"""create table profiles as
         with p as (
             select s.pkey, {cols},
                    min((d.d << {ROW_BITS}) + s.row_number) as first_at,
-                   max((s.delivery_id << {ROW_BITS}) + s.row_number) as last_at, count(*) as n_records
+                   max((s.delivery_id << {ROW_BITS}) + s.row_number) as last_at, count(*) as n_records{days}
             from {source} s join deliveries d using (contract_id, delivery_id) group by s.pkey)
         select row_number() over (order by p.first_at) - 1 as pid, p.pkey, {", ".join(f"p.{c}" for c in (*IDENT, "compared_postcode"))},
                d.contract_id as first_contract_id, d.delivery_id as first_delivery_id, p.first_at & {mask} as first_row_number,
-               p.n_records, p.last_at as last_at
+               p.n_records, p.last_at as last_at{", p.first_day, p.last_day" if dated else ""}
         from p join deliveries d on d.d = p.first_at >> {ROW_BITS}""")
     mem.execute(f"""create table records as
-        select cast(d.d as integer) as d, s.row_number, p.pid
+        select cast(d.d as integer) as d, s.row_number, p.pid{", s.day" if dated else ""}
         from {source} s join deliveries d using (contract_id, delivery_id) join profiles p using (pkey)
         order by d, row_number""")

@@ -88,7 +88,7 @@ def state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> 
 
 
 def _keyed(sql: str) -> str:
-    """Records with their profile key and the postcode compared.
+    """Records with their profile key, the postcode compared and their date (`day`).
 
     A profile's `pkey` is a hash of what is compared about it (its identifiers and the postcode
     compared, which for a record with a UPRN and no postcode is its address's postcode): the
@@ -96,7 +96,7 @@ def _keyed(sql: str) -> str:
     return f"""select {", ".join(f"r.{c}" for c in (*KEY, *IDENT))},
                md5_number(to_json({{{", ".join(f"'{c}': r.{c}" for c in IDENT)},
                                     'compared_postcode': coalesce(r.postcode, a.postcode)}})) as pkey,
-               coalesce(r.postcode, a.postcode) as compared_postcode
+               coalesce(r.postcode, a.postcode) as compared_postcode, r.day
         from ({sql}) r left join address_postcodes a on a.uprn = r.uprn and r.postcode is null"""
 
 

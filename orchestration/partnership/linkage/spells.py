@@ -18,9 +18,11 @@ the groups it linked and tonight's: `prev_ids`, `persons_all.relinked`); a perso
 linked loses theirs. Every spell is worked out again on a night that links everything, or when
 the kept spells were made from other sources.
 
-Leaves the temp table `_spells` (person_id, uprn, first_seen, last_seen, source_mask, event_mask,
-evidence, valid_from, valid_to: everyone's, a spell whose bounds cross included) for
-`households.write_household_members`.
+Leaves the temp tables `_spells` (person_id, uprn, first_seen, last_seen, source_mask, event_mask,
+evidence, valid_from, valid_to: everyone's, a spell whose bounds cross included) and `_line_near`
+(everyone's near address-line matches, kept in `identity.linkage_line_near` the same way) and
+`_postcode_days` (everyone's first and last record day per postcode and surname, kept in
+`identity.linkage_postcode_days`) for `households.write_household_members`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ from orchestration.partnership.linkage.inputs import PersonSource
 
 SPELLS = "linkage_spells"
 SPELL_STATE = "linkage_spell_state"
+# Each person's address lines close to an address's but not the same (`address_lines`), for the
+# household review: like spells, a person's depend on their records alone, so they are kept too.
+NEAR = "linkage_line_near"
+# Each person's first and last record day at each postcode under each surname, for the household
+# review's postcode-and-surname candidates: also the person's records' alone, so kept the same way.
+POSTCODE_DAYS = "linkage_postcode_days"
 _COLUMNS = "person_id, uprn, first_seen, last_seen, source_mask, event_mask, evidence, valid_from, valid_to"
 
 
@@ -88,15 +96,22 @@ def _sources_key(sources: list[PersonSource], existing: set[str]) -> str:
 def _kept(mem: duckdb.DuckDBPyConnection, key: str) -> bool:
     found = {t for (t,) in mem.execute("""select table_name from duckdb_tables()
                                           where database_name = 'wh' and schema_name = 'identity'""").fetchall()}
-    return ({SPELLS, SPELL_STATE} <= found
+    return ({SPELLS, SPELL_STATE, NEAR, POSTCODE_DAYS} <= found
             and mem.execute(f"select sources from wh.identity.{SPELL_STATE}").fetchall() == [(key,)])
 
 
 def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
-                   reuse_lines: bool = False, people: str | None = None) -> tuple[int, int]:
+                   reuse_lines: bool = False, people: str | None = None,
+                   people_records: str | None = None, dated_records: str | None = None,
+                   postcode_days: str | None = None) -> tuple[int, int]:
     """`_spells` (see the module's docstring), and the kept spells in `wh` (inside the caller's
     transaction). `people`: a query of the person ids whose records changed since the kept
-    spells were made (None: everyone's are worked out). `reuse_lines` as in `address_lines`.
+    spells were made (None: everyone's are worked out); `people_records`: a query of every record
+    those people have as written tonight (the columns of `identity.linkage_records`), read instead
+    of the stored table; `dated_records`: when everyone's are worked out, a query of every record
+    as written tonight with its date (`day`: as `record_days_sql` gives it), read instead of the
+    stored table and the valid tables, with `postcode_days` a query giving `_postcode_days` (from
+    the profiles' first and last days). `reuse_lines` as in `address_lines`.
     Returns the number of records whose address line was matched tonight, and of the people
     whose spells were worked out (on a night that works out everyone's, those with a spell)."""
     key = _sources_key(sources, existing)
@@ -110,16 +125,24 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     # The records of the people worked out, read once: a few, kept as a table, or everyone's, read
     # where used (a view: not another copy of most records).
     kind = "view" if people is None else "table"
+    dated = people is None and dated_records is not None
+    stored = (f"({people_records})" if people is not None and people_records is not None
+              else f"({dated_records})" if dated else "wh.identity.linkage_records")
     mem.execute(f"""create or replace temp {kind} _people_records as
-        select contract_id, delivery_id, row_number, person_id, uprn, postcode, date_of_birth
-        from wh.identity.linkage_records {scope}""")
+        select contract_id, delivery_id, row_number, person_id, uprn, postcode, surname, date_of_birth{", day" if dated else ""}
+        from {stored} {scope}""")
     lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
-    mem.execute(f"""create or replace temp view _uprn_records as
-        select contract_id, delivery_id, row_number, person_id, uprn, date_of_birth from _people_records
-        where contract_id in ({ids_sql(with_uprn)}) and uprn is not null""")
+    # Each record's date, for its UPRN and its postcode: read with the records, or for a few
+    # people's records looked up once (each lookup joins every extract's valid table).
+    if dated:
+        mem.execute("create or replace temp view _people_days as select * from _people_records where day is not null")
+    else:
+        mem.execute(f"""create or replace temp {kind} _people_days as
+            select * from ({record_days_sql('_people_records', sources, existing)}) where day is not null""")
+    uprn_days = f"select * from _people_days where contract_id in ({ids_sql(with_uprn)}) and uprn is not null"
     mem.execute(f"""create or replace temp table _observed as
         select r.person_id, r.uprn, r.day, r.date_of_birth, false as by_line, {mask_sql('r.contract_id', sources)} as source_mask
-        from ({record_days_sql('_uprn_records', with_uprn, existing)}) r
+        from ({uprn_days}) r
         where r.day is not null
         union all
         select person_id, uprn, day, date_of_birth, true, {mask_sql('contract_id', sources)} from _line_observed""")
@@ -145,28 +168,34 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
                case when run = 1 then least(dob, first_seen) else first_seen end as valid_from,
                cast(lead(first_seen) over (partition by person_id order by run) - 1 as date) as valid_to
         from _spans""")
-    _bound_by_other_postcodes(mem, sources, existing)
+    _bound_by_other_postcodes(mem)
+    if not (dated and postcode_days):
+        postcode_days = """select person_id, postcode, surname, min(day) as first_day, max(day) as last_day
+                           from _people_days where postcode is not null and surname is not null group by all"""
+    mem.execute(f"create or replace temp table _postcode_days as {postcode_days}")
     worked_out = mem.execute(f"select count(distinct person_id) from {'_spells' if people is None else '_spell_people'}").fetchall()[0][0]
     if people is None:
         mem.execute(f"create or replace table wh.identity.{SPELLS} as select {_COLUMNS} from _spells order by person_id, valid_from")
         mem.execute(f"create or replace table wh.identity.{SPELL_STATE} as select ? as sources", [key])
+        mem.execute(f"create or replace table wh.identity.{NEAR} as select * from _line_near order by person_id, uprn")
+        mem.execute(f"create or replace table wh.identity.{POSTCODE_DAYS} as select * from _postcode_days")
     else:
-        mem.execute(f"delete from wh.identity.{SPELLS} where person_id in (select person_id from _spell_people)")
-        mem.execute(f"insert into wh.identity.{SPELLS} select {_COLUMNS} from _spells")
-        mem.execute(f"create or replace temp table _spells as select {_COLUMNS} from wh.identity.{SPELLS}")
+        for table, columns, new in ((SPELLS, _COLUMNS, "_spells"), (NEAR, "*", "_line_near"),
+                                    (POSTCODE_DAYS, "*", "_postcode_days")):
+            mem.execute(f"delete from wh.identity.{table} where person_id in (select person_id from _spell_people)")
+            mem.execute(f"insert into wh.identity.{table} select {columns} from {new}")
+            mem.execute(f"create or replace temp table {new} as select {columns} from wh.identity.{table}")
     return lines_matched, int(worked_out)
 
 
-def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str]) -> None:
+def _bound_by_other_postcodes(mem: duckdb.DuckDBPyConnection) -> None:
     """A record at another postcode says its person did not live at the address that day: a
     spell starts no earlier than the day after the person's last such record before its first
     record there (a family that moved in), and ends no later than the day before their first
     such record after its last (a person who moved out before a record there says so)."""
-    mem.execute("""create or replace temp view _elsewhere_records as
-        select contract_id, delivery_id, row_number, person_id, postcode from _people_records
+    mem.execute("""create or replace temp table _elsewhere as
+        select person_id, postcode, day from _people_days
         where postcode is not null and person_id in (select person_id from _spells)""")
-    mem.execute(f"""create or replace temp table _elsewhere as
-        select person_id, postcode, day from ({record_days_sql('_elsewhere_records', sources, existing)}) where day is not null""")
     mem.execute("""create or replace temp table _spells as
         with s as (select s.*, a.postcode as address_postcode
                    from _spells s left join wh.identity.linkage_address_postcodes a using (uprn)),

@@ -36,6 +36,12 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         select d.contract_id, d.delivery_id, r.row_number, o.person_id, o.household_id, o.match_method,
                o.match_probability, o.opted_out, {", ".join(f"o.{c}" for c in IDENT)}, o.pkey
         from records r join deliveries d using (d) join profile_out o using (pid)""")
+    # A night linking everything read each record's date with it (`records.day`): the households
+    # take it from here, not from the table just written and the valid tables again.
+    if not delta:
+        mem.execute("""create view out_dated as
+            select d.contract_id, d.delivery_id, r.row_number, o.person_id, o.uprn, o.postcode, o.surname, o.date_of_birth, r.day
+            from records r join deliveries d using (d) join profile_out o using (pid)""")
     mem.execute(f"""create table out_profiles as
         select p.pkey, {", ".join(f"p.{c}" for c in IDENT)}, p.compared_postcode, {", ".join(f"p.{c}" for c in FIRST.split(", "))},
                p.n_records, c.component, pp.person_id, c.refused
@@ -61,10 +67,14 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         mem.execute("create or replace table wh.linkage.id_sequence as select * from id_sequence order by kind")
         _clerical_review(mem, delta)
         # A person's spells change only with their records: those of the groups linked again.
+        # Their records are tonight's rows (`out_records`, in memory): no scan of the stored table.
         relinked = "select person_id from prev_ids union all select person_id from persons_all where relinked"
         summary.address_lines_matched, summary.spells_worked_out = write_household_members(mem, sources or [], tables(mem, "wh", "valid"),
                                                                 reuse_lines=delta and address_cached,
-                                                                people=relinked if delta else None)
+                                                                people=relinked if delta else None,
+                                                                people_records="select * from out_records" if delta else None,
+                                                                dated_records=None if delta else "select * from out_dated",
+                                                                postcode_days=None if delta else _POSTCODE_DAYS)
         _log_changed_households(mem, run)
         _count(mem, summary)
         mem.execute("commit")
@@ -75,6 +85,11 @@ def write_results(mem: duckdb.DuckDBPyConnection, settings: Settings, summary: L
         mem.execute("detach wh")
 
 
+# A night linking everything: each person's first and last record day per postcode and surname
+# from their profiles' (a profile's records share its postcode and surname), not from every record.
+_POSTCODE_DAYS = """select pp.person_id, p.postcode, p.surname, min(p.first_day) as first_day, max(p.last_day) as last_day
+                    from profiles p join profile_person pp using (pid)
+                    where p.postcode is not null and p.surname is not null and p.first_day is not null group by all"""
 _RECORD_COLS = "contract_id, delivery_id, row_number, person_id, household_id, match_method, match_probability, opted_out"
 _LINKAGE_RECORD_COLS = f"contract_id, delivery_id, row_number, person_id, household_id, {', '.join(IDENT)}, pkey"
 _PERSON_COLS = "person_id, household_id, opted_out, records"
@@ -118,15 +133,24 @@ def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
     the same rows with the new values. (Not updated in place: DuckDB's checkpoint then rewrites
     the updated column of every row group holding such a row, while rows deleted and appended
     cost it almost nothing. Row order means nothing in these tables.)"""
-    for table, cols, new in (("linkage.person_records", _RECORD_COLS, {"household_id", "opted_out"}),
-                             ("identity.linkage_records", _LINKAGE_RECORD_COLS, {"household_id"})):
+    # A record's identifiers in `identity.linkage_records` are its profile's (identical identifiers,
+    # one `pkey`): that table is read for each row's key, person and profile alone, and the rows kept
+    # with a new household take their identifiers from the profiles (a million rows), not from the
+    # 25 million records' widest columns. Neither table's household or opt-out flag is read: the rows
+    # kept take the new ones.
+    for table, cols, read, new, profiles in (
+            ("linkage.person_records", _RECORD_COLS, "contract_id, delivery_id, row_number, person_id, match_method, match_probability",
+             {"household_id", "opted_out"}, ""),
+            ("identity.linkage_records", _LINKAGE_RECORD_COLS, "contract_id, delivery_id, row_number, person_id, pkey",
+             {"household_id"}, "join wh.identity.linkage_profiles p using (pkey)")):
         # One scan of the table for the rows of both kinds of people (by row id, the delete then
         # reads no column of the table's 25 million rows again).
-        mem.execute(f"""create or replace temp table _hit_rows as select rowid as _rid, {cols} from wh.{table}
+        mem.execute(f"""create or replace temp table _hit_rows as select rowid as _rid, {read} from wh.{table}
                         where person_id in (select person_id from prev_ids union all select person_id from changed)""")
-        moved = ", ".join(f"c.{c}" if c in new else f"t.{c}" for c in cols.split(", "))
+        moved = ", ".join(f"c.{c}" if c in new else f"t.{c}" if c in read.split(", ") else f"p.{c}"
+                          for c in cols.split(", "))
         mem.execute(f"""create or replace temp table _changed_rows as select {moved}
-                        from _hit_rows t join changed c on t.person_id = c.person_id
+                        from _hit_rows t join changed c on t.person_id = c.person_id {profiles}
                         where t.person_id not in (select person_id from prev_ids)""")
         mem.execute(f"delete from wh.{table} where rowid in (select _rid from _hit_rows)")
         mem.execute(f"insert into wh.{table} select {cols} from out_records")
@@ -226,7 +250,8 @@ def _count(mem: duckdb.DuckDBPyConnection, summary: LinkageSummary) -> None:
     """The night's figures, from the tables as written (the same whether all or part was linked)."""
     q = lambda sql: mem.execute(sql).fetchall()[0][0]  # noqa: E731
     summary.records = q("select count(*) from wh.linkage.person_records")
-    summary.opted_out_records = q("select count(*) from wh.linkage.person_records where opted_out")
+    # A person's records are all flagged or none: counted per person, not per record held.
+    summary.opted_out_records = q("select coalesce(sum(records), 0) from wh.linkage.persons where opted_out")
     summary.records_by_method = dict(mem.execute(
         "select match_method, count(*) from wh.linkage.person_records group by 1 order by 1").fetchall())
     summary.persons = q("select count(*) from wh.linkage.persons")
