@@ -38,16 +38,16 @@
 {%- if not execute -%}
     {{ return([]) }}
 {%- endif -%}
-{%- set log = adapter.get_relation(database=target.database, schema='ops', identifier='dbt_changed_staged_rows') -%}
-{%- if log is none -%}
+{%- set log = staged_rows_log() -%}
+{%- if adapter.get_relation(database=log.database, schema=log.schema, identifier=log.identifier) is none -%}
     {{ return(contracts) }}
 {%- endif -%}
-{%- set found = run_query("select distinct contract_id from " ~ staged_rows_log() ~ " where delivery_id is null").columns[0].values() -%}
+{%- set found = run_query("select distinct contract_id from " ~ log ~ " where delivery_id is null").columns[0].values() -%}
 {{ return(contracts | select('in', found) | list) }}
 {%- endmacro %}
 
-{#- A test's rows of a staging model with `log_staged_rows` (tests `unique_combination`,
-    `not_null_columns`, argument `staged_rows_of`): the rows written since the last build that
+{#- A test's rows of a staging model with `log_staged_rows` (test `unique_combination`,
+    argument `staged_rows_of`): the rows written since the last build that
     succeeded, as logged; every row when the extract was logged whole (the table was built
     whole) or the log is missing. A row not written since was tested then and has not changed. -#}
 {% macro staged_rows_written(model, contract) -%}

@@ -21,11 +21,10 @@
     even on a night that touches no key. -#}
 {% macro latest_record_per_key(relation, key_columns) -%}
     {%- set keys = key_columns | join(', ') %}
+    {#- In an incremental build, only the rows of the touched keys (staged_keys_touched). #}
+    {%- set rows = 'staged_rows_touched' if is_incremental() else relation %}
     select src.*
-    from {{ relation }} as src
-    {%- if is_incremental() %}
-    semi join staged_keys_touched using ({{ keys }})
-    {%- endif %}
+    from {{ rows }} as src
     anti join (
         -- The rows a later row of the same key supersedes. Only keys sent more than once are
         -- ranked: the window sorts their few rows and keys, not every row with every column
@@ -39,12 +38,9 @@
                     partition by {% for key in key_columns %}ranked.{{ key }}{{ ', ' if not loop.last }}{% endfor %}
                     order by ranked._delivery_id desc, ranked._row_number desc
                 ) as _recency
-            from {{ relation }} as ranked
+            from {{ rows }} as ranked
             semi join (
-                select {{ keys }} from {{ relation }}
-                {%- if is_incremental() %}
-                semi join staged_keys_touched using ({{ keys }})
-                {%- endif %}
+                select {{ keys }} from {{ rows }}
                 group by {{ keys }}
                 having count(*) > 1
             ) as repeated
@@ -54,25 +50,47 @@
     ) as superseded using (_delivery_id, _row_number)
 {% endmacro %}
 
-{#- The CTE `staged_keys_touched` (with its trailing comma; nothing in a full build): the keys
-    with a row in a delivery the staged table holds no row of, and the keys whose stored row's
-    delivery the extract no longer holds. A delivery all of whose rows were superseded has no
-    stored row, so its keys are looked at again each night: more work, same result. -#}
+{#- The CTEs `staged_keys_touched` and `staged_rows_touched` (with the trailing comma; nothing in
+    a full build): the keys with a row in a delivery the staged table holds no row of, and the
+    keys whose stored row's delivery the extract no longer holds; then every row the extract
+    holds of those keys, the only rows an incremental build ranks and reads whole. Which
+    deliveries arrived or went is worked out on the two tables' delivery ids first, so only
+    those deliveries' rows are read for their keys (the rows of a table are stored in delivery
+    order, and DuckDB skips the row groups outside the ids joined). A delivery all of whose rows
+    were superseded has no stored row, so its keys are looked at again each night: more work,
+    same result. -#}
 {% macro staged_keys_touched(relation, key_columns) -%}
 {%- if is_incremental() %}
+{%- set keys = key_columns | join(', ') %}
+delivery_ids_sent as materialized (select distinct _delivery_id from {{ relation }}),
+
+delivery_ids_stored as materialized (select distinct delivery_id from {{ this }}),
+
 staged_keys_touched as materialized (
 
-    select {{ key_columns | join(', ') }}
+    select {{ keys }}
     from {{ relation }} as src
-    anti join (select distinct delivery_id from {{ this }}) as stored
-        on src._delivery_id = stored.delivery_id
+    semi join (
+        select _delivery_id from delivery_ids_sent
+        except
+        select delivery_id from delivery_ids_stored
+    ) as arrived using (_delivery_id)
 
     union
 
-    select {{ key_columns | join(', ') }}
+    select {{ keys }}
     from {{ this }} as stored
-    anti join (select distinct _delivery_id from {{ relation }}) as kept
-        on stored.delivery_id = kept._delivery_id
+    semi join (
+        select delivery_id from delivery_ids_stored
+        except
+        select _delivery_id from delivery_ids_sent
+    ) as gone using (delivery_id)
+
+),
+
+staged_rows_touched as materialized (
+
+    select src.* from {{ relation }} as src semi join staged_keys_touched using ({{ keys }})
 
 ),
 {%- endif %}
@@ -86,7 +104,7 @@ select *, false as _deleted from {{ renamed }}
 union all by name
 select {{ key_columns | join(', ') }}, true as _deleted
 from staged_keys_touched
-anti join {{ relation }} using ({{ key_columns | join(', ') }})
+anti join staged_rows_touched using ({{ key_columns | join(', ') }})
 {%- else %}
 select * from {{ renamed }}
 {%- endif %}

@@ -25,6 +25,7 @@ from orchestration.partnership.dbt.docs import (
 from orchestration.partnership.dbt.runner import (
     dbt_env,
     dbt_executable,
+    keep_parse_state,
     plan_build,
     project_fingerprint,
     prune_invocation_dirs,
@@ -79,7 +80,11 @@ def partnership_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResourc
                                 metadata={"dbt": "not rebuilt: its sources and code are unchanged since the last build"})
         if plan.full or plan.rebuild:
             # A failing test fails this step, so nothing downstream of it (releases) runs.
-            yield from dbt.cli(["build", *plan.build_args(manifest)], context=context).stream()
+            build = dbt.cli(["build", *plan.build_args(manifest)], context=context)
+            try:
+                yield from build.stream()
+            finally:  # a failed build parsed too: the night that retries it need not again
+                keep_parse_state(settings, build.target_path)
         whole = set(context.selected_asset_keys) >= set(context.assets_def.node_keys_by_output_name.values())
         if whole:
             # The next night compares with what this build was built from (a build of a subset
