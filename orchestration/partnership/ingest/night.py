@@ -89,8 +89,8 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     the key is checked (`check_key`) on the same connection. `standing` of the outcome: the
     extract's rejections still standing afterwards (ingest/holdback.py).
 
-    A failure of the step itself (a bug, a full disk) fails this extract only: the delivery
-    being loaded is rolled back, it and the later ones stay registered (retried by the next run,
+    A failure of the step itself (a bug, a full disk) fails this extract only: the step's one
+    transaction is rolled back, so all its deliveries stay registered (retried by the next run,
     and holding back what reads the extract meanwhile), and `failure` says what happened. A key
     that is not this warehouse's, or a warehouse held by another process, is every extract's
     problem and is raised."""
@@ -102,7 +102,7 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     except Exception as exc:
         log.exception("ingest step of %s failed", contract.id)
         first = (str(exc).splitlines() or [""])[0][:200]
-        outcome.failure = (f"{contract.id}: the ingest step failed ({type(exc).__name__}: {first}); its unprocessed "
+        outcome.failure = (f"{contract.id}: the ingest step failed ({type(exc).__name__}: {first}); its new "
                            "deliveries stay registered for the next run, and what reads this extract is held back")
         try:
             with connect(settings.warehouse_path, read_only=True) as con:
