@@ -117,11 +117,10 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
     """`process_extract`'s work, filling `outcome`.
 
     One connection and one transaction for the whole step: opening the warehouse file and closing
-    it (a checkpoint after writes) costs a tenth of a second or more each time, and each commit of
-    a delivery smaller than a row group wrote its rows into the table's last, part-filled row group
-    and a checkpoint rewrote that row group whole, again for the next delivery. In one transaction
-    the deliveries' rows fill row groups one after another and are compressed once. Reports and
-    notices follow the commit, so an owner never hears of rows that were rolled back."""
+    it (a checkpoint after writes) costs a tenth of a second or more each time, and a commit per
+    delivery paid, for an extract of many deliveries smaller than a row group, a checkpoint that
+    compressed again the rows of the table's part-filled last row group each time (docs/benchmarks.md).
+    Reports and notices follow the commit, so an owner never hears of rows that were rolled back."""
     require_private(settings.data_dir)  # no identifiable rows into a folder other users can read
     with connect(settings.warehouse_path) as con:
         if pads is None:
