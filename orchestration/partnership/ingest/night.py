@@ -26,8 +26,8 @@ from orchestration.partnership.ingest.reports import (
     write_delivery_report,
 )
 from orchestration.partnership.settings import Settings
-from orchestration.partnership.validation.engine import Assessment
 from orchestration.partnership.validation.batch import start_docs
+from orchestration.partnership.validation.engine import Assessment
 from orchestration.partnership.warehouse.connection import (
     WarehouseLocked,
     connect,
@@ -118,9 +118,9 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
 
     One connection and one transaction for the whole step: opening the warehouse file and closing
     it (a checkpoint after writes) costs a tenth of a second or more each time, and a commit per
-    delivery paid, for an extract of many deliveries smaller than a row group, a checkpoint that
-    compressed again the rows of the table's part-filled last row group each time (docs/benchmarks.md).
-    Reports and notices follow the commit, so an owner never hears of rows that were rolled back."""
+    delivery cost more for extracts of many small deliveries (docs/benchmarks.md, "One transaction
+    per extract's ingest step"). Reports and notices follow the commit, so an owner never hears of
+    rows that were rolled back."""
     require_private(settings.data_dir)  # no identifiable rows into a folder other users can read
     with connect(settings.warehouse_path) as con:
         if pads is None:
