@@ -113,3 +113,51 @@ def test_each_delivery_reports_where_its_time_went_and_the_night_records_it(tmp_
     for phases in per.values():
         assert {"reports", "data docs wait"} <= set(phases)
     assert any({"archive", "validate", "write", "batch suite wait", "commit"} <= set(p) for p in per.values())
+
+
+def test_an_extracts_new_deliveries_load_in_one_transaction_and_owners_hear_only_of_what_committed(tmp_path, monkeypatch):
+    """The night's step loads every new delivery of an extract in one transaction, each judged on
+    its own: a failure inside the step leaves all of them registered, without rows or reports;
+    the next run loads them all."""
+    from orchestration.partnership.ingest.night import process_extract, register_deliveries
+    from orchestration.partnership.ops.testhooks import FAIL_ENV
+    from orchestration.partnership.settings import get_settings
+
+    contract = load_contracts(PROJECT_ROOT / "contracts" / "agencies")["nhs_optout__opt_outs"]
+    umask = os.umask(0o077)  # as every entry point sets it: the night refuses a folder others can read
+    try:
+        data = tmp_path / "data"
+        folder = data / "landing" / contract.agency / contract.extract
+        folder.mkdir(parents=True)
+        files = {"opt_outs_20261001.csv": [_nhs(i) for i in range(3)],
+                 "opt_outs_20261101.csv": [_nhs(10), "123", _nhs(11)]}  # one row quarantined
+        for name, values in files.items():
+            (folder / name).write_text("nhs_number\n" + "\n".join(values) + "\n")
+            day = datetime.strptime(name[9:17], "%Y%m%d").replace(hour=1, tzinfo=timezone.utc).timestamp()
+            os.utime(folder / name, (day, day))
+        monkeypatch.setenv("PARTNERSHIP_DATA_DIR", str(data))
+        monkeypatch.setenv("PARTNERSHIP_PSEUDONYM_KEY", KEY.decode())
+        settings = get_settings()
+        assert len(register_deliveries(settings, {contract.id: contract})) == 2
+        monkeypatch.setenv(FAIL_ENV, f"ingest:{contract.id}")  # fails the step after both deliveries were loaded
+        failed = process_extract(settings, contract)
+        reports = settings.reports_dir / "contracts" / contract.agency
+
+        def loaded() -> tuple[list, dict]:
+            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+                statuses = con.execute("select file_name, status from ops.deliveries order by delivery_id").fetchall()
+                rows = {s: con.execute(f"select _delivery_id, count(*) from {s}.{contract.table} group by 1 order by 1").fetchall()
+                        for s in ("raw", "valid", "quarantine", "identity")}
+            return statuses, rows
+
+        assert failed.failure and failed.accepted == 0
+        assert loaded() == ([(n, "registered") for n in files], {s: [] for s in ("raw", "valid", "quarantine", "identity")})
+        assert not list(reports.glob("[0-9]*.json")), "no owner hears of a delivery that was rolled back"
+        monkeypatch.delenv(FAIL_ENV)
+        done = process_extract(settings, contract)
+    finally:
+        os.umask(umask)
+    assert (done.failure, done.accepted, done.rows_read, done.rows_valid, done.rows_quarantined) == (None, 2, 6, 5, 1)
+    assert loaded() == ([(n, "accepted") for n in files],
+                        {"raw": [(1, 3), (2, 3)], "valid": [(1, 3), (2, 2)], "quarantine": [(2, 1)], "identity": [(1, 3), (2, 2)]})
+    assert len(list(reports.glob("[0-9]*.json"))) == 2  # one report per delivery (and the agency's index)
