@@ -16,8 +16,8 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix, csr_matrix, vstack
 
 from orchestration.partnership.releases.audit import nearby
-from orchestration.partnership.releases.audit.relations import describe
 from orchestration.partnership.releases.audit.propagate import tighten as _tighten
+from orchestration.partnership.releases.audit.relations import describe
 from orchestration.partnership.releases.audit.relaxation import Relaxation
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
