@@ -59,7 +59,8 @@ def measure(data: Path, protocol) -> dict | None:
     return {"protocol": protocol.id, "release": folder.name, "holding_rows": held.height + new.height,
             "rounded_counts": mode, "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
             "unknowns": result.unknowns, "blocks": result.blocks, "programs": result.programs,
-            "whole_points_near": result.nearby, "findings": len(result.findings), "met": wall <= ATTACK_TARGET_S,
+            "whole_points_near": result.nearby, "programs_at_limit": result.limited,
+            "findings": len(result.findings), "met": wall <= ATTACK_TARGET_S,
             "again_wall_seconds": round(time.perf_counter() - t1, 2), "again_blocks_known": again.known}
 
 

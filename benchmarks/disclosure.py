@@ -170,7 +170,8 @@ def attacker_figures(protocol, df: pl.DataFrame) -> dict:
             "hidden_by_protection": hidden_before, "hidden_after_closing": hidden_after,
             "counts": 2 * protected.height, "attack_seconds": round(one.seconds, 2),
             "attack_held_seconds": round(two.seconds, 2), "unknowns": one.unknowns, "blocks": one.blocks,
-            "programs": one.programs, "findings": len(one.findings), "rounded_counts": mode,
+            "programs": one.programs, "programs_at_limit": one.limited + two.limited,
+            "findings": len(one.findings), "rounded_counts": mode,
             "met": protect + close_seconds + max(one.seconds, two.seconds) <= ATTACK_TARGET_S}
 
 
@@ -223,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(hidden {r['hidden_by_protection']} -> {r['hidden_after_closing']} of {r['counts']} counts)  "
               f"attacker {r['attack_seconds']:>6.2f} s "
               f"(second night held {r['attack_held_seconds']:.2f} s; {r['unknowns']} unknowns, {r['blocks']} blocks, "
-              f"{r['programs']} programs; {r['findings']} findings, rounded counts {r['rounded_counts']})  "
+              f"{r['programs']} programs, {r['programs_at_limit']} at their limit; {r['findings']} findings, "
+              f"rounded counts {r['rounded_counts']})  "
               f"target <= {ATTACK_TARGET_S:.0f} s: {'met' if r['met'] else 'missed'}", flush=True)
     if args.attacker_only:
         impls = []

@@ -224,9 +224,10 @@ def test_the_random_holdings_give_something_away_often_enough_to_test_the_attack
     assert 10 <= leaking <= 38
 
 
-def test_an_integer_program_stopped_by_its_time_limit_gives_the_whole_point_it_found_if_it_holds(monkeypatch):
-    # total = a + b over whole counts, total 3..5: HiGHS reports the program stopped by its time limit (as
-    # on a loaded machine) with a point in hand; that point is a witness, not a proof that there is none
+def test_an_integer_program_stopped_by_its_node_limit_gives_the_whole_point_it_found_if_it_holds(monkeypatch):
+    # total = a + b over whole counts, total 3..5: HiGHS reports the program stopped by its node limit with a
+    # point in hand; that point is a witness once it keeps every row, and without one nothing is proven
+    # either way: the program counts as having no whole point (a finding) and is counted as limited
     import numpy as np
 
     prog = attack_solve._Program([0, 1, 2], [("eq", 0, [1, 2])], [], np.array([[3.0, 5.0], [0.0, 9.0], [0.0, 9.0]]),
@@ -235,13 +236,16 @@ def test_an_integer_program_stopped_by_its_time_limit_gives_the_whole_point_it_f
 
     def stopped(shift):
         def run(*args, **kwargs):
+            assert "time_limit" not in kwargs["options"] and kwargs["options"]["node_limit"] == attack_solve.MILP_NODES
             res = real(*args, **kwargs)
-            res.status, res.x = 1, res.x + shift
+            res.status, res.x = 1, None if shift is None else res.x + shift
             return res
         return run
 
     monkeypatch.setattr(attack_solve, "milp", stopped(np.zeros(3)))
     x = prog.solve(np.array([1.0, 0.0, 0.0]), integral=True)
-    assert x is not None and x[0] == x[1] + x[2] and 3 <= x[0] <= 5
+    assert x is not None and x[0] == x[1] + x[2] and 3 <= x[0] <= 5 and prog.result.limited == 0
     monkeypatch.setattr(attack_solve, "milp", stopped(np.array([1.0, 0.0, 0.0])))  # a point off its row
     assert prog.solve(np.array([1.0, 0.0, 0.0]), integral=True) is None
+    monkeypatch.setattr(attack_solve, "milp", stopped(None))  # no point by the limit
+    assert prog.solve(np.array([1.0, 0.0, 0.0]), integral=True) is None and prog.result.limited == 2

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
+import os
 import random
 
 import numpy as np
@@ -96,3 +98,69 @@ def test_the_attacker_proves_the_same_with_whole_points_found_near_the_relaxatio
     finally:
         attack_solve.MAX_BLOCK_FINDINGS, nearby.whole_near = old_most, old_near
     assert used >= 3, "the tables have fractional optima, where the attacker looks near them"
+
+
+def _limits(nodes: int | None):
+    """Set both integer programs' node limits (None: as shipped); returns the old ones."""
+    old = attack_solve.MILP_NODES, nearby.NODES
+    if nodes is not None:
+        attack_solve.MILP_NODES = nearby.NODES = nodes
+    return old
+
+
+def _verdicts(seeds, nodes: int | None = None) -> dict:
+    old = _limits(nodes), attack_solve.MAX_BLOCK_FINDINGS
+    attack_solve.MAX_BLOCK_FINDINGS = 10**6
+    try:
+        out = {}
+        for seed in seeds:
+            r = attack.attack(_cube(seed)[2])
+            out[seed] = (sorted(r.flags), r.limited, r.nearby, r.programs)
+        return out
+    finally:
+        (attack_solve.MILP_NODES, nearby.NODES), attack_solve.MAX_BLOCK_FINDINGS = old
+
+
+def test_an_integer_program_stopped_by_its_node_limit_only_ever_adds_findings():
+    # with no branching allowed, some programs stop before a whole point is found: each such cell is a
+    # finding (or its block unsettled), never a cell shown safe that the unlimited attacker flags
+    seeds = range(36)
+    full, cut = _verdicts(seeds), _verdicts(seeds, nodes=0)
+    limited = [s for s in seeds if cut[s][1]]
+    assert len(limited) >= 3, "the limit must be reached for this test to mean anything"
+    for s in seeds:
+        assert full[s][1] == 0, "as shipped the limit is never reached on these tables"
+        kinds = {f[3] for f in cut[s][0]}
+        assert set(full[s][0]) <= set(cut[s][0]) or "unsettled" in kinds, s
+
+
+def _busy(stop) -> None:
+    while not stop.is_set():
+        pass
+
+
+def test_the_same_holdings_get_the_same_verdicts_and_points_on_a_machine_kept_busy(monkeypatch):
+    # the integer programs' limits are in branch-and-bound nodes, never seconds (checked on every call),
+    # so the attacker finds the same, with the same programs, with every core taken by busy processes,
+    # and so does a search stopped at its limit
+    for module in (attack_solve, nearby):
+        real = module.milp
+
+        def no_clock(*args, real=real, **kwargs):
+            assert "time_limit" not in kwargs.get("options", {}) and "node_limit" in kwargs["options"]
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, "milp", no_clock)
+    seeds = [0, 11, 29, 30]
+    idle = _verdicts(seeds), _verdicts(seeds, nodes=0)
+    stop = multiprocessing.Event()
+    hogs = [multiprocessing.Process(target=_busy, args=(stop,), daemon=True) for _ in range(2 * (os.cpu_count() or 1))]
+    for h in hogs:
+        h.start()
+    try:
+        busy = _verdicts(seeds), _verdicts(seeds, nodes=0)
+    finally:
+        stop.set()
+        for h in hogs:
+            h.join(10)
+    assert busy == idle
+    assert sum(v[1] for v in idle[1].values()) > 0, "the limited run must stop programs at their limit"

@@ -34,7 +34,7 @@ LOGIC_SOURCES = (
     "releases/publish.py", "releases/disclosure.py", "releases/protocols.py", "releases/signing.py",
     "releases/differencing.py",
     "releases/ledger.py", "releases/audit/holding.py", "releases/audit/attack.py", "releases/audit/relations.py",
-    "releases/audit/solve.py", "releases/audit/relaxation.py", "releases/audit/nearby.py", "releases/audit/verdicts.py", "releases/protection.py", "releases/structure.py", "releases/pooling.py",
+    "releases/audit/solve.py", "releases/audit/relaxation.py", "releases/audit/nearby.py", "releases/audit/propagate.py", "releases/audit/verdicts.py", "releases/protection.py", "releases/structure.py", "releases/pooling.py",
     "releases/derived.py", "releases/audit/derived.py", "releases/facts.py", "releases/closing.py",
     "releases/audit/__init__.py", "releases/audit/zone.py", "releases/audit/files.py", "releases/audit/rows.py",
     "releases/audit/counts.py", "releases/audit/identifiers.py", "releases/audit/people.py",

@@ -18,7 +18,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 EPS = 1e-6
 STEP = 1.0  # how far an entry next to a fractional one may move
-TIME_LIMIT = 10.0  # seconds: past this the block's own integer program decides
+# HiGHS's branch-and-bound nodes, past which the block's own integer program decides: a limit in
+# work, not seconds, so that the same holding gets the same points on any machine under any load
+NODES = 200
 
 
 def whole_near(x: np.ndarray, a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
@@ -51,8 +53,8 @@ def whole_near(x: np.ndarray, a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: 
         room = (b_ub if upper else 0.0) - a @ rest
         constraints.append(LinearConstraint(sub[rows], -np.inf if upper else room[rows], room[rows]))
     res = milp(np.zeros(free.size), constraints=constraints, integrality=np.ones(free.size),
-               bounds=Bounds(low[free], high[free]), options={"time_limit": TIME_LIMIT})
-    if res.x is None:  # none found (a point found before the time limit is checked below like any other)
+               bounds=Bounds(low[free], high[free]), options={"node_limit": NODES})
+    if res.x is None:  # none found (a point found before the node limit is checked below like any other)
         return None
     y[free] = np.round(res.x)
     return y if holds(y, a_eq, a_ub, b_ub, lo, hi) else None

@@ -16,11 +16,15 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix, csr_matrix, vstack
 
 from orchestration.partnership.releases.audit import nearby
+from orchestration.partnership.releases.audit.propagate import tighten as _tighten
 from orchestration.partnership.releases.audit.relations import describe
 from orchestration.partnership.releases.audit.relaxation import Relaxation
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
-MILP_SECONDS = 60  # an integer program's time limit (HiGHS's, wall clock)
+# an integer program's limit in HiGHS's branch-and-bound nodes: work, not seconds, so that a verdict
+# never depends on the machine's load; stopped there without a whole point, the program counts as
+# having none (a finding: more is hidden, never less), and `Attack.limited` says how often
+MILP_NODES = 5000
 EPS = 1e-6
 
 
@@ -33,6 +37,7 @@ class Attack:
     blocks: int = 0
     programs: int = 0
     nearby: int = 0  # whole points found near a relaxation's, without an integer program
+    limited: int = 0  # integer programs stopped by `MILP_NODES` with no whole point (counted as none)
     known: int = 0  # blocks found clean before (`verdicts`), not attacked again
     clean: set[str] = field(default_factory=set)  # fingerprints of the blocks found clean
     seconds: float = 0.0
@@ -123,15 +128,17 @@ class _Program:
         if a_ub is not None:
             cons.append(LinearConstraint(a_ub, -np.inf, b_ub))
         res = milp(c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(k)], bounds=Bounds(lo, hi),
-                   options={"time_limit": MILP_SECONDS, "mip_rel_gap": gap})
-        if res.x is None:
-            return None
-        if res.status == 0:
+                   options={"node_limit": MILP_NODES, "mip_rel_gap": gap})
+        if res.status == 0 and res.x is not None:
             return res.x[:n]
-        # stopped by the time limit with a whole point in hand: a witness all the same once it keeps every
-        # row and bound (else a loaded machine would turn a slow search into a finding)
-        y = np.round(res.x[:n])
-        return y if nearby.holds(y, rows[0], self.a_ub, self.b_ub, rows[1], rows[2]) else None
+        # stopped by the node limit with a whole point in hand: a witness all the same once it keeps every
+        # row and bound; without one nothing is proven, and the program counts as having none (protective)
+        if res.x is not None:
+            y = np.round(res.x[:n])
+            if nearby.holds(y, rows[0], self.a_ub, self.b_ub, rows[1], rows[2]):
+                return y
+        self.result.limited += res.status != 2  # 2: proven infeasible
+        return None
 
     def _rows(self, same: tuple[int, int] | None, at: tuple[int, float, float] | None):
         """The equations with `same` (two columns equal) added, and the bounds with `at` (column,
@@ -215,10 +222,17 @@ def block(vs, rels, ratios, links, bounds, targets, model, cells, table_of, name
             points.append(p)
     # the first round's program is feasible exactly when the block is (its added columns are free);
     # a seed that holds already shows it is
+    limited = result.limited
     x = points[0] if points else prog.point(toward=([prog.col[v] for v in mine], [float(targets[v][1]) for v in mine],
                                                     1.0), gap=TOWARD_GAP) if mine else prog.point()
     if x is None:
         cell, fig, _ = model.keys[vs[0]]
+        if result.limited > limited:  # not proven: the block is reported unsettled, never passed
+            result.findings.append(f"{table_of.get(cell, '?')}.{fig}: no whole-number point of the figures around "
+                                   f"{describe(cells[cell])} was found within the attacker's limit of {MILP_NODES} "
+                                   f"branch-and-bound nodes, so nothing in them is shown safe")
+            result.flags.append((*model.keys[vs[0]], "unsettled"))
+            return []
         result.findings.append(f"{table_of.get(cell, '?')}.{fig}: the figures around {describe(cells[cell])} contradict "
                                f"each other ({'; '.join(named[vs[0]]) or 'no relation'})")
         result.flags.append((*model.keys[vs[0]], "contradiction"))
@@ -308,42 +322,6 @@ class _Points(list):
         return self.low[j] <= target + EPS if sign > 0 else self.high[j] >= target - EPS
 
 
-def _tighten(a_eq, a_ub, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndarray, rounds: int = 100):
-    """Bounds on whole-number points implied by the rows (`a_eq` x = 0, `a_ub` x ≤ `b_ub`), each row
-    bounding each of its columns by the least the row's other columns can contribute (activity
-    bound propagation), rounded inward to whole numbers, until nothing moves. A point outside them
-    breaks a row or is not whole, so no whole-number point is lost; None when they prove there is none."""
-    rows = [(a, np.zeros(a.shape[0])) for a in (a_eq,) if a is not None]
-    rows += [(-a_eq, np.zeros(a_eq.shape[0]))] if a_eq is not None else []
-    rows += [(a_ub, b_ub)] if a_ub is not None else []
-    if not rows:
-        return lo, hi
-    a = vstack([r[0] for r in rows]).tocsr()
-    b = np.concatenate([r[1] for r in rows])
-    pos, neg = a.maximum(0).tocsr(), a.minimum(0).tocsr()
-    coo = a.tocoo()
-    r, c, v = coo.row, coo.col, coo.data
-    lo, hi = lo.copy(), hi.copy()
-    for _ in range(rounds):
-        least = pos @ lo + neg @ hi  # each row's least activity
-        if np.any(least > b + 1e-6 * (1 + np.abs(b))):
-            return None  # the rows cannot hold together: no whole-number point at all
-        # the row less this entry's own least contribution bounds the entry
-        rest = least[r] - np.where(v > 0, v * lo[c], v * hi[c])
-        bound = (b[r] - rest) / v
-        new_hi, new_lo = hi.copy(), lo.copy()
-        up = v > 0
-        slack = 1e-6 * (1 + np.abs(bound))  # rounding errors of large rows never cut a whole point off
-        np.minimum.at(new_hi, c[up], np.floor(bound[up] + slack[up]))
-        np.maximum.at(new_lo, c[~up], np.ceil(bound[~up] - slack[~up]))
-        if np.any(new_lo > new_hi):
-            return None
-        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
-            break
-        lo, hi = new_lo, new_hi
-    return lo, hi
-
-
 def _widen(a, columns: int) -> csr_matrix:
     """The same rows with more (empty) columns on the right."""
     a = a.tocsr()
@@ -358,10 +336,11 @@ def _above_small(target: tuple, prog: _Program, j: int, points: _Points, least: 
         return False
     if least is not None and least > top + EPS:
         return True
+    limited = prog.result.limited
     y, _ = prog.reach(j, float(top), 1.0)
     if y is not None:
         points.append(y)
-    return y is None
+    return y is None and prog.result.limited == limited  # a program stopped by its limit proves nothing
 
 
 def _toward(prog: _Program, cells: set[int], targets: dict, sense: str, sign: float, points: _Points) -> tuple | None:

@@ -65,7 +65,7 @@ def attacker_version() -> str:
 
     h = hashlib.sha256()
     here = Path(__file__).parent
-    for name in ("attack.py", "solve.py", "relaxation.py", "nearby.py", "relations.py", "verdicts.py"):
+    for name in ("attack.py", "solve.py", "relaxation.py", "nearby.py", "propagate.py", "relations.py", "verdicts.py"):
         h.update((here / name).read_bytes())
     h.update(f"scipy {scipy.__version__} numpy {np.__version__} HiGHS {highs.HIGHS_VERSION_MAJOR}."
              f"{highs.HIGHS_VERSION_MINOR}.{highs.HIGHS_VERSION_PATCH} highspy {highspy.Highs().version()}".encode())
