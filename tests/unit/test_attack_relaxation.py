@@ -17,7 +17,7 @@ import pytest
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
-from orchestration.partnership.releases.audit.relaxation import Relaxation
+from orchestration.partnership.releases.audit.relaxation import Relaxation, RelaxationUnsolved
 from tests.oracles import polytope
 
 pytestmark = pytest.mark.dbt_free
@@ -137,3 +137,15 @@ def test_the_random_sequences_mix_programs_with_and_without_points():
             exact = bool(np.all(low <= high)) and _exactly_feasible(eq, ub, b, low, high, same)
             with_point, without = with_point + exact, without + (not exact)
     assert with_point > 50 and without > 50
+
+
+def test_a_program_highs_leaves_undecided_stops_the_attacker_instead_of_reading_as_no_point():
+    """None means "no real point" and proves a limit; a program stopped short (here: no simplex
+    iteration allowed, no presolve to settle it) proves nothing, so it must not come back as None."""
+    rng = random.Random(3)
+    eq, ub, b, lo, hi = _system(rng)
+    model = Relaxation(csr_matrix(eq), csr_matrix(ub), b, lo, hi, AIMS, [LINK], CAP)
+    model.highs.setOptionValue("presolve", "off")
+    model.highs.setOptionValue("simplex_iteration_limit", 0)
+    with pytest.raises(RelaxationUnsolved, match="undecided"):
+        model.solve(None, ([0, 2, 3, 4], [9.0, 9.0, 9.0, 9.0], -1.0), None)

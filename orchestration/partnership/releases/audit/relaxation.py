@@ -23,6 +23,10 @@ INF = highspy.kHighsInf
 _OPTIMAL, _INFEASIBLE = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible
 
 
+class RelaxationUnsolved(RuntimeError):
+    """A relaxation neither solved nor proven infeasible: the attacker cannot decide, so it stops."""
+
+
 class Relaxation:
     """The relaxation of a block's rows (`a_eq` x = 0, `a_ub` x ≤ `b_ub`, `lo` ≤ x ≤ `hi`) with the
     `toward` rows of the columns `aims` and the `same` rows of the column pairs `links`."""
@@ -111,6 +115,9 @@ class Relaxation:
                 h.clearSolver()
                 h.run()
                 status = h.getModelStatus()
+            if status not in (_OPTIMAL, _INFEASIBLE):  # None would read as a proof that no point exists
+                raise RelaxationUnsolved(f"HiGHS ended one of the attacker's relaxations undecided ({status}): "
+                                         "nothing in the block can be shown safe, so the release is not built")
             return np.array(h.getSolution().col_value[:n]) if status == _OPTIMAL else None
         finally:
             undo()

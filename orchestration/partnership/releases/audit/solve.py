@@ -18,7 +18,7 @@ from scipy.sparse import coo_matrix, csr_matrix, vstack
 from orchestration.partnership.releases.audit import nearby
 from orchestration.partnership.releases.audit.propagate import tighten as _tighten
 from orchestration.partnership.releases.audit.relations import describe
-from orchestration.partnership.releases.audit.relaxation import Relaxation
+from orchestration.partnership.releases.audit.relaxation import Relaxation, RelaxationUnsolved
 
 CAP = 1e7  # no count reaches it: an upper bound that only keeps the programs bounded
 # an integer program's limit in HiGHS's branch-and-bound nodes: work, not seconds, so that a verdict
@@ -121,6 +121,9 @@ class _Program:
         if not integral:
             res = linprog(c, A_ub=a_ub, b_ub=b_ub if a_ub is not None else None, A_eq=a_eq, b_eq=b_eq,
                           bounds=np.column_stack([lo, hi]), method="highs")
+            if res.status not in (0, 2):  # 0 optimal, 2 infeasible: anything else proves nothing either way
+                raise RelaxationUnsolved(f"HiGHS ended one of the attacker's relaxations undecided ({res.message}): "
+                                         "nothing in the block can be shown safe, so the release is not built")
             return res.x[:n] if res.status == 0 else None
         cons = []
         if a_eq is not None:
