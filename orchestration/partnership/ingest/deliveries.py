@@ -1,10 +1,10 @@
 """Deliveries: register each landed file once, archive it unchanged, load and validate it.
 
-Per delivery: its rows as delivered go to `raw`, rows that break the contract to `quarantine`
-(with every rule broken), the rest, typed and with direct identifiers pseudonymised, to `valid`;
-identifying values to `identity`. All of it lands with the delivery's final status in the same
-transaction (the night's ingest step holds one for all of an extract's deliveries), or none of it
-does and the delivery stays `registered`, to be processed again by the next run.
+Per delivery, in one transaction: its rows as delivered go to `raw`, rows that break the
+contract to `quarantine` (with every rule broken), the rest, typed and with direct
+identifiers pseudonymised, to `valid`; identifying values to `identity`. Either all of it
+lands with the delivery's final status, or none of it does and the delivery stays
+`registered`, to be processed again by the next run.
 """
 
 from __future__ import annotations
@@ -242,97 +242,70 @@ def process_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir:
                      delivery: dict, pads: tuple[bytes, bytes], now: datetime, docs_dir: Path | None = None,
                      suite_started: Callable[[], object] | None = None,
                      seconds: dict[str, float] | None = None) -> Assessment:
-    """One registered delivery in a transaction of its own (`load_delivery`, then commit). The night
-    loads an extract's deliveries in one transaction instead (ingest/night.py)."""
+    """Validate and load one registered delivery, atomically. Returns the engine's assessment of it.
+
+    The rows are written while the batch suite runs (in the GX worker, on the other core); its
+    verdict is awaited before the commit. A batch rule of error severity rolls the rows back and
+    records the rejection alone. `suite_started` is called once the suite is under way. Wall time
+    per phase is added to `seconds` (archive, validate, write, batch suite wait, commit)."""
     clock = PhaseClock(seconds)
+    did = delivery["delivery_id"]
+    path = landing / delivery["landing_path"]
+    archived: Path | None = None
     con.execute("begin transaction")
     try:
-        result = load_delivery(con, landing, archive_dir, contract, delivery, pads, now, docs_dir=docs_dir,
-                               suite_started=suite_started, clock=clock)
-        before_commit(contract)
+        dup = con.execute(
+            """select min(delivery_id) from ops.deliveries where contract_id = ? and sha256 = ?
+               and delivery_id <> ? and status = 'accepted'""",
+            [contract.id, delivery["sha256"], did],
+        ).fetchall()[0][0]
+        batch = None
+        try:
+            if not path.exists():
+                raise DeliveryRejected("missing", f"{delivery['file_name']}: the file was removed from landing before it could be read")
+            archived = archive(path, archive_dir, contract, delivery["sha256"])
+            clock.lap("archive")
+        except DeliveryRejected as rej:
+            result = Assessment(contract.id, contract.version, contract.agency, delivery["file_name"], delivery["sha256"],
+                                delivery["arrived_at"], None)
+            _reject(result, rej.code, rej.message)
+        else:
+            result, batch = assess_rows(archived, contract, file_name=delivery["file_name"], sha256=delivery["sha256"],
+                                        arrived_at=delivery["arrived_at"], duplicate_of=dup, docs_dir=docs_dir,
+                                        label=f"delivery {did}: {delivery['file_name']}")
+            clock.lap("validate")
+        if batch is not None:
+            if suite_started is not None:
+                suite_started()
+            rows = result.rows
+            _ensure_tables(con, contract)
+            _write_rows(con, contract, did, result.text, rows.valid, rows.quarantine, pads)
+            clock.lap("write")
+            judge_batch(result, batch, contract)
+            clock.lap("batch suite wait")
+            if not result.accepted:  # a batch rule rejects the delivery: none of its rows stay
+                con.execute("rollback")
+                con.execute("begin transaction")
+        if not result.accepted:
+            _finish(con, did, status="rejected", reason_code=result.reason_code, reason=result.reason,
+                    contract_version=contract.version, processed_at=now, warnings=json.dumps(result.warnings),
+                    archive_path=str(archived) if archived else None)
+            con.execute("commit")
+            return result
+        rows = result.rows
+        assert rows.rows_read == result.rows_read, "conservation: rows read must equal valid + quarantined"
+        _finish(con, did, status="accepted", contract_version=contract.version, rows_read=result.rows_read,
+                rows_valid=result.rows_valid, rows_quarantined=result.rows_quarantined,
+                rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(result.warnings),
+                archive_path=str(archived), processed_at=now)
+        pause_point("ingest:before_commit")  # crash tests only; inert otherwise
+        fail_point(f"ingest:{contract.id}")  # isolation tests only; inert otherwise
         con.execute("commit")
         clock.lap("commit")
         return result
     except BaseException:
         con.execute("rollback")
         raise
-
-
-def before_commit(contract: Contract) -> None:
-    """Where tests stop or fail an ingest step: its rows written, not yet committed."""
-    pause_point("ingest:before_commit")  # crash tests only; inert otherwise
-    fail_point(f"ingest:{contract.id}")  # isolation tests only; inert otherwise
-
-
-def load_delivery(con: duckdb.DuckDBPyConnection, landing: Path, archive_dir: Path, contract: Contract,
-                  delivery: dict, pads: tuple[bytes, bytes], now: datetime, docs_dir: Path | None = None,
-                  suite_started: Callable[[], object] | None = None,
-                  clock: PhaseClock | None = None) -> Assessment:
-    """Validate and load one registered delivery inside the caller's transaction, recording its
-    outcome in ops.deliveries. Returns the engine's assessment of it.
-
-    The rows are written while the batch suite runs (in the GX worker, on the other core); its
-    verdict is awaited before the delivery's outcome is recorded. A batch rule of error severity
-    deletes the delivery's rows again in the same transaction (so no other connection ever sees
-    them) and records the rejection alone. `suite_started` is called once the suite is under way.
-    Wall time per phase goes to `clock` (archive, validate, write, batch suite wait)."""
-    clock = clock or PhaseClock(None)
-    did = delivery["delivery_id"]
-    path = landing / delivery["landing_path"]
-    archived: Path | None = None
-    dup = con.execute(
-        """select min(delivery_id) from ops.deliveries where contract_id = ? and sha256 = ?
-           and delivery_id <> ? and status = 'accepted'""",
-        [contract.id, delivery["sha256"], did],
-    ).fetchall()[0][0]
-    batch = None
-    try:
-        if not path.exists():
-            raise DeliveryRejected("missing", f"{delivery['file_name']}: the file was removed from landing before it could be read")
-        archived = archive(path, archive_dir, contract, delivery["sha256"])
-        clock.lap("archive")
-    except DeliveryRejected as rej:
-        result = Assessment(contract.id, contract.version, contract.agency, delivery["file_name"], delivery["sha256"],
-                            delivery["arrived_at"], None)
-        _reject(result, rej.code, rej.message)
-    else:
-        result, batch = assess_rows(archived, contract, file_name=delivery["file_name"], sha256=delivery["sha256"],
-                                    arrived_at=delivery["arrived_at"], duplicate_of=dup, docs_dir=docs_dir,
-                                    label=f"delivery {did}: {delivery['file_name']}")
-        clock.lap("validate")
-    if batch is not None:
-        if suite_started is not None:
-            suite_started()
-        rows = result.rows
-        _ensure_tables(con, contract)
-        _write_rows(con, contract, did, result.text, rows.valid, rows.quarantine, pads)
-        clock.lap("write")
-        judge_batch(result, batch, contract)
-        clock.lap("batch suite wait")
-        if not result.accepted:  # a batch rule rejects the delivery: none of its rows stay
-            _delete_rows(con, contract, did)
-            clock.lap("write")
-    if not result.accepted:
-        _finish(con, did, status="rejected", reason_code=result.reason_code, reason=result.reason,
-                contract_version=contract.version, processed_at=now, warnings=json.dumps(result.warnings),
-                archive_path=str(archived) if archived else None)
-        return result
-    rows = result.rows
-    assert rows.rows_read == result.rows_read, "conservation: rows read must equal valid + quarantined"
-    _finish(con, did, status="accepted", contract_version=contract.version, rows_read=result.rows_read,
-            rows_valid=result.rows_valid, rows_quarantined=result.rows_quarantined,
-            rule_counts=json.dumps(result.rule_counts), warnings=json.dumps(result.warnings),
-            archive_path=str(archived), processed_at=now)
-    return result
-
-
-def _delete_rows(con, contract: Contract, delivery_id: int) -> None:
-    """Remove one delivery's rows from the tables `_write_rows` fills (its own transaction's rows)."""
-    schemas = ["raw", "quarantine", "valid"]
-    if any(c.classification == "direct_identifier" for c in contract.columns):
-        schemas.append("identity")
-    for schema in schemas:
-        con.execute(f'delete from {schema}."{contract.table}" where {DELIVERY_ID} = ?', [delivery_id])
 
 
 class PhaseClock:

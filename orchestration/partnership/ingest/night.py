@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -13,9 +12,8 @@ from orchestration.partnership.contracts.model import Contract
 from orchestration.partnership.ingest.deliveries import (
     PhaseClock,
     _ensure_tables,
-    before_commit,
-    load_delivery,
     pending,
+    process_delivery,
     register,
 )
 from orchestration.partnership.ingest.holdback import standing_rejections
@@ -27,7 +25,6 @@ from orchestration.partnership.ingest.reports import (
 )
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.validation.batch import start_docs
-from orchestration.partnership.validation.engine import Assessment
 from orchestration.partnership.warehouse.connection import (
     WarehouseLocked,
     connect,
@@ -89,8 +86,8 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     the key is checked (`check_key`) on the same connection. `standing` of the outcome: the
     extract's rejections still standing afterwards (ingest/holdback.py).
 
-    A failure of the step itself (a bug, a full disk) fails this extract only: the step's one
-    transaction is rolled back, so all its deliveries stay registered (retried by the next run,
+    A failure of the step itself (a bug, a full disk) fails this extract only: the delivery
+    being loaded is rolled back, it and the later ones stay registered (retried by the next run,
     and holding back what reads the extract meanwhile), and `failure` says what happened. A key
     that is not this warehouse's, or a warehouse held by another process, is every extract's
     problem and is raised."""
@@ -102,7 +99,7 @@ def process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, b
     except Exception as exc:
         log.exception("ingest step of %s failed", contract.id)
         first = (str(exc).splitlines() or [""])[0][:200]
-        outcome.failure = (f"{contract.id}: the ingest step failed ({type(exc).__name__}: {first}); its new "
+        outcome.failure = (f"{contract.id}: the ingest step failed ({type(exc).__name__}: {first}); its unprocessed "
                            "deliveries stay registered for the next run, and what reads this extract is held back")
         try:
             with connect(settings.warehouse_path, read_only=True) as con:
@@ -116,11 +113,8 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
                      outcome: ExtractOutcome) -> None:
     """`process_extract`'s work, filling `outcome`.
 
-    One connection and one transaction for the whole step: opening the warehouse file and closing
-    it (a checkpoint after writes) costs a tenth of a second or more each time, and a commit per
-    delivery cost more for extracts of many small deliveries (docs/benchmarks.md, "One transaction
-    per extract's ingest step"). Reports and notices follow the commit, so an owner never hears of
-    rows that were rolled back."""
+    One connection for the whole step: opening the county warehouse file and closing it (a
+    checkpoint after writes) costs a tenth of a second or more each time."""
     require_private(settings.data_dir)  # no identifiable rows into a folder other users can read
     with connect(settings.warehouse_path) as con:
         if pads is None:
@@ -134,29 +128,18 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
             nonlocal docs
             docs = start_docs(gx_dir(settings))
 
-        assessed = []
-        clock = PhaseClock(outcome.seconds)
-        con.execute("begin transaction")
-        try:
-            for i, delivery in enumerate(todo):
-                a = load_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now(),
-                                  docs_dir=gx_dir(settings), suite_started=build_docs_next if i == len(todo) - 1 else None,
-                                  clock=clock)
-                assessed.append((delivery["delivery_id"], _written(a)))
-            if todo:
-                before_commit(contract)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-        clock.lap("commit")
-        for did, a in assessed:
+        for i, delivery in enumerate(todo):
+            a = process_delivery(con, settings.landing_dir, settings.archive_dir, contract, delivery, pads, _now(),
+                                 docs_dir=gx_dir(settings), suite_started=build_docs_next if i == len(todo) - 1 else None,
+                                 seconds=outcome.seconds)
+            clock = PhaseClock(outcome.seconds)
+            did = delivery["delivery_id"]
             report = settings.reports_dir / "contracts" / contract.agency / f"{report_stem(did, a.file_name)}.html"
             a.notification = notify_owner(contract, a, did, report)
             write_delivery_report(settings.reports_dir, a, contract, did)
             if a.notification != "not needed":
                 outcome.notices.append(f"{a.file_name}: notice {a.notification}")
-        clock.lap("reports")
+            clock.lap("reports")
         clock = PhaseClock(outcome.seconds)
         if todo:
             (docs or start_docs(gx_dir(settings))).result()
@@ -181,15 +164,6 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
         outcome.rows_valid += valid
         outcome.rows_quarantined += quarantined
         outcome.warnings += json.loads(warnings or "[]")
-
-
-def _written(a: Assessment) -> Assessment:
-    """An assessment without its rows once they are in the warehouse: the step keeps every
-    delivery's outcome until its commit, not every delivery's rows."""
-    if a.rows is not None:
-        a.rows = dataclasses.replace(a.rows, valid=a.rows.valid.clear(), quarantine=a.rows.quarantine.clear())
-    a.text = None
-    return a
 
 
 def gx_dir(settings: Settings):
