@@ -46,7 +46,10 @@ def figures_key(r: dict) -> str:
 def markers(preset: str) -> tuple[str, str]:
     """Each preset's figures have their own place on the page."""
     return f"<!-- benchmarks.run: {preset} figures begin -->", f"<!-- benchmarks.run: {preset} figures end -->"
-TARGETS = {"full_night_s": 600, "peak_gib": 8.0, "incremental_s": 60, "validation_ratio": 1.5, "overhead_ratio": 1.5}
+# The partnership's targets for one 2-core machine: the incremental night is held to 30 s at a
+# preset's own volume and 45 s with its history landed many times over (25.6 M rows at county).
+TARGETS = {"full_night_s": 480, "peak_gib": 6.0, "incremental_s": 30, "incremental_replicated_s": 45,
+           "validation_ratio": 1.5, "overhead_ratio": 1.3}
 FALLS_01_MODEL = "model.partnership.int_indicator_falls_01"
 
 
@@ -120,7 +123,8 @@ def evaluate(r: dict) -> list[dict]:
         (f"full night ({r['preset']} preset" + (f", history x{r['replicate']}" if r.get("replicate", 1) > 1 else "") + ")",
          full["wall_seconds"], TARGETS["full_night_s"], "s"),
         ("peak memory (full night, process tree)", full["peak_tree_gib"], TARGETS["peak_gib"], "GiB"),
-        ("incremental night", inc["wall_seconds"], TARGETS["incremental_s"], "s"),
+        ("incremental night", inc["wall_seconds"],
+         TARGETS["incremental_replicated_s" if r.get("replicate", 1) > 1 else "incremental_s"], "s"),
         # Judged as for the 5M-row extract (benchmarks/validation.py): the contract validation of
         # the night's deliveries (read, row rules, split, batch suite), from each ingest step's own
         # phase timings. Results of older runs without them: the whole ingest steps.
