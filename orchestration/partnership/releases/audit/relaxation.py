@@ -26,6 +26,10 @@ _OPTIMAL, _INFEASIBLE = highspy.HighsModelStatus.kOptimal, highspy.HighsModelSta
 class RelaxationUnsolved(RuntimeError):
     """A relaxation neither solved nor proven infeasible: the attacker cannot decide, so it stops."""
 
+    def __init__(self, status: object):
+        super().__init__(f"HiGHS ended one of the attacker's relaxations undecided ({status}): "
+                         "nothing in the block can be shown safe, so the release is not built")
+
 
 class Relaxation:
     """The relaxation of a block's rows (`a_eq` x = 0, `a_ub` x ≤ `b_ub`, `lo` ≤ x ≤ `hi`) with the
@@ -116,8 +120,7 @@ class Relaxation:
                 h.run()
                 status = h.getModelStatus()
             if status not in (_OPTIMAL, _INFEASIBLE):  # None would read as a proof that no point exists
-                raise RelaxationUnsolved(f"HiGHS ended one of the attacker's relaxations undecided ({status}): "
-                                         "nothing in the block can be shown safe, so the release is not built")
+                raise RelaxationUnsolved(status)
             return np.array(h.getSolution().col_value[:n]) if status == _OPTIMAL else None
         finally:
             undo()

@@ -122,8 +122,7 @@ class _Program:
             res = linprog(c, A_ub=a_ub, b_ub=b_ub if a_ub is not None else None, A_eq=a_eq, b_eq=b_eq,
                           bounds=np.column_stack([lo, hi]), method="highs")
             if res.status not in (0, 2):  # 0 optimal, 2 infeasible: anything else proves nothing either way
-                raise RelaxationUnsolved(f"HiGHS ended one of the attacker's relaxations undecided ({res.message}): "
-                                         "nothing in the block can be shown safe, so the release is not built")
+                raise RelaxationUnsolved(res.message)
             return res.x[:n] if res.status == 0 else None
         cons = []
         if a_eq is not None:
