@@ -34,6 +34,14 @@ from orchestration.partnership.warehouse.permissions import require_private
 
 log = logging.getLogger(__name__)
 
+# How much write-ahead log the ingest step's connection gathers before DuckDB checkpoints it into
+# the file (DuckDB's own default is 16MB). A delivery smaller than a row group (122,880 rows)
+# appended to a table that already holds rows is committed through the log; at 16MB every such
+# commit checkpointed, rewriting each table's last, partly filled row group, so a step of many
+# small deliveries rewrote the same row groups again and again (docs/benchmarks.md, Ingest). The
+# step checkpoints once at its end instead; the log it gathers meanwhile is bounded by this size.
+INGEST_CHECKPOINT_THRESHOLD = "1GB"
+
 
 @dataclass
 class ExtractOutcome:
@@ -117,6 +125,7 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
     checkpoint after writes) costs a tenth of a second or more each time."""
     require_private(settings.data_dir)  # no identifiable rows into a folder other users can read
     with connect(settings.warehouse_path) as con:
+        con.execute(f"set checkpoint_threshold = '{INGEST_CHECKPOINT_THRESHOLD}'")
         if pads is None:
             pads = _check_key(con)
         ensure_schemas(con)
@@ -154,6 +163,9 @@ def _process_extract(settings: Settings, contract: Contract, pads: tuple[bytes, 
             ids,
         ).fetchall()
         outcome.standing = standing_rejections(con).get(contract.id, [])
+        clock = PhaseClock(outcome.seconds)
+        con.execute("checkpoint")  # what closing would do, timed: the step's rows written into the file
+        clock.lap("checkpoint")
     for status, reason, read, valid, quarantined, warnings in rows:
         if status == "accepted":
             outcome.accepted += 1
