@@ -10,7 +10,10 @@ loads whatever is in DATA_DIR/landing into DATA_DIR/warehouse.duckdb. The enviro
 PARTNERSHIP_PSEUDONYM_KEY (benchmarks.run.KEY gives the benchmark's pseudonyms).
 
 `compare` checks that every table of raw, valid, quarantine and identity holds the same rows in
-both warehouses (EXCEPT ALL both ways, so duplicates count), and the deliveries' outcomes.
+both warehouses (EXCEPT ALL both ways, so duplicates count), and the deliveries' outcomes. Tables
+are compared on the columns both hold; an `identity` table may hold columns the other does not
+(one written before `identity` stopped keeping pseudonyms), and they are named; in any other
+schema a difference of columns is a difference.
 """
 
 from __future__ import annotations
@@ -92,19 +95,30 @@ def compare(a: Path, b: Path) -> dict:
         [db, list(SCHEMAS)]).fetchall()}
     ta, tb = tables("a"), tables("b")
     report: dict = {"only_in_a": sorted(map(".".join, ta - tb)), "only_in_b": sorted(map(".".join, tb - ta)), "tables": {}}
+    columns = lambda db, s, t: [r[0] for r in con.execute(  # noqa: E731
+        "select column_name from duckdb_columns() where database_name = ? and schema_name = ? and table_name = ? "
+        "order by column_index", [db, s, t]).fetchall()]
     for s, t in sorted(ta & tb):
         q = f'"{s}"."{t}"'
+        ca, cb = columns("a", s, t), columns("b", s, t)
+        shared = ", ".join(f'"{c}"' for c in ca if c in cb)
         n_a = con.execute(f"select count(*) from a.{q}").fetchone()[0]
         n_b = con.execute(f"select count(*) from b.{q}").fetchone()[0]
-        a_not_b = con.execute(f"select count(*) from (select * from a.{q} except all select * from b.{q})").fetchone()[0]
-        b_not_a = con.execute(f"select count(*) from (select * from b.{q} except all select * from a.{q})").fetchone()[0]
+        a_not_b = con.execute(f"select count(*) from (select {shared} from a.{q} except all select {shared} from b.{q})").fetchone()[0]
+        b_not_a = con.execute(f"select count(*) from (select {shared} from b.{q} except all select {shared} from a.{q})").fetchone()[0]
         report["tables"][f"{s}.{t}"] = {"rows_a": n_a, "rows_b": n_b, "a_not_b": a_not_b, "b_not_a": b_not_a}
+        if ca != cb:  # compared on the columns both hold; the others are named
+            report["tables"][f"{s}.{t}"].update(columns_only_in_a=[c for c in ca if c not in cb],
+                                                columns_only_in_b=[c for c in cb if c not in ca])
+        if s != "identity" and ca != cb:
+            report.setdefault("columns_differ", []).append(f"{s}.{t}")
     cols = ("delivery_id, contract_id, file_name, sha256, status, reason_code, reason, contract_version, rows_read, "
             "rows_valid, rows_quarantined, rule_counts::varchar, warnings::varchar")
     report["deliveries_differ"] = con.execute(
         f"select count(*) from ((select {cols} from a.ops.deliveries except all select {cols} from b.ops.deliveries) "
         f"union all (select {cols} from b.ops.deliveries except all select {cols} from a.ops.deliveries))").fetchone()[0]
     report["identical"] = (not report["only_in_a"] and not report["only_in_b"] and report["deliveries_differ"] == 0
+                           and not report.get("columns_differ")
                            and all(v["a_not_b"] == 0 == v["b_not_a"] and v["rows_a"] == v["rows_b"]
                                    for v in report["tables"].values()))
     return report

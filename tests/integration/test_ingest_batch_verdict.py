@@ -59,7 +59,9 @@ def test_a_batch_rule_of_error_severity_rejects_the_delivery_and_none_of_its_wri
                                "order by delivery_id").fetchall()
         loaded = {s: con.execute(f"select _delivery_id, count(*) from {s}.{contract.table} group by 1 order by 1").fetchall()
                   for s in ("raw", "valid", "quarantine", "identity")}
-        pseudonyms = con.execute(f"select nhs_number, nhs_number_pseudo from identity.{contract.table}").fetchall()
+        # identity keeps the value, valid its pseudonym, under the same delivery and row
+        pseudonyms = con.execute(f"""select i.nhs_number, v.nhs_number_pseudo from identity.{contract.table} i
+                                     join valid.{contract.table} v using (_delivery_id, _row_number)""").fetchall()
     finally:
         con.close()
     first, second = results
@@ -81,7 +83,8 @@ def test_each_delivery_reports_where_its_time_went_and_the_night_records_it(tmp_
 
     import dagster as dg
 
-    contract = load_contracts(PROJECT_ROOT / "contracts" / "agencies")["nhs_optout__opt_outs"]
+    contract = dataclasses.replace(load_contracts(PROJECT_ROOT / "contracts" / "agencies")["nhs_optout__opt_outs"],
+                                   row_count_min=1)  # two rows are enough here
     folder = tmp_path / "landing" / contract.agency / contract.extract
     folder.mkdir(parents=True)
     (folder / "opt_outs_20261101.csv").write_text("nhs_number\n" + "\n".join(_nhs(i) for i in range(50)) + "\n")
@@ -113,3 +116,40 @@ def test_each_delivery_reports_where_its_time_went_and_the_night_records_it(tmp_
     for phases in per.values():
         assert {"reports", "data docs wait"} <= set(phases)
     assert any({"archive", "validate", "write", "batch suite wait", "commit"} <= set(p) for p in per.values())
+
+
+def test_an_identity_table_holding_pseudonyms_beside_its_values_loses_them_once_and_keeps_its_rows(tmp_path):
+    """A warehouse whose `identity` tables still hold each identifier's pseudonym (as it once did)
+    keeps working: the pseudonym columns are dropped, the values delivered stay, and each row's
+    pseudonym is found in `valid` under the same delivery and row."""
+    contract = dataclasses.replace(load_contracts(PROJECT_ROOT / "contracts" / "agencies")["nhs_optout__opt_outs"],
+                                   row_count_min=1)  # two rows are enough here
+    folder = tmp_path / "landing" / contract.agency / contract.extract
+    folder.mkdir(parents=True)
+    (folder / "opt_outs_20261101.csv").write_text(f"nhs_number\n{_nhs(20)}\n{_nhs(21)}\n")
+    day = datetime(2026, 11, 1, 1, tzinfo=timezone.utc).timestamp()  # arrived on time
+    os.utime(folder / "opt_outs_20261101.csv", (day, day))
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        ensure_schemas(con)
+        con.execute(f"""create table identity.{contract.table} (_delivery_id bigint, _row_number bigint,
+                                                               nhs_number varchar, nhs_number_pseudo varchar)""")
+        con.execute(f"insert into identity.{contract.table} values (900, 1, ?, 'stored beside it')", [_nhs(7)])
+        columns = lambda: [r[0] for r in con.execute(f"describe identity.{contract.table}").fetchall()]  # noqa: E731
+        _ensure_tables(con, contract)
+        assert columns() == ["_delivery_id", "_row_number", "nhs_number"]
+        _ensure_tables(con, contract)  # once: a second pass finds nothing to drop
+        assert columns() == ["_delivery_id", "_row_number", "nhs_number"]
+        register(con, tmp_path / "landing", {contract.id: contract}, datetime(2026, 11, 2))
+        [delivery] = pending(con, contract.id)
+        result = process_delivery(con, tmp_path / "landing", tmp_path / "archive", contract, delivery,
+                                  ps.hmac_pads(KEY), datetime(2026, 11, 2))
+        held = con.execute(f"select _delivery_id, nhs_number from identity.{contract.table} order by 1, 2").fetchall()
+        joined = con.execute(f"""select i.nhs_number, v.nhs_number_pseudo from identity.{contract.table} i
+                                 join valid.{contract.table} v using (_delivery_id, _row_number)""").fetchall()
+    finally:
+        con.close()
+    assert result.status == "accepted", result.reason
+    did = delivery["delivery_id"]
+    assert held == [(did, _nhs(20)), (did, _nhs(21)), (900, _nhs(7))]
+    assert sorted(joined) == sorted((v, ps.hmac_python(KEY, v)) for v in (_nhs(20), _nhs(21)))

@@ -79,14 +79,14 @@ def warehouse(tmp_path, monkeypatch):
             ('riverside_acute__emergency_admissions', 1, 1, 'LP1', 'LH1', 'nhs_number', null, false)
             ) t(contract_id, delivery_id, row_number, person_id, household_id, match_method, match_probability, opted_out)""")
         con.execute("""create table identity.county_council__children_social_care_referrals as select * from (values
-            (1, 1, 'Ada', 'x', 'Lovelace', 'y'), (1, 2, 'Tom', 'x', 'Lovelace', 'y'), (1, 3, 'Zed', 'x', 'Quill', 'y')
-            ) t(_delivery_id, _row_number, forename, forename_pseudo, surname, surname_pseudo)""")
+            (1, 1, 'Ada', 'Lovelace'), (1, 2, 'Tom', 'Lovelace'), (1, 3, 'Zed', 'Quill')
+            ) t(_delivery_id, _row_number, forename, surname)""")
         con.execute("""create table valid.county_council__children_social_care_referrals as select * from (values
             (1, 1, date '1990-02-03', 'RV1 1AA'), (1, 2, date '2015-06-07', 'RV1 1AA'), (1, 3, date '2012-01-01', 'RV2 2BB')
             ) t(_delivery_id, _row_number, date_of_birth, postcode)""")
         con.execute("""create table identity.riverside_acute__emergency_admissions as select * from (values
-            (1, 1, '9434765919', 'p', 'Ada', 'p', 'Lovelace', 'p')
-            ) t(_delivery_id, _row_number, nhs_number, nhs_number_pseudo, forename, forename_pseudo, surname, surname_pseudo)""")
+            (1, 1, '9434765919', 'Ada', 'Lovelace')
+            ) t(_delivery_id, _row_number, nhs_number, forename, surname)""")
     return path
 
 

@@ -2,7 +2,8 @@
 
 Per delivery, in one transaction: its rows as delivered go to `raw`, rows that break the
 contract to `quarantine` (with every rule broken), the rest, typed and with direct
-identifiers pseudonymised, to `valid`; identifying values to `identity`. Either all of it
+identifiers pseudonymised, to `valid`; identifying values as delivered to `identity` (their
+pseudonyms are `valid`'s, under the same `_delivery_id`, `_row_number`). Either all of it
 lands with the delivery's final status, or none of it does and the delivery stays
 `registered`, to be processed again by the next run.
 """
@@ -176,8 +177,18 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     con.execute(f'create table if not exists valid."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {", ".join(typed)})')
     direct = [c.name for c in contract.columns if c.classification == "direct_identifier"]
     if direct:
-        idcols = ", ".join(f'"{c}" varchar, "{c}_pseudo" varchar' for c in direct)
+        idcols = ", ".join(f'"{c}" varchar' for c in direct)
         con.execute(f'create table if not exists identity."{t}" ({DELIVERY_ID} bigint, {ROW_NUMBER} bigint, {idcols})')
+        _drop_identity_pseudonyms(con, t, direct)
+
+
+def _drop_identity_pseudonyms(con: duckdb.DuckDBPyConnection, table: str, direct: list[str]) -> None:
+    """An `identity` table written before it stopped keeping each identifier's pseudonym beside it
+    loses those `<column>_pseudo` columns, once: the pseudonym is `valid`'s, under the same key."""
+    held = {c for (c,) in con.execute("""select column_name from duckdb_columns() where database_name = current_database()
+                                         and schema_name = 'identity' and table_name = ?""", [table]).fetchall()}
+    for column in [f"{c}_pseudo" for c in direct if f"{c}_pseudo" in held and f"{c}_pseudo" not in direct]:
+        con.execute(f'alter table identity."{table}" drop column "{column}"')
 
 
 def _arrow(frame: pl.DataFrame):
@@ -187,8 +198,8 @@ def _arrow(frame: pl.DataFrame):
 
 
 def _pseudonyms(con, contract: Contract, valid: pl.DataFrame, pads: tuple[bytes, bytes]) -> pl.DataFrame:
-    """`valid` with a `<column>_pseudo` for each direct identifier, for both `valid` (the pseudonym) and
-    `identity` (the value with its pseudonym).
+    """`valid` with a `<column>_pseudo` beside each direct identifier: `valid` takes the pseudonym,
+    `identity` the value.
 
     The HMAC is computed in DuckDB once per distinct value of a column, not once per row: a
     delivery repeats its people (a name is shared by thousands of rows, a patient attends
@@ -227,8 +238,8 @@ def _write_rows(con, contract: Contract, delivery_id: int, text: pl.DataFrame, v
     select = [f'"{c.name}_pseudo"' if c.name in direct else f'"{c.name}"' for c in contract.columns]
     con.execute(f'insert into valid."{t}" select $d, {ROW_NUMBER}, {", ".join(select)} from _valid', params)
     if direct:
-        pairs = ", ".join(f'"{c}", "{c}_pseudo"' for c in direct)
-        con.execute(f'insert into identity."{t}" select $d, {ROW_NUMBER}, {pairs} from _valid', params)
+        values = ", ".join(f'"{c}"' for c in direct)
+        con.execute(f'insert into identity."{t}" select $d, {ROW_NUMBER}, {values} from _valid', params)
     for view in ("_text", "_quarantine", "_valid"):
         con.unregister(view)
 
