@@ -219,8 +219,9 @@ def _pseudonyms(con, contract: Contract, valid: pl.DataFrame, pads: tuple[bytes,
                              params={"ipad": pads[0], "opad": pads[1]}).pl()
         finally:
             con.unregister("_values")
-        pseudo.append(valid.select(name).join(hashed, left_on=name, right_on="value", how="left", maintain_order="left")
-                      .get_column("pseudo").cast(pl.Utf8).alias(f"{name}_pseudo"))
+        # each value looked up in the distinct values' mapping (a join would build a frame per column)
+        pseudo.append(valid.get_column(name).replace_strict(hashed.get_column("value"), hashed.get_column("pseudo"),
+                                                            default=None, return_dtype=pl.Utf8).alias(f"{name}_pseudo"))
     return valid.hstack(pseudo)
 
 
