@@ -95,7 +95,7 @@ def machine() -> dict:
 
 
 VALIDATION_PHASES = ("validate", "batch suite wait")  # read, row rules, split; then the GX batch suite's verdict
-INGEST_PHASES = ("archive", "validate", "write", "batch suite wait", "commit", "reports", "data docs wait")
+INGEST_PHASES = ("archive", "validate", "write", "batch suite wait", "commit", "reports", "data docs wait", "checkpoint")
 
 
 def ingest_phases(r: dict) -> str:

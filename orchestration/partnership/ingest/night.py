@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 # the file (DuckDB's own default is 16MB). A delivery smaller than a row group (122,880 rows)
 # appended to a table that already holds rows is committed through the log; at 16MB every such
 # commit checkpointed, rewriting each table's last, partly filled row group, so a step of many
-# small deliveries rewrote the same row groups again and again (docs/benchmarks.md, Ingest). The
+# small deliveries rewrote the same row groups again and again (docs/operations.md). The
 # step checkpoints once at its end instead; the log it gathers meanwhile is bounded by this size.
 INGEST_CHECKPOINT_THRESHOLD = "1GB"
 
