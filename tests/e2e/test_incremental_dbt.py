@@ -123,11 +123,11 @@ def two_nights(tmp_path_factory, demo_night):
         other = con.execute("""select person_id from intermediate.int_person_events where is_fall and age_at_event >= 65
                                order by person_id limit 1""").fetchone()[0]
         relinked = con.execute(
-            f"""update intermediate.int_person_events as e set person_id = ?, household_id = null
+            f"""update intermediate.int_person_events as e set person_id = ?, person_key = hash(?), household_id = null
                 where e.person_id is not null and e.person_id <> ?
                   and (e.contract_id, e.delivery_id, e.row_number) in (
                       select (contract_id, delivery_id, row_number) from intermediate.int_person_events
-                      where person_id is not null and is_fall order by all limit {RELINKED})""", [other, other]).fetchone()[0]
+                      where person_id is not null and is_fall order by all limit {RELINKED})""", [other, other, other]).fetchone()[0]
         con.execute("""insert into linkage.person_changes
                        select coalesce(max(link_run), 0) + 1, ? from linkage.person_changes""", [other])
         # Another person's fall records staged but not stored, logged as a staging model logs

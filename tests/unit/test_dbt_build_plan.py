@@ -236,6 +236,15 @@ def test_a_new_file_another_warehouse_or_a_rewritten_manifest_make_it_stale(proj
     assert not r.manifest_is_current(project, fp)
 
 
+def test_another_duckdb_version_is_another_project(project, monkeypatch):
+    # Stored tables hold values of DuckDB's hash function (key_hash, person_key): another
+    # version may hash differently, so its first build must be a full one.
+    fp = r.project_fingerprint(project, with_env=False)
+    real = r.version
+    monkeypatch.setattr(r, "version", lambda name: "0.0.1" if name == "duckdb" else real(name))
+    assert r.project_fingerprint(project, with_env=False) != fp
+
+
 def test_what_dbt_writes_itself_is_not_an_input(project):
     fp = _mark(project)
     (project.dbt_project_dir / "target" / "run_results.json").write_text("{}")

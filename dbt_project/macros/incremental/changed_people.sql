@@ -29,3 +29,20 @@ select person_id from {{ events }} where person_id is not null union select pers
 select distinct person_id from {{ changed_people_log() }}
 {%- endif -%}
 {%- endmacro %}
+
+{#- A person's id as an integer (int_person_events.person_key), for the models that read the
+    events of some people: DuckDB filters a table scan on an integer column with the join's
+    hash of the wanted values before it reads the other columns, not on a text column, so a
+    filter on person_id alone reads every column of the whole history. The value depends on
+    DuckDB's hash function: its version is part of the project fingerprint. -#}
+{% macro person_key(person_id) -%}
+    case when {{ person_id }} is not null then hash({{ person_id }}) end
+{%- endmacro %}
+
+{#- The rows of the people in `people` (a relation or CTE of person_id): filtered on the key
+    first, then on the id itself (two ids may share a key). -#}
+{% macro of_people(people, alias=none) -%}
+{%- set prefix = alias ~ '.' if alias else '' -%}
+{{ prefix }}person_key in (select {{ person_key(people ~ '.person_id') }} from {{ people }})
+    and {{ prefix }}person_id in (select {{ people }}.person_id from {{ people }})
+{%- endmacro %}

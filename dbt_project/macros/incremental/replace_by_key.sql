@@ -7,7 +7,11 @@
     changes the project fingerprint, and the night then builds with --full-refresh). With config
     `log_changed_people`, the people of the rows replaced or removed and of the rows inserted
     are appended to changed_people_log() first; with `log_staged_rows`, the rows replaced or removed
-    and the rows inserted to staged_rows_log(). -#}
+    and the rows inserted to staged_rows_log(). With config `hash_key` (an integer column of the
+    model that is a function of its unique key: staging's key_hash), the stored rows with an
+    incoming key are found on that column first: DuckDB filters a table scan on one integer
+    column with the join's hash of the wanted values, and on a text key it reads the whole key
+    column and matches it row by row. -#}
 {% macro get_incremental_replace_by_key_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
@@ -17,19 +21,32 @@
     {%- set on_keys -%}
     {% for key in keys %}incoming.{{ key }} = stored.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
     {%- endset -%}
+    {%- set hash_key = config.get('hash_key') -%}
+    {%- set stored_rows -%}
+    {%- if hash_key -%}
+    (select rowid as _rowid, * from {{ target }} where {{ hash_key }} in (select {{ hash_key }} from {{ source }}))
+    {%- else -%}
+    {{ target }}
+    {%- endif -%}
+    {%- endset -%}
     {%- if config.get('log_changed_people') %}
     insert into {{ changed_people_log() }}
-    select stored.person_id from {{ target }} as stored semi join {{ source }} as incoming on {{ on_keys }}
+    select stored.person_id from {{ stored_rows }} as stored semi join {{ source }} as incoming on {{ on_keys }}
     where stored.person_id is not null
     union
     select person_id from {{ source }} where not _deleted and person_id is not null;
     {% endif %}
     {%- if config.get('log_staged_rows') %}
-    {{ log_staged_rows(target, source, on_keys) }}
+    {{ log_staged_rows(stored_rows, source, on_keys) }}
     {% endif %}
+    {%- if hash_key %}
+    delete from {{ target }}
+    where rowid in (select stored._rowid from {{ stored_rows }} as stored semi join {{ source }} as incoming on {{ on_keys }});
+    {%- else %}
     delete from {{ target }} as stored
     using {{ source }} as incoming
     where {{ on_keys }};
+    {%- endif %}
 
     insert into {{ target }} ({{ cols }})
     select {{ cols }} from {{ source }} where not _deleted

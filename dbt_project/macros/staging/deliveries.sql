@@ -52,13 +52,20 @@
 
 {#- The CTEs `staged_keys_touched` and `staged_rows_touched` (with the trailing comma; nothing in
     a full build): the keys with a row in a delivery the staged table holds no row of, and the
-    keys whose stored row's delivery the extract no longer holds; then every row the extract
-    holds of those keys, the only rows an incremental build ranks and reads whole. Which
-    deliveries arrived or went is worked out on the two tables' delivery ids first, so only
-    those deliveries' rows are read for their keys (the rows of a table are stored in delivery
-    order, and DuckDB skips the row groups outside the ids joined). A delivery all of whose rows
-    were superseded has no stored row, so its keys are looked at again each night: more work,
-    same result. -#}
+    keys whose stored row's delivery the extract no longer holds; then the rows an incremental
+    build ranks and reads whole. Which deliveries arrived or went is worked out on the two
+    tables' delivery ids first, so only those deliveries' rows are read for their keys (the rows
+    of a table are stored in delivery order, and DuckDB skips the row groups outside the ids
+    joined). A delivery all of whose rows were superseded has no stored row, so its keys are
+    looked at again each night: more work, same result.
+    When no delivery went (every night but a purge's), the rows ranked are the arrived
+    deliveries' rows and the stored row of each touched key: every other row the extract holds
+    of the key was there when the stored row was found to be its latest, so it cannot win now.
+    The stored rows are found on key_hash first (an integer: DuckDB filters the scan on it before
+    it reads another column; on a text key it reads and matches the whole key column). When a
+    delivery went, every row the extract holds of the touched keys is ranked (an older
+    delivery's row takes over from a purged one). Each way is a join whose other side is empty
+    when it does not apply, and DuckDB then skips the scan. -#}
 {% macro staged_keys_touched(relation, key_columns) -%}
 {%- if is_incremental() %}
 {%- set keys = key_columns | join(', ') %}
@@ -66,47 +73,93 @@ delivery_ids_sent as materialized (select distinct _delivery_id from {{ relation
 
 delivery_ids_stored as materialized (select distinct delivery_id from {{ this }}),
 
+delivery_ids_arrived as materialized (
+
+    select _delivery_id from delivery_ids_sent
+    except
+    select delivery_id from delivery_ids_stored
+
+),
+
+delivery_ids_gone as materialized (
+
+    select delivery_id from delivery_ids_stored
+    except
+    select _delivery_id from delivery_ids_sent
+
+),
+
 staged_keys_touched as materialized (
 
     select {{ keys }}
     from {{ relation }} as src
-    semi join (
-        select _delivery_id from delivery_ids_sent
-        except
-        select delivery_id from delivery_ids_stored
-    ) as arrived using (_delivery_id)
+    semi join delivery_ids_arrived as arrived using (_delivery_id)
 
     union
 
     select {{ keys }}
     from {{ this }} as stored
+    semi join delivery_ids_gone as gone using (delivery_id)
+
+),
+
+stored_rows_touched as materialized (
+
+    select stored.delivery_id as _delivery_id, stored.row_number as _row_number
+    from {{ this }} as stored
     semi join (
-        select delivery_id from delivery_ids_stored
-        except
-        select _delivery_id from delivery_ids_sent
-    ) as gone using (delivery_id)
+        select {{ keys }} from staged_keys_touched
+        where not exists (select 1 from delivery_ids_gone)
+    ) as touched using ({{ keys }})
+    where stored.key_hash in (select {{ staged_key_hash(key_columns) }} from staged_keys_touched)
 
 ),
 
 staged_rows_touched as materialized (
 
-    select src.* from {{ relation }} as src semi join staged_keys_touched using ({{ keys }})
+    -- No delivery went: the arrived deliveries' rows and the stored row of each touched key.
+    select src.* from {{ relation }} as src
+    semi join (
+        select _delivery_id from delivery_ids_arrived
+        where not exists (select 1 from delivery_ids_gone)
+    ) as arrived using (_delivery_id)
+
+    union all
+
+    select src.* from {{ relation }} as src semi join stored_rows_touched using (_delivery_id, _row_number)
+
+    union all
+
+    -- A delivery went: every row the extract holds of the touched keys.
+    select src.* from {{ relation }} as src
+    semi join (
+        select {{ keys }} from staged_keys_touched
+        where exists (select 1 from delivery_ids_gone)
+    ) as touched using ({{ keys }})
 
 ),
 {%- endif %}
 {%- endmacro %}
 
-{#- The model's rows: all of them in a full build; in an incremental one, those of the touched
-    keys, and each touched key with no row left flagged `_deleted` (replace_by_key removes it). -#}
+{#- The key of a staged row as one integer (column key_hash of the incremental staging tables;
+    replace_by_key's `hash_key`). Depends on DuckDB's hash function, whose version is part of the
+    project fingerprint. -#}
+{% macro staged_key_hash(key_columns) -%}
+hash({{ key_columns | join(', ') }})
+{%- endmacro %}
+
+{#- The model's rows with their key_hash: all of them in a full build; in an incremental one,
+    those of the touched keys, and each touched key with no row left flagged `_deleted`
+    (replace_by_key removes it). -#}
 {% macro staged_rows(renamed, relation, key_columns) -%}
 {%- if is_incremental() %}
-select *, false as _deleted from {{ renamed }}
+select *, {{ staged_key_hash(key_columns) }} as key_hash, false as _deleted from {{ renamed }}
 union all by name
-select {{ key_columns | join(', ') }}, true as _deleted
+select {{ key_columns | join(', ') }}, {{ staged_key_hash(key_columns) }} as key_hash, true as _deleted
 from staged_keys_touched
 anti join staged_rows_touched using ({{ key_columns | join(', ') }})
 {%- else %}
-select * from {{ renamed }}
+select *, {{ staged_key_hash(key_columns) }} as key_hash from {{ renamed }}
 {%- endif %}
 {%- endmacro %}
 

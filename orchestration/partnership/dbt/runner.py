@@ -89,15 +89,16 @@ _NOT_INPUTS = {"target", "logs", "dbt_packages", "dbt_internal_packages"}
 def project_fingerprint(settings: Settings, with_env: bool = True) -> str:
     """Everything `dbt parse` reads: every file of the dbt project (models, macros, tests,
     seeds with the staged place seeds, the generated _sources.yml, dbt_project.yml,
-    profiles.yml), what the manifest takes from the profile's environment, and the dbt
-    versions. Of the warehouse's path the manifest holds only the database name dbt-duckdb
-    derives from it (the file's stem): a data folder elsewhere with the same file name reuses
-    the manifest. Without it for the build state, which lives in the warehouse and describes
-    its tables wherever the file is: a warehouse restored or copied elsewhere does not rebuild
-    everything."""
+    profiles.yml), what the manifest takes from the profile's environment, and the dbt and
+    DuckDB versions (stored tables hold values of DuckDB's hash function: person_key). Of the
+    warehouse's path the manifest holds only the database name dbt-duckdb derives from it (the
+    file's stem): a data folder elsewhere with the same file name reuses the manifest. Without
+    it for the build state, which lives in the warehouse and describes its tables wherever the
+    file is: a warehouse restored or copied elsewhere does not rebuild everything."""
     project = settings.dbt_project_dir
     h = hashlib.sha256()
     h.update(json.dumps({"dbt-core": version("dbt-core"), "dbt-duckdb": version("dbt-duckdb"),
+                         "duckdb": version("duckdb"),
                          "env": {"database": Path(settings.warehouse_path).stem} if with_env else None},
                         sort_keys=True).encode())
     files = []

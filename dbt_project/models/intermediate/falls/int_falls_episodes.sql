@@ -30,7 +30,7 @@ fall_records as (
     select * from {{ ref('int_person_events') }}
     where is_fall and person_id is not null
     {%- if is_incremental() %}
-        and person_id in (select people.person_id from people)
+        and {{ of_people('people') }}
     {%- endif %}
 
 ),

@@ -144,6 +144,15 @@ members_to_build as materialized (
     select distinct person_id from quarter_members
 
 ),
+
+-- Their school attendance records with the person int_person_events gives them (the person
+-- index's, read by the integer person key instead of scanning the whole index).
+attendance_people as (
+
+    select contract_id, delivery_id, row_number, person_id from events
+    where contract_id = 'county_council__school_attendance' and {{ of_people('members_to_build') }}
+
+),
 {% endif %}
 
 record_evidence as (
@@ -160,7 +169,7 @@ record_evidence as (
         end as criterion
     from events
     {%- if partial %}
-    where person_id in (select members_to_build.person_id from members_to_build)
+    where {{ of_people('members_to_build') }}
     {%- endif %}
 
 ),
@@ -185,13 +194,10 @@ person_evidence as (
         person_records.person_id,
         'school_attendance' as criterion
     from attendance
-    inner join person_records
+    inner join {{ 'attendance_people as person_records' if partial else 'person_records' }}
         on person_records.contract_id = 'county_council__school_attendance'
             and attendance.delivery_id = person_records.delivery_id
             and attendance.row_number = person_records.row_number
-    {%- if partial %}
-            and person_records.person_id in (select members_to_build.person_id from members_to_build)
-    {%- endif %}
     inner join reported_quarters
         on attendance.term_end_date >= reported_quarters.window_start
             and attendance.term_end_date <= reported_quarters.period_end
@@ -221,7 +227,7 @@ criteria as (
 
 -- Only households with a criterion in a quarter are reported, so the children and the home
 -- are looked up for their members only.
-criteria_members as (
+criteria_members as {{ 'materialized ' if partial }}(
 
     select quarter_members.*
     from quarter_members
@@ -235,7 +241,8 @@ criteria_events as (
 
     select events.*
     from events
-    where events.person_id in (select criteria_members.person_id from criteria_members)
+    -- A partial build reads the events of the few members by their integer key first.
+    where {{ of_people('criteria_members', 'events') if partial else 'events.person_id in (select criteria_members.person_id from criteria_members)' }}
 
 ),
 

@@ -153,7 +153,7 @@ to_build as materialized (
     -- now (records not staged find nothing to build below).
     select contract_id, delivery_id, row_number
     from {{ this }}
-    where person_id in (select changed_people.person_id from changed_people)
+    where {{ of_people('changed_people') }}
 
     union all
 
@@ -306,6 +306,7 @@ final as (
         events.event_type,
         events.event_date,
         person_records.person_id,
+        {{ person_key('person_records.person_id') }} as person_key,
         person_records.household_id,
         coalesce(person_records.opted_out, false) as opted_out,
         events.date_of_birth,

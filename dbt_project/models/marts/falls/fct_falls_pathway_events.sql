@@ -34,7 +34,7 @@ events as {{ 'materialized' if is_incremental() else 'not materialized' }} (
 
     select * from {{ ref('int_person_events') }} where person_id is not null
     {%- if is_incremental() %}
-        and person_id in (select people.person_id from people)
+        and {{ of_people('people') }}
     {%- endif %}
 
 ),

@@ -1,7 +1,7 @@
 -- Incremental: a night ranks again only the keys its new deliveries (or a purged delivery)
 -- touch; macros/staging/deliveries.sql says why that equals ranking the whole history.
 {% set keys = ['referral_id'] %}
-{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys,
+{{ config(materialized='incremental', incremental_strategy='replace_by_key', unique_key=keys, hash_key='key_hash',
           log_staged_rows='county_council__adult_social_care_referrals', pre_hook="{{ log_staged_rows_when_built_whole() }}") }}
 
 with
