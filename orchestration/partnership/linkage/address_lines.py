@@ -30,6 +30,7 @@ from __future__ import annotations
 import duckdb
 
 from orchestration.partnership.linkage.inputs import PersonSource, address_key_sql
+from orchestration.partnership.linkage.state import STORED_RECORDS
 
 GAZETTEER = "wh.identity.linkage_address_postcodes"
 NEAR_DISTANCE = 3  # letters: a typing slip, not another street name
@@ -63,7 +64,7 @@ def _line_records_sql(sources: list[PersonSource]) -> str:
             from (select * from wh.identity."{t}" semi join (select delivery_id as _delivery_id from _line_todo
                                                               where contract_id = '{s.id}') using (_delivery_id)) i
             join wh.valid."{t}" v using (_delivery_id, _row_number)
-            join (select * from wh.identity.linkage_records where contract_id = '{s.id}') r
+            join (select * from {STORED_RECORDS} where contract_id = '{s.id}') r
               on r.delivery_id = i._delivery_id and r.row_number = i._row_number
             where i.address_line is not null and r.uprn is null and r.postcode is not null""")
     if not parts:
@@ -134,7 +135,7 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     # Everyone's: a view, each use joining only its kind of match (not a copy of every match).
     mem.execute(f"""create or replace temp {'table' if people else 'view'} _line_people as
         select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
-        from wh.identity.{MATCHES} m join {people or 'wh.identity.linkage_records'} r using (contract_id, delivery_id, row_number)""")
+        from wh.identity.{MATCHES} m join {people or STORED_RECORDS} r using (contract_id, delivery_id, row_number)""")
     mem.execute("""create or replace temp table _line_observed as
         select person_id, uprn, day, date_of_birth, contract_id from _line_people where exact""")
     mem.execute("""create or replace temp table _line_near as

@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 
 import orchestration.partnership.linkage.model as splink_model
-from orchestration.partnership.linkage.state import FIRST, IDENT, KEY
+from orchestration.partnership.linkage.state import FIRST, IDENT, KEY, RECORD_KEYS
 
 
 def tonight_profiles(mem: duckdb.DuckDBPyConnection) -> None:
@@ -20,11 +20,13 @@ def tonight_profiles(mem: duckdb.DuckDBPyConnection) -> None:
     ident = ", ".join(IDENT)
     mem.execute("""create table touched as
         select pkey from new_records
-        union select l.pkey from wh.identity.linkage_records l semi join removed_deliveries using (contract_id, delivery_id)""")
+        union select l.pkey from wh.identity.{RECORD_KEYS} l semi join removed_deliveries using (contract_id, delivery_id)""")
+    # A stored record's identifiers and compared postcode are its profile's (the gazetteer is
+    # the same, or nothing is carried forward).
     mem.execute(f"""create table touched_profiles as
         with recs as (
-            select {", ".join(f"l.{c}" for c in (*KEY, *IDENT))}, l.pkey, coalesce(l.postcode, a.postcode) as compared_postcode
-            from wh.identity.linkage_records l left join address_postcodes a on a.uprn = l.uprn and l.postcode is null
+            select {", ".join(f"l.{c}" for c in KEY)}, {", ".join(f"p.{c}" for c in IDENT)}, l.pkey, p.compared_postcode
+            from wh.identity.{RECORD_KEYS} l join wh.identity.linkage_profiles p using (pkey)
             anti join removed_deliveries using (contract_id, delivery_id)
             where l.pkey in (select pkey from touched)
             union all select {", ".join(KEY)}, {ident}, pkey, compared_postcode from new_records)
@@ -67,21 +69,21 @@ def select_region(mem: duckdb.DuckDBPyConnection) -> None:
                    where component in (select component from region_components)""")
     mem.execute("""create table region_pkeys as select pkey from all_profiles
                    where component is null or component in (select component from region_components)""")
-    ident = ", ".join(f"l.{c}" for c in IDENT)
-    # One scan of the stored records (25 million at the largest volume measured) for both:
-    # the records of the region's profiles, and last night's of its people.
+    # One scan of the stored records' keys (25 million at the largest volume measured) for both:
+    # the records of the region's profiles, and last night's of its people. A record's
+    # identifiers are its profile's, its person its profile's, its household its person's.
     mem.execute(f"""create table stored_region as
-        select {", ".join(f"l.{c}" for c in KEY)}, {ident}, l.pkey, l.person_id, l.household_id
-        from wh.identity.linkage_records l
+        select {", ".join(f"l.{c}" for c in KEY)}, l.pkey from wh.identity.{RECORD_KEYS} l
         where l.pkey in (select pkey from region_pkeys union select pkey from prev_region)""")
     mem.execute(f"""create table region_records as
-        select l.contract_id, l.delivery_id, l.row_number, {ident}, l.pkey, p.compared_postcode
+        select l.contract_id, l.delivery_id, l.row_number, {", ".join(f"p.{c}" for c in IDENT)}, l.pkey, p.compared_postcode
         from stored_region l
-        join (select pkey, compared_postcode from all_profiles semi join region_pkeys using (pkey)) p using (pkey)
+        join (select * from all_profiles semi join region_pkeys using (pkey)) p using (pkey)
         anti join removed_deliveries using (contract_id, delivery_id)
         union all select {", ".join(KEY)}, {", ".join(IDENT)}, pkey, compared_postcode from new_records""")
-    mem.execute("""create table previous as select contract_id, delivery_id, row_number, person_id, household_id
-                   from stored_region where pkey in (select pkey from prev_region)""")
+    mem.execute("""create table previous as select l.contract_id, l.delivery_id, l.row_number, r.person_id, pe.household_id
+                   from stored_region l join prev_region r using (pkey)
+                   left join wh.linkage.persons pe on pe.person_id = r.person_id""")
     mem.execute("create table prev_ids as select distinct person_id from prev_region")
 
 

@@ -23,6 +23,7 @@ from orchestration.partnership.linkage.state import (
     DELTA_TABLES,
     IDENT,
     KEY,
+    RECORD_KEYS,
     SCORING_VERSION,
     STATE_TABLES,
     STATE_VERSION,
@@ -70,7 +71,7 @@ def state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> 
     code with this model, scoring inputs and gazetteer, and holds every record it recorded
     (retention purges linkage rows with their delivery: the next night then links everything)."""
     identity, linkage = tables(mem, "wh", "identity"), tables(mem, "wh", "linkage")
-    if not ({*STATE_TABLES, *DELTA_TABLES, "linkage_records"} <= identity
+    if not ({*STATE_TABLES, *DELTA_TABLES, RECORD_KEYS} <= identity
             and {"person_records", "persons", "id_sequence"} <= linkage):
         return False
     if mem.execute("select state_version, gazetteer_sha256 from wh.identity.linkage_state").fetchall() != [
@@ -79,8 +80,8 @@ def state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> 
     if mem.execute("select model_sha256, scoring_version from wh.identity.linkage_scoring_state").fetchall() != [
             (splink_model.model_hash(path), SCORING_VERSION)]:
         return False
-    return mem.execute("""
-        with r as (select contract_id, delivery_id, count(*) as n from wh.identity.linkage_records group by all),
+    return mem.execute(f"""
+        with r as (select contract_id, delivery_id, count(*) as n from wh.identity.{RECORD_KEYS} group by all),
              p as (select contract_id, delivery_id, count(*) as n from wh.linkage.person_records group by all)
         select count(*) from wh.identity.linkage_deliveries d
         full join r using (contract_id, delivery_id) full join p using (contract_id, delivery_id)
