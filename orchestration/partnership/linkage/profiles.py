@@ -18,7 +18,7 @@ def tonight_profiles(mem: duckdb.DuckDBPyConnection) -> None:
     sort; the others follow, numbered by their first record as a night linking everything
     numbers them, so that pairs among new profiles are scored in the same orientation."""
     ident = ", ".join(IDENT)
-    mem.execute("""create table touched as
+    mem.execute(f"""create table touched as
         select pkey from new_records
         union select l.pkey from wh.identity.{RECORD_KEYS} l semi join removed_deliveries using (contract_id, delivery_id)""")
     # A stored record's identifiers and compared postcode are its profile's (the gazetteer is
