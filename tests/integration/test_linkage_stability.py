@@ -376,12 +376,12 @@ def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_wh
     upgraded = _today(settings, tmp_path, "upgraded", yesterday, scoring_state=True, changes=True)
     con = duckdb.connect(str(upgraded.warehouse_path))
     try:
-        for t in DELTA_TABLES:
-            con.execute(f"drop table identity.{t}")
         con.execute("create table identity._old_records as select * exclude (pkey) from identity.linkage_records")
         con.execute("drop view identity.linkage_records")
         con.execute(f"drop table identity.{RECORD_KEYS}")
         con.execute("alter table identity._old_records rename to linkage_records")
+        for t in DELTA_TABLES:
+            con.execute(f"drop table identity.{t}")
     finally:
         con.close()
     first = run_linkage(upgraded, contracts())
