@@ -18,9 +18,40 @@ def tonight_profiles(mem: duckdb.DuckDBPyConnection) -> None:
     sort; the others follow, numbered by their first record as a night linking everything
     numbers them, so that pairs among new profiles are scored in the same orientation."""
     ident = ", ".join(IDENT)
-    mem.execute(f"""create table touched as
-        select pkey from new_records
-        union select l.pkey from wh.identity.{RECORD_KEYS} l semi join removed_deliveries using (contract_id, delivery_id)""")
+    withdrawn = mem.execute("select count(*) from removed_deliveries").fetchall()[0][0] > 0
+    mem.execute("create table touched as select distinct pkey from new_records")
+    if withdrawn:
+        mem.execute(f"""insert into touched select distinct l.pkey from wh.identity.{RECORD_KEYS} l
+                        semi join removed_deliveries using (contract_id, delivery_id) where l.pkey not in (select pkey from touched)""")
+    first_of = lambda t: f"({', '.join(f'{t}.{c}' for c in FIRST.split(', '))})"  # noqa: E731
+    if not withdrawn:
+        # Nothing withdrawn: a stored profile's records are all still there, so its count and
+        # first record are last night's with tonight's records added (not the stored records read).
+        mem.execute(f"""create table touched_profiles as
+            with t as (
+                select pkey, {", ".join(f"any_value({c}) as {c}" for c in (*IDENT, "compared_postcode"))},
+                       {", ".join(f"arg_min({k}, ({', '.join(KEY)})) as first_{k}" for k in KEY)}, count(*) as n_records
+                from new_records group by pkey)
+            select t.pkey, {", ".join(f"t.{c}" for c in (*IDENT, "compared_postcode"))},
+                   {", ".join(f"case when s.pkey is not null and {first_of('s')} < {first_of('t')} then s.{c} else t.{c} end as {c}"
+                              for c in FIRST.split(", "))},
+                   t.n_records + coalesce(s.n_records, 0) as n_records
+            from t left join wh.identity.linkage_profiles s using (pkey)""")
+    else:
+        _recount_touched(mem)
+    cols = f"pkey, {ident}, compared_postcode, n_records"
+    first = ", ".join(f"t.{c}" for c in FIRST.split(", "))
+    mem.execute(f"""create table all_profiles as
+        select p.rowid as pid, {cols}, component from wh.identity.linkage_profiles p anti join touched using (pkey)
+        union all
+        select (select coalesce(max(rowid) + 1, 0) from wh.identity.linkage_profiles) + row_number() over (order by {first}) - 1,
+               {", ".join(f"t.{c}" for c in cols.split(", "))}, s.component
+        from touched_profiles t left join wh.identity.linkage_profiles s using (pkey)""")
+
+
+def _recount_touched(mem: duckdb.DuckDBPyConnection) -> None:
+    """`touched_profiles` counted again from their stored records (less those withdrawn) and tonight's."""
+    ident = ", ".join(IDENT)
     # A stored record's identifiers and compared postcode are its profile's (the gazetteer is
     # the same, or nothing is carried forward).
     mem.execute(f"""create table touched_profiles as
@@ -33,14 +64,6 @@ def tonight_profiles(mem: duckdb.DuckDBPyConnection) -> None:
         select pkey, {", ".join(f"any_value({c}) as {c}" for c in (*IDENT, "compared_postcode"))},
                {", ".join(f"arg_min({k}, ({', '.join(KEY)})) as first_{k}" for k in KEY)}, count(*) as n_records
         from recs group by pkey""")
-    cols = f"pkey, {ident}, compared_postcode, n_records"
-    first = ", ".join(f"t.{c}" for c in FIRST.split(", "))
-    mem.execute(f"""create table all_profiles as
-        select p.rowid as pid, {cols}, component from wh.identity.linkage_profiles p anti join touched using (pkey)
-        union all
-        select (select coalesce(max(rowid) + 1, 0) from wh.identity.linkage_profiles) + row_number() over (order by {first}) - 1,
-               {", ".join(f"t.{c}" for c in cols.split(", "))}, s.component
-        from touched_profiles t left join wh.identity.linkage_profiles s using (pkey)""")
 
 
 def select_region(mem: duckdb.DuckDBPyConnection) -> None:
