@@ -30,7 +30,7 @@ from __future__ import annotations
 import duckdb
 
 from orchestration.partnership.linkage.inputs import PersonSource, address_key_sql
-from orchestration.partnership.linkage.state import STORED_RECORDS
+from orchestration.partnership.linkage.state import RECORD_KEYS, STORED_RECORDS
 
 GAZETTEER = "wh.identity.linkage_address_postcodes"
 NEAR_DISTANCE = 3  # letters: a typing slip, not another street name
@@ -64,7 +64,11 @@ def _line_records_sql(sources: list[PersonSource]) -> str:
             from (select * from wh.identity."{t}" semi join (select delivery_id as _delivery_id from _line_todo
                                                               where contract_id = '{s.id}') using (_delivery_id)) i
             join wh.valid."{t}" v using (_delivery_id, _row_number)
-            join (select * from {STORED_RECORDS} where contract_id = '{s.id}') r
+            join (select k.delivery_id, k.row_number, p.uprn, p.postcode
+                  from (select * from wh.identity.{RECORD_KEYS}
+                        semi join (select delivery_id from _line_todo where contract_id = '{s.id}') using (delivery_id)
+                        where contract_id = '{s.id}') k
+                  join wh.identity.linkage_profiles p using (pkey)) r
               on r.delivery_id = i._delivery_id and r.row_number = i._row_number
             where i.address_line is not null and r.uprn is null and r.postcode is not null""")
     if not parts:
