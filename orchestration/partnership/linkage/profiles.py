@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 
 import orchestration.partnership.linkage.model as splink_model
-from orchestration.partnership.linkage.state import FIRST, IDENT, KEY, RECORD_KEYS
+from orchestration.partnership.linkage.state import FIRST, IDENT, KEY, PKEY, RECORD_KEYS
 
 
 def tonight_profiles(mem: duckdb.DuckDBPyConnection) -> None:
@@ -133,20 +133,35 @@ def build_profiles(mem: duckdb.DuckDBPyConnection, source: str, dated: bool = Fa
         (select min(delivery_id) from deliveries), (select max(delivery_id) from deliveries) from {source}""").fetchall()[0]
     if (lo is not None and (lo < 0 or hi >= 1 << ROW_BITS)) or (dmin is not None and (dmin < 0 or dmax >= 1 << (62 - ROW_BITS))):
         raise ValueError(f"linkage: row numbers {lo}..{hi} or delivery ids {dmin}..{dmax} out of the range linkage orders by")
-    cols = ", ".join(f"any_value(s.{c}) as {c}" for c in (*IDENT, "compared_postcode"))
+    compared = (*IDENT, "compared_postcode")
+    keyed = "pkey" in {c for (c,) in mem.execute(f"select column_name from (describe {source})").fetchall()}
+    # Without a profile key per record (a night linking everything reads none: hashing 25 million
+    # records' identifiers costs more than grouping them), records group by what is compared, under
+    # a 64-bit hash of it that also joins them to their profile when no two profiles share one.
+    group = "s.pkey" if keyed else f"hash({', '.join(f's.{c}' for c in compared)})"
+    cols = ", ".join(f"any_value(s.{c}) as {c}" if keyed else f"s.{c}" for c in compared)
     mask = (1 << ROW_BITS) - 1
     days = ", min(s.day) as first_day, max(s.day) as last_day" if dated else ""
     mem.execute(f"""create table profiles as
         with p as (
-            select s.pkey, {cols},
+            select {group} as _g, {cols},
                    min((d.d << {ROW_BITS}) + s.row_number) as first_at,
                    max((s.delivery_id << {ROW_BITS}) + s.row_number) as last_at, count(*) as n_records{days}
-            from {source} s join deliveries d using (contract_id, delivery_id) group by s.pkey)
-        select row_number() over (order by p.first_at) - 1 as pid, p.pkey, {", ".join(f"p.{c}" for c in (*IDENT, "compared_postcode"))},
+            from {source} s join deliveries d using (contract_id, delivery_id) group by _g{"" if keyed else ", " + ", ".join(f"s.{c}" for c in compared)})
+        select row_number() over (order by p.first_at) - 1 as pid, {"p._g" if keyed else PKEY.format(p="p.", postcode="p.compared_postcode")} as pkey,
+               {", ".join(f"p.{c}" for c in compared)},
                d.contract_id as first_contract_id, d.delivery_id as first_delivery_id, p.first_at & {mask} as first_row_number,
-               p.n_records, p.last_at as last_at{", p.first_day, p.last_day" if dated else ""}
+               p.n_records, p.last_at as last_at{", p.first_day, p.last_day" if dated else ""}{"" if keyed else ", p._g"}
         from p join deliveries d on d.d = p.first_at >> {ROW_BITS}""")
+    if keyed:
+        on = "using (pkey)"
+    elif mem.execute("select count(*) = count(distinct _g) from profiles").fetchall()[0][0]:
+        on = f"on p._g = hash({', '.join(f's.{c}' for c in compared)})"
+    else:  # two profiles share a hash: joined by what is compared
+        on = "on " + " and ".join(f"p.{c} is not distinct from s.{c}" for c in compared)
     mem.execute(f"""create table records as
         select cast(d.d as integer) as d, s.row_number, p.pid{", s.day" if dated else ""}
-        from {source} s join deliveries d using (contract_id, delivery_id) join profiles p using (pkey)
+        from {source} s join deliveries d using (contract_id, delivery_id) join profiles p {on}
         order by d, row_number""")
+    if not keyed:
+        mem.execute("alter table profiles drop column _g")

@@ -33,6 +33,10 @@ CHANGE_LOG = "linkage.person_changes"
 # (write._log_changed_households).
 HOUSEHOLD_CHANGE_LOG = "linkage.household_changes"
 KEY = ("contract_id", "delivery_id", "row_number")
+# A profile's key: a hash of what is compared about it (`{p}`: the columns' prefix; `{postcode}`:
+# the postcode compared).
+PKEY = ("md5_number(to_json({{" + ", ".join(f"'{c}': {{p}}{c}" for c in IDENT)
+        + ", 'compared_postcode': {postcode}}}))")
 # Each record's key and profile, stored once per record: its identifiers and person are its
 # profile's (`identity.linkage_profiles`), its household its person's (`linkage.persons`).
 RECORD_KEYS = "linkage_record_keys"
