@@ -132,7 +132,8 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     mem.execute(f"""create or replace temp {kind} _people_records as
         select contract_id, delivery_id, row_number, person_id, uprn, postcode, surname, date_of_birth{", day" if dated else ""}
         from {stored} {scope}""")
-    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
+    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records",
+                                        records="_people_records" if dated else None)
     # Each record's date, for its UPRN and its postcode: read with the records, or for a few
     # people's records looked up once (each lookup joins every extract's valid table).
     if dated:
