@@ -11,7 +11,7 @@ import pytest
 from orchestration.partnership.catalogue import contracts
 from orchestration.partnership.linkage import coverage_gaps, run_linkage
 from orchestration.partnership.linkage.inputs import OPT_OUT_CONTRACT, nhs_sql
-from orchestration.partnership.linkage.state import ADDRESS_TABLE, DELTA_TABLES, STATE_TABLES
+from orchestration.partnership.linkage.state import ADDRESS_TABLE, DELTA_TABLES, RECORD_KEYS, STATE_TABLES
 from orchestration.partnership.settings import Settings
 from orchestration.partnership.warehouse.connection import LINKAGE_MEMORY_LIMIT_ENV, memory_limit
 from tests.integration.test_memory_limit import duckdb_says
@@ -19,10 +19,12 @@ from tests.integration.test_memory_limit import duckdb_says
 pytestmark = pytest.mark.dbt_free
 
 LINKAGE_TABLES = ("person_records", "persons", "id_sequence", "household_members")
-IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, "linkage_records", "linkage_clerical_review",
+IDENTITY_TABLES = (*STATE_TABLES, *DELTA_TABLES, ADDRESS_TABLE, RECORD_KEYS, "linkage_clerical_review",
                    "linkage_household_addresses", "linkage_household_review", "linkage_line_matches",
                    "linkage_line_deliveries", "linkage_spells", "linkage_spell_state", "linkage_line_near",
                    "linkage_postcode_days")
+# Views of those tables, compared as their readers see them (not copied: they read the copies).
+IDENTITY_VIEWS = ("linkage_records",)
 
 
 def _ids(path):
@@ -56,6 +58,8 @@ def _yesterday(settings: Settings, tmp_path) -> Settings:
                 con.execute(f'delete from {schema}."{t}" where _delivery_id in (select unnest(?))', [last])
         for t in LINKAGE_TABLES:
             con.execute(f"drop table if exists linkage.{t}")
+        for t in IDENTITY_VIEWS:
+            con.execute(f"drop view if exists identity.{t}")
         for t in IDENTITY_TABLES:
             con.execute(f"drop table if exists identity.{t}")
     finally:
@@ -77,6 +81,9 @@ def _today(settings: Settings, tmp_path, name: str, yesterday: Settings, scoring
         con.execute(f"attach '{yesterday.warehouse_path}' as y (read_only)")
         for t in LINKAGE_TABLES:
             con.execute(f"create or replace table linkage.{t} as select * from y.linkage.{t}")
+        if not scoring_state:
+            for t in IDENTITY_VIEWS:
+                con.execute(f"drop view if exists identity.{t}")
         for t in IDENTITY_TABLES:
             if scoring_state:
                 con.execute(f"create or replace table identity.{t} as select * from y.identity.{t}")
@@ -174,7 +181,7 @@ def _tables_differ(a: Settings, b: Settings) -> dict[str, int]:
     try:
         con.execute(f"attach '{b.warehouse_path}' as b (read_only)")
         out = {}
-        for schema, names in (("linkage", LINKAGE_TABLES), ("identity", IDENTITY_TABLES)):
+        for schema, names in (("linkage", LINKAGE_TABLES), ("identity", (*IDENTITY_TABLES, *IDENTITY_VIEWS))):
             for t in names:
                 n = con.execute(f"""select (select count(*) from (select * from {schema}.{t} except all select * from b.{schema}.{t}))
                                          + (select count(*) from (select * from b.{schema}.{t} except all select * from {schema}.{t}))
@@ -361,16 +368,20 @@ def test_households_follow_a_move_and_leave_its_postcode_neighbours_alone_on_an_
 
 
 def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_what_changed(nights, tmp_path):
-    """A warehouse made by the code before incremental linkage (no stored state, no profile key
-    on `identity.linkage_records`): its first night links everything, as a from-scratch night
-    would; the next night with nothing new changes nothing."""
+    """A warehouse made by the code before incremental linkage (no stored state; each record's
+    identifiers stored in `identity.linkage_records`, a table, without a profile key): its first
+    night links everything, as a from-scratch night would; the next night with nothing new
+    changes nothing."""
     settings, tmp, yesterday, _, (full, rescored) = nights
     upgraded = _today(settings, tmp_path, "upgraded", yesterday, scoring_state=True, changes=True)
     con = duckdb.connect(str(upgraded.warehouse_path))
     try:
+        con.execute("create table identity._old_records as select * exclude (pkey) from identity.linkage_records")
+        con.execute("drop view identity.linkage_records")
+        con.execute(f"drop table identity.{RECORD_KEYS}")
+        con.execute("alter table identity._old_records rename to linkage_records")
         for t in DELTA_TABLES:
             con.execute(f"drop table identity.{t}")
-        con.execute("alter table identity.linkage_records drop column pkey")
     finally:
         con.close()
     first = run_linkage(upgraded, contracts())
@@ -395,7 +406,7 @@ def test_the_first_night_after_the_upgrade_links_everything_and_the_next_only_wh
                                             group by 1 order by 1 limit 1""").fetchall()[0]
         for table in (f'valid."{contract}"', f'identity."{contract}"'):
             con.execute(f"delete from {table} where _delivery_id = ?", [delivery])
-        for table in ("linkage.person_records", "identity.linkage_records"):
+        for table in ("linkage.person_records", f"identity.{RECORD_KEYS}"):
             con.execute(f"delete from {table} where contract_id = ? and delivery_id = ?", [contract, delivery])
     finally:
         con.close()

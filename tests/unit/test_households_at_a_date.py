@@ -34,24 +34,29 @@ def _warehouse(tmp_path: Path) -> duckdb.DuckDBPyConnection:
         ("LP5", POLICE, 3, None, "RV1 1AA", "smith", date(1990, 1, 1), date(2025, 10, 6), "OCC2"),  # same postcode and surname only
         ("LP6", POLICE, 4, None, "RV9 9ZZ", "smith", date(1988, 1, 1), date(2025, 10, 5), "OCC1"),  # in the occurrence, elsewhere
     ]
-    mem.execute("""create table wh.identity.linkage_records (contract_id varchar, delivery_id bigint, row_number bigint,
+    mem.execute("""create table _records (contract_id varchar, delivery_id bigint, row_number bigint,
                    person_id varchar, household_id varchar, uprn varchar, postcode varchar, surname varchar,
                    date_of_birth date)""")
     mem.execute(f'create table wh.valid."{CSC}" (_delivery_id bigint, _row_number bigint, referral_datetime timestamp)')
     mem.execute(f'create table wh.valid."{POLICE}" (_delivery_id bigint, _row_number bigint, '
                 'occurrence_datetime timestamp, occurrence_id varchar)')
     for person, contract, row, uprn, postcode, surname, dob, day, occ in records:
-        mem.execute("insert into wh.identity.linkage_records values (?, 1, ?, ?, null, ?, ?, ?, ?)",
+        mem.execute("insert into _records values (?, 1, ?, ?, null, ?, ?, ?, ?)",
                     [contract, row, person, uprn, postcode, surname, dob])
         if contract == CSC:
             mem.execute(f'insert into wh.valid."{CSC}" values (1, ?, ?)', [row, day])
         else:
             mem.execute(f'insert into wh.valid."{POLICE}" values (1, ?, ?, ?)', [row, day, occ])
-    # Each record's profile (identical identifiers) and the profiles with their person, as the write leaves them.
-    mem.execute("alter table wh.identity.linkage_records add column pkey varchar")
-    mem.execute("update wh.identity.linkage_records set pkey = md5(concat_ws('|', uprn, postcode, surname, date_of_birth))")
+    # Each record's key and profile (identical identifiers), and the profiles with their person
+    # and identifiers, as the write leaves them.
+    mem.execute("alter table _records add column pkey varchar")
+    mem.execute("update _records set pkey = md5(concat_ws('|', uprn, postcode, surname, date_of_birth))")
+    mem.execute("""create table wh.identity.linkage_record_keys as
+                   select contract_id, delivery_id, row_number, pkey from _records""")
     mem.execute("""create table wh.identity.linkage_profiles as
-                   select distinct pkey, person_id, uprn, postcode, surname, date_of_birth from wh.identity.linkage_records""")
+                   select distinct pkey, person_id, null::varchar as nhs_number, null::varchar as upn, uprn,
+                          null::varchar as local_id, null::varchar as forename, surname, date_of_birth,
+                          null::varchar as sex, postcode from _records""")
     mem.execute("create table wh.identity.linkage_person_addresses (person_id varchar, last_uprn varchar, household_id varchar)")
     mem.execute(f"insert into wh.identity.linkage_person_addresses values ('LP2', '{A}', 'LH000000007')")
     mem.execute(f"create table wh.identity.linkage_address_postcodes as select unnest(['{A}', '{B}']) as uprn, 'RV1 1AA' as postcode")

@@ -8,7 +8,8 @@ DuckDB (spilling to `data/linkage/tmp`), and writes, in one transaction:
                             was matched, and the person's opt-out flag
 - `linkage.persons`         one row per person
 - `linkage.id_sequence`     the next free person and household numbers (ids are never reused)
-- `identity.linkage_records`       the normalised identifying values of each record and its person
+- `identity.linkage_record_keys`   each record's key and profile key; the `identity.linkage_records`
+                            view adds its normalised identifying values, person and household
 - `identity.linkage_clerical_review`  borderline pairs (restricted: they show identifying values)
 - `identity.linkage_scoring_state`, `identity.linkage_scored_profiles`, `identity.linkage_scored_pairs`,
   `identity.linkage_term_frequencies`  what was scored, with which model and surname frequencies,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import duckdb
 
 from orchestration.partnership.linkage.inputs import PersonSource, address_key_sql
+from orchestration.partnership.linkage.state import RECORD_KEYS, STORED_RECORDS
 
 GAZETTEER = "wh.identity.linkage_address_postcodes"
 NEAR_DISTANCE = 3  # letters: a typing slip, not another street name
@@ -52,18 +53,25 @@ def _line_sources(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], e
             and s.contract.table in existing and (s.contract.table, "address_line") in identity]
 
 
-def _line_records_sql(sources: list[PersonSource]) -> str:
-    """Each record of the deliveries in `_line_todo` with an address line, a postcode and no UPRN."""
+def _line_records_sql(sources: list[PersonSource], records: str | None = None) -> str:
+    """Each record of the deliveries in `_line_todo` with an address line, a postcode and no UPRN
+    (`records`: a query of every record with its UPRN and postcode, read instead of the stored ones)."""
     parts = []
     for s in sources:
         f, t = s.contract.freshness, s.contract.table
+        stored = (f"(select delivery_id, row_number, uprn, postcode from {records} where contract_id = '{s.id}')" if records else
+                  f"""(select k.delivery_id, k.row_number, p.uprn, p.postcode
+                  from (select * from wh.identity.{RECORD_KEYS}
+                        semi join (select delivery_id from _line_todo where contract_id = '{s.id}') using (delivery_id)
+                        where contract_id = '{s.id}') k
+                  join wh.identity.linkage_profiles p using (pkey))""")
         parts.append(f"""
             select '{s.id}' as contract_id, i._delivery_id as delivery_id, i._row_number as row_number,
                    r.postcode, cast(v."{f.column}" as date) as day, i.address_line as line
             from (select * from wh.identity."{t}" semi join (select delivery_id as _delivery_id from _line_todo
                                                               where contract_id = '{s.id}') using (_delivery_id)) i
             join wh.valid."{t}" v using (_delivery_id, _row_number)
-            join (select * from wh.identity.linkage_records where contract_id = '{s.id}') r
+            join {stored} r
               on r.delivery_id = i._delivery_id and r.row_number = i._row_number
             where i.address_line is not null and r.uprn is null and r.postcode is not null""")
     if not parts:
@@ -79,13 +87,14 @@ def _stored(mem: duckdb.DuckDBPyConnection) -> bool:
 
 
 def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], existing: set[str],
-                        reuse: bool = False, people: str | None = None) -> int:
+                        reuse: bool = False, people: str | None = None, records: str | None = None) -> int:
     """`_line_observed` and `_line_near` (see the module's docstring), and the kept matches in `wh`
     (inside the caller's transaction). `reuse`: last night's matches of a delivery still linked
     with the same rows are kept (the gazetteer is the same); otherwise every line is matched.
     `people`: a table of some people's records (contract_id, delivery_id, row_number, person_id,
     date_of_birth, as `identity.linkage_records`); `_line_observed` and `_line_near` are then theirs
-    alone (`spells`).
+    alone (`spells`). `records`: everyone's records as `people` has them, read instead of the
+    stored records (a night linking everything has them in memory).
     Returns the number of records whose line was matched tonight."""
     line_sources = _line_sources(mem, sources, existing)
     if not line_sources:  # no extract with lines, or a gazetteer without them: nothing to match, nothing kept
@@ -103,7 +112,7 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
         mem.execute("create or replace temp table _line_kept (contract_id varchar, delivery_id bigint)")
     mem.execute("create or replace temp table _line_todo as select * from _line_current anti join _line_kept using (contract_id, delivery_id)")
     # One row per record; the line is compared once per spelling and postcode.
-    mem.execute(f"create or replace temp table _lines as select * from ({_line_records_sql(line_sources)}) where day is not null")
+    mem.execute(f"create or replace temp table _lines as select * from ({_line_records_sql(line_sources, records)}) where day is not null")
     mem.execute(f"""create or replace temp table _line_keys as
         select line, {address_key_sql('line')} as address_key from (select distinct line from _lines)""")
     mem.execute(f"""create or replace temp table _line_match as
@@ -134,7 +143,7 @@ def match_address_lines(mem: duckdb.DuckDBPyConnection, sources: list[PersonSour
     # Everyone's: a view, each use joining only its kind of match (not a copy of every match).
     mem.execute(f"""create or replace temp {'table' if people else 'view'} _line_people as
         select r.person_id, r.date_of_birth, r.contract_id, m.uprn, m.day, m.exact
-        from wh.identity.{MATCHES} m join {people or 'wh.identity.linkage_records'} r using (contract_id, delivery_id, row_number)""")
+        from wh.identity.{MATCHES} m join {people or records or STORED_RECORDS} r using (contract_id, delivery_id, row_number)""")
     mem.execute("""create or replace temp table _line_observed as
         select person_id, uprn, day, date_of_birth, contract_id from _line_people where exact""")
     mem.execute("""create or replace temp table _line_near as

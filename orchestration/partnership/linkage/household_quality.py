@@ -23,6 +23,7 @@ from datetime import date, timedelta
 
 import duckdb
 
+from orchestration.partnership.linkage.state import STORED_RECORDS
 from orchestration.partnership.settings import Settings
 
 PRECISION_TARGET = 0.97
@@ -81,7 +82,7 @@ def evaluate_households(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
 
 def _address_records_sql(con: duckdb.DuckDBPyConnection) -> str:
     """(contract_id, delivery_id, row_number) of every record delivered with a UPRN or an address line."""
-    parts = ["select contract_id, delivery_id, row_number from wh.identity.linkage_records where uprn is not null"]
+    parts = [f"select contract_id, delivery_id, row_number from {STORED_RECORDS} where uprn is not null"]
     for (table,) in con.execute("""select table_name from duckdb_columns()
                                    where database_name = 'wh' and schema_name = 'identity' and column_name = 'address_line'
                                    order by 1""").fetchall():

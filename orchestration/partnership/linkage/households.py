@@ -51,6 +51,7 @@ from orchestration.partnership.linkage.state import (
     HOUSEHOLD_PREFIX,
     PERSON_ADDRESS,
     STORED_PERSONS,
+    STORED_RECORDS,
 )
 
 
@@ -262,7 +263,7 @@ def _shared_events(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
             continue
         parts.append(f"""select r.person_id, r.postcode, r.surname, r.date_of_birth, cast(v."{f.column}" as date) as day,
                                 '{src.id}:' || v."{col}" as event, {bit} as event_mask
-                         from wh.identity.linkage_records r join wh.valid."{src.contract.table}" v
+                         from {STORED_RECORDS} r join wh.valid."{src.contract.table}" v
                            on v._delivery_id = r.delivery_id and v._row_number = r.row_number
                          where r.contract_id = '{src.id}' and v."{col}" is not null""")
     if not parts:

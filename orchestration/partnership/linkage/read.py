@@ -19,10 +19,12 @@ from orchestration.partnership.linkage.inputs import (
     records_sql,
 )
 from orchestration.partnership.linkage.state import (
+    PKEY,
     ADDRESS_TABLE,
     DELTA_TABLES,
     IDENT,
     KEY,
+    RECORD_KEYS,
     SCORING_VERSION,
     STATE_TABLES,
     STATE_VERSION,
@@ -70,7 +72,7 @@ def state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> 
     code with this model, scoring inputs and gazetteer, and holds every record it recorded
     (retention purges linkage rows with their delivery: the next night then links everything)."""
     identity, linkage = tables(mem, "wh", "identity"), tables(mem, "wh", "linkage")
-    if not ({*STATE_TABLES, *DELTA_TABLES, "linkage_records"} <= identity
+    if not ({*STATE_TABLES, *DELTA_TABLES, RECORD_KEYS} <= identity
             and {"person_records", "persons", "id_sequence"} <= linkage):
         return False
     if mem.execute("select state_version, gazetteer_sha256 from wh.identity.linkage_state").fetchall() != [
@@ -79,23 +81,23 @@ def state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> 
     if mem.execute("select model_sha256, scoring_version from wh.identity.linkage_scoring_state").fetchall() != [
             (splink_model.model_hash(path), SCORING_VERSION)]:
         return False
-    return mem.execute("""
-        with r as (select contract_id, delivery_id, count(*) as n from wh.identity.linkage_records group by all),
+    return mem.execute(f"""
+        with r as (select contract_id, delivery_id, count(*) as n from wh.identity.{RECORD_KEYS} group by all),
              p as (select contract_id, delivery_id, count(*) as n from wh.linkage.person_records group by all)
         select count(*) from wh.identity.linkage_deliveries d
         full join r using (contract_id, delivery_id) full join p using (contract_id, delivery_id)
         where d.records is distinct from r.n or d.records is distinct from p.n""").fetchall()[0][0] == 0
 
 
-def _keyed(sql: str) -> str:
+def _keyed(sql: str, per_record: bool = True) -> str:
     """Records with their profile key, the postcode compared and their date (`day`).
 
-    A profile's `pkey` is a hash of what is compared about it (its identifiers and the postcode
-    compared, which for a record with a UPRN and no postcode is its address's postcode): the
-    same profile has the same key every night, which is how a night knows what it has seen."""
+    A profile's `pkey` (`profiles.PKEY`) is a hash of what is compared about it (its identifiers
+    and the postcode compared, which for a record with a UPRN and no postcode is its address's
+    postcode): the same profile has the same key every night, which is how a night knows what it
+    has seen. Not `per_record`: no `pkey` (`build_profiles` makes it once per profile)."""
     return f"""select {", ".join(f"r.{c}" for c in (*KEY, *IDENT))},
-               md5_number(to_json({{{", ".join(f"'{c}': r.{c}" for c in IDENT)},
-                                    'compared_postcode': coalesce(r.postcode, a.postcode)}})) as pkey,
+               {PKEY.format(p="r.", postcode="coalesce(r.postcode, a.postcode)") + " as pkey," if per_record else ""}
                coalesce(r.postcode, a.postcode) as compared_postcode, r.day
         from ({sql}) r left join address_postcodes a on a.uprn = r.uprn and r.postcode is null"""
 
@@ -113,7 +115,7 @@ def read_all(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource]) -> Non
     """Every valid person record (`unnumbered`, made into profiles and `records` by `build_profiles`),
     and last night's ids so that people keep theirs."""
     valid = tables(mem, "wh", "valid")
-    mem.execute(f"create table unnumbered as {_keyed(records_sql(sources, valid, 'wh.'))}")
+    mem.execute(f"create table unnumbered as {_keyed(records_sql(sources, valid, 'wh.'), per_record=False)}")
     mem.execute("create table cur_deliveries as select contract_id, delivery_id, count(*) as records from unnumbered group by all")
     # Read where it is used (once, by `assign_person_ids`), not copied: at 25 million rows a copy
     # is gigabytes of the working database's memory.

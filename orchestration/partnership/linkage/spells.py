@@ -33,6 +33,7 @@ import duckdb
 
 from orchestration.partnership.linkage.address_lines import match_address_lines
 from orchestration.partnership.linkage.inputs import PersonSource
+from orchestration.partnership.linkage.state import STORED_RECORDS
 
 SPELLS = "linkage_spells"
 SPELL_STATE = "linkage_spell_state"
@@ -127,11 +128,12 @@ def address_spells(mem: duckdb.DuckDBPyConnection, sources: list[PersonSource], 
     kind = "view" if people is None else "table"
     dated = people is None and dated_records is not None
     stored = (f"({people_records})" if people is not None and people_records is not None
-              else f"({dated_records})" if dated else "wh.identity.linkage_records")
+              else f"({dated_records})" if dated else STORED_RECORDS)
     mem.execute(f"""create or replace temp {kind} _people_records as
         select contract_id, delivery_id, row_number, person_id, uprn, postcode, surname, date_of_birth{", day" if dated else ""}
         from {stored} {scope}""")
-    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records")
+    lines_matched = match_address_lines(mem, sources, existing, reuse_lines, None if people is None else "_people_records",
+                                        records="_people_records" if dated else None)
     # Each record's date, for its UPRN and its postcode: read with the records, or for a few
     # people's records looked up once (each lookup joins every extract's valid table).
     if dated:

@@ -33,6 +33,24 @@ CHANGE_LOG = "linkage.person_changes"
 # (write._log_changed_households).
 HOUSEHOLD_CHANGE_LOG = "linkage.household_changes"
 KEY = ("contract_id", "delivery_id", "row_number")
+# A profile's key: a hash of what is compared about it (`{p}`: the columns' prefix; `{postcode}`:
+# the postcode compared).
+PKEY = ("md5_number(to_json({{" + ", ".join(f"'{c}': {{p}}{c}" for c in IDENT)
+        + ", 'compared_postcode': {postcode}}}))")
+# Each record's key and profile, stored once per record: its identifiers and person are its
+# profile's (`identity.linkage_profiles`), its household its person's (`linkage.persons`).
+RECORD_KEYS = "linkage_record_keys"
+# The records with their person and identifiers, as linkage reads them back (a query of
+# `wh`; only the columns a reader selects are read, and a filter on the key reaches the scan).
+STORED_RECORDS = f"""(select k.contract_id, k.delivery_id, k.row_number, k.pkey, p.person_id,
+                             {", ".join(f"p.{c}" for c in IDENT)}
+                      from wh.identity.{RECORD_KEYS} k join wh.identity.linkage_profiles p using (pkey))"""
+# What the restricted `identity.linkage_records` view shows (each record's identifiers, person and
+# household: what the identifiable protocol needs to name a person), as stored in the warehouse.
+RECORDS_VIEW = f"""select k.contract_id, k.delivery_id, k.row_number, p.person_id, pe.household_id,
+                          {", ".join(f"p.{c}" for c in IDENT)}, k.pkey
+                   from identity.{RECORD_KEYS} k join identity.linkage_profiles p using (pkey)
+                   join linkage.persons pe on pe.person_id = p.person_id"""
 SPLINK_SELECT = """pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
                     compared_postcode as postcode, nhs_number, uprn"""
 FIRST = "first_contract_id, first_delivery_id, first_row_number"

@@ -17,6 +17,8 @@ from orchestration.partnership.linkage.state import (
     FIRST,
     HOUSEHOLD_CHANGE_LOG,
     IDENT,
+    RECORD_KEYS,
+    RECORDS_VIEW,
     STATE_VERSION,
     LinkageSummary,
     report_dir,
@@ -91,7 +93,6 @@ _POSTCODE_DAYS = """select pp.person_id, p.postcode, p.surname, min(p.first_day)
                     from profiles p join profile_person pp using (pid)
                     where p.postcode is not null and p.surname is not null and p.first_day is not null group by all"""
 _RECORD_COLS = "contract_id, delivery_id, row_number, person_id, household_id, match_method, match_probability, opted_out"
-_LINKAGE_RECORD_COLS = f"contract_id, delivery_id, row_number, person_id, household_id, {', '.join(IDENT)}, pkey"
 _PERSON_COLS = "person_id, household_id, opted_out, records"
 _ADDRESS_COLS = f"person_id, records, {FIRST}, last_uprn, last_postcode, last_surname, household_id, opted_out"
 
@@ -105,8 +106,10 @@ def _write_all(mem: duckdb.DuckDBPyConnection, gazetteer: str) -> None:
     mem.execute("set preserve_insertion_order = true")
     mem.execute(f"create or replace table wh.linkage.person_records as select {_RECORD_COLS} from out_records")
     mem.execute(f"create or replace table wh.linkage.persons as select {_PERSON_COLS} from persons_all order by person_id")
-    mem.execute(f"""create or replace table wh.identity.linkage_records as
-                    select {_LINKAGE_RECORD_COLS} from out_records""")
+    # Each record's key and profile, nothing else (its identifiers and person are its profile's).
+    mem.execute(f"""create or replace table wh.identity.{RECORD_KEYS} as
+                    select d.contract_id, d.delivery_id, r.row_number, p.pkey
+                    from records r join deliveries d using (d) join profiles p using (pid)""")
     # What tonight scored: every current profile, the pairs found among them, and the
     # model and surname frequencies they were scored with.
     mem.execute("create or replace table wh.identity.linkage_scoring_state as select * from scoring_state")
@@ -125,6 +128,9 @@ def _write_all(mem: duckdb.DuckDBPyConnection, gazetteer: str) -> None:
                     select {_ADDRESS_COLS} from persons_all order by person_id""")
     mem.execute("""create or replace table wh.identity.linkage_deliveries as
                    select contract_id, delivery_id, records from cur_deliveries order by contract_id, delivery_id""")
+    if "linkage_records" in tables(mem, "wh", "identity"):
+        mem.execute("drop table wh.identity.linkage_records")  # a warehouse linked before the view
+    mem.execute(f"create or replace view wh.identity.linkage_records as {RECORDS_VIEW}")
 
 
 def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
@@ -133,28 +139,25 @@ def _write_changes(mem: duckdb.DuckDBPyConnection) -> None:
     the same rows with the new values. (Not updated in place: DuckDB's checkpoint then rewrites
     the updated column of every row group holding such a row, while rows deleted and appended
     cost it almost nothing. Row order means nothing in these tables.)"""
-    # A record's identifiers in `identity.linkage_records` are its profile's (identical identifiers,
-    # one `pkey`): that table is read for each row's key, person and profile alone, and the rows kept
-    # with a new household take their identifiers from the profiles (a million rows), not from the
-    # 25 million records' widest columns. Neither table's household or opt-out flag is read: the rows
-    # kept take the new ones.
-    for table, cols, read, new, profiles in (
-            ("linkage.person_records", _RECORD_COLS, "contract_id, delivery_id, row_number, person_id, match_method, match_probability",
-             {"household_id", "opted_out"}, ""),
-            ("identity.linkage_records", _LINKAGE_RECORD_COLS, "contract_id, delivery_id, row_number, person_id, pkey",
-             {"household_id"}, "join wh.identity.linkage_profiles p using (pkey)")):
-        # One scan of the table for the rows of both kinds of people (by row id, the delete then
-        # reads no column of the table's 25 million rows again).
-        mem.execute(f"""create or replace temp table _hit_rows as select rowid as _rid, {read} from wh.{table}
-                        where person_id in (select person_id from prev_ids union all select person_id from changed)""")
-        moved = ", ".join(f"c.{c}" if c in new else f"t.{c}" if c in read.split(", ") else f"p.{c}"
-                          for c in cols.split(", "))
-        mem.execute(f"""create or replace temp table _changed_rows as select {moved}
-                        from _hit_rows t join changed c on t.person_id = c.person_id {profiles}
-                        where t.person_id not in (select person_id from prev_ids)""")
-        mem.execute(f"delete from wh.{table} where rowid in (select _rid from _hit_rows)")
-        mem.execute(f"insert into wh.{table} select {cols} from out_records")
-        mem.execute(f"insert into wh.{table} select {cols} from _changed_rows")
+    # A record's key and profile never change: the stored ones of withdrawn deliveries go,
+    # tonight's new ones come (its person, identifiers and household are its profile's and
+    # person's, replaced below).
+    mem.execute(f"""delete from wh.identity.{RECORD_KEYS} k using removed_deliveries r
+                    where k.contract_id = r.contract_id and k.delivery_id = r.delivery_id""")
+    mem.execute(f"insert into wh.identity.{RECORD_KEYS} select contract_id, delivery_id, row_number, pkey from new_records")
+    # One scan of `linkage.person_records` for the rows of both kinds of people (by row id, the
+    # delete then reads no column of the table's 25 million rows again). Its household and
+    # opt-out flag are not read: the rows kept take the new ones.
+    read = "contract_id, delivery_id, row_number, person_id, match_method, match_probability"
+    mem.execute(f"""create or replace temp table _hit_rows as select rowid as _rid, {read} from wh.linkage.person_records
+                    where person_id in (select person_id from prev_ids union all select person_id from changed)""")
+    mem.execute(f"""create or replace temp table _changed_rows as
+                    select {", ".join(f"c.{c}" if c in ("household_id", "opted_out") else f"t.{c}" for c in _RECORD_COLS.split(", "))}
+                    from _hit_rows t join changed c on t.person_id = c.person_id
+                    where t.person_id not in (select person_id from prev_ids)""")
+    mem.execute("delete from wh.linkage.person_records where rowid in (select _rid from _hit_rows)")
+    mem.execute(f"insert into wh.linkage.person_records select {_RECORD_COLS} from out_records")
+    mem.execute(f"insert into wh.linkage.person_records select {_RECORD_COLS} from _changed_rows")
     for table, cols in (("linkage.persons", _PERSON_COLS), ("identity.linkage_person_addresses", _ADDRESS_COLS)):
         mem.execute(f"""delete from wh.{table} where person_id in (select person_id from prev_ids)
                         or person_id in (select person_id from changed)""")

@@ -84,8 +84,11 @@ class Zone:
             for table, column in con.execute("select table_name, column_name from information_schema.columns "
                                              "where table_schema = 'identity'").fetchall():
                 identity_cols[table].add(column)
+            # A view of the identity tables (`linkage_records`) shows values those tables hold: not read again.
+            views = {t for (t,) in con.execute("select table_name from information_schema.tables "
+                                               "where table_schema = 'identity' and table_type = 'VIEW'").fetchall()}
             for schema, table in tables:
-                if schema != "identity":
+                if schema != "identity" or table in views:
                     continue
                 cols = identity_cols[table]
                 numbers += [f'select cast("{c}" as varchar) as v from identity."{table}"'
