@@ -19,11 +19,11 @@ from orchestration.partnership.linkage.inputs import (
     records_sql,
 )
 from orchestration.partnership.linkage.state import (
-    PKEY,
     ADDRESS_TABLE,
     DELTA_TABLES,
     IDENT,
     KEY,
+    PKEY,
     RECORD_KEYS,
     SCORING_VERSION,
     STATE_TABLES,
@@ -92,7 +92,7 @@ def state_usable(mem: duckdb.DuckDBPyConnection, path: Path, gazetteer: str) -> 
 def _keyed(sql: str, per_record: bool = True) -> str:
     """Records with their profile key, the postcode compared and their date (`day`).
 
-    A profile's `pkey` (`profiles.PKEY`) is a hash of what is compared about it (its identifiers
+    A profile's `pkey` (`state.PKEY`) is a hash of what is compared about it (its identifiers
     and the postcode compared, which for a record with a UPRN and no postcode is its address's
     postcode): the same profile has the same key every night, which is how a night knows what it
     has seen. Not `per_record`: no `pkey` (`build_profiles` makes it once per profile)."""

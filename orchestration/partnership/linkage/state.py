@@ -40,16 +40,18 @@ PKEY = ("md5_number(to_json({{" + ", ".join(f"'{c}': {{p}}{c}" for c in IDENT)
 # Each record's key and profile, stored once per record: its identifiers and person are its
 # profile's (`identity.linkage_profiles`), its household its person's (`linkage.persons`).
 RECORD_KEYS = "linkage_record_keys"
+# Each record's key joined with its profile (`{db}`: the warehouse's prefix).
+_KEYED_PROFILES = f"{{db}}identity.{RECORD_KEYS} k join {{db}}identity.linkage_profiles p using (pkey)"
 # The records with their person and identifiers, as linkage reads them back (a query of
 # `wh`; only the columns a reader selects are read, and a filter on the key reaches the scan).
 STORED_RECORDS = f"""(select k.contract_id, k.delivery_id, k.row_number, k.pkey, p.person_id,
                              {", ".join(f"p.{c}" for c in IDENT)}
-                      from wh.identity.{RECORD_KEYS} k join wh.identity.linkage_profiles p using (pkey))"""
+                      from {_KEYED_PROFILES.format(db="wh.")})"""
 # What the restricted `identity.linkage_records` view shows (each record's identifiers, person and
 # household: what the identifiable protocol needs to name a person), as stored in the warehouse.
 RECORDS_VIEW = f"""select k.contract_id, k.delivery_id, k.row_number, p.person_id, pe.household_id,
                           {", ".join(f"p.{c}" for c in IDENT)}, k.pkey
-                   from identity.{RECORD_KEYS} k join identity.linkage_profiles p using (pkey)
+                   from {_KEYED_PROFILES.format(db="")}
                    join linkage.persons pe on pe.person_id = p.person_id"""
 SPLINK_SELECT = """pid as unique_id, forename, surname, strftime(date_of_birth, '%Y-%m-%d') as dob, sex,
                     compared_postcode as postcode, nhs_number, uprn"""
